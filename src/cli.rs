@@ -1,0 +1,153 @@
+//! The command line: every flag, its default, and the checks that turn a bad argument into a
+//! one-line error with exit code 2 before anything starts.
+
+use clap::Parser;
+
+use crate::codec::DEFAULT_MAX_LINE;
+use crate::server::{DEFAULT_MAX_CLIENTS, DEFAULT_OUTBOX_LINES, FloodLimit, Limits, Mode, Nick};
+
+/// The article's address: the default to listen on and to join.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8888";
+
+/// A terminal chat over plain TCP, its server, and a live view of the TCP session.
+///
+/// With no arguments: join the room on 127.0.0.1:8888, hosting it in this process first if
+/// nobody listens there, so two terminals running `tcpchat` chat with each other.
+#[derive(Debug, Parser)]
+#[command(name = "tcpchat", version, about, long_about)]
+pub struct Cli {
+    /// Server to join (HOST:PORT, [IPv6]:PORT or PORT on 127.0.0.1). Never hosts.
+    #[arg(value_name = "HOST:PORT", value_parser = host_port, conflicts_with = "serve")]
+    pub target: Option<String>,
+
+    /// Run a headless server; its lifecycle log goes to stderr.
+    #[arg(long)]
+    pub serve: bool,
+
+    /// Address to listen on with --serve (HOST:PORT, [IPv6]:PORT or PORT; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", value_parser = host_port, default_value = DEFAULT_ADDR, requires = "serve")]
+    pub listen: String,
+
+    /// What the server speaks: a chat room, or one of the article's two servers.
+    #[arg(long, value_enum, default_value_t, requires = "serve")]
+    pub mode: Mode,
+
+    /// Client: ask for this nick once connected (1-24 characters, no spaces).
+    #[arg(long, value_name = "NAME", value_parser = nick, conflicts_with = "serve")]
+    pub nick: Option<String>,
+
+    /// Client: send exactly what was typed, with no newline (for the article's servers, which
+    /// compare each read with b'exit').
+    #[arg(long, conflicts_with = "serve")]
+    pub raw: bool,
+
+    /// Client: lines of scrollback kept.
+    #[arg(long, value_name = "LINES", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "serve")]
+    pub scrollback: u32,
+
+    /// Server: longest line in bytes; a longer one is refused with a `! ` line and skipped.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE, value_parser = at_least_one)]
+    pub max_line: usize,
+
+    /// Server: most concurrent connections; one more is told `! server full` and closed.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CLIENTS, value_parser = at_least_one)]
+    pub max_clients: usize,
+
+    /// Server: lines queued per client before a client that does not read is dropped as too slow.
+    #[arg(long, value_name = "LINES", default_value_t = DEFAULT_OUTBOX_LINES, value_parser = at_least_one)]
+    pub outbox: usize,
+
+    /// Server: lines per second a client may send after its burst (0 = unlimited); excess lines
+    /// are delayed, never dropped.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = FloodLimit::default().per_second)]
+    pub flood_rate: f64,
+
+    /// Server: lines a client may send back to back before the flood rate applies.
+    #[arg(long, value_name = "LINES", default_value_t = FloodLimit::default().burst)]
+    pub flood_burst: u32,
+
+    /// More detail in the log: -v shows each read (recv N bytes).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Cli {
+    /// The server limits the flags describe.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_line: self.max_line,
+            max_clients: self.max_clients,
+            outbox_lines: self.outbox,
+            flood: FloodLimit {
+                burst: self.flood_burst,
+                per_second: self.flood_rate.max(0.0),
+            },
+            ..Limits::default()
+        }
+    }
+}
+
+/// Accepts `HOST:PORT`, `[IPv6]:PORT` or a bare `PORT` (meaning 127.0.0.1); name resolution
+/// happens later, when the address is used.
+fn host_port(text: &str) -> Result<String, String> {
+    if text.parse::<u16>().is_ok() {
+        return Ok(format!("127.0.0.1:{text}"));
+    }
+    let bad = || format!("expected HOST:PORT, [IPv6]:PORT or PORT, got {text:?}");
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let host_ok = match host.strip_prefix('[') {
+        Some(v6) => v6
+            .strip_suffix(']')
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+        None => !host.is_empty() && !host.contains(':'),
+    };
+    if !host_ok || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(text.to_owned())
+}
+
+fn nick(text: &str) -> Result<String, String> {
+    Nick::parse(text)
+        .map(|n| n.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of at least 1, got {text:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_take_the_three_forms() {
+        assert_eq!(host_port("9000").unwrap(), "127.0.0.1:9000");
+        assert_eq!(host_port("localhost:0").unwrap(), "localhost:0");
+        assert_eq!(host_port("[::1]:8888").unwrap(), "[::1]:8888");
+        for bad in [
+            "",
+            "host",
+            "host:",
+            ":80",
+            "host:99999",
+            "::1:80",
+            "[zz]:80",
+            "[::1]",
+        ] {
+            assert!(host_port(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,99 @@
+//! The article's two servers, `echo` (its `server.py`) and `ack` (its threaded server), byte
+//! for byte on the wire. Unlike the article they serve many clients at once, survive a client
+//! that vanishes without `exit`, and never decode what they echo, so a read that splits a
+//! multi-byte character is echoed as it came instead of killing the server.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use super::{Ending, Limits, Mode, linger};
+
+/// The article's `recv(1024)`: each read of at most this many bytes is one message.
+const RECV_SIZE: usize = 1024;
+
+/// Serves one connection in `Echo` or `Ack` mode until `exit`, close or shutdown.
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    mode: Mode,
+    limits: &Limits,
+    shutdown: &CancellationToken,
+) {
+    let greeting: &[u8] = match mode {
+        Mode::Ack => b"Hello World!",
+        Mode::Echo | Mode::Chat => "连接成功!".as_bytes(),
+    };
+    let mut buf = [0u8; RECV_SIZE];
+    let mut count = 0u64;
+    let (mut bytes_in, mut bytes_out) = (0u64, greeting.len() as u64);
+    let mut reply = Vec::with_capacity(RECV_SIZE + 32);
+    let ending = 'session: {
+        if let Err(error) = write_or_shutdown(&mut stream, greeting, limits, shutdown).await {
+            break 'session error;
+        }
+        loop {
+            let read = tokio::select! {
+                () = shutdown.cancelled() => break 'session Ending::Shutdown,
+                read = stream.read(&mut buf) => read,
+            };
+            let data = match read {
+                Ok(0) => break 'session Ending::PeerClosed,
+                Ok(n) => &buf[..n],
+                Err(error) => break 'session Ending::from_read_error(error),
+            };
+            bytes_in += data.len() as u64;
+            debug!(%peer, bytes = data.len(), text = %String::from_utf8_lossy(data), "recv");
+            if is_exit(data) {
+                break 'session Ending::Exit;
+            }
+            count += 1;
+            reply.clear();
+            match mode {
+                Mode::Ack => {
+                    reply.extend_from_slice(format!("{}:ACK!", fastrand::u32(1..=1000)).as_bytes());
+                }
+                Mode::Echo | Mode::Chat => {
+                    reply.extend_from_slice(format!("第{count}条信息:").as_bytes());
+                    reply.extend_from_slice(data);
+                }
+            }
+            if let Err(error) = write_or_shutdown(&mut stream, &reply, limits, shutdown).await {
+                break 'session error;
+            }
+            bytes_out += reply.len() as u64;
+        }
+    };
+    // The article closes right after `exit`; a FIN first, then draining, makes that close clean.
+    if matches!(ending, Ending::Exit) {
+        let _ = stream.shutdown().await;
+        linger(&mut stream, shutdown).await;
+    }
+    info!(%peer, how = %ending.how(), messages = count, bytes_in, bytes_out, "closed");
+}
+
+/// Writes `data`; gives up once shutdown has waited [`Limits::shutdown_grace`] for a client
+/// that does not read.
+async fn write_or_shutdown(
+    stream: &mut TcpStream,
+    data: &[u8],
+    limits: &Limits,
+    shutdown: &CancellationToken,
+) -> Result<(), Ending> {
+    let give_up = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(limits.shutdown_grace).await;
+    };
+    tokio::select! {
+        result = stream.write_all(data) => result.map_err(Ending::from_read_error),
+        () = give_up => Err(Ending::Shutdown),
+    }
+}
+
+/// The article's test `data == b'exit'`, also accepting the line endings `nc` and telnet add.
+fn is_exit(data: &[u8]) -> bool {
+    matches!(data, b"exit" | b"exit\n" | b"exit\r\n")
+}

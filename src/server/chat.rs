@@ -1,0 +1,348 @@
+//! One chat connection: its reader (lines in, commands, flood limit) and its writer (the
+//! member's outbox out, batched), run side by side in one task so a blocked write never stops
+//! reads.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::codec::FramedRead;
+use tokio_util::io::InspectReader;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use super::flood::FloodGate;
+use super::nick::Nick;
+use super::room::{Joined, MemberId, Room, line};
+use super::{Ending, Limits, linger};
+use crate::codec::{Frame, LineCodec, sanitize};
+
+/// Most queued lines written with one syscall. Batching is what keeps fan-out cheap: a burst of
+/// broadcasts costs each member one write, not one per line.
+const WRITE_BATCH: usize = 256;
+
+/// Initial read buffer; it grows up to the line limit only for clients that send long lines, so
+/// an idle connection stays small.
+const READ_BUFFER: usize = 1024;
+
+/// How long a member dropped as too slow has to read the line telling it why.
+const DROPPED_NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Seconds between two flood-limit notices to the same client.
+const FLOOD_NOTICE_EVERY: Duration = Duration::from_secs(10);
+
+const HELP: &[&str] = &[
+    "* commands:",
+    "*   /nick NAME      change your nick (1-24 characters, no spaces)",
+    "*   /who            list who is online",
+    "*   /me ACTION      say * nick ACTION",
+    "*   /quit [REASON]  leave (the line exit does the same)",
+    "*   /help           this list",
+    "*   //text          send a line that starts with /",
+];
+
+/// A line from a client, parsed.
+#[derive(Debug, PartialEq, Eq)]
+enum Command<'a> {
+    /// Plain text for everyone.
+    Say(&'a str),
+    /// `/me ACTION`.
+    Me(&'a str),
+    /// `/nick NAME`.
+    Nick(&'a str),
+    /// `/who`.
+    Who,
+    /// `/help`.
+    Help,
+    /// `/quit [REASON]`.
+    Quit(&'a str),
+    /// The article's `exit`.
+    Exit,
+    /// Any other `/word`.
+    Unknown(&'a str),
+}
+
+impl<'a> Command<'a> {
+    fn parse(text: &'a str) -> Self {
+        if text == "exit" {
+            return Self::Exit;
+        }
+        let Some(command) = text.strip_prefix('/') else {
+            return Self::Say(text);
+        };
+        if command.starts_with('/') {
+            return Self::Say(command);
+        }
+        let (name, rest) = command.split_once(' ').unwrap_or((command, ""));
+        let rest = rest.trim();
+        match name {
+            "me" => Self::Me(rest),
+            "nick" => Self::Nick(rest),
+            "who" | "names" => Self::Who,
+            "help" => Self::Help,
+            "quit" => Self::Quit(rest),
+            _ => Self::Unknown(name),
+        }
+    }
+}
+
+/// Serves one chat connection until it ends, then logs how.
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    room: &Room,
+    limits: &Limits,
+    shutdown: &CancellationToken,
+) {
+    let Some(Joined {
+        id,
+        nick,
+        outbox,
+        dropped,
+    }) = room.join()
+    else {
+        return; // shutting down: the socket closes without a word, like a full listen queue
+    };
+    info!(%peer, %nick, "joined");
+    let (rd, mut wr) = stream.split();
+    let mut bytes_in = 0u64;
+    let reading = read_lines(rd, &mut bytes_in, id, room, limits, &dropped, shutdown);
+    let writing = write_outbox(&mut wr, outbox, &dropped, shutdown, limits.shutdown_grace);
+    let ((ending, last_nick), written) = tokio::join!(reading, writing);
+    let nick = last_nick.unwrap_or(nick);
+    let bytes_out = written.as_ref().copied().unwrap_or_default();
+    match written {
+        Ok(_) => info!(%peer, %nick, how = %ending.how(), bytes_in, bytes_out, "closed"),
+        Err(error) => {
+            info!(%peer, %nick, how = %ending.how(), %error, bytes_in, "closed, write failed");
+        }
+    }
+}
+
+/// Reads and handles lines until the connection should end, leaves the room (which closes the
+/// outbox, so the writer flushes and sends FIN), then after `exit` or `/quit` drains what the
+/// client still sends so our close is a FIN, not a reset. Returns the ending and the last nick.
+async fn read_lines(
+    rd: ReadHalf<'_>,
+    bytes_in: &mut u64,
+    id: MemberId,
+    room: &Room,
+    limits: &Limits,
+    dropped: &CancellationToken,
+    shutdown: &CancellationToken,
+) -> (Ending, Option<Nick>) {
+    let counted = InspectReader::new(rd, |read: &[u8]| {
+        *bytes_in += read.len() as u64;
+        debug!(id, bytes = read.len(), "recv");
+    });
+    let mut lines =
+        FramedRead::with_capacity(counted, LineCodec::new(limits.max_line), READ_BUFFER);
+    let mut flood = FloodGate::new(limits.flood);
+    let mut flood_notice_at: Option<Instant> = None;
+    let mut told_invalid_utf8 = false;
+
+    let ending = loop {
+        let frame = tokio::select! {
+            biased;
+            () = dropped.cancelled() => break Ending::TooSlow,
+            () = shutdown.cancelled() => break Ending::Shutdown,
+            frame = lines.next() => frame,
+        };
+        let (text, invalid_utf8) = match frame {
+            None => break Ending::PeerClosed,
+            Some(Err(error)) => break Ending::from_read_error(error),
+            Some(Ok(Frame::TooLong { max })) => {
+                room.send_to(
+                    id,
+                    line(format!(
+                        "! line too long (limit {max} bytes); skipped to its end"
+                    )),
+                );
+                continue;
+            }
+            Some(Ok(Frame::Line { text, invalid_utf8 })) => (text, invalid_utf8),
+        };
+        let now = Instant::now();
+        if let Some(wait) = flood.take(now) {
+            if flood_notice_at.is_none_or(|at| now >= at + FLOOD_NOTICE_EVERY) {
+                flood_notice_at = Some(now);
+                let per_second = limits.flood.per_second;
+                room.send_to(
+                    id,
+                    line(format!(
+                        "! flood limit: {per_second} lines/s; your lines are delayed, none dropped"
+                    )),
+                );
+            }
+            tokio::select! {
+                biased;
+                () = dropped.cancelled() => break Ending::TooSlow,
+                () = shutdown.cancelled() => break Ending::Shutdown,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        if invalid_utf8 && !told_invalid_utf8 {
+            told_invalid_utf8 = true;
+            room.send_to(
+                id,
+                line("! your line had bytes that are not UTF-8; they became U+FFFD"),
+            );
+        }
+        if let Some(ending) = handle_line(&text, id, room) {
+            break ending;
+        }
+    };
+    // On shutdown the room closes every outbox itself, without a `left` line for each.
+    let nick = if matches!(ending, Ending::Shutdown) {
+        room.nick(id)
+    } else {
+        room.leave(id, &ending.to_string())
+    };
+    if matches!(ending, Ending::Exit | Ending::Quit(_)) {
+        linger(lines.into_inner(), shutdown).await;
+    }
+    (ending, nick)
+}
+
+/// Acts on one line; returns how the connection ends if the line ends it.
+fn handle_line(text: &str, id: MemberId, room: &Room) -> Option<Ending> {
+    let Some(nick) = room.nick(id) else {
+        return Some(Ending::TooSlow);
+    };
+    let clean = sanitize(text);
+    match Command::parse(&clean) {
+        Command::Say(said) if said.trim().is_empty() => {}
+        Command::Say(said) => room.broadcast(line(format!("<{nick}> {said}"))),
+        Command::Me("") => room.send_to(id, line("! usage: /me ACTION")),
+        Command::Me(action) => room.broadcast(line(format!("* {nick} {action}"))),
+        Command::Nick(requested) => {
+            if let Err(error) = Nick::parse(requested).and_then(|new| room.rename(id, new)) {
+                room.send_to(id, line(format!("! {error}")));
+            }
+        }
+        Command::Who => {
+            let who = room.who();
+            room.send_to(
+                id,
+                line(format!("* online ({}): {}", who.len(), who.join(", "))),
+            );
+        }
+        Command::Help => HELP.iter().for_each(|help| room.send_to(id, line(help))),
+        Command::Unknown(name) => room.send_to(
+            id,
+            line(format!(
+                "! unknown command /{name}; /help lists the commands"
+            )),
+        ),
+        Command::Exit => return Some(say_goodbye(id, &nick, room, Ending::Exit)),
+        Command::Quit(reason) => {
+            return Some(say_goodbye(
+                id,
+                &nick,
+                room,
+                Ending::Quit(reason.to_owned()),
+            ));
+        }
+    }
+    None
+}
+
+fn say_goodbye(id: MemberId, nick: &Nick, room: &Room, ending: Ending) -> Ending {
+    room.send_to(id, line(format!("* bye, {nick}; closing the connection")));
+    ending
+}
+
+/// Writes the member's outbox to the socket, many lines per write, until the room closes it;
+/// then sends FIN. Returns the bytes written.
+async fn write_outbox(
+    wr: &mut WriteHalf<'_>,
+    mut outbox: mpsc::Receiver<Bytes>,
+    dropped: &CancellationToken,
+    shutdown: &CancellationToken,
+    grace: Duration,
+) -> io::Result<u64> {
+    let give_up = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::pin!(give_up);
+    let mut batch = Vec::new();
+    let mut pending = BytesMut::new();
+    let mut written = 0u64;
+    loop {
+        let received = tokio::select! {
+            biased;
+            () = dropped.cancelled() => return tell_dropped(wr, written, false).await,
+            received = outbox.recv_many(&mut batch, WRITE_BATCH) => received,
+        };
+        if received == 0 {
+            break;
+        }
+        pending.clear();
+        batch
+            .drain(..)
+            .for_each(|text| pending.extend_from_slice(&text));
+        tokio::select! {
+            biased;
+            () = dropped.cancelled() => return tell_dropped(wr, written, true).await,
+            () = &mut give_up => return Ok(written),
+            result = wr.write_all(&pending) => result?,
+        }
+        written += pending.len() as u64;
+    }
+    tokio::select! {
+        () = &mut give_up => {}
+        result = wr.shutdown() => result?,
+    }
+    Ok(written)
+}
+
+/// The queue of a member dropped as too slow is thrown away; what is left is one line saying
+/// why (after a newline if a write was cut mid-line), given a few seconds to get through.
+async fn tell_dropped(wr: &mut WriteHalf<'_>, written: u64, mid_line: bool) -> io::Result<u64> {
+    let notice = "! you were dropped: too slow (your send queue was full)\n";
+    let attempt = async {
+        if mid_line {
+            wr.write_all(b"\n").await?;
+        }
+        wr.write_all(notice.as_bytes()).await?;
+        wr.shutdown().await
+    };
+    tokio::time::timeout(DROPPED_NOTICE_TIMEOUT, attempt)
+        .await
+        .ok()
+        .transpose()?;
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_and_plain_text_is_said() {
+        assert_eq!(Command::parse("hello"), Command::Say("hello"));
+        assert_eq!(Command::parse("exit"), Command::Exit);
+        assert_eq!(Command::parse("exit now"), Command::Say("exit now"));
+        assert_eq!(Command::parse("/me waves  "), Command::Me("waves"));
+        assert_eq!(Command::parse("/nick 小明"), Command::Nick("小明"));
+        assert_eq!(Command::parse("/quit"), Command::Quit(""));
+        assert_eq!(
+            Command::parse("/quit gone home"),
+            Command::Quit("gone home")
+        );
+        assert_eq!(Command::parse("/who"), Command::Who);
+        assert_eq!(Command::parse("//etc/hosts"), Command::Say("/etc/hosts"));
+        assert_eq!(
+            Command::parse("/frobnicate x"),
+            Command::Unknown("frobnicate")
+        );
+    }
+}

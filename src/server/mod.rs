@@ -1,0 +1,268 @@
+//! The `--serve` side: accept loop, limits and shutdown for the three modes.
+//!
+//! [`run`] takes an already bound listener (so tests bind port 0), a [`Config`] and a shutdown
+//! token. Each accepted connection gets one task that owns its socket ([`chat`] or [`article`]);
+//! the chat room they share lives in [`room`].
+//!
+//! Shutdown: cancelling the token stops accepting, every chat client is told
+//! `* server shutting down` and closed cleanly, and `run` returns within
+//! [`Limits::shutdown_grace`] even if some client never reads.
+
+mod article;
+mod chat;
+mod flood;
+mod nick;
+mod room;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+pub use flood::FloodLimit;
+pub use nick::{Nick, NickError};
+
+use crate::codec::DEFAULT_MAX_LINE;
+use room::Room;
+
+/// What the server speaks on each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Mode {
+    /// A multi-user room: greeting, `<nick> text` to everyone, `* ` events, `/` commands.
+    #[default]
+    Chat,
+    /// The article's `server.py`: `连接成功!`, then `第N条信息:` + each read echoed back.
+    Echo,
+    /// The article's threaded server: `Hello World!`, then `<1..=1000>:ACK!` per read.
+    Ack,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Chat => "chat",
+            Self::Echo => "echo",
+            Self::Ack => "ack",
+        })
+    }
+}
+
+/// Default most concurrent connections; one more is told `! server full` and closed.
+pub const DEFAULT_MAX_CLIENTS: usize = 1024;
+
+/// Default per-client send queue, in lines. A client whose queue is full (it stopped reading and
+/// its kernel buffers are full too) is dropped alone, announced as `left (too slow)`: nobody else
+/// ever waits for it, and its memory stays bounded.
+pub const DEFAULT_OUTBOX_LINES: usize = 1024;
+
+/// Default time shutdown waits for goodbyes to be written before closing regardless.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+/// Every bound the server enforces, each with its policy stated on the constant it defaults to.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest line in bytes ([`DEFAULT_MAX_LINE`]).
+    pub max_line: usize,
+    /// Most concurrent connections ([`DEFAULT_MAX_CLIENTS`]).
+    pub max_clients: usize,
+    /// Per-client send queue in lines ([`DEFAULT_OUTBOX_LINES`]).
+    pub outbox_lines: usize,
+    /// Per-client line rate ([`FloodLimit::default`]).
+    pub flood: FloodLimit,
+    /// How long shutdown waits for goodbyes ([`DEFAULT_SHUTDOWN_GRACE`]).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_line: DEFAULT_MAX_LINE,
+            max_clients: DEFAULT_MAX_CLIENTS,
+            outbox_lines: DEFAULT_OUTBOX_LINES,
+            flood: FloodLimit::default(),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+/// How the server behaves.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The protocol spoken.
+    pub mode: Mode,
+    /// The bounds enforced.
+    pub limits: Limits,
+}
+
+/// First and last pause after a failed `accept` (out of file descriptors, say); it doubles
+/// between them and resets after a success, so a full process table never spins the CPU.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
+
+/// The line a client past [`Limits::max_clients`] is sent before its connection is closed.
+const SERVER_FULL: &[u8] = b"! server full, try again later\n";
+
+/// Serves `listener` until `shutdown` is cancelled, then closes every connection cleanly.
+pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) {
+    let config = Arc::new(config);
+    let room = Arc::new(Room::new(config.limits.outbox_lines));
+    let slots = Arc::new(Semaphore::new(config.limits.max_clients));
+    let tracker = TaskTracker::new();
+    let mut backoff = ACCEPT_BACKOFF.0;
+
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => {
+                backoff = ACCEPT_BACKOFF.0;
+                pair
+            }
+            Err(error) => {
+                warn!(%error, retry_in = ?backoff, "accept failed");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            warn!(%peer, limit = config.limits.max_clients, "refused: server full");
+            refuse_full(stream);
+            continue;
+        };
+        info!(%peer, "accepted");
+        tracker.spawn(serve_connection(
+            stream,
+            peer,
+            slot,
+            config.clone(),
+            room.clone(),
+            shutdown.clone(),
+        ));
+    }
+
+    drop(listener);
+    info!(connections = tracker.len(), "shutting down");
+    room.shut_down();
+    tracker.close();
+    // Each connection bounds its own goodbye by the grace period; this is the backstop.
+    let backstop = config.limits.shutdown_grace + Duration::from_millis(250);
+    if tokio::time::timeout(backstop, tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            left = tracker.len(),
+            "connections still open after the grace period"
+        );
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    _slot: OwnedSemaphorePermit,
+    config: Arc<Config>,
+    room: Arc<Room>,
+    shutdown: CancellationToken,
+) {
+    if let Err(error) = stream.set_nodelay(true) {
+        warn!(%peer, %error, "set_nodelay failed");
+    }
+    match config.mode {
+        Mode::Chat => chat::serve(stream, peer, &room, &config.limits, &shutdown).await,
+        Mode::Echo | Mode::Ack => {
+            article::serve(stream, peer, config.mode, &config.limits, &shutdown).await;
+        }
+    }
+}
+
+/// Tells a client past the connection limit why it is turned away, without a task: a fresh
+/// socket's send buffer is empty, so a non-blocking write of one short line succeeds.
+fn refuse_full(stream: TcpStream) {
+    let _ = stream.try_write(SERVER_FULL);
+}
+
+/// How a connection ended: the reason others are told, and the log's word for it.
+#[derive(Debug)]
+enum Ending {
+    /// The client sent the article's `exit`.
+    Exit,
+    /// The client sent `/quit`, with an optional reason.
+    Quit(String),
+    /// The client closed its side (FIN) without saying goodbye.
+    PeerClosed,
+    /// The connection was reset (RST).
+    Reset,
+    /// The client stopped reading and its send queue overflowed.
+    TooSlow,
+    /// The server is shutting down.
+    Shutdown,
+    /// Any other read error.
+    Failed(std::io::Error),
+}
+
+impl Ending {
+    fn from_read_error(error: std::io::Error) -> Self {
+        match error.kind() {
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+                Self::Reset
+            }
+            _ => Self::Failed(error),
+        }
+    }
+
+    /// The word the lifecycle log uses, in TCP's terms where there is one.
+    fn how(&self) -> &'static str {
+        match self {
+            Self::Exit => "exit",
+            Self::Quit(_) => "quit",
+            Self::PeerClosed => "FIN",
+            Self::Reset => "RST",
+            Self::TooSlow => "dropped (too slow)",
+            Self::Shutdown => "shutdown",
+            Self::Failed(_) => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Ending {
+    /// The reason shown to the room in `* nick left (REASON)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exit => f.write_str("exit"),
+            Self::Quit(reason) if reason.is_empty() => f.write_str("quit"),
+            Self::Quit(reason) => write!(f, "quit: {reason}"),
+            Self::PeerClosed => f.write_str("closed"),
+            Self::Reset => f.write_str("reset"),
+            Self::TooSlow => f.write_str("too slow"),
+            Self::Shutdown => f.write_str("server shutting down"),
+            Self::Failed(error) => write!(f, "error: {error}"),
+        }
+    }
+}
+
+/// How long, after our FIN, the server keeps reading (and discarding) for the client's FIN.
+/// Closing a socket with unread data sends RST instead of FIN, and an RST can make the client
+/// lose our goodbye line; draining first makes the close the clean four-way one.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Discards what the peer still sends until its FIN, an error, [`LINGER`] or shutdown.
+async fn linger<R: tokio::io::AsyncRead + Unpin>(mut reader: R, shutdown: &CancellationToken) {
+    let mut sink = tokio::io::sink();
+    let drain = tokio::io::copy(&mut reader, &mut sink);
+    tokio::select! {
+        _ = drain => {}
+        () = tokio::time::sleep(LINGER) => {}
+        () = shutdown.cancelled() => {}
+    }
+}

@@ -1,0 +1,139 @@
+//! Nicknames: what a valid one is, and when two are the same.
+
+use std::fmt;
+
+/// Longest nick, in characters.
+pub const MAX_NICK_CHARS: usize = 24;
+
+/// A validated nickname. Two nicks are the same person when their [`Nick::key`]s are equal
+/// (case is ignored, so `Alice` and `alice` cannot both be online).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nick(String);
+
+/// Why a requested nick was refused; the `Display` text is sent to the client after `! `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NickError {
+    /// No characters at all.
+    Empty,
+    /// More than [`MAX_NICK_CHARS`] characters.
+    TooLong,
+    /// A space, a control character, an invisible one, or `<`/`>` that would fake a message prefix.
+    BadCharacter(char),
+    /// Someone online already has it (ignoring case).
+    Taken(String),
+}
+
+impl fmt::Display for NickError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => write!(f, "usage: /nick NAME"),
+            Self::TooLong => write!(f, "nick too long: at most {MAX_NICK_CHARS} characters"),
+            Self::BadCharacter(c) => write!(
+                f,
+                "nick may not contain {:?} (no spaces, control or invisible characters, < or >)",
+                c.escape_unicode().to_string()
+            ),
+            Self::Taken(nick) => write!(f, "nick {nick} is already taken"),
+        }
+    }
+}
+
+impl Nick {
+    /// Validates a requested nick: 1–24 characters, none of them whitespace, control, invisible
+    /// (zero-width, bidi, format) or `<`/`>`.
+    pub fn parse(requested: &str) -> Result<Self, NickError> {
+        if requested.is_empty() {
+            return Err(NickError::Empty);
+        }
+        if requested.chars().count() > MAX_NICK_CHARS {
+            return Err(NickError::TooLong);
+        }
+        if let Some(bad) = requested.chars().find(|&c| is_forbidden(c)) {
+            return Err(NickError::BadCharacter(bad));
+        }
+        Ok(Self(requested.to_owned()))
+    }
+
+    /// The nick a server gives the `n`th guest.
+    pub fn guest(n: u64) -> Self {
+        Self(format!("guest-{n}"))
+    }
+
+    /// The identity used for uniqueness: the nick in lower case.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+
+    /// The nick as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Nick {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_forbidden(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(c, '<' | '>')
+        || matches!(
+            c,
+            '\u{ad}' | '\u{34f}' | '\u{115f}' | '\u{1160}' | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff0}'..='\u{fffb}'
+                | '\u{e0000}'..='\u{e0fff}'
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_unicode_nicks_up_to_the_limit() {
+        assert_eq!(Nick::parse("小明").unwrap().as_str(), "小明");
+        assert!(Nick::parse(&"é".repeat(MAX_NICK_CHARS)).is_ok());
+        assert_eq!(
+            Nick::parse(&"x".repeat(MAX_NICK_CHARS + 1)),
+            Err(NickError::TooLong)
+        );
+    }
+
+    #[test]
+    fn refuses_empty_spaces_controls_invisibles_and_brackets() {
+        assert_eq!(Nick::parse(""), Err(NickError::Empty));
+        for bad in [
+            "a b",
+            "a\tb",
+            "a\x1bb",
+            "a\u{200b}b",
+            "a\u{202e}b",
+            "<bob>",
+            "a\u{feff}",
+            "\u{3164}",
+        ] {
+            assert!(
+                matches!(Nick::parse(bad), Err(NickError::BadCharacter(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_ignores_case() {
+        assert_eq!(
+            Nick::parse("Alice").unwrap().key(),
+            Nick::parse("aLICE").unwrap().key()
+        );
+    }
+}

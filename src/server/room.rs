@@ -1,0 +1,304 @@
+//! The chat room: who is online, their nicks, and delivery into each member's outbox.
+//!
+//! The room is a plain `std::sync::Mutex` around a map (as in mini-redis's `db.rs`): every
+//! operation is short, never awaits, and needs one consistent view (a broadcast must reach every
+//! member in the same order). Delivery is `try_send` into each member's bounded outbox; a member
+//! whose outbox is full is removed on the spot, its connection told to stop, and the others are
+//! told it left `(too slow)`. Nobody ever waits for a slow member.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio_util::sync::CancellationToken;
+
+use super::nick::{Nick, NickError};
+
+/// Identifies one connection in the room for its lifetime.
+pub type MemberId = u64;
+
+/// The room shared by every chat connection.
+#[derive(Debug)]
+pub struct Room {
+    state: Mutex<State>,
+    outbox_lines: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    members: HashMap<MemberId, Member>,
+    next_id: MemberId,
+    next_guest: u64,
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Member {
+    nick: Nick,
+    outbox: mpsc::Sender<Bytes>,
+    dropped: CancellationToken,
+}
+
+/// What a connection gets when it joins.
+#[derive(Debug)]
+pub struct Joined {
+    /// This member's id, for every later call.
+    pub id: MemberId,
+    /// The guest nick it was given.
+    pub nick: Nick,
+    /// Lines to write to this member's socket, in order. Closed when it leaves the room.
+    pub outbox: mpsc::Receiver<Bytes>,
+    /// Cancelled when the room drops this member as too slow.
+    pub dropped: CancellationToken,
+}
+
+/// A protocol line: `text` and its `\n`.
+pub fn line(text: impl Display) -> Bytes {
+    Bytes::from(format!("{text}\n"))
+}
+
+impl Room {
+    /// An empty room whose members each queue at most `outbox_lines` lines.
+    pub fn new(outbox_lines: usize) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            outbox_lines: outbox_lines.max(1),
+        }
+    }
+
+    /// A poisoned lock means a connection task panicked mid-update; the map is still usable and
+    /// the rest of the room must live on, so the poison is ignored.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a member with a fresh guest nick, greets it and tells the others.
+    /// `None` once the server is shutting down.
+    pub fn join(&self) -> Option<Joined> {
+        let mut state = self.lock();
+        if state.closed {
+            return None;
+        }
+        let nick = loop {
+            state.next_guest += 1;
+            let candidate = Nick::guest(state.next_guest);
+            if state.find(&candidate.key()).is_none() {
+                break candidate;
+            }
+        };
+        let id = state.next_id;
+        state.next_id += 1;
+        let (tx, outbox) = mpsc::channel(self.outbox_lines);
+        let dropped = CancellationToken::new();
+        state.members.insert(
+            id,
+            Member {
+                nick: nick.clone(),
+                outbox: tx,
+                dropped: dropped.clone(),
+            },
+        );
+        let online = state.members.len();
+        state.deliver(
+            |m| m == id,
+            line(format!(
+                "* 连接成功! you are {nick}; {online} online; /help lists the commands"
+            )),
+        );
+        state.deliver(
+            |m| m != id,
+            line(format!("* {nick} joined; {online} online")),
+        );
+        Some(Joined {
+            id,
+            nick,
+            outbox,
+            dropped,
+        })
+    }
+
+    /// Queues `text` for one member.
+    pub fn send_to(&self, id: MemberId, text: Bytes) {
+        self.lock().deliver(|m| m == id, text);
+    }
+
+    /// Queues `text` for every member, the sender included.
+    pub fn broadcast(&self, text: Bytes) {
+        self.lock().deliver(|_| true, text);
+    }
+
+    /// The member's current nick, if it is still in the room.
+    pub fn nick(&self, id: MemberId) -> Option<Nick> {
+        self.lock().members.get(&id).map(|m| m.nick.clone())
+    }
+
+    /// Renames a member and tells everyone; refused if another member has that nick.
+    pub fn rename(&self, id: MemberId, new: Nick) -> Result<(), NickError> {
+        let mut state = self.lock();
+        if let Some(owner) = state.find(&new.key())
+            && owner != id
+        {
+            return Err(NickError::Taken(new.to_string()));
+        }
+        let Some(member) = state.members.get_mut(&id) else {
+            return Ok(());
+        };
+        let old = std::mem::replace(&mut member.nick, new.clone());
+        if old != new {
+            state.deliver(|_| true, line(format!("* {old} is now known as {new}")));
+        }
+        Ok(())
+    }
+
+    /// Everyone online, sorted without regard to case.
+    pub fn who(&self) -> Vec<String> {
+        let state = self.lock();
+        let mut nicks: Vec<String> = state.members.values().map(|m| m.nick.to_string()).collect();
+        nicks.sort_by_key(|n| n.to_lowercase());
+        nicks
+    }
+
+    /// Removes a member (if the room has not already dropped it) and tells the others why.
+    /// Its outbox closes once drained, which ends its writer.
+    /// Returns its nick if it was still in the room.
+    pub fn leave(&self, id: MemberId, reason: &str) -> Option<Nick> {
+        let mut state = self.lock();
+        let member = state.members.remove(&id)?;
+        let online = state.members.len();
+        state.deliver(
+            |_| true,
+            line(format!(
+                "* {} left ({reason}); {online} online",
+                member.nick
+            )),
+        );
+        Some(member.nick)
+    }
+
+    /// Refuses new members, tells everyone the server is going, and closes every outbox so each
+    /// writer flushes what is queued and sends FIN.
+    pub fn shut_down(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.deliver(|_| true, line("* server shutting down"));
+        state.members.clear();
+    }
+}
+
+impl State {
+    fn find(&self, key: &str) -> Option<MemberId> {
+        self.members
+            .iter()
+            .find(|(_, m)| m.nick.key() == key)
+            .map(|(&id, _)| id)
+    }
+
+    /// `try_send`s `text` to the members `to` selects; members whose outbox is full are dropped
+    /// and announced, which may in turn find more full outboxes.
+    fn deliver(&mut self, to: impl Fn(MemberId) -> bool, text: Bytes) {
+        let mut slow = self.offer(&to, &text);
+        while let Some(id) = slow.pop() {
+            let Some(member) = self.members.remove(&id) else {
+                continue;
+            };
+            member.dropped.cancel();
+            let online = self.members.len();
+            let notice = line(format!(
+                "* {} left (too slow); {online} online",
+                member.nick
+            ));
+            for more in self.offer(&|_| true, &notice) {
+                if !slow.contains(&more) {
+                    slow.push(more);
+                }
+            }
+        }
+    }
+
+    /// Offers `text` to the selected members; returns those whose outbox was full.
+    fn offer(&self, to: &impl Fn(MemberId) -> bool, text: &Bytes) -> Vec<MemberId> {
+        self.members
+            .iter()
+            .filter(|&(&id, _)| to(id))
+            .filter(|(_, m)| matches!(m.outbox.try_send(text.clone()), Err(TrySendError::Full(_))))
+            .map(|(&id, _)| id)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(joined: &mut Joined) -> Vec<String> {
+        std::iter::from_fn(|| joined.outbox.try_recv().ok())
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn guests_are_numbered_and_greeted_and_others_hear_of_them() {
+        let room = Room::new(8);
+        let mut a = room.join().unwrap();
+        let mut b = room.join().unwrap();
+        assert_eq!(a.nick.as_str(), "guest-1");
+        assert_eq!(b.nick.as_str(), "guest-2");
+        assert_eq!(
+            drain(&mut a),
+            [
+                "* 连接成功! you are guest-1; 1 online; /help lists the commands\n",
+                "* guest-2 joined; 2 online\n"
+            ]
+        );
+        assert_eq!(
+            drain(&mut b),
+            ["* 连接成功! you are guest-2; 2 online; /help lists the commands\n"]
+        );
+    }
+
+    #[test]
+    fn a_full_outbox_drops_only_that_member_and_announces_it() {
+        let room = Room::new(2);
+        let mut reader = room.join().unwrap();
+        let slow = room.join().unwrap(); // slow's queue holds its greeting: 1 of 2
+        drain(&mut reader);
+        room.broadcast(line("<x> one")); // slow: 2 of 2
+        assert!(!slow.dropped.is_cancelled());
+        assert_eq!(drain(&mut reader), ["<x> one\n"]);
+        room.broadcast(line("<x> two")); // slow: full
+        assert!(slow.dropped.is_cancelled());
+        assert_eq!(
+            drain(&mut reader),
+            ["<x> two\n", "* guest-2 left (too slow); 1 online\n"]
+        );
+        assert_eq!(room.who(), ["guest-1"]);
+    }
+
+    #[test]
+    fn nicks_are_unique_without_regard_to_case() {
+        let room = Room::new(8);
+        let a = room.join().unwrap();
+        let b = room.join().unwrap();
+        room.rename(a.id, Nick::parse("Alice").unwrap()).unwrap();
+        assert_eq!(
+            room.rename(b.id, Nick::parse("aLiCe").unwrap()),
+            Err(NickError::Taken("aLiCe".into()))
+        );
+        // Changing the case of one's own nick is allowed.
+        room.rename(a.id, Nick::parse("ALICE").unwrap()).unwrap();
+        assert_eq!(room.who(), ["ALICE", "guest-2"]);
+    }
+
+    #[test]
+    fn after_shutdown_nobody_can_join() {
+        let room = Room::new(8);
+        let mut a = room.join().unwrap();
+        room.shut_down();
+        assert!(room.join().is_none());
+        assert_eq!(drain(&mut a).last().unwrap(), "* server shutting down\n");
+        // The room kept no sender: the outbox is closed once drained.
+        assert!(a.outbox.try_recv().is_err() && a.outbox.is_closed());
+    }
+}
