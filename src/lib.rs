@@ -8,8 +8,25 @@
 //! - [`server`]: `--serve` — the accept loop, limits and shutdown; the chat room
 //!   and the article's echo and ack servers.
 //! - [`shutdown`]: signals → one cancellation token.
+//!
+//! The client, the spine the project was asked for:
+//!
+//! - [`client`]: wiring — local mode, terminal, network task, loop.
+//! - [`net`]: the task that owns the socket; every step a [`net::NetEvent`].
+//! - [`app`]: the state and its synchronous transitions, and the one `select!` loop.
+//! - [`scrollback`]: the bounded history, classified at ingest and wrapped by display width.
+//! - [`editbox`]: the line editor, readline keys and history.
+//! - [`ui`]: draws an `&App`.
+//! - [`terminal`]: raw mode and the alternate screen, always restored.
 
+pub mod app;
 pub mod cli;
+pub mod client;
 pub mod codec;
+pub mod editbox;
+pub mod net;
+pub mod scrollback;
 pub mod server;
 pub mod shutdown;
+pub mod terminal;
+pub mod ui;

@@ -1,11 +1,14 @@
-//! Entry point: parse the command line, pick the mode, run it, report how it ended.
+//! Entry point: parse the command line, pick the mode (serve, or the client), run it, report
+//! how it ended. Exit codes: 0 done, 1 failed, 2 bad arguments or no terminal.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use tcpchat::cli::Cli;
+use tcpchat::client;
 use tcpchat::server::{self, Config};
+use tcpchat::terminal::NoTerminal;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -29,9 +32,19 @@ fn main() -> ExitCode {
     };
     let result = tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")
-        .and_then(|runtime| runtime.block_on(serve(cli)));
+        .and_then(|runtime| {
+            if cli.serve {
+                runtime.block_on(serve(cli))
+            } else {
+                runtime.block_on(client::run(&cli))
+            }
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<NoTerminal>() => {
+            eprintln!("tcpchat: {error}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("tcpchat: {error:#}");
             ExitCode::FAILURE

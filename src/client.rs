@@ -1,0 +1,67 @@
+//! The client's wiring: local mode (host the room here if nobody does), the terminal session,
+//! the network task and the app loop, and an orderly end for all of them.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{self, App, Role, Settings};
+use crate::cli::{Cli, DEFAULT_ADDR};
+use crate::server::{self, Config};
+use crate::{net, shutdown, terminal};
+
+/// How long an embedded server gets to say goodbye to its other clients when we quit.
+const EMBEDDED_SHUTDOWN: Duration = Duration::from_secs(2);
+
+/// Runs the TUI client as `cli` asks, until the user quits or a signal arrives.
+pub async fn run(cli: &Cli) -> anyhow::Result<()> {
+    terminal::check()?;
+    let stop_server = CancellationToken::new();
+    let (target, role, embedded) = match &cli.target {
+        Some(target) => (target.clone(), Role::Joined, None),
+        // Binding is the test for "nobody listens there": it never disturbs a running server
+        // the way a probe connection would (its room would see a guest join and leave).
+        None => match TcpListener::bind(DEFAULT_ADDR).await {
+            Ok(listener) => {
+                let server = tokio::spawn(server::run(
+                    listener,
+                    Config::default(),
+                    stop_server.clone(),
+                ));
+                (DEFAULT_ADDR.to_owned(), Role::Hosting, Some(server))
+            }
+            Err(_) => (DEFAULT_ADDR.to_owned(), Role::Joined, None),
+        },
+    };
+    let signals = CancellationToken::new();
+    shutdown::cancel_on_signals(signals.clone()).context("cannot install signal handlers")?;
+
+    let settings = Settings {
+        target: target.clone(),
+        raw: cli.raw,
+        nick: cli.nick.clone(),
+        scrollback: cli.scrollback as usize,
+        role,
+    };
+    let mut app = App::new(settings);
+    let mut net = net::spawn(target, cli.raw);
+    let result = {
+        let (mut tui, _guard) = terminal::init()?;
+        app::run(
+            &mut tui,
+            &mut app,
+            &mut net,
+            &signals,
+            terminal::capture_mouse,
+        )
+        .await
+    };
+    drop(net);
+    if let Some(server) = embedded {
+        stop_server.cancel();
+        let _ = tokio::time::timeout(EMBEDDED_SHUTDOWN, server).await;
+    }
+    result
+}

@@ -1,0 +1,305 @@
+//! The client's network task: the one owner of the socket.
+//!
+//! [`spawn`] starts a task that resolves, connects (with a timeout), and then runs a reader and
+//! a writer side by side, so a write blocked on a peer that does not read never stops reads.
+//! Every step is reported to the UI as a [`NetEvent`]; the UI sends [`Outgoing`] back. After an
+//! unexpected close the task reconnects with backoff; after a deliberate exit it ends.
+//!
+//! Channel policy: `NetEvent`s go over a bounded channel and the task awaits room in it, so a
+//! slow UI slows reading and TCP flow control does the rest. The UI `try_send`s `Outgoing` and
+//! shows a note when the queue is full.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How long a `connect()` may take before it counts as failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Size of each `recv()`: the most one [`NetEvent::Received`] carries.
+const READ_SIZE: usize = 8 * 1024;
+
+/// Events queued towards the UI before the task waits.
+const EVENT_QUEUE: usize = 256;
+
+/// Lines queued towards the socket before the UI is told the queue is full.
+pub const OUTGOING_QUEUE: usize = 256;
+
+/// First and last pause between reconnect attempts; it doubles in between.
+const RECONNECT_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+/// What the UI asks the network task to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A line typed by the user; written with `\n` unless in raw mode.
+    Line(String),
+    /// End the session: write this line (`exit` or `/quit ...`), then close our sending side
+    /// (FIN), then wait for the server to close its side.
+    Exit(String),
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Close {
+    /// The server closed its side: a read returned 0 (FIN).
+    PeerFin,
+    /// The connection was reset (RST).
+    Reset,
+    /// Any other error.
+    Failed(String),
+}
+
+/// Everything the network task reports, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetEvent {
+    /// Looking up the host's addresses.
+    Resolving {
+        /// The `HOST:PORT` being resolved.
+        target: String,
+    },
+    /// A `connect()` to one address is starting.
+    Connecting {
+        /// The address being tried.
+        addr: SocketAddr,
+    },
+    /// The three-way handshake finished.
+    Connected {
+        /// Our address, with the ephemeral port the kernel chose.
+        local: SocketAddr,
+        /// The server's address.
+        peer: SocketAddr,
+        /// How long `connect()` took: one handshake round trip.
+        handshake: Duration,
+    },
+    /// Resolving or connecting failed; the reason in words.
+    ConnectFailed(String),
+    /// One `recv()`: the bytes exactly as this read returned them.
+    Received(Bytes),
+    /// One line written, `bytes` long on the wire.
+    Sent {
+        /// Bytes written.
+        bytes: usize,
+    },
+    /// After [`Outgoing::Exit`]: our sending side is shut down (FIN sent).
+    FinSent,
+    /// The connection ended.
+    Closed(Close),
+    /// The next connection attempt is in `delay`.
+    Reconnecting {
+        /// Time until the attempt.
+        delay: Duration,
+    },
+    /// A line the UI sent while there was no connection; it was not sent.
+    NotSent(String),
+}
+
+/// The UI's ends of the two channels. Dropping it stops the task and closes the socket.
+#[derive(Debug)]
+pub struct NetHandle {
+    /// Events from the network task.
+    pub events: mpsc::Receiver<NetEvent>,
+    /// Lines towards the socket.
+    pub outgoing: mpsc::Sender<Outgoing>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for NetHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the network task for `target` (`HOST:PORT`). With `raw`, lines are sent exactly as
+/// typed, without a newline.
+pub fn spawn(target: String, raw: bool) -> NetHandle {
+    let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
+    let task = tokio::spawn(async move {
+        // An error here only means the UI is gone, which ends the task either way.
+        let _ = run(&target, raw, &event_tx, outgoing_rx).await;
+    });
+    NetHandle {
+        events,
+        outgoing,
+        task,
+    }
+}
+
+/// The UI dropped its receiver: nothing left to do.
+#[derive(Debug)]
+struct UiGone;
+
+async fn emit(events: &mpsc::Sender<NetEvent>, event: NetEvent) -> Result<(), UiGone> {
+    events.send(event).await.map_err(|_| UiGone)
+}
+
+/// Whether the session ended on purpose (no reconnect) or was lost.
+enum SessionEnd {
+    Deliberate,
+    Lost,
+}
+
+async fn run(
+    target: &str,
+    raw: bool,
+    events: &mpsc::Sender<NetEvent>,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+) -> Result<(), UiGone> {
+    let mut delay = RECONNECT_BACKOFF.0;
+    loop {
+        if let Some(stream) = connect(target, events).await? {
+            delay = RECONNECT_BACKOFF.0;
+            if let SessionEnd::Deliberate = session(stream, raw, events, &mut outgoing).await? {
+                return Ok(());
+            }
+        }
+        emit(events, NetEvent::Reconnecting { delay }).await?;
+        let until = Instant::now() + delay;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => break,
+                message = outgoing.recv() => match message {
+                    None | Some(Outgoing::Exit(_)) => return Ok(()),
+                    Some(Outgoing::Line(line)) => emit(events, NetEvent::NotSent(line)).await?,
+                },
+            }
+        }
+        delay = (delay * 2).min(RECONNECT_BACKOFF.1);
+    }
+}
+
+/// Resolves `target` and tries each address in turn; `None` if none answered.
+async fn connect(
+    target: &str,
+    events: &mpsc::Sender<NetEvent>,
+) -> Result<Option<TcpStream>, UiGone> {
+    emit(
+        events,
+        NetEvent::Resolving {
+            target: target.to_owned(),
+        },
+    )
+    .await?;
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host(target).await {
+        Ok(addrs) => addrs.collect(),
+        Err(error) => {
+            emit(
+                events,
+                NetEvent::ConnectFailed(format!("cannot resolve {target}: {error}")),
+            )
+            .await?;
+            return Ok(None);
+        }
+    };
+    for addr in addrs {
+        emit(events, NetEvent::Connecting { addr }).await?;
+        let started = Instant::now();
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect_to(addr)).await {
+            Ok(Ok(stream)) => {
+                let handshake = started.elapsed();
+                let local = stream.local_addr().unwrap_or(addr);
+                emit(
+                    events,
+                    NetEvent::Connected {
+                        local,
+                        peer: addr,
+                        handshake,
+                    },
+                )
+                .await?;
+                return Ok(Some(stream));
+            }
+            Ok(Err(error)) => {
+                emit(
+                    events,
+                    NetEvent::ConnectFailed(format!("cannot connect to {addr}: {error}")),
+                )
+                .await?;
+            }
+            Err(_) => {
+                let secs = CONNECT_TIMEOUT.as_secs();
+                emit(
+                    events,
+                    NetEvent::ConnectFailed(format!(
+                        "cannot connect to {addr}: no answer in {secs} s"
+                    )),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(None)
+}
+
+async fn connect_to(addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Runs one connection until it closes; reports each read, write and the close.
+async fn session(
+    stream: TcpStream,
+    raw: bool,
+    events: &mpsc::Sender<NetEvent>,
+    outgoing: &mut mpsc::Receiver<Outgoing>,
+) -> Result<SessionEnd, UiGone> {
+    let (mut rd, mut wr) = stream.into_split();
+    let reading = async {
+        loop {
+            let mut buf = BytesMut::with_capacity(READ_SIZE);
+            match rd.read_buf(&mut buf).await {
+                Ok(0) => return Ok(Close::PeerFin),
+                Ok(_) => emit(events, NetEvent::Received(buf.freeze())).await?,
+                Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
+                    return Ok(Close::Reset);
+                }
+                Err(error) => return Ok(Close::Failed(error.to_string())),
+            }
+        }
+    };
+    let writing = async {
+        while let Some(message) = outgoing.recv().await {
+            let (text, exit) = match message {
+                Outgoing::Line(text) => (text, false),
+                Outgoing::Exit(text) => (text, true),
+            };
+            let wire = if raw { text } else { format!("{text}\n") };
+            if let Err(error) = wr.write_all(wire.as_bytes()).await {
+                return Ok(Some(Close::Failed(error.to_string())));
+            }
+            emit(events, NetEvent::Sent { bytes: wire.len() }).await?;
+            if exit {
+                if let Err(error) = wr.shutdown().await {
+                    return Ok(Some(Close::Failed(error.to_string())));
+                }
+                emit(events, NetEvent::FinSent).await?;
+                return Ok(None);
+            }
+        }
+        Err(UiGone)
+    };
+    tokio::pin!(reading);
+    let (close, end) = tokio::select! {
+        close = &mut reading => (close?, SessionEnd::Lost),
+        written = writing => match written? {
+            Some(failed) => (failed, SessionEnd::Lost),
+            // Exit sent and our FIN out: keep reading until the server closes too.
+            None => (reading.await?, SessionEnd::Deliberate),
+        },
+    };
+    emit(events, NetEvent::Closed(close)).await?;
+    Ok(end)
+}
