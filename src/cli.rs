@@ -20,6 +20,10 @@ pub struct Cli {
     #[arg(value_name = "HOST:PORT", value_parser = host_port, conflicts_with = "serve")]
     pub target: Option<String>,
 
+    /// Local mode's address: join the room there, hosting it first if nobody listens.
+    #[arg(long, value_name = "ADDR", value_parser = host_port, default_value = DEFAULT_ADDR, conflicts_with_all = ["serve", "target"])]
+    pub local: String,
+
     /// Run a headless server; its lifecycle log goes to stderr.
     #[arg(long)]
     pub serve: bool,

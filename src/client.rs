@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, App, Role, Settings};
-use crate::cli::{Cli, DEFAULT_ADDR};
+use crate::cli::Cli;
 use crate::server::{self, Config};
 use crate::{net, shutdown, terminal};
 
@@ -23,16 +23,16 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         Some(target) => (target.clone(), Role::Joined, None),
         // Binding is the test for "nobody listens there": it never disturbs a running server
         // the way a probe connection would (its room would see a guest join and leave).
-        None => match TcpListener::bind(DEFAULT_ADDR).await {
+        None => match TcpListener::bind(&cli.local).await {
             Ok(listener) => {
                 let server = tokio::spawn(server::run(
                     listener,
                     Config::default(),
                     stop_server.clone(),
                 ));
-                (DEFAULT_ADDR.to_owned(), Role::Hosting, Some(server))
+                (cli.local.clone(), Role::Hosting, Some(server))
             }
-            Err(_) => (DEFAULT_ADDR.to_owned(), Role::Joined, None),
+            Err(_) => (cli.local.clone(), Role::Joined, None),
         },
     };
     let signals = CancellationToken::new();

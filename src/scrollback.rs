@@ -344,7 +344,10 @@ mod tests {
         assert_eq!(rows("你好世界", 5), ["你好", "世界"]);
         for width in 1..12 {
             for row in rows("第1条信息:你好,世界 👨‍👩‍👧 ok", width) {
-                assert!(row.trim_end_matches(" ").width() <= width.max(2), "{row:?} at {width}");
+                assert!(
+                    row.trim_end_matches(" ").width() <= width.max(2),
+                    "{row:?} at {width}"
+                );
             }
         }
     }

@@ -41,7 +41,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Enter", "send the line"),
     (
         "Ctrl-D",
-        "on an empty line: send exit, wait for the server to close, quit",
+        "empty line: send exit, quit when the server closes",
     ),
     ("exit, /quit", "typed: the same"),
     ("Ctrl-C", "quit at once"),
@@ -215,59 +215,39 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         Conn::Reconnecting { secs, .. } => (format!("reconnecting in {secs} s"), Color::Yellow),
         Conn::Closed(reason) => (format!("closed: {reason}"), Color::LightRed),
     };
-    let mut parts = vec![(
-        format!(" {state} "),
-        base.fg(state_color).add_modifier(Modifier::BOLD),
-    )];
+    // Most useful first: a narrow terminal cuts the end.
+    let mut parts = vec![(state, base.fg(state_color).add_modifier(Modifier::BOLD))];
+    if let Some(nick) = &app.nick {
+        parts.push((nick.clone(), base.add_modifier(Modifier::BOLD)));
+    }
+    if let Some(online) = app.online {
+        parts.push((format!("{online} online"), base));
+    }
+    let mode = if app.settings.raw { "raw" } else { "chat" };
+    parts.push((mode.to_owned(), base));
+    let traffic = format!("in {} out {}", bytes(app.bytes_in), bytes(app.bytes_out));
+    parts.push((traffic, base));
     let addr = match (app.local, app.peer) {
         (Some(local), Some(peer)) => format!("{local} → {peer}"),
         _ => app.settings.target.clone(),
     };
     parts.push((addr, base));
-    parts.push((
-        match app.settings.role {
-            Role::Hosting => "hosting".into(),
-            Role::Joined => "joined".into(),
-        },
-        base,
-    ));
-    if let Some(nick) = &app.nick {
-        parts.push((nick.clone(), base.add_modifier(Modifier::BOLD)));
+    if app.settings.role == Role::Hosting {
+        parts.push(("hosting".to_owned(), base.add_modifier(Modifier::BOLD)));
     }
-    parts.push((
-        if app.settings.raw {
-            "raw".into()
-        } else {
-            "chat".into()
-        },
-        base,
-    ));
-    if let Some(online) = app.online {
-        parts.push((format!("{online} online"), base));
-    }
-    parts.push((
-        format!("in {} out {}", bytes(app.bytes_in), bytes(app.bytes_out)),
-        base,
-    ));
-    parts.push(("F1 help".into(), base.fg(Color::Gray)));
-    let mut x = area.x;
+    let mut x = area.x + 1;
     for (i, (text, style)) in parts.iter().enumerate() {
-        if i > 1 {
-            (x, _) = buf.set_stringn(
-                x,
-                area.y,
-                " │ ",
-                usize::from(area.right().saturating_sub(x)),
-                base,
-            );
+        let room = usize::from(area.right().saturating_sub(x));
+        if i > 0 {
+            (x, _) = buf.set_stringn(x, area.y, " │ ", room, base);
         }
-        (x, _) = buf.set_stringn(
-            x,
-            area.y,
-            text,
-            usize::from(area.right().saturating_sub(x)),
-            *style,
-        );
+        let room = usize::from(area.right().saturating_sub(x));
+        (x, _) = buf.set_stringn(x, area.y, text, room, *style);
+    }
+    let help = " F1 help ";
+    let help_x = area.right().saturating_sub(help.len() as u16);
+    if help_x > x {
+        buf.set_stringn(help_x, area.y, help, help.len(), base.fg(Color::Gray));
     }
 }
 

@@ -1,0 +1,156 @@
+//! Whole screens rendered into ratatui's `TestBackend` and compared with reviewed snapshots,
+//! plus sweeps over sizes that must never panic or draw outside the terminal.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use tcpchat::app::{App, Role, Settings};
+use tcpchat::net::NetEvent;
+use tcpchat::ui;
+
+fn app(raw: bool, role: Role) -> App {
+    App::new(Settings {
+        target: "127.0.0.1:8888".into(),
+        raw,
+        nick: Some("alice".into()),
+        scrollback: 10_000,
+        role,
+    })
+}
+
+fn received(app: &mut App, text: &str) {
+    app.on_net(NetEvent::Received(Bytes::copy_from_slice(text.as_bytes())));
+}
+
+/// A session as a person sees it: connected, greeted, renamed, a few people talking.
+fn chatting() -> App {
+    let mut app = app(false, Role::Hosting);
+    app.on_net(NetEvent::Connecting { addr: "127.0.0.1:8888".parse().unwrap() });
+    app.on_net(NetEvent::Connected {
+        local: "127.0.0.1:51234".parse().unwrap(),
+        peer: "127.0.0.1:8888".parse().unwrap(),
+        handshake: Duration::from_micros(84),
+    });
+    received(
+        &mut app,
+        "* 连接成功! you are guest-1; 3 online; /help lists the commands\n\
+         * guest-1 is now known as alice\n\
+         <bob> 你好,alice!这是中文消息。\n\
+         <alice> hi bob 👋 emoji ok: 👨\u{200d}👩\u{200d}👧 ❤\u{fe0f}\n\
+         * carol waves\n\
+         <carol> a long line that has to wrap at the edge of the terminal because it goes on and on past eighty columns\n\
+         ! nick bob is already taken\n",
+    );
+    app.on_net(NetEvent::Sent { bytes: 2048 });
+    app
+}
+
+fn draw(app: &mut App, cols: u16, rows: u16) -> Terminal<TestBackend> {
+    app.on_resize(cols, rows);
+    let mut terminal = Terminal::new(TestBackend::new(cols, rows)).unwrap();
+    terminal.draw(|frame| ui::render(app, frame)).unwrap();
+    terminal
+}
+
+#[test]
+fn chat_at_80x24() {
+    let mut app = chatting();
+    app.input.insert("typing 你好");
+    let mut terminal = draw(&mut app, 80, 24);
+    insta::assert_snapshot!(terminal.backend());
+    // The caret sits after the typed text by display width: "> " + 7 + 4 columns.
+    terminal.backend_mut().assert_cursor_position((13, 23));
+}
+
+#[test]
+fn nicks_are_coloured_and_errors_red() {
+    let mut app = chatting();
+    let terminal = draw(&mut app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let row_of = |needle: &str| {
+        (0..24)
+            .find(|&y| (0..80).map(|x| buffer[(x, y)].symbol()).collect::<String>().contains(needle))
+            .unwrap()
+    };
+    let bob = buffer[(1, row_of("<bob>"))].fg;
+    let carol = buffer[(1, row_of("<carol>"))].fg;
+    assert_ne!(bob, Color::Reset);
+    assert_ne!(bob, carol, "different nicks, different colours");
+    assert_eq!(buffer[(0, row_of("! nick"))].fg, Color::LightRed);
+    assert_eq!(buffer[(0, row_of("* carol waves"))].fg, Color::Cyan);
+}
+
+#[test]
+fn chinese_wraps_whole_at_a_narrow_width() {
+    let mut app = chatting();
+    received(&mut app, "<bob> 第1条信息:你好,世界!宽字符不会被切开。\n<bob> 👨\u{200d}👩\u{200d}👧👍🏽 ok\n");
+    let terminal = draw(&mut app, 17, 12);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn help_lists_every_key() {
+    let mut app = chatting();
+    app.on_key(KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE));
+    let terminal = draw(&mut app, 80, 24);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn scrolled_up_shows_how_many_lines_are_new() {
+    let mut app = chatting();
+    for n in 0..60 {
+        received(&mut app, &format!("<bob> line {n:02}\n"));
+    }
+    app.on_resize(80, 24);
+    app.on_key(KeyEvent::new(KeyCode::PageUp, KeyModifiers::NONE));
+    received(&mut app, "<bob> after scrolling\n<bob> and another\n");
+    let terminal = draw(&mut app, 80, 24);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn the_article_session_in_raw_mode() {
+    let mut app = app(true, Role::Joined);
+    app.on_net(NetEvent::Connected {
+        local: "127.0.0.1:51234".parse().unwrap(),
+        peer: "127.0.0.1:8888".parse().unwrap(),
+        handshake: Duration::from_micros(84),
+    });
+    received(&mut app, "连接成功!");
+    app.on_paste("hello");
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    received(&mut app, "第1条信息:hello");
+    let terminal = draw(&mut app, 60, 10);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn a_multi_line_paste_asks_first() {
+    let mut app = chatting();
+    app.on_paste("one\ntwo\nthree");
+    let terminal = draw(&mut app, 80, 24);
+    let last_row: String = (0..80).map(|x| terminal.backend().buffer()[(x, 23)].symbol()).collect();
+    assert!(last_row.starts_with("paste 3 lines? Enter sends them as 3 messages"), "{last_row}");
+}
+
+#[test]
+fn every_size_from_1x1_to_200_columns_renders_without_panic() {
+    let mut app = chatting();
+    received(&mut app, &format!("<bob> {}\n", "宽".repeat(300)));
+    received(&mut app, &format!("<bob> {}\n", "x".repeat(5000)));
+    for cols in (1..=200).step_by(7).chain([1, 2, 3, 200]) {
+        for rows in [1, 2, 3, 5, 24] {
+            // TestBackend's buffer is exactly the terminal: a write outside it would panic.
+            draw(&mut app, cols, rows);
+        }
+    }
+    app.on_key(KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE));
+    for (cols, rows) in [(1, 1), (10, 3), (30, 8)] {
+        draw(&mut app, cols, rows);
+    }
+}
