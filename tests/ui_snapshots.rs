@@ -1,6 +1,8 @@
 //! Whole screens rendered into ratatui's `TestBackend` and compared with reviewed snapshots,
 //! plus sweeps over sizes that must never panic or draw outside the terminal.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use bytes::Bytes;
