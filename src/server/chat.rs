@@ -38,6 +38,9 @@ const DROPPED_NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Seconds between two flood-limit notices to the same client.
 const FLOOD_NOTICE_EVERY: Duration = Duration::from_secs(10);
 
+/// Most lines one client line can queue for its own sender (`/help` is the longest reply).
+const REPLY_HEADROOM: usize = HELP.len() + 1;
+
 const HELP: &[&str] = &[
     "* commands:",
     "*   /nick NAME      change your nick (1-24 characters, no spaces)",
@@ -106,14 +109,21 @@ pub async fn serve(
         nick,
         outbox,
         dropped,
+        own_outbox,
     }) = room.join()
     else {
         return; // shutting down: the socket closes without a word, like a full listen queue
     };
     info!(%peer, %nick, "joined");
+    let member = Member {
+        id,
+        room,
+        dropped: &dropped,
+        shutdown,
+    };
     let (rd, mut wr) = stream.split();
     let mut bytes_in = 0u64;
-    let reading = read_lines(rd, &mut bytes_in, id, room, limits, &dropped, shutdown);
+    let reading = read_lines(rd, &mut bytes_in, &member, limits, &own_outbox);
     let writing = write_outbox(&mut wr, outbox, &dropped, shutdown, limits.shutdown_grace);
     let ((ending, last_nick), written) = tokio::join!(reading, writing);
     let nick = last_nick.unwrap_or(nick);
@@ -126,18 +136,42 @@ pub async fn serve(
     }
 }
 
+/// One connection's place in the room, and what can end it from outside.
+struct Member<'a> {
+    id: MemberId,
+    room: &'a Room,
+    dropped: &'a CancellationToken,
+    shutdown: &'a CancellationToken,
+}
+
+impl Member<'_> {
+    /// Awaits `future` unless the room drops this member or the server shuts down first.
+    async fn unless_ended<T>(&self, future: impl Future<Output = T>) -> Result<T, Ending> {
+        tokio::select! {
+            biased;
+            () = self.dropped.cancelled() => Err(Ending::TooSlow),
+            () = self.shutdown.cancelled() => Err(Ending::Shutdown),
+            output = future => Ok(output),
+        }
+    }
+
+    /// Queues one line for this member alone.
+    fn tell(&self, text: impl std::fmt::Display) {
+        self.room.send_to(self.id, line(text));
+    }
+}
+
 /// Reads and handles lines until the connection should end, leaves the room (which closes the
 /// outbox, so the writer flushes and sends FIN), then after `exit` or `/quit` drains what the
 /// client still sends so our close is a FIN, not a reset. Returns the ending and the last nick.
 async fn read_lines(
     rd: ReadHalf<'_>,
     bytes_in: &mut u64,
-    id: MemberId,
-    room: &Room,
+    member: &Member<'_>,
     limits: &Limits,
-    dropped: &CancellationToken,
-    shutdown: &CancellationToken,
+    own_outbox: &mpsc::WeakSender<Bytes>,
 ) -> (Ending, Option<Nick>) {
+    let id = member.id;
     let counted = InspectReader::new(rd, |read: &[u8]| {
         *bytes_in += read.len() as u64;
         debug!(id, bytes = read.len(), "recv");
@@ -149,22 +183,17 @@ async fn read_lines(
     let mut told_invalid_utf8 = false;
 
     let ending = loop {
-        let frame = tokio::select! {
-            biased;
-            () = dropped.cancelled() => break Ending::TooSlow,
-            () = shutdown.cancelled() => break Ending::Shutdown,
-            frame = lines.next() => frame,
+        let frame = match member.unless_ended(lines.next()).await {
+            Ok(frame) => frame,
+            Err(ending) => break ending,
         };
         let (text, invalid_utf8) = match frame {
             None => break Ending::PeerClosed,
             Some(Err(error)) => break Ending::from_read_error(error),
             Some(Ok(Frame::TooLong { max })) => {
-                room.send_to(
-                    id,
-                    line(format!(
-                        "! line too long (limit {max} bytes); skipped to its end"
-                    )),
-                );
+                member.tell(format!(
+                    "! line too long (limit {max} bytes); skipped to its end"
+                ));
                 continue;
             }
             Some(Ok(Frame::Line { text, invalid_utf8 })) => (text, invalid_utf8),
@@ -174,88 +203,83 @@ async fn read_lines(
             if flood_notice_at.is_none_or(|at| now >= at + FLOOD_NOTICE_EVERY) {
                 flood_notice_at = Some(now);
                 let per_second = limits.flood.per_second;
-                room.send_to(
-                    id,
-                    line(format!(
-                        "! flood limit: {per_second} lines/s; your lines are delayed, none dropped"
-                    )),
-                );
+                member.tell(format!(
+                    "! flood limit: {per_second} lines/s; your lines are delayed, none dropped"
+                ));
             }
-            tokio::select! {
-                biased;
-                () = dropped.cancelled() => break Ending::TooSlow,
-                () = shutdown.cancelled() => break Ending::Shutdown,
-                () = tokio::time::sleep(wait) => {}
+            if let Err(ending) = member.unless_ended(tokio::time::sleep(wait)).await {
+                break ending;
+            }
+        }
+        // One read can hold thousands of lines, and this member's own writer runs only when
+        // this loop waits: make sure its queue has room for what this line may send back, so a
+        // client that reads is never dropped as too slow for what it sent in one burst.
+        if let Some(own) = own_outbox.upgrade() {
+            let replies = REPLY_HEADROOM.min(own.max_capacity());
+            if let Err(ending) = member.unless_ended(own.reserve_many(replies)).await {
+                break ending;
             }
         }
         if invalid_utf8 && !told_invalid_utf8 {
             told_invalid_utf8 = true;
-            room.send_to(
-                id,
-                line("! your line had bytes that are not UTF-8; they became U+FFFD"),
-            );
+            member.tell("! your line had bytes that are not UTF-8; they became U+FFFD");
         }
-        if let Some(ending) = handle_line(&text, id, room) {
+        if let Some(ending) = handle_line(&text, member) {
             break ending;
         }
+        // Lines already buffered never touch the socket, so yield by budget: a burst from one
+        // client must not hold a worker thread away from everyone else's writers.
+        tokio::task::consume_budget().await;
     };
     // On shutdown the room closes every outbox itself, without a `left` line for each.
     let nick = if matches!(ending, Ending::Shutdown) {
-        room.nick(id)
+        member.room.nick(id)
     } else {
-        room.leave(id, &ending.to_string())
+        member.room.leave(id, &ending.to_string())
     };
     if matches!(ending, Ending::Exit | Ending::Quit(_)) {
-        linger(lines.into_inner(), shutdown).await;
+        linger(lines.into_inner(), member.shutdown).await;
     }
     (ending, nick)
 }
 
 /// Acts on one line; returns how the connection ends if the line ends it.
-fn handle_line(text: &str, id: MemberId, room: &Room) -> Option<Ending> {
-    let Some(nick) = room.nick(id) else {
+fn handle_line(text: &str, member: &Member<'_>) -> Option<Ending> {
+    let room = member.room;
+    let Some(nick) = room.nick(member.id) else {
         return Some(Ending::TooSlow);
     };
     let clean = sanitize(text);
     match Command::parse(&clean) {
         Command::Say(said) if said.trim().is_empty() => {}
         Command::Say(said) => room.broadcast(line(format!("<{nick}> {said}"))),
-        Command::Me("") => room.send_to(id, line("! usage: /me ACTION")),
+        Command::Me("") => member.tell("! usage: /me ACTION"),
         Command::Me(action) => room.broadcast(line(format!("* {nick} {action}"))),
         Command::Nick(requested) => {
-            if let Err(error) = Nick::parse(requested).and_then(|new| room.rename(id, new)) {
-                room.send_to(id, line(format!("! {error}")));
+            if let Err(error) = Nick::parse(requested).and_then(|new| room.rename(member.id, new)) {
+                member.tell(format!("! {error}"));
             }
         }
         Command::Who => {
             let who = room.who();
-            room.send_to(
-                id,
-                line(format!("* online ({}): {}", who.len(), who.join(", "))),
-            );
+            member.tell(format!("* online ({}): {}", who.len(), who.join(", ")));
         }
-        Command::Help => HELP.iter().for_each(|help| room.send_to(id, line(help))),
-        Command::Unknown(name) => room.send_to(
-            id,
-            line(format!(
+        Command::Help => HELP.iter().for_each(|help| member.tell(help)),
+        Command::Unknown(name) => {
+            member.tell(format!(
                 "! unknown command /{name}; /help lists the commands"
-            )),
-        ),
-        Command::Exit => return Some(say_goodbye(id, &nick, room, Ending::Exit)),
-        Command::Quit(reason) => {
-            return Some(say_goodbye(
-                id,
-                &nick,
-                room,
-                Ending::Quit(reason.to_owned()),
             ));
+        }
+        Command::Exit => return Some(say_goodbye(member, &nick, Ending::Exit)),
+        Command::Quit(reason) => {
+            return Some(say_goodbye(member, &nick, Ending::Quit(reason.to_owned())));
         }
     }
     None
 }
 
-fn say_goodbye(id: MemberId, nick: &Nick, room: &Room, ending: Ending) -> Ending {
-    room.send_to(id, line(format!("* bye, {nick}; closing the connection")));
+fn say_goodbye(member: &Member<'_>, nick: &Nick, ending: Ending) -> Ending {
+    member.tell(format!("* bye, {nick}; closing the connection"));
     ending
 }
 

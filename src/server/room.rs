@@ -52,6 +52,9 @@ pub struct Joined {
     pub outbox: mpsc::Receiver<Bytes>,
     /// Cancelled when the room drops this member as too slow.
     pub dropped: CancellationToken,
+    /// The sending side of `outbox`, weak so that it never keeps the outbox open: the reader
+    /// waits on it for room before handling a line (see `chat::read_lines`).
+    pub own_outbox: mpsc::WeakSender<Bytes>,
 }
 
 /// A protocol line: `text` and its `\n`.
@@ -91,6 +94,7 @@ impl Room {
         let id = state.next_id;
         state.next_id += 1;
         let (tx, outbox) = mpsc::channel(self.outbox_lines);
+        let own_outbox = tx.downgrade();
         let dropped = CancellationToken::new();
         state.members.insert(
             id,
@@ -116,6 +120,7 @@ impl Room {
             nick,
             outbox,
             dropped,
+            own_outbox,
         })
     }
 
