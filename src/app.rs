@@ -22,8 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::codec::sanitize;
 use crate::editbox::EditBox;
-use crate::net::{Close, NetEvent, NetHandle, Outgoing};
+use crate::inspector::{self, Inspector};
+use crate::net::{Close, NetEvent, NetHandle, Outgoing, Stamped};
 use crate::scrollback::{Kind, Scrollback};
+use crate::tcpinfo::TcpInfo;
 use crate::ui;
 
 /// How long the exit key waits for the server to close before quitting anyway.
@@ -44,6 +46,8 @@ pub enum Action {
     CaptureMouse(bool),
     /// Clear the terminal and draw everything again.
     Repaint,
+    /// The inspector opened or closed: start or stop live `TCP_INFO` samples.
+    Inspect(bool),
 }
 
 /// The connection as the status bar shows it.
@@ -128,12 +132,16 @@ pub struct App {
     pub timestamps: bool,
     /// Whether the mouse is captured for wheel scrolling.
     pub mouse_captured: bool,
+    /// The TCP inspector's model (F2).
+    pub inspector: Inspector,
     /// Terminal size, columns and rows.
     pub size: (u16, u16),
     /// Bytes of a UTF-8 character cut off at the end of the last read.
     utf8_tail: Vec<u8>,
     /// Set once the exit key was pressed: quit when the server closes or at this deadline.
     exit_deadline: Option<Instant>,
+    /// The exit finished while the inspector was open: the next key quits.
+    session_over: bool,
     quit: bool,
     dirty: bool,
 }
@@ -155,9 +163,11 @@ impl App {
             overlay: Overlay::None,
             timestamps: false,
             mouse_captured: true,
+            inspector: Inspector::default(),
             size: (80, 24),
             utf8_tail: Vec::new(),
             exit_deadline: None,
+            session_over: false,
             quit: false,
             dirty: true,
         };
@@ -177,7 +187,18 @@ impl App {
 
     /// Rows the scrollback pane has.
     pub fn view_height(&self) -> usize {
-        usize::from(ui::layout(self.size).scrollback.height)
+        usize::from(self.layout().scrollback.height)
+    }
+
+    /// Where each part of the screen goes at the current size.
+    pub fn layout(&self) -> ui::Areas {
+        ui::layout(self.size, self.inspector.visible)
+    }
+
+    /// A live `TCP_INFO` sample for the inspector.
+    pub fn on_tcp_info(&mut self, info: TcpInfo) {
+        self.inspector.on_sample(info);
+        self.dirty = true;
     }
 
     /// Adds one of the client's own notes to the scrollback.
@@ -195,7 +216,7 @@ impl App {
     }
 
     fn rewrap(&mut self) {
-        let width = usize::from(ui::layout(self.size).scrollback.width);
+        let width = usize::from(self.layout().scrollback.width);
         let stamp = if self.timestamps {
             ui::TIMESTAMP_WIDTH
         } else {
@@ -242,7 +263,7 @@ impl App {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let shift = key.modifiers.contains(KeyModifiers::SHIFT);
         let page = isize::try_from(self.view_height().saturating_sub(1).max(1)).unwrap_or(1);
-        if ctrl && key.code == KeyCode::Char('c') {
+        if (ctrl && key.code == KeyCode::Char('c')) || self.session_over {
             self.quit = true;
             return Vec::new();
         }
@@ -270,6 +291,14 @@ impl App {
         match key.code {
             KeyCode::F(1) => self.overlay = Overlay::Help,
             KeyCode::Char('?') if empty => self.overlay = Overlay::Help,
+            KeyCode::F(2) => {
+                self.inspector.visible = !self.inspector.visible;
+                self.rewrap();
+                return vec![Action::Inspect(self.inspector.visible)];
+            }
+            KeyCode::F(5) if self.inspector.visible => {
+                self.inspector.page = self.inspector.page.next();
+            }
             KeyCode::F(3) => {
                 self.timestamps = !self.timestamps;
                 self.rewrap();
@@ -359,11 +388,19 @@ impl App {
         }
     }
 
-    /// A network event.
+    /// A network event that happened just now.
     pub fn on_net(&mut self, event: NetEvent) -> Vec<Action> {
+        self.on_net_at(event, Instant::now())
+    }
+
+    /// A network event that happened `at`.
+    pub fn on_net_at(&mut self, event: NetEvent, at: Instant) -> Vec<Action> {
         self.dirty = true;
+        self.inspector.on_net(&event, at);
         match event {
-            NetEvent::Resolving { .. } => self.conn = Conn::Connecting,
+            NetEvent::Resolving { .. } | NetEvent::Resolved { .. } => {
+                self.conn = Conn::Connecting;
+            }
             NetEvent::Connecting { addr } => {
                 self.conn = Conn::Connecting;
                 self.note(&format!("connecting to {addr}..."));
@@ -372,16 +409,15 @@ impl App {
                 local,
                 peer,
                 handshake,
+                ..
             } => {
                 self.conn = Conn::Connected;
                 self.local = Some(local);
                 self.peer = Some(peer);
                 self.nick = None;
                 self.online = None;
-                let ms = handshake.as_secs_f64() * 1000.0;
-                self.note(&format!(
-                    "connected {local} → {peer} (handshake {ms:.1} ms)"
-                ));
+                let took = inspector::millis(handshake);
+                self.note(&format!("connected {local} → {peer} (handshake {took})"));
                 if let (Some(nick), false) = (&self.settings.nick, self.settings.raw) {
                     return vec![Action::Send(Outgoing::Line(format!("/nick {nick}")))];
                 }
@@ -391,24 +427,30 @@ impl App {
                 self.bytes_in += bytes.len() as u64;
                 self.ingest(&bytes);
             }
-            NetEvent::Sent { bytes } => self.bytes_out += bytes as u64,
-            NetEvent::FinSent => self.note("our side is closed (FIN sent)"),
-            NetEvent::Closed(close) => {
+            NetEvent::Sent { bytes, .. } => self.bytes_out += bytes as u64,
+            NetEvent::FinSent { .. } => self.note("our side is closed (FIN sent)"),
+            NetEvent::Closed { how, .. } => {
                 self.flush_open_line();
-                let reason = match close {
+                let reason = match how {
                     Close::PeerFin => "closed by the server (FIN)".to_owned(),
                     Close::Reset => "reset by the server (RST)".to_owned(),
                     Close::Failed(error) => format!("connection failed: {error}"),
                 };
                 self.note(&reason);
                 self.conn = Conn::Closed(reason);
-                if self.exit_deadline.is_some() {
-                    self.quit = true;
+                if self.exit_deadline.take().is_some() {
+                    if self.inspector.visible {
+                        // The close is what the inspector is there to show: stay on it.
+                        self.session_over = true;
+                        self.note("session over; the inspector shows how it closed. Any key quits");
+                    } else {
+                        self.quit = true;
+                    }
                 }
             }
             NetEvent::Reconnecting { delay } => {
                 self.conn = Conn::Reconnecting {
-                    at: Instant::now() + delay,
+                    at: at + delay,
                     secs: delay.as_secs(),
                 };
                 self.note(&format!("reconnecting in {} s", delay.as_secs()));
@@ -582,8 +624,14 @@ where
                 None => break,
             },
             event = net.events.recv() => match event {
-                Some(event) => app.on_net(event),
+                Some(Stamped { at, event }) => app.on_net_at(event, at),
                 None => anyhow::bail!("the network task stopped unexpectedly"),
+            },
+            Ok(()) = net.tcp_info.changed() => {
+                if let Some(info) = *net.tcp_info.borrow_and_update() {
+                    app.on_tcp_info(info);
+                }
+                Vec::new()
             },
             () = sleep_until_some(deadline) => {
                 app.on_deadline(Instant::now());
@@ -593,7 +641,7 @@ where
         let mut actions = actions;
         for _ in 0..DRAIN_BATCH {
             match net.events.try_recv() {
-                Ok(event) => actions.extend(app.on_net(event)),
+                Ok(Stamped { at, event }) => actions.extend(app.on_net_at(event, at)),
                 Err(_) => break,
             }
         }
@@ -610,6 +658,9 @@ where
                 },
                 Action::CaptureMouse(on) => on_mouse(on),
                 Action::Repaint => terminal.clear()?,
+                Action::Inspect(open) => {
+                    net.inspecting.send_replace(open);
+                }
             }
         }
     }
@@ -643,6 +694,7 @@ mod tests {
         let local = "127.0.0.1:50000".parse().unwrap();
         let peer = "127.0.0.1:8888".parse().unwrap();
         let actions = app.on_net(NetEvent::Connected {
+            info: None,
             local,
             peer,
             handshake: Duration::from_micros(80),
@@ -743,17 +795,35 @@ mod tests {
             [Action::Send(Outgoing::Exit("exit".into()))]
         );
         assert!(!app.should_quit());
-        app.on_net(NetEvent::FinSent);
+        app.on_net(NetEvent::FinSent { info: None });
         app.on_net(NetEvent::Received(Bytes::from(
             "* bye, alice; closing the connection\n",
         )));
-        app.on_net(NetEvent::Closed(Close::PeerFin));
+        app.on_net(NetEvent::Closed {
+            how: Close::PeerFin,
+            info: None,
+        });
         assert!(app.should_quit());
         assert!(
             texts(&app)
                 .iter()
                 .any(|t| t.contains("closed by the server (FIN)"))
         );
+    }
+
+    #[test]
+    fn with_the_inspector_open_the_closed_session_stays_until_a_key() {
+        let mut app = connected(false);
+        app.on_key(key(KeyCode::F(2)));
+        app.on_key(ctrl('d'));
+        app.on_net(NetEvent::Closed {
+            how: Close::PeerFin,
+            info: None,
+        });
+        assert!(!app.should_quit());
+        assert_eq!(app.next_deadline(), None, "no timer left running");
+        app.on_key(key(KeyCode::Char('q')));
+        assert!(app.should_quit());
     }
 
     #[test]
@@ -821,7 +891,10 @@ mod tests {
     #[test]
     fn reconnect_counts_down() {
         let mut app = connected(false);
-        app.on_net(NetEvent::Closed(Close::Reset));
+        app.on_net(NetEvent::Closed {
+            how: Close::Reset,
+            info: None,
+        });
         app.on_net(NetEvent::Reconnecting {
             delay: Duration::from_secs(2),
         });

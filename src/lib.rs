@@ -8,6 +8,7 @@
 //! - [`server`]: `--serve` — the accept loop, limits and shutdown; the chat room
 //!   and the article's echo and ack servers.
 //! - [`shutdown`]: signals → one cancellation token.
+//! - [`tcpinfo`]: the kernel's `TCP_INFO` for a socket (the only `unsafe`).
 //!
 //! The client, the spine the project was asked for:
 //!
@@ -16,6 +17,7 @@
 //! - [`app`]: the state and its synchronous transitions, and the one `select!` loop.
 //! - [`scrollback`]: the bounded history, classified at ingest and wrapped by display width.
 //! - [`editbox`]: the line editor, readline keys and history.
+//! - [`inspector`]: the TCP inspector's model: timeline, handshake and close ladders, reads.
 //! - [`ui`]: draws an `&App`.
 //! - [`terminal`]: raw mode and the alternate screen, always restored.
 
@@ -24,9 +26,11 @@ pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod editbox;
+pub mod inspector;
 pub mod net;
 pub mod scrollback;
 pub mod server;
 pub mod shutdown;
+pub mod tcpinfo;
 pub mod terminal;
 pub mod ui;

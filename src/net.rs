@@ -5,9 +5,11 @@
 //! Every step is reported to the UI as a [`NetEvent`]; the UI sends [`Outgoing`] back. After an
 //! unexpected close the task reconnects with backoff; after a deliberate exit it ends.
 //!
-//! Channel policy: `NetEvent`s go over a bounded channel and the task awaits room in it, so a
-//! slow UI slows reading and TCP flow control does the rest. The UI `try_send`s `Outgoing` and
-//! shows a note when the queue is full.
+//! Channel policy: `NetEvent`s go over a bounded channel, each stamped with the moment it
+//! happened, and the task awaits room in it, so a slow UI slows reading and TCP flow control
+//! does the rest. The UI `try_send`s `Outgoing` and shows a note when the queue is full. The
+//! kernel's `TCP_INFO` is sampled at each lifecycle step, and while the UI says the inspector is
+//! open (a `watch` of `bool`) also every [`SAMPLE_EVERY`] into a `watch` where the latest wins.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,9 +18,11 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::tcpinfo::{self, TcpInfo};
 
 /// How long a `connect()` may take before it counts as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +35,9 @@ const EVENT_QUEUE: usize = 256;
 
 /// Lines queued towards the socket before the UI is told the queue is full.
 pub const OUTGOING_QUEUE: usize = 256;
+
+/// How often `TCP_INFO` is sampled while the inspector is open.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// First and last pause between reconnect attempts; it doubles in between.
 const RECONNECT_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
@@ -64,6 +71,11 @@ pub enum NetEvent {
         /// The `HOST:PORT` being resolved.
         target: String,
     },
+    /// The addresses the name resolved to, in the order they will be tried.
+    Resolved {
+        /// Every address found.
+        addrs: Vec<SocketAddr>,
+    },
     /// A `connect()` to one address is starting.
     Connecting {
         /// The address being tried.
@@ -77,6 +89,8 @@ pub enum NetEvent {
         peer: SocketAddr,
         /// How long `connect()` took: one handshake round trip.
         handshake: Duration,
+        /// The kernel's figures right after the handshake (Linux).
+        info: Option<TcpInfo>,
     },
     /// Resolving or connecting failed; the reason in words.
     ConnectFailed(String),
@@ -86,11 +100,21 @@ pub enum NetEvent {
     Sent {
         /// Bytes written.
         bytes: usize,
+        /// Whether it was the exit line of [`Outgoing::Exit`].
+        exit: bool,
     },
     /// After [`Outgoing::Exit`]: our sending side is shut down (FIN sent).
-    FinSent,
+    FinSent {
+        /// The kernel's figures just after `shutdown(Write)`.
+        info: Option<TcpInfo>,
+    },
     /// The connection ended.
-    Closed(Close),
+    Closed {
+        /// How.
+        how: Close,
+        /// The kernel's figures at that moment, before the socket is closed.
+        info: Option<TcpInfo>,
+    },
     /// The next connection attempt is in `delay`.
     Reconnecting {
         /// Time until the attempt.
@@ -100,13 +124,26 @@ pub enum NetEvent {
     NotSent(String),
 }
 
-/// The UI's ends of the two channels. Dropping it stops the task and closes the socket.
+/// A [`NetEvent`] and when it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamped {
+    /// When the network task saw it.
+    pub at: Instant,
+    /// What happened.
+    pub event: NetEvent,
+}
+
+/// The UI's ends of the channels. Dropping it stops the task and closes the socket.
 #[derive(Debug)]
 pub struct NetHandle {
     /// Events from the network task.
-    pub events: mpsc::Receiver<NetEvent>,
+    pub events: mpsc::Receiver<Stamped>,
     /// Lines towards the socket.
     pub outgoing: mpsc::Sender<Outgoing>,
+    /// Whether the inspector is open: live `TCP_INFO` sampling runs only while it is.
+    pub inspecting: watch::Sender<bool>,
+    /// The latest live `TCP_INFO` sample.
+    pub tcp_info: watch::Receiver<Option<TcpInfo>>,
     task: JoinHandle<()>,
 }
 
@@ -121,23 +158,54 @@ impl Drop for NetHandle {
 pub fn spawn(target: String, raw: bool) -> NetHandle {
     let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
     let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
+    let (inspecting, inspecting_rx) = watch::channel(false);
+    let (tcp_info_tx, tcp_info) = watch::channel(None);
     let task = tokio::spawn(async move {
+        let mut link = Link {
+            events: event_tx,
+            raw,
+            inspecting: inspecting_rx,
+            tcp_info: tcp_info_tx,
+        };
         // An error here only means the UI is gone, which ends the task either way.
-        let _ = run(&target, raw, &event_tx, outgoing_rx).await;
+        let _ = run(&target, &mut link, outgoing_rx).await;
     });
     NetHandle {
         events,
         outgoing,
+        inspecting,
+        tcp_info,
         task,
     }
+}
+
+/// The network task's ends of the channels to the UI, and its settings.
+struct Link {
+    events: mpsc::Sender<Stamped>,
+    raw: bool,
+    inspecting: watch::Receiver<bool>,
+    tcp_info: watch::Sender<Option<TcpInfo>>,
 }
 
 /// The UI dropped its receiver: nothing left to do.
 #[derive(Debug)]
 struct UiGone;
 
-async fn emit(events: &mpsc::Sender<NetEvent>, event: NetEvent) -> Result<(), UiGone> {
-    events.send(event).await.map_err(|_| UiGone)
+async fn emit(events: &mpsc::Sender<Stamped>, event: NetEvent) -> Result<(), UiGone> {
+    let stamped = Stamped {
+        at: Instant::now(),
+        event,
+    };
+    events.send(stamped).await.map_err(|_| UiGone)
+}
+
+/// Waits for the next moment to sample `TCP_INFO`: every [`SAMPLE_EVERY`] while the inspector
+/// is open, never while it is closed (no wake-ups while idle).
+async fn next_sample(inspecting: &mut watch::Receiver<bool>, ticker: &mut tokio::time::Interval) {
+    if !*inspecting.borrow_and_update() && inspecting.wait_for(|open| *open).await.is_err() {
+        return std::future::pending().await; // the UI is gone; the reader notices that
+    }
+    ticker.tick().await;
 }
 
 /// Whether the session ended on purpose (no reconnect) or was lost.
@@ -148,26 +216,27 @@ enum SessionEnd {
 
 async fn run(
     target: &str,
-    raw: bool,
-    events: &mpsc::Sender<NetEvent>,
+    link: &mut Link,
     mut outgoing: mpsc::Receiver<Outgoing>,
 ) -> Result<(), UiGone> {
     let mut delay = RECONNECT_BACKOFF.0;
     loop {
-        if let Some(stream) = connect(target, events).await? {
+        if let Some(stream) = connect(target, &link.events).await? {
             delay = RECONNECT_BACKOFF.0;
-            if let SessionEnd::Deliberate = session(stream, raw, events, &mut outgoing).await? {
+            if let SessionEnd::Deliberate = session(stream, link, &mut outgoing).await? {
                 return Ok(());
             }
         }
-        emit(events, NetEvent::Reconnecting { delay }).await?;
+        emit(&link.events, NetEvent::Reconnecting { delay }).await?;
         let until = Instant::now() + delay;
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(until) => break,
                 message = outgoing.recv() => match message {
                     None | Some(Outgoing::Exit(_)) => return Ok(()),
-                    Some(Outgoing::Line(line)) => emit(events, NetEvent::NotSent(line)).await?,
+                    Some(Outgoing::Line(line)) => {
+                        emit(&link.events, NetEvent::NotSent(line)).await?;
+                    }
                 },
             }
         }
@@ -178,62 +247,56 @@ async fn run(
 /// Resolves `target` and tries each address in turn; `None` if none answered.
 async fn connect(
     target: &str,
-    events: &mpsc::Sender<NetEvent>,
+    events: &mpsc::Sender<Stamped>,
 ) -> Result<Option<TcpStream>, UiGone> {
+    let target = target.to_owned();
     emit(
         events,
         NetEvent::Resolving {
-            target: target.to_owned(),
+            target: target.clone(),
         },
     )
     .await?;
-    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host(target).await {
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host(&target).await {
         Ok(addrs) => addrs.collect(),
         Err(error) => {
-            emit(
-                events,
-                NetEvent::ConnectFailed(format!("cannot resolve {target}: {error}")),
-            )
-            .await?;
+            let reason = format!("cannot resolve {target}: {error}");
+            emit(events, NetEvent::ConnectFailed(reason)).await?;
             return Ok(None);
         }
     };
+    emit(
+        events,
+        NetEvent::Resolved {
+            addrs: addrs.clone(),
+        },
+    )
+    .await?;
     for addr in addrs {
         emit(events, NetEvent::Connecting { addr }).await?;
         let started = Instant::now();
-        match tokio::time::timeout(CONNECT_TIMEOUT, connect_to(addr)).await {
+        let failure = match tokio::time::timeout(CONNECT_TIMEOUT, connect_to(addr)).await {
             Ok(Ok(stream)) => {
                 let handshake = started.elapsed();
+                // Sampled before anything else can move the counters: the handshake alone.
+                let info = tcpinfo::read(&stream).ok();
                 let local = stream.local_addr().unwrap_or(addr);
-                emit(
-                    events,
-                    NetEvent::Connected {
-                        local,
-                        peer: addr,
-                        handshake,
-                    },
-                )
-                .await?;
+                let connected = NetEvent::Connected {
+                    local,
+                    peer: addr,
+                    handshake,
+                    info,
+                };
+                emit(events, connected).await?;
                 return Ok(Some(stream));
             }
-            Ok(Err(error)) => {
-                emit(
-                    events,
-                    NetEvent::ConnectFailed(format!("cannot connect to {addr}: {error}")),
-                )
-                .await?;
-            }
+            Ok(Err(error)) => format!("cannot connect to {addr}: {error}"),
             Err(_) => {
                 let secs = CONNECT_TIMEOUT.as_secs();
-                emit(
-                    events,
-                    NetEvent::ConnectFailed(format!(
-                        "cannot connect to {addr}: no answer in {secs} s"
-                    )),
-                )
-                .await?;
+                format!("cannot connect to {addr}: no answer in {secs} s")
             }
-        }
+        };
+        emit(events, NetEvent::ConnectFailed(failure)).await?;
     }
     Ok(None)
 }
@@ -252,21 +315,33 @@ async fn connect_to(addr: SocketAddr) -> io::Result<TcpStream> {
 /// Runs one connection until it closes; reports each read, write and the close.
 async fn session(
     stream: TcpStream,
-    raw: bool,
-    events: &mpsc::Sender<NetEvent>,
+    link: &mut Link,
     outgoing: &mut mpsc::Receiver<Outgoing>,
 ) -> Result<SessionEnd, UiGone> {
     let (mut rd, mut wr) = stream.into_split();
+    let Link {
+        events,
+        raw,
+        inspecting,
+        tcp_info,
+    } = link;
     let reading = async {
+        let mut ticker = tokio::time::interval(SAMPLE_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let mut buf = BytesMut::with_capacity(READ_SIZE);
-            match rd.read_buf(&mut buf).await {
-                Ok(0) => return Ok(Close::PeerFin),
-                Ok(_) => emit(events, NetEvent::Received(buf.freeze())).await?,
-                Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
-                    return Ok(Close::Reset);
+            tokio::select! {
+                read = rd.read_buf(&mut buf) => match read {
+                    Ok(0) => return Ok(Close::PeerFin),
+                    Ok(_) => emit(events, NetEvent::Received(buf.freeze())).await?,
+                    Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
+                        return Ok(Close::Reset);
+                    }
+                    Err(error) => return Ok(Close::Failed(error.to_string())),
+                },
+                () = next_sample(inspecting, &mut ticker) => {
+                    tcp_info.send_replace(tcpinfo::read(rd.as_ref()).ok());
                 }
-                Err(error) => return Ok(Close::Failed(error.to_string())),
             }
         }
     };
@@ -276,23 +351,25 @@ async fn session(
                 Outgoing::Line(text) => (text, false),
                 Outgoing::Exit(text) => (text, true),
             };
-            let wire = if raw { text } else { format!("{text}\n") };
+            let wire = if *raw { text } else { format!("{text}\n") };
             if let Err(error) = wr.write_all(wire.as_bytes()).await {
                 return Ok(Some(Close::Failed(error.to_string())));
             }
-            emit(events, NetEvent::Sent { bytes: wire.len() }).await?;
+            let bytes = wire.len();
+            emit(events, NetEvent::Sent { bytes, exit }).await?;
             if exit {
                 if let Err(error) = wr.shutdown().await {
                     return Ok(Some(Close::Failed(error.to_string())));
                 }
-                emit(events, NetEvent::FinSent).await?;
+                let info = tcpinfo::read(wr.as_ref()).ok();
+                emit(events, NetEvent::FinSent { info }).await?;
                 return Ok(None);
             }
         }
         Err(UiGone)
     };
     tokio::pin!(reading);
-    let (close, end) = tokio::select! {
+    let (how, end) = tokio::select! {
         close = &mut reading => (close?, SessionEnd::Lost),
         written = writing => match written? {
             Some(failed) => (failed, SessionEnd::Lost),
@@ -300,6 +377,8 @@ async fn session(
             None => (reading.await?, SessionEnd::Deliberate),
         },
     };
-    emit(events, NetEvent::Closed(close)).await?;
+    // The socket is still open here, so its state (CLOSE-WAIT, TIME-WAIT...) can be read.
+    let info = tcpinfo::read(wr.as_ref()).ok();
+    emit(events, NetEvent::Closed { how, info }).await?;
     Ok(end)
 }

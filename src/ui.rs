@@ -15,6 +15,8 @@ use unicode_segmentation::UnicodeSegmentation;
 use crate::app::{App, Conn, Overlay, Role};
 use crate::scrollback::{Entry, Kind};
 
+mod inspector_pane;
+
 /// Columns the `HH:MM:SS ` timestamp takes when shown.
 pub const TIMESTAMP_WIDTH: usize = 9;
 
@@ -61,6 +63,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Ctrl-W", "delete the word before the caret"),
     ("Ctrl-U/K", "delete to the start / end of the line"),
     ("Ctrl-Y", "paste what was deleted"),
+    (
+        "F2",
+        "TCP inspector: timeline, handshake, kernel, reads",
+    ),
+    ("F5", "next inspector page (when it shows one at a time)"),
     ("F3", "show / hide timestamps"),
     ("F4", "release / capture the mouse (select text)"),
     ("Ctrl-L", "repaint the screen"),
@@ -71,21 +78,41 @@ pub const KEYS: &[(&str, &str)] = &[
 pub struct Areas {
     /// The history.
     pub scrollback: Rect,
+    /// The TCP inspector (empty when closed).
+    pub inspector: Rect,
     /// The status bar.
     pub status: Rect,
     /// The edit box.
     pub input: Rect,
 }
 
+/// Columns from which the inspector goes beside the scrollback instead of below it.
+const INSPECTOR_BESIDE_FROM: u16 = 110;
+
 /// Splits a terminal of `(cols, rows)`; on tiny terminals the edit box keeps its row first,
-/// then the status bar.
-pub fn layout((cols, rows): (u16, u16)) -> Areas {
+/// then the status bar. The inspector, when open, goes beside the scrollback on a wide
+/// terminal and below it on a narrow one.
+pub fn layout((cols, rows): (u16, u16), inspector: bool) -> Areas {
     let row = |y: u16, height: u16| Rect::new(0, y, cols, height);
     let input = row(rows.saturating_sub(1), rows.min(1));
     let status = row(rows.saturating_sub(2), u16::from(rows >= 2));
-    let scrollback = row(0, rows.saturating_sub(2));
+    let main = row(0, rows.saturating_sub(2));
+    let (scrollback, inspector) = match inspector {
+        false => (main, Rect::new(0, 0, 0, 0)),
+        true if cols >= INSPECTOR_BESIDE_FROM => {
+            let width = (cols / 2).clamp(56, 90);
+            let left = Rect::new(0, 0, cols - width, main.height);
+            (left, Rect::new(cols - width, 0, width, main.height))
+        }
+        true => {
+            let height = main.height / 2;
+            let top = Rect::new(0, 0, cols, main.height - height);
+            (top, Rect::new(0, main.height - height, cols, height))
+        }
+    };
     Areas {
         scrollback,
+        inspector,
         status,
         input,
     }
@@ -94,9 +121,10 @@ pub fn layout((cols, rows): (u16, u16)) -> Areas {
 /// Draws the whole screen for `app`.
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
-    let areas = layout((area.width, area.height));
+    let areas = layout((area.width, area.height), app.inspector.visible);
     let buf = frame.buffer_mut();
     render_scrollback(app, areas.scrollback, buf);
+    inspector_pane::render(&app.inspector, areas.inspector, buf);
     render_status(app, areas.status, buf);
     let cursor = render_input(app, areas.input, buf);
     match &app.overlay {
@@ -346,9 +374,15 @@ mod tests {
     fn layout_never_overlaps_or_overflows_down_to_one_cell() {
         for rows in 0..30 {
             for cols in [0, 1, 2, 80] {
-                let areas = layout((cols, rows));
+                let areas = layout((cols, rows), false);
                 let total = areas.scrollback.height + areas.status.height + areas.input.height;
                 assert_eq!(total, rows, "{cols}x{rows}");
+                for wide in [cols, 200] {
+                    let open = layout((wide, rows), true);
+                    let main = open.scrollback.union(open.inspector);
+                    assert_eq!(main.height, rows.saturating_sub(2), "{wide}x{rows}");
+                    assert!(!open.scrollback.intersects(open.inspector));
+                }
                 assert!(
                     areas.input.bottom() <= rows
                         && areas.status.bottom() <= areas.input.top().max(areas.status.bottom())

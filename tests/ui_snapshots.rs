@@ -31,11 +31,14 @@ fn received(app: &mut App, text: &str) {
 /// A session as a person sees it: connected, greeted, renamed, a few people talking.
 fn chatting() -> App {
     let mut app = app(false, Role::Hosting);
-    app.on_net(NetEvent::Connecting { addr: "127.0.0.1:8888".parse().unwrap() });
+    app.on_net(NetEvent::Connecting {
+        addr: "127.0.0.1:8888".parse().unwrap(),
+    });
     app.on_net(NetEvent::Connected {
         local: "127.0.0.1:51234".parse().unwrap(),
         peer: "127.0.0.1:8888".parse().unwrap(),
         handshake: Duration::from_micros(84),
+        info: None,
     });
     received(
         &mut app,
@@ -47,7 +50,10 @@ fn chatting() -> App {
          <carol> a long line that has to wrap at the edge of the terminal because it goes on and on past eighty columns\n\
          ! nick bob is already taken\n",
     );
-    app.on_net(NetEvent::Sent { bytes: 2048 });
+    app.on_net(NetEvent::Sent {
+        bytes: 2048,
+        exit: false,
+    });
     app
 }
 
@@ -75,7 +81,12 @@ fn nicks_are_coloured_and_errors_red() {
     let buffer = terminal.backend().buffer();
     let row_of = |needle: &str| {
         (0..24)
-            .find(|&y| (0..80).map(|x| buffer[(x, y)].symbol()).collect::<String>().contains(needle))
+            .find(|&y| {
+                (0..80)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect::<String>()
+                    .contains(needle)
+            })
             .unwrap()
     };
     let bob = buffer[(1, row_of("<bob>"))].fg;
@@ -89,7 +100,10 @@ fn nicks_are_coloured_and_errors_red() {
 #[test]
 fn chinese_wraps_whole_at_a_narrow_width() {
     let mut app = chatting();
-    received(&mut app, "<bob> 第1条信息:你好,世界!宽字符不会被切开。\n<bob> 👨\u{200d}👩\u{200d}👧👍🏽 ok\n");
+    received(
+        &mut app,
+        "<bob> 第1条信息:你好,世界!宽字符不会被切开。\n<bob> 👨\u{200d}👩\u{200d}👧👍🏽 ok\n",
+    );
     let terminal = draw(&mut app, 17, 12);
     insta::assert_snapshot!(terminal.backend());
 }
@@ -122,6 +136,7 @@ fn the_article_session_in_raw_mode() {
         local: "127.0.0.1:51234".parse().unwrap(),
         peer: "127.0.0.1:8888".parse().unwrap(),
         handshake: Duration::from_micros(84),
+        info: None,
     });
     received(&mut app, "连接成功!");
     app.on_paste("hello");
@@ -136,8 +151,13 @@ fn a_multi_line_paste_asks_first() {
     let mut app = chatting();
     app.on_paste("one\ntwo\nthree");
     let terminal = draw(&mut app, 80, 24);
-    let last_row: String = (0..80).map(|x| terminal.backend().buffer()[(x, 23)].symbol()).collect();
-    assert!(last_row.starts_with("paste 3 lines? Enter sends them as 3 messages"), "{last_row}");
+    let last_row: String = (0..80)
+        .map(|x| terminal.backend().buffer()[(x, 23)].symbol())
+        .collect();
+    assert!(
+        last_row.starts_with("paste 3 lines? Enter sends them as 3 messages"),
+        "{last_row}"
+    );
 }
 
 #[test]

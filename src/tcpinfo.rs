@@ -1,0 +1,193 @@
+//! The kernel's own figures for one TCP socket: Linux `TCP_INFO` (`getsockopt`) and the queue
+//! sizes (`SIOCINQ`/`SIOCOUTQ`). The project's only `unsafe` lives here, one block per call,
+//! each with its reason.
+//!
+//! Neither socket2 nor nix exposes `TCP_INFO`; `libc::tcp_info` has the struct. The struct is
+//! zeroed before the call and a field is trusted only if it lies wholly within the length the
+//! kernel returned: an older kernel fills a shorter prefix, and those fields read `None`.
+//! On other systems [`read`] reports `Unsupported` and the inspector shows the timeline alone.
+
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// A snapshot of one socket as the kernel sees it. `None`: the kernel did not report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpInfo {
+    /// The TCP state (`ESTABLISHED`, `FIN_WAIT2`, `TIME_WAIT`, ...), as a number; see [`state_name`].
+    pub state: Option<u8>,
+    /// Smoothed round-trip time, µs.
+    pub rtt_us: Option<u64>,
+    /// Round-trip time variance, µs.
+    pub rttvar_us: Option<u64>,
+    /// Retransmission timeout, µs.
+    pub rto_us: Option<u64>,
+    /// Congestion window, segments.
+    pub cwnd: Option<u64>,
+    /// Maximum segment size for sending, bytes.
+    pub snd_mss: Option<u64>,
+    /// Retransmitted segments over the connection's life.
+    pub retransmits: Option<u64>,
+    /// Bytes the peer has acknowledged (the SYN counts as one).
+    pub bytes_acked: Option<u64>,
+    /// Bytes received in order (the peer's SYN and FIN count as one each).
+    pub bytes_received: Option<u64>,
+    /// Segments sent, including pure ACKs and retransmissions.
+    pub segs_out: Option<u64>,
+    /// Segments received.
+    pub segs_in: Option<u64>,
+    /// Segments sent and not yet acknowledged.
+    pub unacked: Option<u64>,
+    /// Bytes written by us and not yet sent.
+    pub notsent_bytes: Option<u64>,
+    /// Bytes received and not yet read by us (`SIOCINQ`).
+    pub recv_queue: Option<u64>,
+    /// Bytes written by us and not yet acknowledged (`SIOCOUTQ`).
+    pub send_queue: Option<u64>,
+}
+
+/// The name of a TCP state number, as `ss` prints it.
+pub fn state_name(state: u8) -> &'static str {
+    match state {
+        1 => "ESTABLISHED",
+        2 => "SYN-SENT",
+        3 => "SYN-RECV",
+        4 => "FIN-WAIT-1",
+        5 => "FIN-WAIT-2",
+        6 => "TIME-WAIT",
+        7 => "CLOSED",
+        8 => "CLOSE-WAIT",
+        9 => "LAST-ACK",
+        10 => "LISTEN",
+        11 => "CLOSING",
+        _ => "UNKNOWN",
+    }
+}
+
+/// `TCP_ESTABLISHED`.
+pub const ESTABLISHED: u8 = 1;
+/// `TCP_FIN_WAIT2`: our FIN was acknowledged, the peer's has not come.
+pub const FIN_WAIT2: u8 = 5;
+/// `TCP_TIME_WAIT`: both FINs exchanged, we closed first.
+pub const TIME_WAIT: u8 = 6;
+/// `TCP_CLOSE_WAIT`: the peer closed first; we have not.
+pub const CLOSE_WAIT: u8 = 8;
+
+/// Reads `TCP_INFO` and the queue sizes of `socket`.
+#[cfg(target_os = "linux")]
+pub fn read(socket: &impl AsRawFd) -> io::Result<TcpInfo> {
+    let fd = socket.as_raw_fd();
+    // SAFETY: `tcp_info` is plain old data (integers only), so all-zero bytes are a valid value.
+    let mut raw: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(size_of::<libc::tcp_info>()).unwrap_or(0);
+    // SAFETY: `fd` is open for the duration of the call (borrowed from `socket`); the pointer
+    // and `len` describe `raw`, a live, writable `tcp_info`, and the kernel writes at most
+    // `len` bytes and stores the length it wrote back into `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut raw).cast::<libc::c_void>(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut info = from_raw(&raw, len as usize);
+    info.recv_queue = queue_size(fd, libc::FIONREAD);
+    info.send_queue = queue_size(fd, libc::TIOCOUTQ);
+    Ok(info)
+}
+
+/// `TCP_INFO` is Linux's; elsewhere there is nothing to read.
+#[cfg(not(target_os = "linux"))]
+pub fn read(_socket: &impl AsRawFd) -> io::Result<TcpInfo> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// `SIOCINQ` is `FIONREAD` and `SIOCOUTQ` is `TIOCOUTQ` for TCP sockets.
+#[cfg(target_os = "linux")]
+fn queue_size(fd: std::os::fd::RawFd, request: libc::Ioctl) -> Option<u64> {
+    let mut bytes: libc::c_int = 0;
+    // SAFETY: `fd` is open (see `read`); both requests write one `c_int` through the pointer,
+    // which points to a live local `c_int`.
+    let rc = unsafe { libc::ioctl(fd, request, &raw mut bytes) };
+    (rc == 0).then(|| u64::try_from(bytes).unwrap_or(0))
+}
+
+/// Copies the fields of `raw` that lie wholly within the first `len` bytes.
+#[cfg(target_os = "linux")]
+fn from_raw(raw: &libc::tcp_info, len: usize) -> TcpInfo {
+    macro_rules! field {
+        ($name:ident) => {{
+            let end = std::mem::offset_of!(libc::tcp_info, $name) + size_of_val(&raw.$name);
+            (end <= len).then(|| u64::from(raw.$name))
+        }};
+    }
+    TcpInfo {
+        state: field!(tcpi_state).map(|s| s as u8),
+        rtt_us: field!(tcpi_rtt),
+        rttvar_us: field!(tcpi_rttvar),
+        rto_us: field!(tcpi_rto),
+        cwnd: field!(tcpi_snd_cwnd),
+        snd_mss: field!(tcpi_snd_mss),
+        retransmits: field!(tcpi_total_retrans),
+        bytes_acked: field!(tcpi_bytes_acked),
+        bytes_received: field!(tcpi_bytes_received),
+        segs_out: field!(tcpi_segs_out),
+        segs_in: field!(tcpi_segs_in),
+        unacked: field!(tcpi_unacked),
+        notsent_bytes: field!(tcpi_notsent_bytes),
+        recv_queue: None,
+        send_queue: None,
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn filled() -> libc::tcp_info {
+        // SAFETY: plain old data; zero is valid.
+        let mut raw: libc::tcp_info = unsafe { std::mem::zeroed() };
+        raw.tcpi_state = ESTABLISHED;
+        raw.tcpi_rtt = 50;
+        raw.tcpi_total_retrans = 3;
+        raw.tcpi_bytes_acked = 1;
+        raw.tcpi_segs_out = 2;
+        raw.tcpi_segs_in = 1;
+        raw.tcpi_notsent_bytes = 7;
+        raw
+    }
+
+    #[test]
+    fn the_full_length_reads_every_field() {
+        let info = from_raw(&filled(), size_of::<libc::tcp_info>());
+        assert_eq!(info.state, Some(ESTABLISHED));
+        assert_eq!(info.rtt_us, Some(50));
+        assert_eq!(info.retransmits, Some(3));
+        assert_eq!(
+            (info.segs_out, info.segs_in, info.bytes_acked),
+            (Some(2), Some(1), Some(1))
+        );
+        assert_eq!(info.notsent_bytes, Some(7));
+    }
+
+    #[test]
+    fn fields_past_a_short_returned_length_are_not_trusted() {
+        // An old kernel's struct ends after tcpi_total_retrans (104 bytes).
+        let len = std::mem::offset_of!(libc::tcp_info, tcpi_pacing_rate);
+        let info = from_raw(&filled(), len);
+        assert_eq!(info.retransmits, Some(3));
+        assert_eq!(info.bytes_acked, None);
+        assert_eq!(info.segs_out, None);
+        assert_eq!(info.notsent_bytes, None);
+        // A field cut in half is not trusted either.
+        let half = std::mem::offset_of!(libc::tcp_info, tcpi_rtt) + 2;
+        assert_eq!(from_raw(&filled(), half).rtt_us, None);
+        assert_eq!(from_raw(&filled(), 0), TcpInfo::default());
+    }
+}

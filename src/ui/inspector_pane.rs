@@ -1,0 +1,396 @@
+//! Draws the TCP inspector: a tab row, then either every section stacked (a tall pane) or the
+//! page chosen with F5. Reads an [`Inspector`]; changes nothing.
+
+use std::fmt::Write as _;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+
+use crate::inspector::{Arrow, Direction, Inspector, Knowledge, Page, Step};
+use crate::tcpinfo::{self, TcpInfo};
+
+/// Rows from which every section is shown at once instead of one page.
+const STACKED_FROM: u16 = 34;
+
+/// Rows the stacked layout gives the ladder, the kernel figures and the reads.
+const LADDER_ROWS: u16 = 10;
+const KERNEL_ROWS: u16 = 8;
+const READS_ROWS: u16 = 7;
+
+const DIM: Style = Style::new().fg(Color::DarkGray);
+const TITLE: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
+
+/// Draws `inspector` into `area` (nothing if the area is empty).
+pub(super) fn render(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
+    if area.is_empty() {
+        return;
+    }
+    buf.set_style(area, Style::new().bg(Color::Black));
+    let stacked = area.height >= STACKED_FROM;
+    render_tabs(inspector.page, stacked, row(area, 0), buf);
+    let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
+    if stacked {
+        let mut y = body.y;
+        for (page, rows) in [
+            (Page::Ladder, LADDER_ROWS),
+            (Page::Kernel, KERNEL_ROWS),
+            (Page::Reads, READS_ROWS),
+        ] {
+            let section = Rect::new(body.x, y, body.width, rows);
+            buf.set_stringn(
+                section.x,
+                y,
+                page.title(),
+                usize::from(section.width),
+                TITLE,
+            );
+            render_page(inspector, page, below_title(section), buf);
+            y += rows;
+        }
+        let rest = Rect::new(body.x, y, body.width, body.bottom().saturating_sub(y));
+        buf.set_stringn(
+            rest.x,
+            y,
+            Page::Timeline.title(),
+            usize::from(rest.width),
+            TITLE,
+        );
+        render_page(inspector, Page::Timeline, below_title(rest), buf);
+    } else {
+        render_page(inspector, inspector.page, body, buf);
+    }
+}
+
+fn below_title(area: Rect) -> Rect {
+    Rect::new(
+        area.x,
+        area.y + 1,
+        area.width,
+        area.height.saturating_sub(1),
+    )
+}
+
+fn row(area: Rect, y: u16) -> Rect {
+    Rect::new(area.x, area.y + y, area.width, 1)
+}
+
+fn render_tabs(current: Page, stacked: bool, area: Rect, buf: &mut Buffer) {
+    buf.set_style(area, Style::new().bg(Color::DarkGray).fg(Color::White));
+    let mut x = area.x;
+    let mut put = |text: &str, style: Style, buf: &mut Buffer| {
+        let room = usize::from(area.right().saturating_sub(x));
+        (x, _) = buf.set_stringn(x, area.y, text, room, style);
+    };
+    let bar = Style::new().bg(Color::DarkGray).fg(Color::White);
+    put(" TCP inspector ", bar.add_modifier(Modifier::BOLD), buf);
+    if stacked {
+        put("│ F2 closes", bar, buf);
+        return;
+    }
+    for page in Page::ALL {
+        let style = if page == current {
+            bar.bg(Color::Cyan).fg(Color::Black)
+        } else {
+            bar
+        };
+        put(&format!(" {} ", page.title()), style, buf);
+    }
+    put(" F5 next · F2 closes", bar.fg(Color::Gray), buf);
+}
+
+fn render_page(inspector: &Inspector, page: Page, area: Rect, buf: &mut Buffer) {
+    if area.is_empty() {
+        return;
+    }
+    match page {
+        Page::Timeline => render_timeline(inspector, area, buf),
+        Page::Ladder => render_ladders(inspector, area, buf),
+        Page::Kernel => render_kernel(inspector, area, buf),
+        Page::Reads => render_reads(inspector, area, buf),
+    }
+}
+
+/// Writes `pieces` on one row, left to right, cut at the area's edge.
+fn put_row(buf: &mut Buffer, area: Rect, y: u16, pieces: &[(&str, Style)]) {
+    let mut x = area.x;
+    for (text, style) in pieces {
+        let room = usize::from(area.right().saturating_sub(x));
+        if room == 0 {
+            break;
+        }
+        (x, _) = buf.set_stringn(x, y, text, room, *style);
+    }
+}
+
+fn render_timeline(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
+    let entries = inspector.timeline();
+    if entries.len() == 0 {
+        put_row(buf, area, area.y, &[("nothing yet", DIM)]);
+        return;
+    }
+    let shown = usize::from(area.height);
+    let skip = entries.len().saturating_sub(shown);
+    for (y, entry) in (area.y..).zip(inspector.timeline().skip(skip)) {
+        let time = format!("{:>9.4}s ", entry.at.as_secs_f64());
+        let color = match entry.step {
+            Step::Setup => Color::Cyan,
+            Step::Send => Color::Green,
+            Step::Recv => Color::White,
+            Step::Close => Color::Yellow,
+            Step::Error => Color::LightRed,
+        };
+        put_row(
+            buf,
+            area,
+            y,
+            &[(&time, DIM), (&entry.text, Style::new().fg(color))],
+        );
+    }
+}
+
+fn render_ladders(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
+    let mut lines: Vec<Vec<(String, Style)>> = Vec::new();
+    let took = inspector.handshake_took.map_or_else(String::new, |d| {
+        format!(" (connect() took {})", crate::inspector::millis(d))
+    });
+    lines.push(vec![
+        (format!("handshake{took}"), TITLE),
+        ("   client ▸ server".to_owned(), DIM),
+    ]);
+    if inspector.handshake.is_empty() {
+        lines.push(vec![("  not connected yet".to_owned(), DIM)]);
+    }
+    lines.extend(inspector.handshake.iter().map(arrow_line));
+    let close_title = match inspector.closed_first {
+        Some(Direction::Out) => "close: we closed first",
+        Some(Direction::In) => "close: the server closed first",
+        None => "close",
+    };
+    lines.push(vec![(close_title.to_owned(), TITLE)]);
+    if inspector.close.is_empty() {
+        lines.push(vec![(
+            "  open (Ctrl-D sends exit, then our FIN)".to_owned(),
+            DIM,
+        )]);
+    }
+    lines.extend(inspector.close.iter().map(arrow_line));
+    for (y, line) in (area.y..area.bottom()).zip(&lines) {
+        let pieces: Vec<(&str, Style)> = line.iter().map(|(t, s)| (t.as_str(), *s)).collect();
+        put_row(buf, area, y, &pieces);
+    }
+}
+
+fn arrow_line(arrow: &Arrow) -> Vec<(String, Style)> {
+    let shaft = match arrow.direction {
+        Direction::Out => " ─────────▶ ",
+        Direction::In => " ◀───────── ",
+    };
+    let (knowledge, style) = match arrow.knowledge {
+        Knowledge::Observed => ("observed", Style::new().fg(Color::LightGreen)),
+        Knowledge::Inferred => ("inferred", Style::new().fg(Color::Yellow)),
+    };
+    vec![
+        (
+            format!("  {:<8}", arrow.label),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        (shaft.to_owned(), Style::new().fg(Color::Cyan)),
+        (format!("{knowledge} "), style),
+        (arrow.evidence.clone(), DIM.fg(Color::Gray)),
+    ]
+}
+
+/// One kernel figure: its label, its value as text, and whether it changed since the last
+/// sample.
+fn figures(info: &TcpInfo, previous: Option<&TcpInfo>) -> Vec<(&'static str, String, bool)> {
+    let changed = |get: fn(&TcpInfo) -> Option<u64>| previous.is_some_and(|p| get(p) != get(info));
+    let num = |value: Option<u64>| value.map_or_else(|| "-".to_owned(), group);
+    let ms = |us: Option<u64>| {
+        us.map_or_else(
+            || "-".to_owned(),
+            |us| format!("{:.2} ms", us as f64 / 1000.0),
+        )
+    };
+    vec![
+        (
+            "state",
+            info.state.map_or("-", tcpinfo::state_name).to_owned(),
+            previous.is_some_and(|p| p.state != info.state),
+        ),
+        (
+            "rtt",
+            format!("{} ± {}", ms(info.rtt_us), ms(info.rttvar_us)),
+            changed(|i| i.rtt_us) || changed(|i| i.rttvar_us),
+        ),
+        ("rto", ms(info.rto_us), changed(|i| i.rto_us)),
+        (
+            "cwnd",
+            format!("{} segs", num(info.cwnd)),
+            changed(|i| i.cwnd),
+        ),
+        (
+            "mss",
+            format!("{} B", num(info.snd_mss)),
+            changed(|i| i.snd_mss),
+        ),
+        ("retrans", num(info.retransmits), changed(|i| i.retransmits)),
+        (
+            "acked",
+            format!("{} B", num(info.bytes_acked)),
+            changed(|i| i.bytes_acked),
+        ),
+        (
+            "received",
+            format!("{} B", num(info.bytes_received)),
+            changed(|i| i.bytes_received),
+        ),
+        (
+            "segs out/in",
+            format!("{} / {}", num(info.segs_out), num(info.segs_in)),
+            changed(|i| i.segs_out) || changed(|i| i.segs_in),
+        ),
+        (
+            "unacked",
+            format!("{} segs", num(info.unacked)),
+            changed(|i| i.unacked),
+        ),
+        (
+            "not sent",
+            format!("{} B", num(info.notsent_bytes)),
+            changed(|i| i.notsent_bytes),
+        ),
+        (
+            "recv-q/send-q",
+            format!("{} / {} B", num(info.recv_queue), num(info.send_queue)),
+            changed(|i| i.recv_queue) || changed(|i| i.send_queue),
+        ),
+    ]
+}
+
+/// `1234567` → `1,234,567`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn render_kernel(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
+    let Some(info) = &inspector.info else {
+        let why = if cfg!(target_os = "linux") {
+            "no TCP_INFO yet: it is read while connected"
+        } else {
+            "TCP_INFO is Linux's; the timeline works everywhere"
+        };
+        put_row(buf, area, area.y, &[(why, DIM)]);
+        return;
+    };
+    let figures = figures(info, inspector.previous.as_ref());
+    let columns = if area.width >= 64 { 2 } else { 1 };
+    let column_width = area.width / columns;
+    for (i, (label, value, changed)) in figures.iter().enumerate() {
+        let (col, line) = (i as u16 % columns, i as u16 / columns);
+        if line >= area.height {
+            break;
+        }
+        let cell = Rect::new(area.x + col * column_width, area.y + line, column_width, 1);
+        let value_style = if *changed {
+            Style::new().fg(Color::Black).bg(Color::Yellow)
+        } else {
+            Style::new().fg(Color::White)
+        };
+        let label = format!("{label:<14}");
+        put_row(buf, cell, cell.y, &[(&label, DIM), (value, value_style)]);
+    }
+}
+
+fn render_reads(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
+    let reads = inspector.reads();
+    if reads.len() == 0 {
+        put_row(buf, area, area.y, &[("no recv() yet", DIM)]);
+        return;
+    }
+    let skip = reads.len().saturating_sub(usize::from(area.height));
+    for (y, read) in (area.y..).zip(inspector.reads().skip(skip)) {
+        let head = format!(
+            "#{:<4}{:>8.3}s {:>5} B  ",
+            read.number,
+            read.at.as_secs_f64(),
+            read.len
+        );
+        // What is left is split between hex (3 columns a byte) and text (about 1 a byte).
+        let room = usize::from(area.width).saturating_sub(head.len());
+        let shown = (room / 4).min(read.bytes.len());
+        let mut hex = String::with_capacity(shown * 3);
+        for byte in &read.bytes[..shown] {
+            let _ = write!(hex, "{byte:02x} ");
+        }
+        let text = printable(&read.bytes[..shown]);
+        let more = if shown < read.len { "…" } else { "" };
+        put_row(
+            buf,
+            area,
+            y,
+            &[
+                (&head, DIM),
+                (&hex, Style::new().fg(Color::Gray)),
+                (&text, Style::new().fg(Color::White)),
+                (more, DIM),
+            ],
+        );
+    }
+}
+
+/// The bytes as text, with line ends shown as `⏎` and other controls as `.`.
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| match c {
+            '\n' => '⏎',
+            c if c.is_control() || crate::codec::is_stripped(c) => '.',
+            c => c,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(1234), "1,234");
+        assert_eq!(group(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn only_changed_figures_are_marked() {
+        let before = TcpInfo {
+            segs_out: Some(2),
+            rtt_us: Some(50),
+            ..TcpInfo::default()
+        };
+        let after = TcpInfo {
+            segs_out: Some(5),
+            ..before
+        };
+        let marked: Vec<&str> = figures(&after, Some(&before))
+            .into_iter()
+            .filter(|(_, _, changed)| *changed)
+            .map(|(label, _, _)| label)
+            .collect();
+        assert_eq!(marked, ["segs out/in"]);
+    }
+
+    #[test]
+    fn controls_in_raw_reads_are_shown_not_sent() {
+        assert_eq!(printable(b"hi\n\x1b[2J"), "hi⏎.[2J");
+    }
+}
