@@ -16,6 +16,7 @@ use crossterm::event::{
 use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
+use ratatui::layout::Rect;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -140,7 +141,8 @@ pub struct App {
     utf8_tail: Vec<u8>,
     /// Set once the exit key was pressed: quit when the server closes or at this deadline.
     exit_deadline: Option<Instant>,
-    /// The exit finished while the inspector was open: the next key quits.
+    /// The exit finished while the inspector was open: q, Esc, Enter or Ctrl-D quits; the
+    /// inspector's keys still work.
     session_over: bool,
     quit: bool,
     dirty: bool,
@@ -263,7 +265,11 @@ impl App {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let shift = key.modifiers.contains(KeyModifiers::SHIFT);
         let page = isize::try_from(self.view_height().saturating_sub(1).max(1)).unwrap_or(1);
-        if (ctrl && key.code == KeyCode::Char('c')) || self.session_over {
+        let leaves = matches!(
+            key.code,
+            KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | 'd')
+        );
+        if (ctrl && key.code == KeyCode::Char('c')) || (self.session_over && leaves) {
             self.quit = true;
             return Vec::new();
         }
@@ -442,7 +448,7 @@ impl App {
                     if self.inspector.visible {
                         // The close is what the inspector is there to show: stay on it.
                         self.session_over = true;
-                        self.note("session over; the inspector shows how it closed. Any key quits");
+                        self.note("session over; the inspector shows how it closed. q, Esc or Enter quits");
                     } else {
                         self.quit = true;
                     }
@@ -610,6 +616,7 @@ where
     B::Error: Send + Sync + 'static,
 {
     let mut terminal_events = EventStream::new();
+    let mut net_done = false;
     let size = terminal.size()?;
     app.on_resize(size.width, size.height);
     while !app.should_quit() {
@@ -623,8 +630,13 @@ where
                 Some(event) => app.on_terminal(event?),
                 None => break,
             },
-            event = net.events.recv() => match event {
+            event = net.events.recv(), if !net_done => match event {
                 Some(Stamped { at, event }) => app.on_net_at(event, at),
+                // The task ends by itself only after a deliberate exit.
+                None if app.session_over => {
+                    net_done = true;
+                    Vec::new()
+                }
                 None => anyhow::bail!("the network task stopped unexpectedly"),
             },
             Ok(()) = net.tcp_info.changed() => {
@@ -657,7 +669,13 @@ where
                     }
                 },
                 Action::CaptureMouse(on) => on_mouse(on),
-                Action::Repaint => terminal.clear()?,
+                // Not `clear()`: it asks the terminal for the cursor position first and blocks
+                // (then fails) on a terminal that does not answer. A full-screen resize to the
+                // same size clears and forces a full redraw without asking anything.
+                Action::Repaint => {
+                    let size = terminal.size()?;
+                    terminal.resize(Rect::new(0, 0, size.width, size.height))?;
+                }
                 Action::Inspect(open) => {
                     net.inspecting.send_replace(open);
                 }
@@ -822,6 +840,11 @@ mod tests {
         });
         assert!(!app.should_quit());
         assert_eq!(app.next_deadline(), None, "no timer left running");
+        app.on_key(key(KeyCode::F(5)));
+        assert!(
+            !app.should_quit(),
+            "the inspector's pages can still be turned"
+        );
         app.on_key(key(KeyCode::Char('q')));
         assert!(app.should_quit());
     }

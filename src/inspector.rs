@@ -307,13 +307,18 @@ impl Inspector {
                     }
                     self.close
                         .push(fin(Direction::In, Knowledge::Observed, evidence));
-                    let (knowledge, why) = if state == Some(tcpinfo::TIME_WAIT) {
-                        (
+                    let (knowledge, why) = match state {
+                        Some(tcpinfo::TIME_WAIT) => (
                             Knowledge::Observed,
                             "state TIME-WAIT: we closed first, we wait",
-                        )
-                    } else {
-                        (Knowledge::Inferred, "the kernel acks a FIN at once")
+                        ),
+                        // Linux hands the TIME-WAIT to a small socket of its own and marks
+                        // ours CLOSED once the last ACK is out.
+                        Some(tcpinfo::CLOSED) => (
+                            Knowledge::Inferred,
+                            "state CLOSED: TIME-WAIT lives on (ss -tan state time-wait)",
+                        ),
+                        _ => (Knowledge::Inferred, "the kernel acks a FIN at once"),
                     };
                     self.close.push(Arrow {
                         label: "ACK",

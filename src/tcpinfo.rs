@@ -71,6 +71,8 @@ pub const ESTABLISHED: u8 = 1;
 pub const FIN_WAIT2: u8 = 5;
 /// `TCP_TIME_WAIT`: both FINs exchanged, we closed first.
 pub const TIME_WAIT: u8 = 6;
+/// `TCP_CLOSE`: nothing left (Linux also sets it once a TIME-WAIT is handed to its own socket).
+pub const CLOSED: u8 = 7;
 /// `TCP_CLOSE_WAIT`: the peer closed first; we have not.
 pub const CLOSE_WAIT: u8 = 8;
 

@@ -63,10 +63,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Ctrl-W", "delete the word before the caret"),
     ("Ctrl-U/K", "delete to the start / end of the line"),
     ("Ctrl-Y", "paste what was deleted"),
-    (
-        "F2",
-        "TCP inspector: timeline, handshake, kernel, reads",
-    ),
+    ("F2", "TCP inspector: timeline, handshake, kernel, reads"),
     ("F5", "next inspector page (when it shows one at a time)"),
     ("F3", "show / hide timestamps"),
     ("F4", "release / capture the mouse (select text)"),
@@ -245,6 +242,11 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     };
     // Most useful first: a narrow terminal cuts the end.
     let mut parts = vec![(state, base.fg(state_color).add_modifier(Modifier::BOLD))];
+    let role = match app.settings.role {
+        Role::Hosting => "hosting",
+        Role::Joined => "joined",
+    };
+    parts.push((role.to_owned(), base));
     if let Some(nick) = &app.nick {
         parts.push((nick.clone(), base.add_modifier(Modifier::BOLD)));
     }
@@ -260,9 +262,6 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         _ => app.settings.target.clone(),
     };
     parts.push((addr, base));
-    if app.settings.role == Role::Hosting {
-        parts.push(("hosting".to_owned(), base.add_modifier(Modifier::BOLD)));
-    }
     let mut x = area.x + 1;
     for (i, (text, style)) in parts.iter().enumerate() {
         let room = usize::from(area.right().saturating_sub(x));

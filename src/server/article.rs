@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use super::{Ending, Limits, Mode, linger};
+use super::{Ending, Limits, Mode, kernel_summary, linger};
 
 /// The article's `recv(1024)`: each read of at most this many bytes is one message.
 const RECV_SIZE: usize = 1024;
@@ -72,7 +72,8 @@ pub async fn serve(
         let _ = stream.shutdown().await;
         linger(&mut stream, shutdown).await;
     }
-    info!(%peer, how = %ending.how(), messages = count, bytes_in, bytes_out, "closed");
+    let tcp = kernel_summary(&stream);
+    info!(%peer, how = %ending.how(), messages = count, bytes_in, bytes_out, %tcp, "closed");
 }
 
 /// Writes `data`; gives up once shutdown has waited [`Limits::shutdown_grace`] for a client

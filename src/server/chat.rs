@@ -21,7 +21,7 @@ use tracing::{debug, info};
 use super::flood::FloodGate;
 use super::nick::Nick;
 use super::room::{Joined, MemberId, Room, line};
-use super::{Ending, Limits, linger};
+use super::{Ending, Limits, kernel_summary, linger};
 use crate::codec::{Frame, LineCodec, sanitize};
 
 /// Most queued lines written with one syscall. Batching is what keeps fan-out cheap: a burst of
@@ -128,10 +128,11 @@ pub async fn serve(
     let ((ending, last_nick), written) = tokio::join!(reading, writing);
     let nick = last_nick.unwrap_or(nick);
     let bytes_out = written.as_ref().copied().unwrap_or_default();
+    let tcp = kernel_summary(&stream);
     match written {
-        Ok(_) => info!(%peer, %nick, how = %ending.how(), bytes_in, bytes_out, "closed"),
+        Ok(_) => info!(%peer, %nick, how = %ending.how(), bytes_in, bytes_out, %tcp, "closed"),
         Err(error) => {
-            info!(%peer, %nick, how = %ending.how(), %error, bytes_in, "closed, write failed");
+            info!(%peer, %nick, how = %ending.how(), %error, bytes_in, %tcp, "closed, write failed");
         }
     }
 }

@@ -251,6 +251,25 @@ impl std::fmt::Display for Ending {
     }
 }
 
+/// The kernel's view of a connection as it closes, for the log: RTT, retransmits, bytes.
+fn kernel_summary(stream: &TcpStream) -> String {
+    let Ok(info) = crate::tcpinfo::read(stream) else {
+        return "n/a".to_owned();
+    };
+    let show = |value: Option<u64>| value.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let rtt = info.rtt_us.map_or_else(
+        || "-".to_owned(),
+        |us| format!("{:.2}ms", us as f64 / 1000.0),
+    );
+    format!(
+        "rtt={rtt} retrans={} acked={} received={} state={}",
+        show(info.retransmits),
+        show(info.bytes_acked),
+        show(info.bytes_received),
+        info.state.map_or("-", crate::tcpinfo::state_name),
+    )
+}
+
 /// How long, after our FIN, the server keeps reading (and discarding) for the client's FIN.
 /// Closing a socket with unread data sends RST instead of FIN, and an RST can make the client
 /// lose our goodbye line; draining first makes the close the clean four-way one.

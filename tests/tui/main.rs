@@ -1,0 +1,673 @@
+//! The TUI end to end: the real `tcpchat` binary in a pseudo-terminal, driven by key bytes and
+//! checked by reading the screen a terminal emulator made of its output, against a real server
+//! over real TCP on loopback. See `harness.rs` for the pieces.
+
+// Sending SIGTERM to a child needs libc::kill; each call says why it is sound.
+#![allow(unsafe_code)]
+// In a test a failed expectation is meant to panic: that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use harness::{
+    BRACKETED_PASTE_OFF, LEAVE_ALTERNATE_SCREEN, Peer, Queries, Server, Tui, accept_one, free_port,
+    keys, signal,
+};
+
+/// The row the status bar is on: the second to last.
+fn status_row(screen: &vt100::Screen) -> String {
+    let (rows, cols) = screen.size();
+    screen
+        .rows(0, cols.get())
+        .nth(usize::from(rows.get()) - 2)
+        .unwrap_or_default()
+}
+
+/// The edit box's row: the last.
+fn input_row(screen: &vt100::Screen) -> String {
+    let (_, cols) = screen.size();
+    screen
+        .rows(0, cols.get())
+        .last()
+        .unwrap_or_default()
+        .trim_end()
+        .to_owned()
+}
+
+/// Starts the TUI against `addr` as `nick` and waits until it is connected and the server has
+/// given it that nick (the status bar shows both).
+fn join(addr: &str, nick: &str, cols: u16, rows: u16) -> Tui {
+    let tui = Tui::spawn(&["--nick", nick, addr], cols, rows);
+    wait_connected_as(&tui, nick);
+    tui
+}
+
+fn wait_connected_as(tui: &Tui, nick: &str) {
+    tui.wait_for(
+        |screen| {
+            let status = status_row(screen);
+            status.contains(" connected ") && status.contains(&format!(" {nick} "))
+        },
+        &format!("the status bar to show connected as {nick}"),
+    );
+}
+
+/// A plain client that joined as `nick` and has seen its own rename.
+fn plain_peer(addr: &str, nick: &str) -> Peer {
+    let mut peer = Peer::connect(addr);
+    peer.expect_line(|l| l.contains("连接成功"), "the greeting");
+    peer.send(&format!("/nick {nick}\n"));
+    peer.expect_line(
+        |l| l.ends_with(&format!("is now known as {nick}")),
+        "the rename",
+    );
+    peer
+}
+
+#[test]
+fn connect_send_and_see_another_client() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+    tui.wait_for_text("连接成功");
+
+    tui.send("hello there");
+    tui.send(keys::ENTER);
+    tui.wait_for_text("<alice> hello there");
+
+    let mut peer = Peer::connect(&server.addr);
+    peer.send("/nick bob\nhi alice 你好\n");
+    tui.wait_for_text("<bob> hi alice 你好");
+    peer.expect_line(|l| l == "<bob> hi alice 你好", "its own message back");
+}
+
+#[test]
+fn chinese_input_cursor_column() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+
+    // The prompt "> " is 2 columns; each CJK character is 2 more.
+    tui.send("你好");
+    tui.wait_for(
+        |s| input_row(s) == "> 你好" && s.cursor_position() == (23, 6),
+        "\"> 你好\" with the cursor at column 6",
+    );
+    tui.send("ab");
+    tui.wait_for(
+        |s| input_row(s) == "> 你好ab" && s.cursor_position() == (23, 8),
+        "\"> 你好ab\" with the cursor at column 8",
+    );
+    tui.send(keys::LEFT);
+    tui.send(keys::LEFT);
+    tui.wait_for_cursor((23, 6));
+    assert_eq!(tui.cursor(), (23, 6), "the caret stays put once drawn");
+    tui.send(keys::LEFT);
+    tui.wait_for_cursor((23, 4));
+
+    // Ctrl-U deletes "你" before the caret; an emoji typed there is two columns as well.
+    tui.send(keys::CTRL_U);
+    tui.send("👍x");
+    tui.wait_for(
+        |s| input_row(s) == "> 👍x好ab" && s.cursor_position() == (23, 5),
+        "\"> 👍x好ab\" with the cursor at column 5",
+    );
+}
+
+#[test]
+fn long_input_scrolls_keeping_the_caret_visible() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+    let mut peer = plain_peer(&server.addr, "bob");
+    let long = format!("{}Z", "0123456789".repeat(10));
+
+    tui.send(&long);
+    // 78 columns after the prompt, one kept free for the caret after the last character.
+    tui.wait_for(
+        |s| input_row(s).ends_with("6789Z") && s.cursor_position() == (23, 79),
+        "the end of the line in view with the caret in the last column",
+    );
+    tui.send(keys::HOME);
+    tui.wait_for(
+        |s| input_row(s).starts_with("> 0123456789") && s.cursor_position() == (23, 2),
+        "the start of the line in view with the caret after the prompt",
+    );
+
+    tui.send(keys::ENTER);
+    peer.expect_line(|l| l == format!("<alice> {long}"), "the whole long line");
+    tui.wait_for(|s| input_row(s) == ">", "an empty edit box");
+    tui.wait_for_cursor((23, 2));
+
+    // Up brings it back from the history.
+    tui.send(keys::UP);
+    tui.wait_for(
+        |s| input_row(s).ends_with("6789Z"),
+        "the line back from the history",
+    );
+}
+
+#[test]
+fn page_up_shows_older_lines_and_indicator() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+    let mut peer = plain_peer(&server.addr, "bob");
+    let lines: String = (0..100).map(|n| format!("line {n:03}\n")).collect();
+    peer.send(&lines);
+    tui.wait_for_text("<bob> line 099");
+
+    tui.send(keys::PAGE_UP);
+    tui.wait_for(
+        |s| {
+            let text = s.contents();
+            !text.contains("line 099") && text.contains("scrolled up (End)")
+        },
+        "older lines and the scrolled-up indicator",
+    );
+    // A page is the view height (22 rows at 80x24) less one row of overlap.
+    tui.wait_for_text("<bob> line 078");
+
+    peer.send("line 100\n");
+    tui.wait_for(
+        |s| {
+            let text = s.contents();
+            text.contains("1 new (End)")
+                && text.contains("<bob> line 078")
+                && !text.contains("line 100")
+        },
+        "the unread indicator counting 1 new line, the view staying put",
+    );
+
+    tui.send(keys::END);
+    tui.wait_for(
+        |s| {
+            let text = s.contents();
+            text.contains("<bob> line 100") && !text.contains("(End)")
+        },
+        "the newest line back in view and no indicator",
+    );
+
+    // With text in the edit box, End moves the caret and Ctrl-End jumps.
+    tui.send(keys::PAGE_UP);
+    tui.wait_for_text("scrolled up (End)");
+    tui.send("abc");
+    tui.send(keys::HOME);
+    tui.wait_for_cursor((23, 2));
+    tui.send(keys::END);
+    tui.wait_for_cursor((23, 5));
+    assert!(tui.text().contains("scrolled up (End)"), "End jumped");
+    tui.send(keys::CTRL_END);
+    tui.wait_for(
+        |s| {
+            let text = s.contents();
+            text.contains("<bob> line 100") && !text.contains("(End)") && input_row(s) == "> abc"
+        },
+        "Ctrl-End back at the newest line, the text kept",
+    );
+}
+
+#[test]
+fn mouse_wheel_scrolls_and_f4_releases_the_mouse() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+    let mut peer = plain_peer(&server.addr, "bob");
+    let lines: String = (0..40).map(|n| format!("line {n:03}\n")).collect();
+    peer.send(&lines);
+    tui.wait_for_text("<bob> line 039");
+    tui.wait_for(
+        |s| s.mouse_protocol_mode() != vt100::MouseProtocolMode::None,
+        "the mouse captured",
+    );
+
+    tui.send(keys::WHEEL_UP);
+    tui.wait_for(
+        |s| {
+            let text = s.contents();
+            text.contains("scrolled up (End)") && !text.contains("line 039")
+        },
+        "three rows scrolled up by the wheel",
+    );
+    tui.wait_for_text("<bob> line 036");
+    tui.send(keys::WHEEL_DOWN);
+    tui.wait_for(
+        |s| {
+            let text = s.contents();
+            text.contains("<bob> line 039") && !text.contains("(End)")
+        },
+        "back at the newest line",
+    );
+
+    tui.send(keys::F4);
+    tui.wait_for(
+        |s| s.mouse_protocol_mode() == vt100::MouseProtocolMode::None,
+        "the mouse released to the terminal",
+    );
+    tui.wait_for_text("mouse released");
+    tui.send(keys::F4);
+    tui.wait_for(
+        |s| s.mouse_protocol_mode() != vt100::MouseProtocolMode::None,
+        "the mouse captured again",
+    );
+}
+
+#[test]
+fn ctrl_l_repaints_a_garbled_screen() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+    tui.send("draft");
+    tui.wait_for(|s| input_row(s) == "> draft", "the typed text");
+
+    // Something else wrote over the screen.
+    tui.garble("\x1b[2J\x1b[5;5Hnoise");
+    assert!(!tui.text().contains("connected"));
+
+    tui.send(keys::CTRL_L);
+    tui.wait_for(
+        |s| {
+            let text = s.contents();
+            status_row(s).contains(" connected ")
+                && text.contains("is now known as alice")
+                && !text.contains("noise")
+                && input_row(s) == "> draft"
+                && s.cursor_position() == (23, 7)
+        },
+        "the whole screen drawn again, the draft kept",
+    );
+}
+
+#[test]
+fn ctrl_l_survives_a_terminal_that_does_not_answer_cursor_queries() {
+    let server = Server::start("chat");
+    let mut tui = Tui::spawn_on(&["--nick", "alice", &server.addr], 80, 24, Queries::Ignored);
+    wait_connected_as(&tui, "alice");
+    tui.send("draft");
+    tui.wait_for(|s| input_row(s) == "> draft", "the typed text");
+    tui.garble("\x1b[2J\x1b[5;5Hnoise");
+
+    tui.send(keys::CTRL_L);
+    tui.wait_for(
+        |s| {
+            status_row(s).contains(" connected ")
+                && !s.contents().contains("noise")
+                && input_row(s) == "> draft"
+        },
+        "the whole screen drawn again, the draft kept",
+    );
+    tui.send("!");
+    tui.wait_for(|s| input_row(s) == "> draft!", "typing still working");
+    assert!(tui.is_running(), "a repaint ended tcpchat");
+}
+
+#[test]
+fn resize_rewraps() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+    let mut peer = plain_peer(&server.addr, "bob");
+    let xs = "x".repeat(150);
+    peer.send(&format!("{xs}\n"));
+    // Wrapped at the space after the nick, then 80 + 70.
+    let row_of = |n: usize| "x".repeat(n);
+    tui.wait_for(
+        |s| {
+            let rows: Vec<String> = s.rows(0, 80).map(|r| r.trim_end().to_owned()).collect();
+            rows.contains(&row_of(80)) && rows.contains(&row_of(70))
+        },
+        "the long line wrapped at 80 columns",
+    );
+
+    tui.resize(40, 20);
+    tui.wait_for(
+        |s| {
+            let rows: Vec<String> = s.rows(0, 40).map(|r| r.trim_end().to_owned()).collect();
+            let full = rows.iter().filter(|r| **r == row_of(40)).count();
+            let bob = rows.iter().position(|r| r == "<bob>");
+            full == 3
+                && bob.is_some_and(|at| {
+                    rows.get(at + 1..at + 5)
+                        == Some(&[row_of(40), row_of(40), row_of(40), row_of(30)][..])
+                })
+                && rows[18].contains("connected")
+                && rows[19].starts_with('>')
+        },
+        "the line re-wrapped at 40 columns and the status bar on row 18",
+    );
+    assert!(tui.is_running(), "tcpchat ended after a resize");
+
+    tui.resize(1, 1);
+    tui.wait_for(|s| s.contents() == ">", "the 1x1 screen to show the prompt");
+    assert!(tui.is_running(), "tcpchat ended at 1x1");
+
+    tui.resize(80, 24);
+    tui.wait_for(
+        |s| {
+            let rows: Vec<String> = s.rows(0, 80).map(|r| r.trim_end().to_owned()).collect();
+            status_row(s).contains(" connected ")
+                && rows.contains(&row_of(80))
+                && rows.contains(&row_of(70))
+        },
+        "the full screen back at 80x24",
+    );
+    assert!(tui.is_running());
+}
+
+#[test]
+fn wide_characters_wrap_whole_at_an_odd_width() {
+    let server = Server::start("chat");
+    let tui = join(&server.addr, "alice", 41, 12);
+    let mut peer = plain_peer(&server.addr, "bob");
+    peer.send(&format!("{}\n", "你".repeat(30)));
+    // 41 columns hold 20 two-column characters and one empty column, never half of a 21st.
+    tui.wait_for(
+        |s| {
+            let rows: Vec<String> = s.rows(0, 41).map(|r| r.trim_end().to_owned()).collect();
+            rows.iter().position(|r| r == "<bob>").is_some_and(|at| {
+                rows.get(at + 1..at + 3) == Some(&["你".repeat(20), "你".repeat(10)][..])
+            })
+        },
+        "30 CJK characters wrapped as 20 + 10 under <bob>",
+    );
+}
+
+#[test]
+fn exit_key_ends_session_cleanly() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+    let mut peer = plain_peer(&server.addr, "bob");
+    tui.wait_for_text("is now known as bob");
+
+    let started = Instant::now();
+    tui.send(keys::CTRL_D);
+    assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
+    // The client gives up waiting for the server's close after 2 s (app::EXIT_WAIT); ending
+    // sooner shows it ended because the server closed, as the exit key promises.
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "the exit took {took:?}: the client did not see the server close"
+    );
+    tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
+    tui.wait_for_output(BRACKETED_PASTE_OFF);
+    tui.wait_for(|s| !s.alternate_screen(), "the main screen back");
+    peer.expect_line(|l| l.starts_with("* alice left (exit)"), "alice leaving");
+}
+
+#[test]
+fn exit_key_gives_up_waiting_for_a_server_that_does_not_close() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local_addr").to_string();
+    let mut tui = Tui::spawn(&[&addr], 80, 24);
+    let mut server = accept_one(&listener);
+    server
+        .write_all(b"a server that never closes\n")
+        .expect("write");
+    tui.wait_for_text("a server that never closes");
+
+    let started = Instant::now();
+    tui.send(keys::CTRL_D);
+    // What the client sent: `exit`, then its FIN (the read ends).
+    server
+        .set_read_timeout(Some(harness::DEADLINE))
+        .expect("set_read_timeout");
+    let mut received = Vec::new();
+    std::io::Read::read_to_end(&mut server, &mut received).expect("read until the client's FIN");
+    assert_eq!(received, b"exit\n");
+
+    assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2),
+        "quit after {took:?}, before the 2 s wait for the server's close was over"
+    );
+    tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
+}
+
+#[test]
+fn typed_quit_ends_the_session_with_its_reason() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+    let mut peer = plain_peer(&server.addr, "bob");
+    tui.wait_for_text("is now known as bob");
+
+    tui.send("/quit gone fishing");
+    tui.send(keys::ENTER);
+    assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
+    tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
+    peer.expect_line(
+        |l| l.starts_with("* alice left (quit: gone fishing)"),
+        "alice leaving with her reason",
+    );
+}
+
+#[test]
+fn raw_mode_against_article_echo_server() {
+    let server = Server::start("echo");
+    let mut tui = Tui::spawn(&["--raw", &server.addr], 80, 24);
+    tui.wait_for_text("连接成功!");
+    tui.wait_for(
+        |s| status_row(s).contains(" connected ") && status_row(s).contains("raw"),
+        "the status bar to show a raw connection",
+    );
+
+    tui.send("hello");
+    tui.send(keys::ENTER);
+    tui.wait_for_text("第1条信息:hello");
+    tui.wait_for_text("→ hello");
+
+    tui.send(keys::CTRL_D);
+    assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
+    tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
+}
+
+#[test]
+fn help_opens_and_closes() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+
+    tui.send(keys::F1);
+    tui.wait_for(
+        |s| {
+            let text = s.contents();
+            text.contains("tcpchat keys") && text.contains("Ctrl-D") && text.contains("PageUp")
+        },
+        "the help with Ctrl-D and PageUp",
+    );
+    // Any key closes it, and is not typed.
+    tui.send("x");
+    tui.wait_for_no_text("tcpchat keys");
+    tui.wait_for(|s| input_row(s) == ">", "an empty edit box");
+
+    // `?` on an empty line opens it too; Esc closes it.
+    tui.send("?");
+    tui.wait_for_text("tcpchat keys");
+    tui.send(keys::ESC);
+    tui.wait_for_no_text("tcpchat keys");
+    tui.wait_for(|s| input_row(s) == ">", "an empty edit box");
+
+    // `?` in a line is just a character.
+    tui.send("why?");
+    tui.wait_for(|s| input_row(s) == "> why?", "\"why?\" typed");
+    assert!(!tui.text().contains("tcpchat keys"));
+}
+
+#[test]
+fn ctrl_c_quits_at_once_and_restores() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+    tui.send("half a line");
+    tui.wait_for(|s| input_row(s) == "> half a line", "the typed text");
+
+    tui.send(keys::CTRL_C);
+    assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
+    tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
+    tui.wait_for_output(BRACKETED_PASTE_OFF);
+    tui.wait_for(|s| !s.alternate_screen(), "the main screen back");
+}
+
+#[test]
+fn sigterm_restores_terminal() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+
+    signal(tui.pid(), libc::SIGTERM);
+    assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
+    tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
+    tui.wait_for_output(BRACKETED_PASTE_OFF);
+    tui.wait_for(|s| !s.alternate_screen(), "the main screen back");
+}
+
+#[test]
+fn connection_refused_is_shown_not_a_crash() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut tui = Tui::spawn(&[&addr], 80, 24);
+    tui.wait_for(
+        |s| {
+            let text = s.contents();
+            text.contains("refused") && text.contains("reconnecting")
+        },
+        "the refusal and the reconnect countdown",
+    );
+    assert!(tui.is_running(), "tcpchat ended on a refused connection");
+
+    // A line typed meanwhile is not lost silently.
+    tui.send("hello?");
+    tui.send(keys::ENTER);
+    tui.wait_for_text("not sent: hello?");
+    // It tries again, backing off: 1 s, then 2 s.
+    tui.wait_for_text("reconnecting in 2 s");
+    assert!(tui.is_running(), "tcpchat ended on a refused connection");
+
+    tui.send(keys::CTRL_C);
+    assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
+    tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
+}
+
+#[test]
+fn server_killed_under_the_client_reconnects() {
+    let mut server = Server::start("chat");
+    let addr = server.addr.clone();
+    let tui = join(&addr, "alice", 80, 24);
+
+    assert_eq!(server.terminate(), 0, "the server's exit code");
+    tui.wait_for(
+        |s| {
+            let text = s.contents();
+            text.contains("server shutting down") && text.contains("reconnecting")
+        },
+        "the shutdown notice and the reconnect countdown",
+    );
+    tui.wait_for(
+        |s| !status_row(s).contains(" connected "),
+        "the status bar to stop saying connected",
+    );
+
+    // The same port again; the server sets SO_REUSEADDR, but allow for a slow release.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let _restarted = loop {
+        match Server::try_start_at(&addr, "chat") {
+            Ok(server) => break server,
+            Err(error) if Instant::now() >= deadline => panic!("{error}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    // Backoff is 1 s, then 2 s, then 4 s: well inside the deadline. The nick is asked for
+    // again on the new connection.
+    wait_connected_as(&tui, "alice");
+}
+
+#[test]
+fn multi_line_paste_waits_for_confirmation() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 80, 24);
+    let mut peer = plain_peer(&server.addr, "bob");
+    tui.wait_for_text("is now known as bob");
+
+    tui.send(&keys::paste("one\ntwo"));
+    tui.wait_for_text("paste 2 lines?");
+    let early = peer.lines_within(Duration::from_millis(300));
+    assert!(
+        !early.iter().any(|l| l.starts_with("<alice>")),
+        "a paste was sent before it was confirmed: {early:?}"
+    );
+
+    tui.send(keys::ENTER);
+    peer.expect_line(|l| l == "<alice> one", "<alice> one");
+    peer.expect_line(|l| l == "<alice> two", "<alice> two");
+    tui.wait_for_no_text("paste 2 lines?");
+    tui.wait_for_text("<alice> two");
+}
+
+#[test]
+fn local_mode_two_terminals_chat() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    // Wide enough for the whole status bar: at 80 columns the addresses push "hosting" off.
+    let a = Tui::spawn(&["--local", &addr, "--nick", "ann"], 120, 24);
+    a.wait_for(
+        |s| status_row(s).contains("hosting") && status_row(s).contains(" ann "),
+        "A hosting the room as ann",
+    );
+
+    let mut b = Tui::spawn(&["--local", &addr, "--nick", "ben"], 80, 24);
+    wait_connected_as(&b, "ben");
+    b.wait_for(
+        |s| !status_row(s).contains("hosting"),
+        "B joined A's room rather than hosting one",
+    );
+
+    b.send("hi ann");
+    b.send(keys::ENTER);
+    a.wait_for_text("<ben> hi ann");
+    b.wait_for_text("<ben> hi ann");
+}
+
+#[test]
+fn network_control_sequences_never_reach_the_terminal() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local_addr").to_string();
+    let tui = Tui::spawn(&[&addr], 80, 24);
+    let mut server = accept_one(&listener);
+    tui.wait_for(
+        |s| status_row(s).contains(" connected "),
+        "the status bar to show connected",
+    );
+
+    // Clear screen, a window title, leave the alternate screen, a C1 CSI, a bidi override,
+    // BEL, BS and DEL, all inside one chat line.
+    let hostile =
+        "<eve> a\x1b[2Jb\x1b]0;pwned\x07c\x1b[?1049ld\u{9b}31me\u{202e}f\x07g\x08h\x7fi\n";
+    server.write_all(hostile.as_bytes()).expect("write");
+    tui.wait_for_text("<eve> abcdefghi");
+
+    // A sequence cut by the read boundary: the ESC ends the first read, so its tail arrives as
+    // plain text (visible, harmless).
+    server.write_all(b"<eve> split\x1b").expect("write");
+    tui.wait_for_text("<eve> split");
+    server.write_all(b"[?1049lrest\n").expect("write");
+    tui.wait_for_text("<eve> split[?1049lrest");
+
+    let raw = String::from_utf8_lossy(&tui.raw_output()).into_owned();
+    assert!(!raw.contains("pwned"), "an OSC title reached the terminal");
+    assert!(
+        !raw.contains(LEAVE_ALTERNATE_SCREEN),
+        "the server made the terminal leave the alternate screen"
+    );
+    assert!(
+        !raw.contains('\u{202e}'),
+        "a bidi override reached the terminal"
+    );
+    tui.wait_for(|s| s.alternate_screen(), "the alternate screen still on");
+}
+
+#[test]
+fn no_tty() {
+    let output = std::process::Command::new(harness::binary())
+        .arg("127.0.0.1:1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run tcpchat");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr: {stderr}");
+    assert!(lines[0].starts_with("tcpchat: "), "stderr: {stderr}");
+    assert!(output.stdout.is_empty(), "stdout: {:?}", output.stdout);
+}
