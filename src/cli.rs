@@ -4,7 +4,12 @@
 use clap::Parser;
 
 use crate::codec::DEFAULT_MAX_LINE;
-use crate::server::{DEFAULT_MAX_CLIENTS, DEFAULT_OUTBOX_LINES, FloodLimit, Limits, Mode, Nick};
+use std::time::Duration;
+
+use crate::server::{
+    DEFAULT_KEEPALIVE, DEFAULT_LINE_TIMEOUT, DEFAULT_MAX_CLIENTS, DEFAULT_OUTBOX_LINES, FloodLimit,
+    Limits, Mode, Nick,
+};
 
 /// The article's address: the default to listen on and to join.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8888";
@@ -70,6 +75,14 @@ pub struct Cli {
     #[arg(long, value_name = "LINES", default_value_t = FloodLimit::default().burst)]
     pub flood_burst: u32,
 
+    /// Server: seconds a client has to finish a line it has begun (slowloris defence).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_LINE_TIMEOUT.as_secs_f64(), value_parser = positive_secs)]
+    pub line_timeout: f64,
+
+    /// Server: TCP keepalive idle seconds, so clients that vanish without FIN are noticed.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_KEEPALIVE.as_secs_f64(), value_parser = positive_secs)]
+    pub keepalive: f64,
+
     /// More detail in the log: -v shows each read (recv N bytes).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -86,6 +99,8 @@ impl Cli {
                 burst: self.flood_burst,
                 per_second: self.flood_rate.max(0.0),
             },
+            line_timeout: Duration::from_secs_f64(self.line_timeout),
+            keepalive: Duration::from_secs_f64(self.keepalive),
             ..Limits::default()
         }
     }
@@ -115,6 +130,15 @@ fn nick(text: &str) -> Result<String, String> {
     Nick::parse(text)
         .map(|n| n.to_string())
         .map_err(|e| e.to_string())
+}
+
+fn positive_secs(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(secs),
+        _ => Err(format!(
+            "expected seconds between 0 and 86400, got {text:?}"
+        )),
+    }
 }
 
 fn at_least_one(text: &str) -> Result<usize, String> {

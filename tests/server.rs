@@ -232,6 +232,26 @@ async fn quit_with_a_reason_says_goodbye_and_announces_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_left_unfinished_past_the_line_timeout_closes_the_connection() {
+    let limits = Limits {
+        line_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let server = spawn_server(Mode::Chat, limits).await;
+    let (mut a, mut b) = pair(&server).await;
+    // Whole lines sent slowly are fine: the timeout is per begun line.
+    b.send("one\n").await;
+    b.expect("<guest-2> one").await;
+    let started = Instant::now();
+    b.send("never finish").await;
+    b.expect("! line not finished within 0.3 s; closing").await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(String::from_utf8_lossy(&b.read_to_eof().await), "");
+    a.expect("<guest-2> one").await;
+    a.expect("* guest-2 left (timed out); 1 online").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_without_exit_is_announced_as_closed() {
     let server = chat().await;
     let (mut a, b) = pair(&server).await;

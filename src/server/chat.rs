@@ -115,6 +115,8 @@ pub async fn serve(
         return; // shutting down: the socket closes without a word, like a full listen queue
     };
     info!(%peer, %nick, "joined");
+    // Leaves the room even if this task panics, so no ghost member stays behind.
+    let _seat = Seat { room, id };
     let member = Member {
         id,
         room,
@@ -134,6 +136,34 @@ pub async fn serve(
         Err(error) => {
             info!(%peer, %nick, how = %ending.how(), %error, bytes_in, %tcp, "closed, write failed");
         }
+    }
+}
+
+/// Removes its member from the room when dropped, with `left (server error)` if nothing else
+/// removed it first (normally the reader leaves with the real reason, making this a no-op).
+struct Seat<'a> {
+    room: &'a Room,
+    id: MemberId,
+}
+
+impl Drop for Seat<'_> {
+    fn drop(&mut self) {
+        self.room.leave(self.id, "server error");
+    }
+}
+
+/// Fault injection for tests, compiled into debug builds only: a chat line equal to the
+/// environment variable `TCPCHAT_FAULT_PANIC_LINE` panics its connection's task, which shows
+/// that one connection's crash stays in that connection.
+#[cfg(debug_assertions)]
+mod fault_injection {
+    use std::sync::OnceLock;
+
+    pub(super) fn panics_on(text: &str) -> bool {
+        static LINE: OnceLock<Option<String>> = OnceLock::new();
+        LINE.get_or_init(|| std::env::var("TCPCHAT_FAULT_PANIC_LINE").ok())
+            .as_deref()
+            == Some(text)
     }
 }
 
@@ -183,22 +213,38 @@ async fn read_lines(
     let mut flood_notice_at: Option<Instant> = None;
     let mut told_invalid_utf8 = false;
 
+    let mut partial_since: Option<Instant> = None;
+
     let ending = loop {
-        let frame = match member.unless_ended(lines.next()).await {
-            Ok(frame) => frame,
+        // A line begun but not finished within the timeout ends the connection: a client
+        // trickling bytes (slowloris) must not hold a slot forever. A begun line is noticed
+        // after a frame or when the wait below times out, so it gets between one and two
+        // timeouts; an idle connection wakes once per timeout to look.
+        if lines.read_buffer().is_empty() {
+            partial_since = None;
+        } else {
+            partial_since.get_or_insert_with(Instant::now);
+        }
+        let deadline = partial_since.unwrap_or_else(Instant::now) + limits.line_timeout;
+        let next = tokio::time::timeout_at(deadline, lines.next());
+        let frame = match member.unless_ended(next).await {
+            Ok(Ok(frame)) => frame,
+            Ok(Err(_elapsed)) if partial_since.is_none() => continue,
+            Ok(Err(_elapsed)) => {
+                let secs = limits.line_timeout.as_secs_f64();
+                member.tell(format!("! line not finished within {secs} s; closing"));
+                break Ending::LineTimeout;
+            }
             Err(ending) => break ending,
         };
-        let (text, invalid_utf8) = match frame {
+        let frame = match frame {
             None => break Ending::PeerClosed,
             Some(Err(error)) => break Ending::from_read_error(error),
-            Some(Ok(Frame::TooLong { max })) => {
-                member.tell(format!(
-                    "! line too long (limit {max} bytes); skipped to its end"
-                ));
-                continue;
-            }
-            Some(Ok(Frame::Line { text, invalid_utf8 })) => (text, invalid_utf8),
+            Some(Ok(frame)) => frame,
         };
+        if matches!(&frame, Frame::Line { text, .. } if text.trim().is_empty()) {
+            continue; // nothing to relay and nothing to answer: no flood token, no queue room
+        }
         let now = Instant::now();
         if let Some(wait) = flood.take(now) {
             if flood_notice_at.is_none_or(|at| now >= at + FLOOD_NOTICE_EVERY) {
@@ -221,6 +267,15 @@ async fn read_lines(
                 break ending;
             }
         }
+        let (text, invalid_utf8) = match frame {
+            Frame::TooLong { max } => {
+                member.tell(format!(
+                    "! line too long (limit {max} bytes); skipped to its end"
+                ));
+                continue;
+            }
+            Frame::Line { text, invalid_utf8 } => (text, invalid_utf8),
+        };
         if invalid_utf8 && !told_invalid_utf8 {
             told_invalid_utf8 = true;
             member.tell("! your line had bytes that are not UTF-8; they became U+FFFD");
@@ -238,7 +293,7 @@ async fn read_lines(
     } else {
         member.room.leave(id, &ending.to_string())
     };
-    if matches!(ending, Ending::Exit | Ending::Quit(_)) {
+    if matches!(ending, Ending::Exit | Ending::Quit(_) | Ending::LineTimeout) {
         linger(lines.into_inner(), member.shutdown).await;
     }
     (ending, nick)
@@ -246,6 +301,10 @@ async fn read_lines(
 
 /// Acts on one line; returns how the connection ends if the line ends it.
 fn handle_line(text: &str, member: &Member<'_>) -> Option<Ending> {
+    #[cfg(debug_assertions)]
+    if fault_injection::panics_on(text) {
+        panic!("fault injection: a connection task panics on {text:?}");
+    }
     let room = member.room;
     let Some(nick) = room.nick(member.id) else {
         return Some(Ending::TooSlow);

@@ -60,6 +60,16 @@ pub const DEFAULT_MAX_CLIENTS: usize = 1024;
 /// ever waits for it, and its memory stays bounded.
 pub const DEFAULT_OUTBOX_LINES: usize = 1024;
 
+/// Default time a client has to finish a line it has begun; past it the connection is closed
+/// with a `! ` line. Whole lines arrive at once from every real client, so only a client
+/// trickling bytes to hold a slot (slowloris) ever meets it.
+pub const DEFAULT_LINE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default TCP keepalive idle time on accepted sockets: after this long without traffic the
+/// kernel probes the client (3 probes, a sixth of this apart), so a client that vanished
+/// without FIN (power off, cable out) is noticed and its slot freed.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
+
 /// Default time shutdown waits for goodbyes to be written before closing regardless.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
@@ -76,6 +86,10 @@ pub struct Limits {
     pub flood: FloodLimit,
     /// How long shutdown waits for goodbyes ([`DEFAULT_SHUTDOWN_GRACE`]).
     pub shutdown_grace: Duration,
+    /// How long a begun line may take to finish ([`DEFAULT_LINE_TIMEOUT`]).
+    pub line_timeout: Duration,
+    /// TCP keepalive idle time ([`DEFAULT_KEEPALIVE`]).
+    pub keepalive: Duration,
 }
 
 impl Default for Limits {
@@ -86,6 +100,8 @@ impl Default for Limits {
             outbox_lines: DEFAULT_OUTBOX_LINES,
             flood: FloodLimit::default(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            line_timeout: DEFAULT_LINE_TIMEOUT,
+            keepalive: DEFAULT_KEEPALIVE,
         }
     }
 }
@@ -178,6 +194,14 @@ async fn serve_connection(
     if let Err(error) = stream.set_nodelay(true) {
         warn!(%peer, %error, "set_nodelay failed");
     }
+    let idle = config.limits.keepalive;
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval((idle / 6).max(Duration::from_secs(1)))
+        .with_retries(3);
+    if let Err(error) = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive) {
+        warn!(%peer, %error, "setting TCP keepalive failed");
+    }
     match config.mode {
         Mode::Chat => chat::serve(stream, peer, &room, &config.limits, &shutdown).await,
         Mode::Echo | Mode::Ack => {
@@ -207,6 +231,8 @@ enum Ending {
     TooSlow,
     /// The server is shutting down.
     Shutdown,
+    /// A begun line was not finished within the line timeout.
+    LineTimeout,
     /// Any other read error.
     Failed(std::io::Error),
 }
@@ -230,6 +256,7 @@ impl Ending {
             Self::Reset => "RST",
             Self::TooSlow => "dropped (too slow)",
             Self::Shutdown => "shutdown",
+            Self::LineTimeout => "line timeout",
             Self::Failed(_) => "error",
         }
     }
@@ -246,6 +273,7 @@ impl std::fmt::Display for Ending {
             Self::Reset => f.write_str("reset"),
             Self::TooSlow => f.write_str("too slow"),
             Self::Shutdown => f.write_str("server shutting down"),
+            Self::LineTimeout => f.write_str("timed out"),
             Self::Failed(error) => write!(f, "error: {error}"),
         }
     }
