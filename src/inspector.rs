@@ -388,7 +388,9 @@ fn fin(direction: Direction, knowledge: Knowledge, evidence: String) -> Arrow {
 
 /// SYN, SYN-ACK, ACK, from the counters right after `connect()` when the kernel gives them:
 /// a fresh socket starts at zero, so `segs_out 2` is the SYN and the ACK, `segs_in 1` the
-/// SYN-ACK, and `bytes_acked 1` the SYN's one sequence number, acknowledged.
+/// SYN-ACK, and `bytes_acked 1` the SYN's one sequence number, acknowledged. A server that
+/// writes at once can add segments before the sample is taken; the evidence then says so
+/// (`bytes_received` counts data only) rather than pretending the counts are the handshake's.
 fn handshake_ladder(info: Option<&TcpInfo>, took: Duration) -> Vec<Arrow> {
     let counters = info.and_then(|i| Some((i.segs_out?, i.segs_in?, i.bytes_acked?)));
     let Some((out, inn, acked)) = counters else {
@@ -416,16 +418,20 @@ fn handshake_ladder(info: Option<&TcpInfo>, took: Duration) -> Vec<Arrow> {
             label: "SYN-ACK",
             direction: Direction::In,
             knowledge: Knowledge::Observed,
-            evidence: format!("segs_in 0→{inn}"),
+            evidence: match info.and_then(|i| i.bytes_received).unwrap_or(0) {
+                // A server that speaks first (ours greets) may already have been heard from.
+                0 => format!("segs_in 0→{inn}"),
+                data => format!("segs_in 0→{inn} (the first, then {data} B of data)"),
+            },
         },
         Arrow {
             label: "ACK",
             direction: Direction::Out,
             knowledge: Knowledge::Inferred,
-            evidence: if established {
-                format!("segment {out} out; state ESTABLISHED")
-            } else {
-                format!("segment {out} out")
+            evidence: match (established, out) {
+                (true, 2) => "segment 2 out; state ESTABLISHED".to_owned(),
+                (true, _) => format!("segment 2 of {out} out; state ESTABLISHED"),
+                (false, _) => format!("segment 2 of {out} out"),
             },
         },
     ]
@@ -494,6 +500,22 @@ mod tests {
         );
         assert_eq!(inspector.handshake[1].evidence, "segs_in 0→1");
         assert!(texts(&inspector)[2].contains("local port 50000"));
+    }
+
+    #[test]
+    fn data_that_arrived_before_the_sample_is_not_passed_off_as_handshake() {
+        let info = TcpInfo {
+            segs_out: Some(3),
+            segs_in: Some(2),
+            bytes_received: Some(68),
+            ..handshake_info()
+        };
+        let ladder = handshake_ladder(Some(&info), Duration::from_micros(80));
+        assert_eq!(
+            ladder[1].evidence,
+            "segs_in 0→2 (the first, then 68 B of data)"
+        );
+        assert_eq!(ladder[2].evidence, "segment 2 of 3 out; state ESTABLISHED");
     }
 
     #[test]
