@@ -316,7 +316,7 @@ impl Inspector {
                         // ours CLOSED once the last ACK is out.
                         Some(tcpinfo::CLOSED) => (
                             Knowledge::Inferred,
-                            "state CLOSED: TIME-WAIT lives on (ss -tan state time-wait)",
+                            "state CLOSED: the kernel holds TIME-WAIT apart",
                         ),
                         _ => (Knowledge::Inferred, "the kernel acks a FIN at once"),
                     };

@@ -176,3 +176,150 @@ fn every_size_from_1x1_to_200_columns_renders_without_panic() {
         draw(&mut app, cols, rows);
     }
 }
+
+/// A whole session with fixed times and kernel figures, as the inspector records it.
+fn inspected_session() -> App {
+    use tcpchat::net::Close;
+    use tcpchat::tcpinfo::{self, TcpInfo};
+    use tokio::time::Instant;
+
+    let mut app = app(false, Role::Joined);
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_micros(ms);
+    let server = "127.0.0.1:8888".parse().unwrap();
+    let handshake = TcpInfo {
+        state: Some(tcpinfo::ESTABLISHED),
+        segs_out: Some(2),
+        segs_in: Some(1),
+        bytes_acked: Some(1),
+        bytes_received: Some(0),
+        rtt_us: Some(84),
+        rttvar_us: Some(42),
+        rto_us: Some(201_000),
+        cwnd: Some(10),
+        snd_mss: Some(32_768),
+        retransmits: Some(0),
+        unacked: Some(0),
+        notsent_bytes: Some(0),
+        recv_queue: Some(0),
+        send_queue: Some(0),
+    };
+    let events = [
+        (
+            0,
+            NetEvent::Resolving {
+                target: "127.0.0.1:8888".into(),
+            },
+        ),
+        (
+            3,
+            NetEvent::Resolved {
+                addrs: vec![server],
+            },
+        ),
+        (5, NetEvent::Connecting { addr: server }),
+        (
+            89,
+            NetEvent::Connected {
+                local: "127.0.0.1:51234".parse().unwrap(),
+                peer: server,
+                handshake: Duration::from_micros(84),
+                info: Some(handshake),
+            },
+        ),
+        (
+            400,
+            NetEvent::Received(Bytes::from(
+                "* 连接成功! you are guest-1; 1 online; /help lists the commands\n",
+            )),
+        ),
+        (
+            900,
+            NetEvent::Sent {
+                bytes: 12,
+                exit: false,
+            },
+        ),
+        (
+            1_200,
+            NetEvent::Received(Bytes::from("* guest-1 is now known as alice\n")),
+        ),
+        (
+            2_000_000,
+            NetEvent::Sent {
+                bytes: 9,
+                exit: false,
+            },
+        ),
+        (
+            2_000_300,
+            NetEvent::Received(Bytes::from("<alice> 你好 bob\n")),
+        ),
+    ];
+    for (micros, event) in events {
+        app.on_net_at(event, at(micros));
+    }
+    let later = TcpInfo {
+        segs_out: Some(6),
+        segs_in: Some(5),
+        bytes_acked: Some(22),
+        bytes_received: Some(117),
+        ..handshake
+    };
+    app.on_tcp_info(handshake);
+    app.on_tcp_info(later);
+    app.on_key(KeyEvent::new(KeyCode::F(2), KeyModifiers::NONE));
+    app.on_key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL));
+    let fin_wait = TcpInfo {
+        state: Some(tcpinfo::FIN_WAIT2),
+        ..later
+    };
+    app.on_net_at(
+        NetEvent::Sent {
+            bytes: 5,
+            exit: true,
+        },
+        at(5_000_000),
+    );
+    app.on_net_at(
+        NetEvent::FinSent {
+            info: Some(fin_wait),
+        },
+        at(5_000_010),
+    );
+    app.on_net_at(
+        NetEvent::Received(Bytes::from("* bye, alice; closing the connection\n")),
+        at(5_000_200),
+    );
+    let closed = TcpInfo {
+        state: Some(tcpinfo::CLOSED),
+        ..later
+    };
+    app.on_net_at(
+        NetEvent::Closed {
+            how: Close::PeerFin,
+            info: Some(closed),
+        },
+        at(5_000_210),
+    );
+    app
+}
+
+#[test]
+fn inspector_pages_at_80x24() {
+    let mut app = inspected_session();
+    let mut pages = String::new();
+    for _ in 0..4 {
+        let terminal = draw(&mut app, 80, 24);
+        pages.push_str(&format!("{}\n", terminal.backend()));
+        app.on_key(KeyEvent::new(KeyCode::F(5), KeyModifiers::NONE));
+    }
+    insta::assert_snapshot!(pages);
+}
+
+#[test]
+fn inspector_beside_the_chat_on_a_wide_terminal() {
+    let mut app = inspected_session();
+    let terminal = draw(&mut app, 140, 44);
+    insta::assert_snapshot!(terminal.backend());
+}
