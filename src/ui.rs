@@ -257,6 +257,11 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     parts.push((mode.to_owned(), base));
     let traffic = format!("in {} out {}", bytes(app.bytes_in), bytes(app.bytes_out));
     parts.push((traffic, base));
+    if app.conn == Conn::Connected
+        && let Some(rtt) = app.inspector.info.and_then(|info| info.rtt_us)
+    {
+        parts.push((format!("rtt {:.2} ms", rtt as f64 / 1000.0), base));
+    }
     let addr = match (app.local, app.peer) {
         (Some(local), Some(peer)) => format!("{local} → {peer}"),
         _ => app.settings.target.clone(),
