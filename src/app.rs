@@ -444,6 +444,9 @@ impl App {
                 };
                 self.note(&reason);
                 self.conn = Conn::Closed(reason);
+                // What the server told us belongs to that session.
+                self.nick = None;
+                self.online = None;
                 if self.exit_deadline.take().is_some() {
                     if self.inspector.visible {
                         // The close is what the inspector is there to show: stay on it.

@@ -117,6 +117,17 @@ pub struct Arrow {
     pub evidence: String,
 }
 
+/// Who began the close: the side that sends the first FIN ends in TIME-WAIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closer {
+    /// Our FIN went first.
+    Us,
+    /// The server's FIN went first.
+    Server,
+    /// The FINs crossed (simultaneous close): both sides pass through TIME-WAIT.
+    Both,
+}
+
 /// One `recv()` as it really fell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadRecord {
@@ -146,7 +157,7 @@ pub struct Inspector {
     /// The close of the last connection, as far as it went.
     pub close: Vec<Arrow>,
     /// Who sent the first FIN, once known.
-    pub closed_first: Option<Direction>,
+    pub closer: Option<Closer>,
     /// The latest kernel figures.
     pub info: Option<TcpInfo>,
     /// The figures before those, to mark what changed.
@@ -200,12 +211,6 @@ impl Inspector {
                 self.record(at, Step::Setup, format!("  → {}", list.join(", ")));
             }
             NetEvent::Connecting { addr } => {
-                self.handshake.clear();
-                self.close.clear();
-                self.closed_first = None;
-                self.handshake_took = None;
-                self.info = None;
-                self.previous = None;
                 self.record(at, Step::Setup, format!("socket(); connect({addr}): SYN →"));
             }
             NetEvent::Connected {
@@ -225,6 +230,12 @@ impl Inspector {
                     Step::Setup,
                     format!("  local port {} picked by the kernel", local.port()),
                 );
+                // A new connection: the last one's ladders stay up until this moment, so a
+                // failed reconnect attempt does not wipe what the last session showed.
+                self.close.clear();
+                self.closer = None;
+                self.info = None;
+                self.previous = None;
                 self.handshake_took = Some(*handshake);
                 self.handshake = handshake_ladder(info.as_ref(), *handshake);
                 self.sample(info.as_ref());
@@ -247,19 +258,7 @@ impl Inspector {
             }
             NetEvent::FinSent { info } => {
                 self.record(at, Step::Close, "shutdown(WR): our FIN →".to_owned());
-                self.closed_first.get_or_insert(Direction::Out);
-                self.close.push(Arrow {
-                    label: "FIN",
-                    direction: Direction::Out,
-                    knowledge: Knowledge::Observed,
-                    evidence: "shutdown(WR) returned".to_owned(),
-                });
-                if let Some(state) = info.and_then(|i| i.state)
-                    && state == tcpinfo::FIN_WAIT2
-                {
-                    self.close
-                        .push(ack(Direction::In, "state FIN-WAIT-2: our FIN is acked"));
-                }
+                self.on_fin_sent(info.and_then(|i| i.state));
                 self.sample(info.as_ref());
             }
             NetEvent::Closed { how, info } => {
@@ -288,65 +287,134 @@ impl Inspector {
         });
     }
 
+    /// Our FIN is out; the state at that moment tells who was first: FIN-WAIT means us,
+    /// LAST-ACK means the server's FIN had already arrived, CLOSING means they crossed.
+    fn on_fin_sent(&mut self, state: Option<u8>) {
+        let ours = fin(
+            Direction::Out,
+            Knowledge::Observed,
+            "shutdown(WR) returned".to_owned(),
+        );
+        match state {
+            Some(tcpinfo::LAST_ACK) => {
+                self.closer = Some(Closer::Server);
+                self.close.push(fin(
+                    Direction::In,
+                    Knowledge::Observed,
+                    "state LAST-ACK at our shutdown: theirs came first".to_owned(),
+                ));
+                self.close
+                    .push(ack(Direction::Out, "the kernel acks a FIN at once"));
+                self.close.push(ours);
+            }
+            Some(tcpinfo::CLOSING) => {
+                self.closer = Some(Closer::Both);
+                self.close.push(ours);
+                self.close.push(fin(
+                    Direction::In,
+                    Knowledge::Observed,
+                    "state CLOSING: the FINs crossed".to_owned(),
+                ));
+            }
+            _ => {
+                self.closer = Some(Closer::Us);
+                self.close.push(ours);
+                if state == Some(tcpinfo::FIN_WAIT2) {
+                    self.close.push(Arrow {
+                        label: "ACK",
+                        direction: Direction::In,
+                        knowledge: Knowledge::Observed,
+                        evidence: "state FIN-WAIT-2: our FIN is acked".to_owned(),
+                    });
+                }
+            }
+        }
+    }
+
     fn on_closed(&mut self, how: &Close, info: Option<&TcpInfo>, at: Instant) {
         let state = info.and_then(|i| i.state);
         let state_name = state.map(tcpinfo::state_name);
-        match how {
-            Close::PeerFin => {
+        let recv_zero = match state_name {
+            Some(name) => format!("recv() returned 0; state {name}"),
+            None => "recv() returned 0".to_owned(),
+        };
+        match (how, self.closer) {
+            (Close::PeerFin, Some(Closer::Us)) => {
                 self.record(at, Step::Close, "recv() → 0: the server's FIN ←".to_owned());
-                let we_were_first = self.closed_first == Some(Direction::Out);
-                self.closed_first.get_or_insert(Direction::In);
-                let evidence = match state_name {
-                    Some(name) => format!("recv() returned 0; state {name}"),
-                    None => "recv() returned 0".to_owned(),
-                };
-                if we_were_first {
-                    if !self.close.iter().any(|a| a.label == "ACK") {
-                        self.close
-                            .push(ack(Direction::In, "our FIN is acked before theirs"));
-                    }
+                if !self.close.iter().any(|a| a.label == "ACK") {
                     self.close
-                        .push(fin(Direction::In, Knowledge::Observed, evidence));
-                    let (knowledge, why) = match state {
-                        Some(tcpinfo::TIME_WAIT) => (
-                            Knowledge::Observed,
-                            "state TIME-WAIT: we closed first, we wait",
-                        ),
-                        // Linux hands the TIME-WAIT to a small socket of its own and marks
-                        // ours CLOSED once the last ACK is out.
-                        Some(tcpinfo::CLOSED) => (
-                            Knowledge::Inferred,
-                            "state CLOSED: the kernel holds TIME-WAIT apart",
-                        ),
-                        _ => (Knowledge::Inferred, "the kernel acks a FIN at once"),
-                    };
-                    self.close.push(Arrow {
-                        label: "ACK",
-                        direction: Direction::Out,
-                        knowledge,
-                        evidence: why.to_owned(),
-                    });
-                    self.record(
-                        at,
-                        Step::Close,
-                        "close(): we are left in TIME-WAIT".to_owned(),
-                    );
-                } else {
-                    self.close
-                        .push(fin(Direction::In, Knowledge::Observed, evidence));
-                    self.close
-                        .push(ack(Direction::Out, "the kernel acks a FIN at once"));
-                    self.close.push(fin(
-                        Direction::Out,
-                        Knowledge::Inferred,
-                        "close() sends ours".to_owned(),
-                    ));
-                    self.close
-                        .push(ack(Direction::In, "the server is left in TIME-WAIT"));
-                    self.record(at, Step::Close, "close(): our FIN →".to_owned());
+                        .push(ack(Direction::In, "our FIN is acked before theirs"));
                 }
+                self.close
+                    .push(fin(Direction::In, Knowledge::Observed, recv_zero));
+                let (knowledge, why) = match state {
+                    Some(tcpinfo::TIME_WAIT) => (
+                        Knowledge::Observed,
+                        "state TIME-WAIT: we closed first, we wait",
+                    ),
+                    // Linux hands the TIME-WAIT to a small socket of its own and marks ours
+                    // CLOSED once the last ACK is out.
+                    Some(tcpinfo::CLOSED) => (
+                        Knowledge::Inferred,
+                        "state CLOSED: the kernel holds TIME-WAIT apart",
+                    ),
+                    _ => (Knowledge::Inferred, "the kernel acks a FIN at once"),
+                };
+                self.close.push(Arrow {
+                    label: "ACK",
+                    direction: Direction::Out,
+                    knowledge,
+                    evidence: why.to_owned(),
+                });
+                self.record(
+                    at,
+                    Step::Close,
+                    "close(): we are left in TIME-WAIT".to_owned(),
+                );
             }
-            Close::Reset => {
+            (Close::PeerFin, Some(Closer::Server)) => {
+                self.record(
+                    at,
+                    Step::Close,
+                    "recv() → 0: their FIN, read at last".to_owned(),
+                );
+                self.close
+                    .push(ack(Direction::In, "our FIN is acked: we are done"));
+                self.record(
+                    at,
+                    Step::Close,
+                    "close(): the server is left in TIME-WAIT".to_owned(),
+                );
+            }
+            (Close::PeerFin, Some(Closer::Both)) => {
+                self.record(at, Step::Close, "recv() → 0: the FINs crossed".to_owned());
+                self.close
+                    .push(ack(Direction::Out, "each side acks the other's FIN"));
+                self.close
+                    .push(ack(Direction::In, "each side acks the other's FIN"));
+                self.record(
+                    at,
+                    Step::Close,
+                    "close(): both sides pass TIME-WAIT".to_owned(),
+                );
+            }
+            (Close::PeerFin, None) => {
+                self.record(at, Step::Close, "recv() → 0: the server's FIN ←".to_owned());
+                self.closer = Some(Closer::Server);
+                self.close
+                    .push(fin(Direction::In, Knowledge::Observed, recv_zero));
+                self.close
+                    .push(ack(Direction::Out, "the kernel acks a FIN at once"));
+                self.close.push(fin(
+                    Direction::Out,
+                    Knowledge::Inferred,
+                    "close() sends ours".to_owned(),
+                ));
+                self.close
+                    .push(ack(Direction::In, "the server is left in TIME-WAIT"));
+                self.record(at, Step::Close, "close(): our FIN →".to_owned());
+            }
+            (Close::Reset, _) => {
                 self.record(
                     at,
                     Step::Error,
@@ -360,7 +428,7 @@ impl Inspector {
                 });
                 self.record(at, Step::Close, "close(): nothing left to say".to_owned());
             }
-            Close::Failed(error) => {
+            (Close::Failed(error), _) => {
                 self.record(at, Step::Error, format!("failed: {error}"));
                 self.record(at, Step::Close, "close()".to_owned());
             }
@@ -589,7 +657,7 @@ mod tests {
             info: Some(close_wait),
         };
         inspector.on_net(&closed, at);
-        assert_eq!(inspector.closed_first, Some(Direction::In));
+        assert_eq!(inspector.closer, Some(Closer::Server));
         assert_eq!(
             inspector.close[0].evidence,
             "recv() returned 0; state CLOSE-WAIT"
@@ -604,6 +672,67 @@ mod tests {
         inspector.on_net(&reset, at);
         assert_eq!(inspector.close[0].label, "RST");
         assert!(texts(&inspector).iter().any(|t| t.contains("ECONNRESET")));
+    }
+
+    #[test]
+    fn our_exit_after_the_servers_fin_is_not_called_first() {
+        // The echo server closes on `exit` at once; its FIN can beat our shutdown(WR).
+        let mut inspector = Inspector::default();
+        let at = Instant::now();
+        connect(&mut inspector, at);
+        let last_ack = TcpInfo {
+            state: Some(tcpinfo::LAST_ACK),
+            ..TcpInfo::default()
+        };
+        inspector.on_net(
+            &NetEvent::FinSent {
+                info: Some(last_ack),
+            },
+            at,
+        );
+        let closed = NetEvent::Closed {
+            how: Close::PeerFin,
+            info: None,
+        };
+        inspector.on_net(&closed, at);
+        assert_eq!(inspector.closer, Some(Closer::Server));
+        let ladder: Vec<_> = inspector
+            .close
+            .iter()
+            .map(|a| (a.label, a.direction))
+            .collect();
+        assert_eq!(
+            ladder,
+            [
+                ("FIN", Direction::In),
+                ("ACK", Direction::Out),
+                ("FIN", Direction::Out),
+                ("ACK", Direction::In)
+            ]
+        );
+        assert!(
+            texts(&inspector)
+                .last()
+                .unwrap()
+                .contains("the server is left in TIME-WAIT")
+        );
+    }
+
+    #[test]
+    fn a_failed_reconnect_keeps_the_last_sessions_ladders() {
+        let mut inspector = Inspector::default();
+        let at = Instant::now();
+        connect(&mut inspector, at);
+        let closed = NetEvent::Closed {
+            how: Close::Reset,
+            info: None,
+        };
+        inspector.on_net(&closed, at);
+        let addr = "127.0.0.1:8888".parse().unwrap();
+        inspector.on_net(&NetEvent::Connecting { addr }, at);
+        inspector.on_net(&NetEvent::ConnectFailed("refused".into()), at);
+        assert_eq!(inspector.handshake.len(), 3);
+        assert_eq!(inspector.close[0].label, "RST");
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub const OUTGOING_QUEUE: usize = 256;
 /// How often `TCP_INFO` is sampled while the inspector is open.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
+/// A connection that lasts at least this long resets the reconnect backoff; a shorter one
+/// (a server that accepts and closes at once, or says it is full) keeps it doubling.
+const STABLE_SESSION: Duration = Duration::from_secs(10);
+
 /// First and last pause between reconnect attempts; it doubles in between.
 const RECONNECT_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
@@ -222,9 +226,12 @@ async fn run(
     let mut delay = RECONNECT_BACKOFF.0;
     loop {
         if let Some(stream) = connect(target, &link.events).await? {
-            delay = RECONNECT_BACKOFF.0;
+            let started = Instant::now();
             if let SessionEnd::Deliberate = session(stream, link, &mut outgoing).await? {
                 return Ok(());
+            }
+            if started.elapsed() >= STABLE_SESSION {
+                delay = RECONNECT_BACKOFF.0;
             }
         }
         emit(&link.events, NetEvent::Reconnecting { delay }).await?;

@@ -31,7 +31,7 @@ pub struct TcpInfo {
     pub retransmits: Option<u64>,
     /// Bytes the peer has acknowledged (the SYN counts as one).
     pub bytes_acked: Option<u64>,
-    /// Bytes received in order (the peer's SYN and FIN count as one each).
+    /// Bytes received in order (the peer's FIN counts as one; its SYN does not).
     pub bytes_received: Option<u64>,
     /// Segments sent, including pure ACKs and retransmissions.
     pub segs_out: Option<u64>,
@@ -75,6 +75,10 @@ pub const TIME_WAIT: u8 = 6;
 pub const CLOSED: u8 = 7;
 /// `TCP_CLOSE_WAIT`: the peer closed first; we have not.
 pub const CLOSE_WAIT: u8 = 8;
+/// `TCP_LAST_ACK`: the peer closed first, then we did; waiting for the ACK of our FIN.
+pub const LAST_ACK: u8 = 9;
+/// `TCP_CLOSING`: both sides sent FIN before either was acknowledged.
+pub const CLOSING: u8 = 11;
 
 /// Reads `TCP_INFO` and the queue sizes of `socket`.
 #[cfg(target_os = "linux")]

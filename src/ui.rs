@@ -299,8 +299,7 @@ fn render_input(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
     }
     if let Overlay::Paste(lines) = &app.overlay {
         let ask = format!(
-            "paste {} lines? Enter sends them as {} messages, Esc drops them",
-            lines.len(),
+            "paste {} lines? Enter sends each line, Esc drops them",
             lines.len()
         );
         buf.set_stringn(

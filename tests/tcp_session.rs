@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use tcpchat::inspector::{Direction, Inspector, Knowledge};
+use tcpchat::inspector::{Closer, Direction, Inspector, Knowledge};
 use tcpchat::net::{self, Close, NetEvent, NetHandle, Outgoing};
 use tcpchat::server::{self, Config, Mode};
 use tcpchat::tcpinfo::{self, TcpInfo};
@@ -188,7 +188,7 @@ async fn a_whole_chat_session_reads_as_the_article_tells_it() {
         "{}",
         syn.evidence
     );
-    assert_eq!(inspector.closed_first, Some(Direction::Out));
+    assert_eq!(inspector.closer, Some(Closer::Us));
     let close: Vec<(&str, Direction)> = inspector
         .close
         .iter()
@@ -230,7 +230,7 @@ async fn the_server_closing_first_leaves_us_in_close_wait() {
         panic!("{events:?}");
     };
     assert_eq!(info.state, Some(tcpinfo::CLOSE_WAIT));
-    assert_eq!(inspector.closed_first, Some(Direction::In));
+    assert_eq!(inspector.closer, Some(Closer::Server));
     assert_eq!(
         inspector.close[0].evidence,
         "recv() returned 0; state CLOSE-WAIT"

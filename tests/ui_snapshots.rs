@@ -155,7 +155,7 @@ fn a_multi_line_paste_asks_first() {
         .map(|x| terminal.backend().buffer()[(x, 23)].symbol())
         .collect();
     assert!(
-        last_row.starts_with("paste 3 lines? Enter sends them as 3 messages"),
+        last_row.starts_with("paste 3 lines? Enter sends each line, Esc drops them"),
         "{last_row}"
     );
 }

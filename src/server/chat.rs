@@ -119,6 +119,7 @@ pub async fn serve(
     let _seat = Seat { room, id };
     let member = Member {
         id,
+        peer,
         room,
         dropped: &dropped,
         shutdown,
@@ -170,6 +171,7 @@ mod fault_injection {
 /// One connection's place in the room, and what can end it from outside.
 struct Member<'a> {
     id: MemberId,
+    peer: SocketAddr,
     room: &'a Room,
     dropped: &'a CancellationToken,
     shutdown: &'a CancellationToken,
@@ -205,7 +207,7 @@ async fn read_lines(
     let id = member.id;
     let counted = InspectReader::new(rd, |read: &[u8]| {
         *bytes_in += read.len() as u64;
-        debug!(id, bytes = read.len(), "recv");
+        debug!(peer = %member.peer, bytes = read.len(), "recv");
     });
     let mut lines =
         FramedRead::with_capacity(counted, LineCodec::new(limits.max_line), READ_BUFFER);

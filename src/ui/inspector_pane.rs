@@ -7,7 +7,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::inspector::{Arrow, Direction, Inspector, Knowledge, Page, Step};
+use crate::inspector::{Arrow, Closer, Direction, Inspector, Knowledge, Page, Step};
 use crate::tcpinfo::{self, TcpInfo};
 
 /// Rows from which every section is shown at once instead of one page.
@@ -162,9 +162,10 @@ fn render_ladders(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
         lines.push(vec![("  not connected yet".to_owned(), DIM)]);
     }
     lines.extend(inspector.handshake.iter().map(arrow_line));
-    let close_title = match inspector.closed_first {
-        Some(Direction::Out) => "close: we closed first",
-        Some(Direction::In) => "close: the server closed first",
+    let close_title = match inspector.closer {
+        Some(Closer::Us) => "close: we closed first",
+        Some(Closer::Server) => "close: the server closed first",
+        Some(Closer::Both) => "close: both at once (the FINs crossed)",
         None => "close",
     };
     lines.push(vec![(close_title.to_owned(), TITLE)]);
@@ -331,7 +332,9 @@ fn render_reads(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
         for byte in &read.bytes[..shown] {
             let _ = write!(hex, "{byte:02x} ");
         }
-        let text = printable(&read.bytes[..shown]);
+        // The text column decodes every kept byte, so a character is not cut where the hex
+        // column stops; the screen edge cuts it by width instead.
+        let text = printable(&read.bytes);
         let more = if shown < read.len { "…" } else { "" };
         put_row(
             buf,
