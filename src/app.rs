@@ -35,8 +35,12 @@ pub const EXIT_WAIT: Duration = Duration::from_secs(2);
 /// Rows one mouse-wheel notch scrolls.
 const WHEEL_ROWS: isize = 3;
 
-/// Network events handled before the screen is drawn again during a burst.
+/// Most network events handled before the screen is drawn again during a burst.
 const DRAIN_BATCH: usize = 512;
+
+/// Longest time spent on a burst of network events before drawing and looking at the
+/// keyboard again, so typing stays responsive while a server floods us.
+const DRAIN_BUDGET: Duration = Duration::from_millis(8);
 
 /// What the loop must do after a transition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -654,7 +658,11 @@ where
             },
         };
         let mut actions = actions;
+        let drain_until = Instant::now() + DRAIN_BUDGET;
         for _ in 0..DRAIN_BATCH {
+            if Instant::now() >= drain_until {
+                break;
+            }
             match net.events.try_recv() {
                 Ok(Stamped { at, event }) => actions.extend(app.on_net_at(event, at)),
                 Err(_) => break,

@@ -14,6 +14,14 @@ use unicode_segmentation::UnicodeSegmentation;
 /// Default number of lines kept; the oldest go first.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
+/// Longest line kept as one entry, in bytes; a longer one (a server that never sends a
+/// newline) continues in a new entry. This bounds the cost of growing an open line (it is
+/// re-wrapped as it grows) and the memory one line can take.
+pub const MAX_ENTRY_BYTES: usize = 16 * 1024;
+
+/// Most text kept in all, in bytes; past it the oldest lines go even below the line count.
+pub const MAX_TOTAL_BYTES: usize = 32 * 1024 * 1024;
+
 /// Columns a tab expands to (to the next multiple).
 const TAB_STOP: usize = 4;
 
@@ -78,6 +86,9 @@ pub struct Scrollback {
     capacity: usize,
     width: usize,
     total_rows: usize,
+    total_bytes: usize,
+    /// [`MAX_TOTAL_BYTES`], a field so tests can use a small one.
+    byte_budget: usize,
     /// Whether the newest entry is still open: its newline has not arrived yet.
     open: bool,
     /// Rows between the bottom of the view and the newest row; 0 follows new lines.
@@ -94,6 +105,8 @@ impl Scrollback {
             capacity: capacity.max(1),
             width: 80,
             total_rows: 0,
+            total_bytes: 0,
+            byte_budget: MAX_TOTAL_BYTES,
             open: false,
             offset: 0,
             unread: 0,
@@ -103,11 +116,12 @@ impl Scrollback {
     /// Adds a complete line.
     pub fn push(&mut self, text: &str, kind: Kind, time: String) {
         self.close_open_line();
-        self.push_entry(text, kind, time);
+        self.push_entry(expand_tabs(text), kind, time);
     }
 
     /// Adds text to the open line (starting one if none is open), reclassifying it with
-    /// `classify` as it grows; `complete` closes it.
+    /// `classify` as it grows; `complete` closes it. An open line that would pass
+    /// [`MAX_ENTRY_BYTES`] is closed there and the text goes on in a new entry.
     pub fn append(
         &mut self,
         text: &str,
@@ -115,24 +129,50 @@ impl Scrollback {
         time: String,
         classify: impl Fn(&str) -> Kind,
     ) {
+        let mut rest = expand_tabs(text);
+        loop {
+            let used = match self.entries.back() {
+                Some(last) if self.open => last.text.len(),
+                _ => 0,
+            };
+            let room = MAX_ENTRY_BYTES - used.min(MAX_ENTRY_BYTES);
+            if rest.len() <= room {
+                self.extend_open_line(&rest, &time, &classify);
+                break;
+            }
+            let cut = floor_char_boundary(&rest, room);
+            let tail = rest.split_off(cut);
+            if !rest.is_empty() {
+                self.extend_open_line(&rest, &time, &classify);
+            }
+            self.open = false;
+            rest = tail;
+        }
+        self.open = !complete;
+    }
+
+    /// Appends already tab-expanded text to the open line, or starts one.
+    fn extend_open_line(&mut self, text: &str, time: &str, classify: &impl Fn(&str) -> Kind) {
         match self.entries.back_mut() {
             Some(last) if self.open => {
                 let before = last.row_count();
-                last.text.push_str(&expand_tabs(text));
+                last.text.push_str(text);
                 last.kind = classify(&last.text);
-                last.rows = wrap(&last.text, self.width);
+                // Greedy wrapping never revisits a finished row: only the last row (now
+                // longer) is wrapped again, so a line growing read by read costs linear time.
+                let from = last.rows.pop().unwrap_or(0);
+                let tail = wrap(&last.text[from as usize..], self.width);
+                last.rows.extend(tail.into_iter().map(|start| start + from));
                 let grown = last.row_count().saturating_sub(before);
                 self.total_rows += grown;
+                self.total_bytes += text.len();
                 if self.offset > 0 {
                     self.offset += grown;
                 }
             }
-            _ => {
-                let kind = classify(text);
-                self.push_entry(text, kind, time);
-            }
+            _ => self.push_entry(text.to_owned(), classify(text), time.to_owned()),
         }
-        self.open = !complete;
+        self.open = true;
     }
 
     /// Ends the open line, if any, so the next text starts a new one.
@@ -140,10 +180,10 @@ impl Scrollback {
         self.open = false;
     }
 
-    fn push_entry(&mut self, text: &str, kind: Kind, time: String) {
-        let text = expand_tabs(text);
+    fn push_entry(&mut self, text: String, kind: Kind, time: String) {
         let rows = wrap(&text, self.width);
         let added = rows.len();
+        self.total_bytes += text.len();
         self.entries.push_back(Entry {
             text,
             kind,
@@ -156,9 +196,12 @@ impl Scrollback {
             self.offset += added;
             self.unread += 1;
         }
-        while self.entries.len() > self.capacity {
+        while self.entries.len() > self.capacity
+            || (self.total_bytes > self.byte_budget && self.entries.len() > 1)
+        {
             if let Some(old) = self.entries.pop_front() {
                 self.total_rows -= old.row_count();
+                self.total_bytes -= old.text.len();
             }
         }
         self.offset = self.offset.min(self.max_offset());
@@ -250,6 +293,14 @@ impl Scrollback {
         rows.reverse();
         rows
     }
+}
+
+/// The largest char boundary in `text` at or below `at`.
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    (0..=at.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 /// Replaces each tab with spaces up to the next tab stop (by display width).
@@ -392,6 +443,21 @@ mod tests {
     }
 
     #[test]
+    fn growing_a_line_wraps_it_as_if_it_came_at_once() {
+        let text =
+            "hello brave new world, 你好世界 👨\u{200d}👩\u{200d}👧 and then some more words";
+        for width in 1..30 {
+            let mut sb = Scrollback::new(10);
+            sb.set_width(width);
+            for piece in text.split_inclusive([' ', '好', 'w']) {
+                sb.append(piece, false, String::new(), |_| Kind::Plain);
+            }
+            let entry = sb.entries().next().unwrap();
+            assert_eq!(entry.rows, wrap(text, width), "width {width}");
+        }
+    }
+
+    #[test]
     fn an_open_line_grows_and_is_rewrapped() {
         let mut sb = Scrollback::new(10);
         sb.set_width(6);
@@ -409,6 +475,36 @@ mod tests {
         assert_eq!(entry.rows().count(), 3);
         sb.append("next", true, String::new(), |_| Kind::Plain);
         assert_eq!(sb.len(), 2);
+    }
+
+    #[test]
+    fn a_line_that_never_ends_is_kept_in_bounded_entries() {
+        let mut sb = Scrollback::new(1000);
+        let chunk = "好".repeat(1000); // 3,000 bytes a read, no newline, ever
+        for _ in 0..20 {
+            sb.append(&chunk, false, String::new(), |_| Kind::Plain);
+        }
+        assert!(sb.entries().all(|e| e.text.len() <= MAX_ENTRY_BYTES));
+        let kept: usize = sb.entries().map(|e| e.text.len()).sum();
+        assert_eq!(kept, 20 * chunk.len(), "nothing lost, nothing doubled");
+        assert_eq!(sb.len(), 20 * chunk.len() / MAX_ENTRY_BYTES + 1);
+        // Growing read by read wraps exactly as the whole text at once would.
+        for entry in sb.entries() {
+            assert_eq!(entry.rows, wrap(&entry.text, 80));
+        }
+    }
+
+    #[test]
+    fn total_text_is_bounded_too() {
+        let mut sb = Scrollback::new(1_000_000);
+        sb.byte_budget = 10_000;
+        let line = "x".repeat(1_000);
+        for _ in 0..25 {
+            sb.push(&line, Kind::Plain, String::new());
+        }
+        let kept: usize = sb.entries().map(|e| e.text.len()).sum();
+        assert_eq!(kept, 10_000);
+        assert_eq!(sb.len(), 10);
     }
 
     #[test]

@@ -149,7 +149,7 @@ struct Seat<'a> {
 
 impl Drop for Seat<'_> {
     fn drop(&mut self) {
-        self.room.leave(self.id, "server error");
+        self.room.leave(self.id, "server error", None);
     }
 }
 
@@ -230,13 +230,13 @@ async fn read_lines(
         let deadline = partial_since.unwrap_or_else(Instant::now) + limits.line_timeout;
         let next = tokio::time::timeout_at(deadline, lines.next());
         let frame = match member.unless_ended(next).await {
-            Ok(Ok(frame)) => frame,
-            Ok(Err(_elapsed)) if partial_since.is_none() => continue,
-            Ok(Err(_elapsed)) => {
-                let secs = limits.line_timeout.as_secs_f64();
-                member.tell(format!("! line not finished within {secs} s; closing"));
-                break Ending::LineTimeout;
+            Ok(Ok(frame)) => {
+                // A line ended: whatever follows it in the buffer began with the latest read.
+                partial_since = None;
+                frame
             }
+            Ok(Err(_elapsed)) if partial_since.is_none() => continue,
+            Ok(Err(_elapsed)) => break Ending::LineTimeout,
             Err(ending) => break ending,
         };
         let frame = match frame {
@@ -293,7 +293,11 @@ async fn read_lines(
     let nick = if matches!(ending, Ending::Shutdown) {
         member.room.nick(id)
     } else {
-        member.room.leave(id, &ending.to_string())
+        let farewell = member
+            .room
+            .nick(id)
+            .and_then(|nick| farewell(&ending, &nick, limits));
+        member.room.leave(id, &ending.to_string(), farewell)
     };
     if matches!(ending, Ending::Exit | Ending::Quit(_) | Ending::LineTimeout) {
         linger(lines.into_inner(), member.shutdown).await;
@@ -332,17 +336,26 @@ fn handle_line(text: &str, member: &Member<'_>) -> Option<Ending> {
                 "! unknown command /{name}; /help lists the commands"
             ));
         }
-        Command::Exit => return Some(say_goodbye(member, &nick, Ending::Exit)),
-        Command::Quit(reason) => {
-            return Some(say_goodbye(member, &nick, Ending::Quit(reason.to_owned())));
-        }
+        Command::Exit => return Some(Ending::Exit),
+        Command::Quit(reason) => return Some(Ending::Quit(reason.to_owned())),
     }
     None
 }
 
-fn say_goodbye(member: &Member<'_>, nick: &Nick, ending: Ending) -> Ending {
-    member.tell(format!("* bye, {nick}; closing the connection"));
-    ending
+/// The last line a member is sent when its connection ends this way, if any.
+fn farewell(ending: &Ending, nick: &Nick, limits: &Limits) -> Option<Bytes> {
+    match ending {
+        Ending::Exit | Ending::Quit(_) => {
+            Some(line(format!("* bye, {nick}; closing the connection")))
+        }
+        Ending::LineTimeout => {
+            let secs = limits.line_timeout.as_secs_f64();
+            Some(line(format!(
+                "! line not finished within {secs} s; closing"
+            )))
+        }
+        _ => None,
+    }
 }
 
 /// Writes the member's outbox to the socket, many lines per write, until the room closes it;

@@ -199,8 +199,15 @@ async fn serve_connection(
         .with_time(idle)
         .with_interval((idle / 6).max(Duration::from_secs(1)))
         .with_retries(3);
-    if let Err(error) = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive) {
+    let socket = socket2::SockRef::from(&stream);
+    if let Err(error) = socket.set_tcp_keepalive(&keepalive) {
         warn!(%peer, %error, "setting TCP keepalive failed");
+    }
+    // Keepalive probes only an idle connection; with data unacknowledged the kernel would
+    // retransmit for ~15 minutes. The user timeout bounds that case by the same budget.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(error) = socket.set_tcp_user_timeout(Some(idle + (idle / 6) * 3)) {
+        warn!(%peer, %error, "setting TCP_USER_TIMEOUT failed");
     }
     match config.mode {
         Mode::Chat => chat::serve(stream, peer, &room, &config.limits, &shutdown).await,
@@ -233,6 +240,8 @@ enum Ending {
     Shutdown,
     /// A begun line was not finished within the line timeout.
     LineTimeout,
+    /// The client stopped answering: keepalive or unacknowledged data timed out.
+    Vanished,
     /// Any other read error.
     Failed(std::io::Error),
 }
@@ -243,6 +252,7 @@ impl Ending {
             std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
                 Self::Reset
             }
+            std::io::ErrorKind::TimedOut => Self::Vanished,
             _ => Self::Failed(error),
         }
     }
@@ -257,6 +267,7 @@ impl Ending {
             Self::TooSlow => "dropped (too slow)",
             Self::Shutdown => "shutdown",
             Self::LineTimeout => "line timeout",
+            Self::Vanished => "no answer (keepalive)",
             Self::Failed(_) => "error",
         }
     }
@@ -274,6 +285,7 @@ impl std::fmt::Display for Ending {
             Self::TooSlow => f.write_str("too slow"),
             Self::Shutdown => f.write_str("server shutting down"),
             Self::LineTimeout => f.write_str("timed out"),
+            Self::Vanished => f.write_str("no answer"),
             Self::Failed(error) => write!(f, "error: {error}"),
         }
     }

@@ -166,11 +166,16 @@ impl Room {
     }
 
     /// Removes a member (if the room has not already dropped it) and tells the others why.
-    /// Its outbox closes once drained, which ends its writer.
-    /// Returns its nick if it was still in the room.
-    pub fn leave(&self, id: MemberId, reason: &str) -> Option<Nick> {
+    /// `farewell`, if any, is queued to the member in the same step, so it is the last line the
+    /// member gets: nothing broadcast meanwhile can slip in after it. Its outbox closes once
+    /// drained, which ends its writer. Returns its nick if it was still in the room.
+    pub fn leave(&self, id: MemberId, reason: &str, farewell: Option<Bytes>) -> Option<Nick> {
         let mut state = self.lock();
         let member = state.members.remove(&id)?;
+        if let Some(farewell) = farewell {
+            // A full queue means the member is not reading; it loses only this line.
+            let _ = member.outbox.try_send(farewell);
+        }
         let online = state.members.len();
         state.deliver(
             |_| true,

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod hostile;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
