@@ -7,7 +7,7 @@ use crate::codec::DEFAULT_MAX_LINE;
 use std::time::Duration;
 
 use crate::server::{
-    DEFAULT_KEEPALIVE, DEFAULT_LINE_TIMEOUT, DEFAULT_MAX_CLIENTS, DEFAULT_OUTBOX_LINES, FloodLimit,
+    DEFAULT_ANNOUNCE_UP_TO, DEFAULT_KEEPALIVE, DEFAULT_LINE_TIMEOUT, DEFAULT_MAX_CLIENTS, DEFAULT_OUTBOX_LINES, FloodLimit,
     Limits, Mode, Nick,
 };
 
@@ -83,6 +83,10 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_KEEPALIVE.as_secs_f64(), value_parser = positive_secs)]
     pub keepalive: f64,
 
+    /// Server: largest room in which every join and leave is announced to everyone.
+    #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ANNOUNCE_UP_TO)]
+    pub announce_up_to: usize,
+
     /// More detail in the log: -v shows each read (recv N bytes).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -101,6 +105,7 @@ impl Cli {
             },
             line_timeout: Duration::from_secs_f64(self.line_timeout),
             keepalive: Duration::from_secs_f64(self.keepalive),
+            announce_up_to: self.announce_up_to,
             ..Limits::default()
         }
     }

@@ -28,6 +28,10 @@ use crate::codec::{Frame, LineCodec, sanitize};
 /// broadcasts costs each member one write, not one per line.
 const WRITE_BATCH: usize = 256;
 
+/// Capacities a writer keeps while idle; anything larger a burst grew is freed.
+const IDLE_BATCH_CAPACITY: usize = 16;
+const IDLE_BUFFER_CAPACITY: usize = 2 * 1024;
+
 /// Initial read buffer; it grows up to the line limit only for clients that send long lines, so
 /// an idle connection stays small.
 const READ_BUFFER: usize = 1024;
@@ -37,6 +41,10 @@ const DROPPED_NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Seconds between two flood-limit notices to the same client.
 const FLOOD_NOTICE_EVERY: Duration = Duration::from_secs(10);
+
+/// Bytes of said lines gathered before they go to the room even if more are ready: bounds what
+/// one queue entry holds, so the send queue's bound stays a bound on memory.
+const SAID_BATCH: usize = 4 * 1024;
 
 /// Most lines one client line can queue for its own sender (`/help` is the longest reply).
 const REPLY_HEADROOM: usize = HELP.len() + 1;
@@ -188,6 +196,13 @@ impl Member<'_> {
         }
     }
 
+    /// Sends the lines gathered in `said` to the whole room as one entry.
+    fn flush(&self, said: &mut BytesMut) {
+        if !said.is_empty() {
+            self.room.broadcast(said.split().freeze());
+        }
+    }
+
     /// Queues one line for this member alone.
     fn tell(&self, text: impl std::fmt::Display) {
         self.room.send_to(self.id, line(text));
@@ -217,7 +232,14 @@ async fn read_lines(
 
     let mut partial_since: Option<Instant> = None;
 
+    // Lines said in one read go to the room as one entry: a burst of 100 lines costs each
+    // member one queue slot and one wake-up, not 100 (see `Member::flush`).
+    let mut said = BytesMut::new();
+
     let ending = loop {
+        if !said.is_empty() && !lines.read_buffer().contains(&b'\n') {
+            member.flush(&mut said); // nothing more is ready without waiting for the socket
+        }
         // A line begun but not finished within the timeout ends the connection: a client
         // trickling bytes (slowloris) must not hold a slot forever. A begun line is noticed
         // after a frame or when the wait below times out, so it gets between one and two
@@ -249,6 +271,7 @@ async fn read_lines(
         }
         let now = Instant::now();
         if let Some(wait) = flood.take(now) {
+            member.flush(&mut said);
             if flood_notice_at.is_none_or(|at| now >= at + FLOOD_NOTICE_EVERY) {
                 flood_notice_at = Some(now);
                 let per_second = limits.flood.per_second;
@@ -263,7 +286,10 @@ async fn read_lines(
         // One read can hold thousands of lines, and this member's own writer runs only when
         // this loop waits: make sure its queue has room for what this line may send back, so a
         // client that reads is never dropped as too slow for what it sent in one burst.
-        if let Some(own) = own_outbox.upgrade() {
+        if let Some(own) = own_outbox.upgrade()
+            && own.capacity() < REPLY_HEADROOM
+        {
+            member.flush(&mut said);
             let replies = REPLY_HEADROOM.min(own.max_capacity());
             if let Err(ending) = member.unless_ended(own.reserve_many(replies)).await {
                 break ending;
@@ -271,6 +297,7 @@ async fn read_lines(
         }
         let (text, invalid_utf8) = match frame {
             Frame::TooLong { max } => {
+                member.flush(&mut said);
                 member.tell(format!(
                     "! line too long (limit {max} bytes); skipped to its end"
                 ));
@@ -280,15 +307,23 @@ async fn read_lines(
         };
         if invalid_utf8 && !told_invalid_utf8 {
             told_invalid_utf8 = true;
+            member.flush(&mut said);
             member.tell("! your line had bytes that are not UTF-8; they became U+FFFD");
         }
-        if let Some(ending) = handle_line(&text, member) {
+        if let Some(ending) = handle_line(&text, member, &mut said) {
             break ending;
+        }
+        if said.len() >= SAID_BATCH {
+            member.flush(&mut said);
         }
         // Lines already buffered never touch the socket, so yield by budget: a burst from one
         // client must not hold a worker thread away from everyone else's writers.
         tokio::task::consume_budget().await;
     };
+    // What was said before the end is still said, unless the room is gone or dropped us.
+    if !matches!(ending, Ending::Shutdown | Ending::TooSlow) {
+        member.flush(&mut said);
+    }
     // On shutdown the room closes every outbox itself, without a `left` line for each.
     let nick = if matches!(ending, Ending::Shutdown) {
         member.room.nick(id)
@@ -305,8 +340,10 @@ async fn read_lines(
     (ending, nick)
 }
 
-/// Acts on one line; returns how the connection ends if the line ends it.
-fn handle_line(text: &str, member: &Member<'_>) -> Option<Ending> {
+/// Acts on one line; returns how the connection ends if the line ends it. What is said
+/// (plain text, `/me`) is gathered in `said`; anything else first sends what was gathered, so
+/// every member sees this member's lines and replies in the order they were sent.
+fn handle_line(text: &str, member: &Member<'_>, said: &mut BytesMut) -> Option<Ending> {
     #[cfg(debug_assertions)]
     if fault_injection::panics_on(text) {
         panic!("fault injection: a connection task panics on {text:?}");
@@ -316,11 +353,25 @@ fn handle_line(text: &str, member: &Member<'_>) -> Option<Ending> {
         return Some(Ending::TooSlow);
     };
     let clean = sanitize(text);
-    match Command::parse(&clean) {
-        Command::Say(said) if said.trim().is_empty() => {}
-        Command::Say(said) => room.broadcast(line(format!("<{nick}> {said}"))),
-        Command::Me("") => member.tell("! usage: /me ACTION"),
-        Command::Me(action) => room.broadcast(line(format!("* {nick} {action}"))),
+    let command = Command::parse(&clean);
+    match command {
+        Command::Say(text) if !text.trim().is_empty() => {
+            for piece in [b"<", nick.as_str().as_bytes(), b"> ", text.as_bytes(), b"\n"] {
+                said.extend_from_slice(piece);
+            }
+            return None;
+        }
+        Command::Me(action) if !action.is_empty() => {
+            for piece in [b"* ", nick.as_str().as_bytes(), b" ", action.as_bytes(), b"\n"] {
+                said.extend_from_slice(piece);
+            }
+            return None;
+        }
+        _ => member.flush(said),
+    }
+    match command {
+        Command::Say(_) => {}
+        Command::Me(_) => member.tell("! usage: /me ACTION"),
         Command::Nick(requested) => {
             if let Err(error) = Nick::parse(requested).and_then(|new| room.rename(member.id, new)) {
                 member.tell(format!("! {error}"));
@@ -395,6 +446,16 @@ async fn write_outbox(
             result = wr.write_all(&pending) => result?,
         }
         written += pending.len() as u64;
+        if outbox.is_empty() {
+            // Idle again: give back what a burst grew, so ten thousand quiet members stay
+            // small (a burst-sized batch and buffer would otherwise stay for good).
+            if batch.capacity() > IDLE_BATCH_CAPACITY {
+                batch = Vec::new();
+            }
+            if pending.capacity() > IDLE_BUFFER_CAPACITY {
+                pending = BytesMut::new();
+            }
+        }
     }
     tokio::select! {
         () = &mut give_up => {}

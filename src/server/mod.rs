@@ -70,6 +70,11 @@ pub const DEFAULT_LINE_TIMEOUT: Duration = Duration::from_secs(30);
 /// without FIN (power off, cable out) is noticed and its slot freed.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 
+/// Default largest room in which joins and leaves are announced to everyone. Announcing is
+/// quadratic (each of N joins is a line to N members): ten thousand joins would write 1.6 GB.
+/// Past this size the greeting still gives the count and `/who` still lists everyone.
+pub const DEFAULT_ANNOUNCE_UP_TO: usize = 256;
+
 /// Default time shutdown waits for goodbyes to be written before closing regardless.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
@@ -90,6 +95,8 @@ pub struct Limits {
     pub line_timeout: Duration,
     /// TCP keepalive idle time ([`DEFAULT_KEEPALIVE`]).
     pub keepalive: Duration,
+    /// Largest room that hears every join and leave ([`DEFAULT_ANNOUNCE_UP_TO`]).
+    pub announce_up_to: usize,
 }
 
 impl Default for Limits {
@@ -102,6 +109,7 @@ impl Default for Limits {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             line_timeout: DEFAULT_LINE_TIMEOUT,
             keepalive: DEFAULT_KEEPALIVE,
+            announce_up_to: DEFAULT_ANNOUNCE_UP_TO,
         }
     }
 }
@@ -125,7 +133,10 @@ const SERVER_FULL: &[u8] = b"! server full, try again later\n";
 /// Serves `listener` until `shutdown` is cancelled, then closes every connection cleanly.
 pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) {
     let config = Arc::new(config);
-    let room = Arc::new(Room::new(config.limits.outbox_lines));
+    let room = Arc::new(Room::new(
+        config.limits.outbox_lines,
+        config.limits.announce_up_to,
+    ));
     let slots = Arc::new(Semaphore::new(config.limits.max_clients));
     let tracker = TaskTracker::new();
     let mut backoff = ACCEPT_BACKOFF.0;

@@ -32,6 +32,7 @@ struct State {
     next_id: MemberId,
     next_guest: u64,
     closed: bool,
+    announce_up_to: usize,
 }
 
 #[derive(Debug)]
@@ -63,10 +64,15 @@ pub fn line(text: impl Display) -> Bytes {
 }
 
 impl Room {
-    /// An empty room whose members each queue at most `outbox_lines` lines.
-    pub fn new(outbox_lines: usize) -> Self {
+    /// An empty room whose members each queue at most `outbox_lines` entries, and which
+    /// announces joins and leaves only while it has at most `announce_up_to` members (see
+    /// [`super::DEFAULT_ANNOUNCE_UP_TO`]).
+    pub fn new(outbox_lines: usize, announce_up_to: usize) -> Self {
         Self {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                announce_up_to,
+                ..State::default()
+            }),
             outbox_lines: outbox_lines.max(1),
         }
     }
@@ -111,10 +117,12 @@ impl Room {
                 "* 连接成功! you are {nick}; {online} online; /help lists the commands"
             )),
         );
-        state.deliver(
-            |m| m != id,
-            line(format!("* {nick} joined; {online} online")),
-        );
+        if online <= state.announce_up_to {
+            state.deliver(
+                |m| m != id,
+                line(format!("* {nick} joined; {online} online")),
+            );
+        }
         Some(Joined {
             id,
             nick,
@@ -177,13 +185,15 @@ impl Room {
             let _ = member.outbox.try_send(farewell);
         }
         let online = state.members.len();
-        state.deliver(
-            |_| true,
-            line(format!(
-                "* {} left ({reason}); {online} online",
-                member.nick
-            )),
-        );
+        if online < state.announce_up_to {
+            state.deliver(
+                |_| true,
+                line(format!(
+                    "* {} left ({reason}); {online} online",
+                    member.nick
+                )),
+            );
+        }
         Some(member.nick)
     }
 
@@ -215,6 +225,9 @@ impl State {
             };
             member.dropped.cancel();
             let online = self.members.len();
+            if online >= self.announce_up_to {
+                continue;
+            }
             let notice = line(format!(
                 "* {} left (too slow); {online} online",
                 member.nick
@@ -250,7 +263,7 @@ mod tests {
 
     #[test]
     fn guests_are_numbered_and_greeted_and_others_hear_of_them() {
-        let room = Room::new(8);
+        let room = Room::new(8, usize::MAX);
         let mut a = room.join().unwrap();
         let mut b = room.join().unwrap();
         assert_eq!(a.nick.as_str(), "guest-1");
@@ -270,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_full_outbox_drops_only_that_member_and_announces_it() {
-        let room = Room::new(2);
+        let room = Room::new(2, usize::MAX);
         let mut reader = room.join().unwrap();
         let slow = room.join().unwrap(); // slow's queue holds its greeting: 1 of 2
         drain(&mut reader);
@@ -288,7 +301,7 @@ mod tests {
 
     #[test]
     fn nicks_are_unique_without_regard_to_case() {
-        let room = Room::new(8);
+        let room = Room::new(8, usize::MAX);
         let a = room.join().unwrap();
         let b = room.join().unwrap();
         room.rename(a.id, Nick::parse("Alice").unwrap()).unwrap();
@@ -302,8 +315,22 @@ mod tests {
     }
 
     #[test]
+    fn a_big_room_does_not_hear_every_join_and_leave() {
+        let room = Room::new(8, 2);
+        let mut a = room.join().unwrap();
+        let b = room.join().unwrap();
+        let c = room.join().unwrap();
+        room.leave(c.id, "exit", None);
+        room.leave(b.id, "exit", None);
+        assert_eq!(
+            drain(&mut a)[1..],
+            ["* guest-2 joined; 2 online\n", "* guest-2 left (exit); 1 online\n"]
+        );
+    }
+
+    #[test]
     fn after_shutdown_nobody_can_join() {
-        let room = Room::new(8);
+        let room = Room::new(8, usize::MAX);
         let mut a = room.join().unwrap();
         room.shut_down();
         assert!(room.join().is_none());
