@@ -326,15 +326,36 @@ fn expand_tabs(text: &str) -> String {
 /// Row start offsets for `text` wrapped at `width` columns: at the last space that fits where
 /// there is one, else between graphemes; a grapheme wider than the room left starts a new row,
 /// so a wide character is never split.
+///
+/// Two shortcuts keep ingest cheap, since grapheme segmentation is most of its cost: no
+/// grapheme is wider in cells than in bytes, so text no longer in bytes than `width` is one
+/// row; and in printable ASCII every byte is a one-cell grapheme.
 pub fn wrap(text: &str, width: usize) -> Vec<u32> {
+    if text.len() <= width {
+        return vec![0];
+    }
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        let cells = text
+            .bytes()
+            .enumerate()
+            .map(|(offset, b)| (offset, b == b' ', 1));
+        return wrap_cells(cells, width);
+    }
+    let cells = text
+        .grapheme_indices(true)
+        .map(|(offset, g)| (offset, g == " ", usize::from(g.cell_width())));
+    wrap_cells(cells, width)
+}
+
+/// The wrapping itself, over `(byte offset, is a space, cells)` per grapheme.
+fn wrap_cells(graphemes: impl Iterator<Item = (usize, bool, usize)>, width: usize) -> Vec<u32> {
     let mut starts = vec![0u32];
     let mut column = 0usize;
     let mut last_space: Option<(usize, usize)> = None; // (byte after the space, column there)
     let mut row_start = 0usize;
-    for (offset, grapheme) in text.grapheme_indices(true) {
-        let cells = usize::from(grapheme.cell_width());
+    for (offset, space, cells) in graphemes {
         // A space that does not fit hangs past the edge (it is invisible) and becomes the break.
-        if grapheme != " " && column + cells > width && offset > row_start {
+        if !space && column + cells > width && offset > row_start {
             let (break_at, carried) = match last_space {
                 Some((after, at_column)) if after > row_start => (after, column - at_column),
                 _ => (offset, 0),
@@ -345,7 +366,7 @@ pub fn wrap(text: &str, width: usize) -> Vec<u32> {
             last_space = None;
         }
         column += cells;
-        if grapheme == " " {
+        if space {
             last_space = Some((offset + 1, column));
         }
     }
@@ -382,6 +403,22 @@ mod tests {
             rows("hello brave new world", 8),
             ["hello ", "brave ", "new ", "world"]
         );
+    }
+
+    #[test]
+    fn the_ascii_shortcut_wraps_as_the_grapheme_path_does() {
+        let text =
+            "the quick brown fox jumps over the lazy dog, then  two spaces and a verylongwordhere";
+        for width in 1..40 {
+            let graphemes = text
+                .grapheme_indices(true)
+                .map(|(o, g)| (o, g == " ", usize::from(g.cell_width())));
+            assert_eq!(
+                wrap(text, width),
+                wrap_cells(graphemes, width),
+                "width {width}"
+            );
+        }
     }
 
     #[test]
