@@ -356,13 +356,25 @@ fn handle_line(text: &str, member: &Member<'_>, said: &mut BytesMut) -> Option<E
     let command = Command::parse(&clean);
     match command {
         Command::Say(text) if !text.trim().is_empty() => {
-            for piece in [b"<", nick.as_str().as_bytes(), b"> ", text.as_bytes(), b"\n"] {
+            for piece in [
+                b"<",
+                nick.as_str().as_bytes(),
+                b"> ",
+                text.as_bytes(),
+                b"\n",
+            ] {
                 said.extend_from_slice(piece);
             }
             return None;
         }
         Command::Me(action) if !action.is_empty() => {
-            for piece in [b"* ", nick.as_str().as_bytes(), b" ", action.as_bytes(), b"\n"] {
+            for piece in [
+                b"* ",
+                nick.as_str().as_bytes(),
+                b" ",
+                action.as_bytes(),
+                b"\n",
+            ] {
                 said.extend_from_slice(piece);
             }
             return None;

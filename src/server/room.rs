@@ -324,7 +324,10 @@ mod tests {
         room.leave(b.id, "exit", None);
         assert_eq!(
             drain(&mut a)[1..],
-            ["* guest-2 joined; 2 online\n", "* guest-2 left (exit); 1 online\n"]
+            [
+                "* guest-2 joined; 2 online\n",
+                "* guest-2 left (exit); 1 online\n"
+            ]
         );
     }
 
