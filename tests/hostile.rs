@@ -1230,7 +1230,19 @@ fn load_a_thousand_slowloris_connections_are_freed_by_the_line_timeout() {
     const STALLERS: usize = 1000;
     let _heavy = HEAVY.blocking_lock();
     raise_nofile(4 * STALLERS as u64 + 256);
-    let server = Bin::start(&["--line-timeout", "1", "--max-clients", "1001"], &[]);
+    // Every join is announced here (the default stops at 256 members): the joins show when
+    // all the stallers are in.
+    let server = Bin::start(
+        &[
+            "--line-timeout",
+            "1",
+            "--max-clients",
+            "1001",
+            "--announce-up-to",
+            "2000",
+        ],
+        &[],
+    );
     let mut observer = Observer::new(std_join(server.addr));
     let baseline = server.fds();
 
