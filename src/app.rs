@@ -209,6 +209,8 @@ impl App {
 
     /// Adds one of the client's own notes to the scrollback.
     pub fn note(&mut self, text: &str) {
+        // Notes can quote what came from outside (a host name, an OS error): sanitised too.
+        let text = sanitize(text);
         self.scrollback
             .push(&format!("-- {text}"), Kind::Note, now());
         self.dirty = true;
@@ -386,7 +388,11 @@ impl App {
     /// a paste never sends anything unasked.
     pub fn on_paste(&mut self, text: &str) {
         self.dirty = true;
-        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        // Tabs become spaces: the edit box measures and draws text cell by cell.
+        let text = text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .replace('\t', "    ");
         let lines: Vec<String> = text
             .trim_end_matches('\n')
             .split('\n')

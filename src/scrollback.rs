@@ -355,7 +355,9 @@ fn wrap_cells(graphemes: impl Iterator<Item = (usize, bool, usize)>, width: usiz
     let mut row_start = 0usize;
     for (offset, space, cells) in graphemes {
         // A space that does not fit hangs past the edge (it is invisible) and becomes the break.
-        if !space && column + cells > width && offset > row_start {
+        // A break at an earlier space carries the word since it to the new row, which may
+        // still leave no room for this grapheme: then it breaks again, right before it.
+        while !space && column + cells > width && offset > row_start {
             let (break_at, carried) = match last_space {
                 Some((after, at_column)) if after > row_start => (after, column - at_column),
                 _ => (offset, 0),
@@ -419,6 +421,11 @@ mod tests {
                 "width {width}"
             );
         }
+    }
+
+    #[test]
+    fn a_word_carried_to_a_new_row_still_leaves_room_for_what_follows() {
+        assert_eq!(rows(" bcd你", 4), [" ", "bcd", "你"]);
     }
 
     #[test]

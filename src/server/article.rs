@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use super::{Ending, Limits, Mode, kernel_summary, linger};
+use super::{Ending, LINGER, Limits, Mode, kernel_summary, linger};
 
 /// The article's `recv(1024)`: each read of at most this many bytes is one message.
 const RECV_SIZE: usize = 1024;
@@ -70,7 +70,7 @@ pub async fn serve(
     // The article closes right after `exit`; a FIN first, then draining, makes that close clean.
     if matches!(ending, Ending::Exit) {
         let _ = stream.shutdown().await;
-        linger(&mut stream, shutdown).await;
+        linger(&mut stream, shutdown, LINGER).await;
     }
     let tcp = kernel_summary(&stream);
     info!(%peer, how = %ending.how(), messages = count, bytes_in, bytes_out, %tcp, "closed");

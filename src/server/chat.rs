@@ -21,7 +21,7 @@ use tracing::{debug, info};
 use super::flood::FloodGate;
 use super::nick::Nick;
 use super::room::{Joined, MemberId, Room, line};
-use super::{Ending, Limits, kernel_summary, linger};
+use super::{Ending, LINGER, Limits, kernel_summary, linger};
 use crate::codec::{Frame, LineCodec, sanitize};
 
 /// Most queued lines written with one syscall. Batching is what keeps fan-out cheap: a burst of
@@ -334,8 +334,16 @@ async fn read_lines(
             .and_then(|nick| farewell(&ending, &nick, limits));
         member.room.leave(id, &ending.to_string(), farewell)
     };
-    if matches!(ending, Ending::Exit | Ending::Quit(_) | Ending::LineTimeout) {
-        linger(lines.into_inner(), member.shutdown).await;
+    match ending {
+        Ending::Exit | Ending::Quit(_) | Ending::LineTimeout => {
+            linger(lines.into_inner(), member.shutdown, LINGER).await;
+        }
+        // A dropped client may still be sending; unread input at close would turn our FIN into
+        // a reset that destroys the notice telling it why. Drain while the notice is written.
+        Ending::TooSlow => {
+            linger(lines.into_inner(), member.shutdown, DROPPED_NOTICE_TIMEOUT).await;
+        }
+        _ => {}
     }
     (ending, nick)
 }

@@ -326,13 +326,17 @@ fn kernel_summary(stream: &TcpStream) -> String {
 /// lose our goodbye line; draining first makes the close the clean four-way one.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// Discards what the peer still sends until its FIN, an error, [`LINGER`] or shutdown.
-async fn linger<R: tokio::io::AsyncRead + Unpin>(mut reader: R, shutdown: &CancellationToken) {
+/// Discards what the peer still sends until its FIN, an error, `limit` or shutdown.
+async fn linger<R: tokio::io::AsyncRead + Unpin>(
+    mut reader: R,
+    shutdown: &CancellationToken,
+    limit: Duration,
+) {
     let mut sink = tokio::io::sink();
     let drain = tokio::io::copy(&mut reader, &mut sink);
     tokio::select! {
         _ = drain => {}
-        () = tokio::time::sleep(LINGER) => {}
+        () = tokio::time::sleep(limit) => {}
         () = shutdown.cancelled() => {}
     }
 }
