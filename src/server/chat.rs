@@ -364,27 +364,11 @@ fn handle_line(text: &str, member: &Member<'_>, said: &mut BytesMut) -> Option<E
     let command = Command::parse(&clean);
     match command {
         Command::Say(text) if !text.trim().is_empty() => {
-            for piece in [
-                b"<",
-                nick.as_str().as_bytes(),
-                b"> ",
-                text.as_bytes(),
-                b"\n",
-            ] {
-                said.extend_from_slice(piece);
-            }
+            gather(said, ["<", nick.as_str(), "> ", text]);
             return None;
         }
         Command::Me(action) if !action.is_empty() => {
-            for piece in [
-                b"* ",
-                nick.as_str().as_bytes(),
-                b" ",
-                action.as_bytes(),
-                b"\n",
-            ] {
-                said.extend_from_slice(piece);
-            }
+            gather(said, ["* ", nick.as_str(), " ", action]);
             return None;
         }
         _ => member.flush(said),
@@ -411,6 +395,14 @@ fn handle_line(text: &str, member: &Member<'_>, said: &mut BytesMut) -> Option<E
         Command::Quit(reason) => return Some(Ending::Quit(reason.to_owned())),
     }
     None
+}
+
+/// Appends one protocol line, made of `pieces` and a newline, to the gathered lines.
+fn gather(said: &mut BytesMut, pieces: [&str; 4]) {
+    for piece in pieces {
+        said.extend_from_slice(piece.as_bytes());
+    }
+    said.extend_from_slice(b"\n");
 }
 
 /// The last line a member is sent when its connection ends this way, if any.

@@ -213,6 +213,9 @@ fn figures(info: &TcpInfo, previous: Option<&TcpInfo>) -> Vec<(&'static str, Str
             |us| format!("{:.2} ms", us as f64 / 1000.0),
         )
     };
+    let count = |label: &'static str, unit: &str, get: fn(&TcpInfo) -> Option<u64>| {
+        (label, format!("{}{unit}", num(get(info))), changed(get))
+    };
     vec![
         (
             "state",
@@ -225,42 +228,18 @@ fn figures(info: &TcpInfo, previous: Option<&TcpInfo>) -> Vec<(&'static str, Str
             changed(|i| i.rtt_us) || changed(|i| i.rttvar_us),
         ),
         ("rto", ms(info.rto_us), changed(|i| i.rto_us)),
-        (
-            "cwnd",
-            format!("{} segs", num(info.cwnd)),
-            changed(|i| i.cwnd),
-        ),
-        (
-            "mss",
-            format!("{} B", num(info.snd_mss)),
-            changed(|i| i.snd_mss),
-        ),
-        ("retrans", num(info.retransmits), changed(|i| i.retransmits)),
-        (
-            "acked",
-            format!("{} B", num(info.bytes_acked)),
-            changed(|i| i.bytes_acked),
-        ),
-        (
-            "received",
-            format!("{} B", num(info.bytes_received)),
-            changed(|i| i.bytes_received),
-        ),
+        count("cwnd", " segs", |i| i.cwnd),
+        count("mss", " B", |i| i.snd_mss),
+        count("retrans", "", |i| i.retransmits),
+        count("acked", " B", |i| i.bytes_acked),
+        count("received", " B", |i| i.bytes_received),
         (
             "segs out/in",
             format!("{} / {}", num(info.segs_out), num(info.segs_in)),
             changed(|i| i.segs_out) || changed(|i| i.segs_in),
         ),
-        (
-            "unacked",
-            format!("{} segs", num(info.unacked)),
-            changed(|i| i.unacked),
-        ),
-        (
-            "not sent",
-            format!("{} B", num(info.notsent_bytes)),
-            changed(|i| i.notsent_bytes),
-        ),
+        count("unacked", " segs", |i| i.unacked),
+        count("not sent", " B", |i| i.notsent_bytes),
         (
             "recv-q/send-q",
             format!("{} / {} B", num(info.recv_queue), num(info.send_queue)),
