@@ -519,11 +519,13 @@ impl App {
             let piece = piece.strip_suffix('\n').unwrap_or(piece);
             let piece = piece.strip_suffix('\r').unwrap_or(piece);
             let clean = sanitize(piece);
-            let own = self.nick.clone();
-            self.scrollback
-                .append(&clean, complete, time.clone(), |line| {
-                    classify(line, own.as_deref())
-                });
+            // Disjoint borrows: no copy of the nick per line.
+            let Self {
+                scrollback, nick, ..
+            } = self;
+            scrollback.append(&clean, complete, time.clone(), |line| {
+                classify(line, nick.as_deref())
+            });
             if complete {
                 self.learn_from_last_line();
             }

@@ -18,10 +18,10 @@ Usage: chat_server.py [--listen 127.0.0.1:PORT]   (PORT 0 picks a free port)
 Prints `listening on HOST:PORT` on stderr once bound. Loopback addresses only.
 """
 
-import argparse
 import socket
-import sys
 import threading
+
+import loopback
 
 clients = {}  # socket -> name
 lock = threading.Lock()
@@ -63,20 +63,7 @@ def handle_client(conn, name):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", default="127.0.0.1:8888")
-    args = parser.parse_args()
-    host, _, port = args.listen.rpartition(":")
-    host = host.strip("[]")
-    if host not in ("127.0.0.1", "::1"):
-        sys.exit(f"chat_server.py: refusing to listen on {host}: loopback only")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server = socket.socket(family, socket.SOCK_STREAM)
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind((host, int(port)))
-    server.listen(128)
-    bound = server.getsockname()
-    print(f"listening on {bound[0]}:{bound[1]}", file=sys.stderr, flush=True)
+    server = loopback.listen("chat_server.py", __doc__.splitlines()[0])
     number = 0
     while True:
         conn, _ = server.accept()

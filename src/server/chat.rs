@@ -134,10 +134,9 @@ pub async fn serve(
     };
     let (rd, mut wr) = stream.split();
     let mut bytes_in = 0u64;
-    let reading = read_lines(rd, &mut bytes_in, &member, limits, &own_outbox);
+    let reading = read_lines(rd, &mut bytes_in, &member, nick, limits, &own_outbox);
     let writing = write_outbox(&mut wr, outbox, &dropped, shutdown, limits.shutdown_grace);
-    let ((ending, last_nick), written) = tokio::join!(reading, writing);
-    let nick = last_nick.unwrap_or(nick);
+    let ((ending, nick), written) = tokio::join!(reading, writing);
     let bytes_out = written.as_ref().copied().unwrap_or_default();
     let tcp = kernel_summary(&stream);
     match written {
@@ -216,9 +215,10 @@ async fn read_lines(
     rd: ReadHalf<'_>,
     bytes_in: &mut u64,
     member: &Member<'_>,
+    mut nick: Nick,
     limits: &Limits,
     own_outbox: &mpsc::WeakSender<Bytes>,
-) -> (Ending, Option<Nick>) {
+) -> (Ending, Nick) {
     let id = member.id;
     let counted = InspectReader::new(rd, |read: &[u8]| {
         *bytes_in += read.len() as u64;
@@ -310,7 +310,7 @@ async fn read_lines(
             member.flush(&mut said);
             member.tell("! your line had bytes that are not UTF-8; they became U+FFFD");
         }
-        if let Some(ending) = handle_line(&text, member, &mut said) {
+        if let Some(ending) = handle_line(&text, member, &mut nick, &mut said) {
             break ending;
         }
         if said.len() >= SAID_BATCH {
@@ -325,15 +325,10 @@ async fn read_lines(
         member.flush(&mut said);
     }
     // On shutdown the room closes every outbox itself, without a `left` line for each.
-    let nick = if matches!(ending, Ending::Shutdown) {
-        member.room.nick(id)
-    } else {
-        let farewell = member
-            .room
-            .nick(id)
-            .and_then(|nick| farewell(&ending, &nick, limits));
-        member.room.leave(id, &ending.to_string(), farewell)
-    };
+    if !matches!(ending, Ending::Shutdown) {
+        let farewell = farewell(&ending, &nick, limits);
+        member.room.leave(id, &ending.to_string(), farewell);
+    }
     match ending {
         Ending::Exit | Ending::Quit(_) | Ending::LineTimeout => {
             linger(lines.into_inner(), member.shutdown, LINGER).await;
@@ -351,15 +346,17 @@ async fn read_lines(
 /// Acts on one line; returns how the connection ends if the line ends it. What is said
 /// (plain text, `/me`) is gathered in `said`; anything else first sends what was gathered, so
 /// every member sees this member's lines and replies in the order they were sent.
-fn handle_line(text: &str, member: &Member<'_>, said: &mut BytesMut) -> Option<Ending> {
+fn handle_line(
+    text: &str,
+    member: &Member<'_>,
+    nick: &mut Nick,
+    said: &mut BytesMut,
+) -> Option<Ending> {
     #[cfg(debug_assertions)]
     if fault_injection::panics_on(text) {
         panic!("fault injection: a connection task panics on {text:?}");
     }
     let room = member.room;
-    let Some(nick) = room.nick(member.id) else {
-        return Some(Ending::TooSlow);
-    };
     let clean = sanitize(text);
     let command = Command::parse(&clean);
     match command {
@@ -377,8 +374,12 @@ fn handle_line(text: &str, member: &Member<'_>, said: &mut BytesMut) -> Option<E
         Command::Say(_) => {}
         Command::Me(_) => member.tell("! usage: /me ACTION"),
         Command::Nick(requested) => {
-            if let Err(error) = Nick::parse(requested).and_then(|new| room.rename(member.id, new)) {
-                member.tell(format!("! {error}"));
+            // Only this connection renames its member, so the nick kept here stays true.
+            match Nick::parse(requested)
+                .and_then(|new| room.rename(member.id, new.clone()).map(|()| new))
+            {
+                Ok(new) => *nick = new,
+                Err(error) => member.tell(format!("! {error}")),
             }
         }
         Command::Who => {

@@ -142,11 +142,6 @@ impl Room {
         self.lock().deliver(|_| true, text);
     }
 
-    /// The member's current nick, if it is still in the room.
-    pub fn nick(&self, id: MemberId) -> Option<Nick> {
-        self.lock().members.get(&id).map(|m| m.nick.clone())
-    }
-
     /// Renames a member and tells everyone; refused if another member has that nick.
     pub fn rename(&self, id: MemberId, new: Nick) -> Result<(), NickError> {
         let mut state = self.lock();
