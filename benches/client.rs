@@ -18,7 +18,8 @@
 //! line scrollback is full (so every line also drops the oldest); `ingest_draw` draws a frame
 //! after every read as well, the most the client's loop ever draws during a burst.
 //!
-//! Run with `cargo bench --bench client`; `bench/client.sh` runs it and tabulates medians.
+//! Run with `cargo bench --bench client`; `tools/loadgen/bench/client.sh` runs it and tabulates
+//! medians.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -38,8 +39,10 @@ use ratatui::backend::TestBackend;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 use tcpchat::app::App;
+use tcpchat::event_loop::fit;
 use tcpchat::net::NetEvent;
 use tcpchat::ui;
+use tokio::time::Instant;
 
 use support::{COLS, Chat, ROWS, full_app, reads};
 
@@ -87,7 +90,7 @@ fn frames(c: &mut Criterion) {
             "history {n}: {:.0} B per line, {:.1}% of lines wrap at {} columns, {rows} rows",
             bytes as f64 / *n as f64,
             100.0 * wrapped as f64 / *n as f64,
-            app.layout().scrollback.width
+            ui::text_area(app, (COLS, ROWS)).0
         );
     }
 
@@ -111,7 +114,7 @@ fn frames(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
                 let line = next.next().expect("cycle").clone();
-                app.on_net(NetEvent::Received(line));
+                support::net(app, NetEvent::Received(line));
                 draw(&mut terminal, app);
             });
         });
@@ -120,19 +123,21 @@ fn frames(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("frame_inspector");
     for (n, app) in &mut apps {
-        app.on_key(f2());
+        app.on_key(f2(), Instant::now());
+        fit(app, (COLS, ROWS));
         assert!(app.inspector.visible);
         let mut terminal = terminal();
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| draw(&mut terminal, app));
         });
-        app.on_key(f2());
+        app.on_key(f2(), Instant::now());
+        fit(app, (COLS, ROWS));
     }
     group.finish();
 
     let mut group = c.benchmark_group("frame_scrolled_top");
     for (n, app) in &mut apps {
-        let height = app.view_height();
+        let height = ui::text_area(app, (COLS, ROWS)).1;
         app.scrollback.scroll(isize::MAX, height);
         let mut terminal = terminal();
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
@@ -157,10 +162,10 @@ fn rewrap(c: &mut Criterion, apps: &mut [(usize, App)]) {
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
                 narrow = !narrow;
-                app.on_resize(if narrow { COLS - 1 } else { COLS }, ROWS);
+                fit(app, (if narrow { COLS - 1 } else { COLS }, ROWS));
             });
         });
-        app.on_resize(COLS, ROWS);
+        fit(app, (COLS, ROWS));
     }
     group.finish();
 }
@@ -175,7 +180,7 @@ fn peer_paragraph(c: &mut Criterion, apps: &[(usize, App)]) {
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(5));
     for (n, app) in apps {
-        let history = app.layout().scrollback;
+        let history = ui::layout((COLS, ROWS), app.inspector.visible).scrollback;
         let total_rows: usize = app.scrollback.entries().map(|e| e.rows().count()).sum();
         let bottom = total_rows.saturating_sub(usize::from(history.height));
         let scroll = u16::try_from(bottom).unwrap_or(u16::MAX);
@@ -221,7 +226,7 @@ fn peer_paragraph(c: &mut Criterion, apps: &[(usize, App)]) {
 #[inline(never)]
 fn feed(app: &mut App, reads: &[Bytes]) {
     for read in reads {
-        black_box(app.on_net(NetEvent::Received(read.clone())));
+        black_box(app.on_net(NetEvent::Received(read.clone()), Instant::now()));
     }
 }
 
@@ -258,7 +263,7 @@ fn ingest(c: &mut Criterion) {
     group.bench_function(BenchmarkId::from_parameter(INGEST_CAPACITY), |b| {
         b.iter(|| {
             for read in next.next().expect("cycle") {
-                app.on_net(NetEvent::Received(read.clone()));
+                support::net(&mut app, NetEvent::Received(read.clone()));
                 draw(&mut terminal, &app);
             }
         });

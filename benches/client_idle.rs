@@ -14,7 +14,7 @@
 //! it is shown and so is expected to wake; and, for reference, the idle server with the one
 //! client. Loopback only; every child is killed when its guard drops.
 //!
-//! Run with `cargo bench --bench client_idle`; `bench/client.sh` runs it too.
+//! Run with `cargo bench --bench client_idle`; `tools/loadgen/bench/client.sh` runs it too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 

@@ -11,7 +11,7 @@
 //! Printed per case: resident growth in KiB, bytes per line kept, the text those lines hold
 //! (what a `Vec<String>` of them would need at the least) and the ratio of the two.
 //!
-//! Run with `cargo bench --bench client_memory`; `bench/client.sh` runs it too.
+//! Run with `cargo bench --bench client_memory`; `tools/loadgen/bench/client.sh` runs it too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 

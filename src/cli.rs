@@ -4,11 +4,12 @@
 use clap::Parser;
 
 use crate::codec::DEFAULT_MAX_LINE;
+use crate::nick::Nick;
 use std::time::Duration;
 
 use crate::server::{
     DEFAULT_ANNOUNCE_UP_TO, DEFAULT_KEEPALIVE, DEFAULT_LINE_TIMEOUT, DEFAULT_MAX_CLIENTS,
-    DEFAULT_OUTBOX_LINES, FloodLimit, Limits, Mode, Nick,
+    DEFAULT_OUTBOX_LINES, FloodLimit, Limits, Mode,
 };
 
 /// The article's address: the default to listen on and to join.

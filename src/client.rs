@@ -4,11 +4,14 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use crossterm::event::EventStream;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{self, App, Role, Settings};
+use crate::app::{App, Clock, Role, Settings};
 use crate::cli::Cli;
+use crate::event_loop::{self, Io};
+use crate::protocol::Framing;
 use crate::server::{self, Config};
 use crate::{net, shutdown, terminal};
 
@@ -38,25 +41,30 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let signals = CancellationToken::new();
     shutdown::cancel_on_signals(signals.clone()).context("cannot install signal handlers")?;
 
+    let framing = if cli.raw {
+        Framing::Raw
+    } else {
+        Framing::Lines
+    };
     let settings = Settings {
         target: target.clone(),
-        raw: cli.raw,
+        framing,
         nick: cli.nick.clone(),
         scrollback: cli.scrollback as usize,
         role,
     };
-    let mut app = App::new(settings);
-    let mut net = net::spawn(target, cli.raw);
+    let mut app = App::new(settings, Clock::now());
+    let mut net = net::spawn(target, framing);
     let result = {
         let (mut tui, _guard) = terminal::init()?;
-        app::run(
-            &mut tui,
-            &mut app,
-            &mut net,
-            &signals,
-            terminal::capture_mouse,
-        )
-        .await
+        let io = Io {
+            terminal: &mut tui,
+            events: EventStream::new(),
+            net: &mut net,
+            shutdown: &signals,
+            capture_mouse: &mut terminal::capture_mouse,
+        };
+        event_loop::run(&mut app, io).await
     };
     drop(net);
     if let Some(server) = embedded {

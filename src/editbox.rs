@@ -1,11 +1,46 @@
-//! The edit box: a [`tui_input::Input`] line editor with readline keys, input history, and the
-//! width-aware cursor and scroll the renderer needs.
+//! The edit box: a [`tui_input::Input`] line editor, its [`Edit`]s (which keys do them is the
+//! keymap's business, `crate::app::keys`), input history, and the width-aware cursor and scroll
+//! the renderer needs.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tui_input::{Input, InputRequest};
 
 /// Entries kept in the Up/Down history.
 const HISTORY_LEN: usize = 500;
+
+/// One change to the line or the caret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    /// Caret one character left.
+    Left,
+    /// Caret one character right.
+    Right,
+    /// Caret to the start of the word before it.
+    WordLeft,
+    /// Caret past the end of the word after it.
+    WordRight,
+    /// Caret to the start of the line.
+    Home,
+    /// Caret to the end of the line.
+    End,
+    /// Delete the character before the caret.
+    DeleteBack,
+    /// Delete the character under the caret.
+    DeleteForward,
+    /// Delete the word before the caret (kept for [`Edit::Yank`]).
+    DeleteWordBack,
+    /// Delete the word after the caret (kept for [`Edit::Yank`]).
+    DeleteWordForward,
+    /// Delete from the start of the line to the caret (kept for [`Edit::Yank`]).
+    DeleteToStart,
+    /// Delete from the caret to the end of the line (kept for [`Edit::Yank`]).
+    DeleteToEnd,
+    /// Paste back what the last deletion took.
+    Yank,
+    /// The previous line typed (the line being typed is kept as a draft).
+    HistoryPrev,
+    /// The next line typed, then the draft again.
+    HistoryNext,
+}
 
 /// The line being typed and what was typed before.
 #[derive(Debug, Default)]
@@ -29,53 +64,36 @@ impl EditBox {
         self.input.value().is_empty()
     }
 
-    /// Applies an editing key; returns whether it was one (and so was consumed).
-    pub fn on_key(&mut self, key: KeyEvent) -> bool {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        let alt = key.modifiers.contains(KeyModifiers::ALT);
-        let request = match key.code {
-            KeyCode::Char(c) if ctrl => match c {
-                'a' => InputRequest::GoToStart,
-                'e' => InputRequest::GoToEnd,
-                'b' => InputRequest::GoToPrevChar,
-                'f' => InputRequest::GoToNextChar,
-                'h' => InputRequest::DeletePrevChar,
-                'w' => InputRequest::DeletePrevWord,
-                'u' => InputRequest::DeleteFromStart,
-                'k' => InputRequest::DeleteTillEnd,
-                'y' => InputRequest::Yank,
-                'd' => InputRequest::DeleteNextChar,
-                _ => return false,
-            },
-            KeyCode::Char(c) if alt => match c {
-                'b' => InputRequest::GoToPrevWord,
-                'f' => InputRequest::GoToNextWord,
-                'd' => InputRequest::DeleteNextWord,
-                _ => return false,
-            },
-            KeyCode::Char(c) => InputRequest::InsertChar(c),
-            KeyCode::Backspace if alt || ctrl => InputRequest::DeletePrevWord,
-            KeyCode::Backspace => InputRequest::DeletePrevChar,
-            KeyCode::Delete => InputRequest::DeleteNextChar,
-            KeyCode::Left if ctrl || alt => InputRequest::GoToPrevWord,
-            KeyCode::Right if ctrl || alt => InputRequest::GoToNextWord,
-            KeyCode::Left => InputRequest::GoToPrevChar,
-            KeyCode::Right => InputRequest::GoToNextChar,
-            KeyCode::Home => InputRequest::GoToStart,
-            KeyCode::End => InputRequest::GoToEnd,
-            KeyCode::Up => return self.history_step(-1),
-            KeyCode::Down => return self.history_step(1),
-            _ => return false,
+    /// Applies one edit.
+    pub fn apply(&mut self, edit: Edit) {
+        let request = match edit {
+            Edit::Left => InputRequest::GoToPrevChar,
+            Edit::Right => InputRequest::GoToNextChar,
+            Edit::WordLeft => InputRequest::GoToPrevWord,
+            Edit::WordRight => InputRequest::GoToNextWord,
+            Edit::Home => InputRequest::GoToStart,
+            Edit::End => InputRequest::GoToEnd,
+            Edit::DeleteBack => InputRequest::DeletePrevChar,
+            Edit::DeleteForward => InputRequest::DeleteNextChar,
+            Edit::DeleteWordBack => InputRequest::DeletePrevWord,
+            Edit::DeleteWordForward => InputRequest::DeleteNextWord,
+            Edit::DeleteToStart => InputRequest::DeleteFromStart,
+            Edit::DeleteToEnd => InputRequest::DeleteTillEnd,
+            Edit::Yank => InputRequest::Yank,
+            Edit::HistoryPrev => return self.history_step(-1),
+            Edit::HistoryNext => return self.history_step(1),
         };
         self.input.handle(request);
-        true
+    }
+
+    /// Types one character at the caret.
+    pub fn type_char(&mut self, c: char) {
+        self.input.handle(InputRequest::InsertChar(c));
     }
 
     /// Inserts text (a paste) at the caret.
     pub fn insert(&mut self, text: &str) {
-        for c in text.chars() {
-            self.input.handle(InputRequest::InsertChar(c));
-        }
+        text.chars().for_each(|c| self.type_char(c));
     }
 
     /// Takes the line for sending, remembering it in the history.
@@ -92,11 +110,11 @@ impl EditBox {
         line
     }
 
-    fn history_step(&mut self, step: isize) -> bool {
+    fn history_step(&mut self, step: isize) {
         let len = self.history.len();
         let next = match (self.browsing, step) {
             (None, -1) if len > 0 => Some(len - 1),
-            (None, _) => return true,
+            (None, _) => return,
             (Some(at), -1) => Some(at.saturating_sub(1)),
             (Some(at), _) if at + 1 < len => Some(at + 1),
             (Some(_), _) => None,
@@ -107,7 +125,6 @@ impl EditBox {
         self.browsing = next;
         let text = next.map_or_else(|| self.draft.clone(), |at| self.history[at].clone());
         self.input = Input::new(text);
-        true
     }
 
     /// Display column of the caret, and the first visible column, for a box `width` wide.
@@ -122,14 +139,6 @@ impl EditBox {
 mod tests {
     use super::*;
 
-    fn key(code: KeyCode) -> KeyEvent {
-        KeyEvent::new(code, KeyModifiers::NONE)
-    }
-
-    fn ctrl(c: char) -> KeyEvent {
-        KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
-    }
-
     fn typed(text: &str) -> EditBox {
         let mut edit = EditBox::default();
         edit.insert(text);
@@ -139,19 +148,19 @@ mod tests {
     #[test]
     fn readline_keys_edit_the_line() {
         let mut edit = typed("hello brave world");
-        edit.on_key(ctrl('w'));
+        edit.apply(Edit::DeleteWordBack);
         assert_eq!(edit.value(), "hello brave ");
-        edit.on_key(ctrl('a'));
-        edit.on_key(ctrl('f'));
-        edit.on_key(ctrl('k'));
+        edit.apply(Edit::Home);
+        edit.apply(Edit::Right);
+        edit.apply(Edit::DeleteToEnd);
         assert_eq!(edit.value(), "h");
         edit.insert("ey you");
-        edit.on_key(ctrl('b'));
-        edit.on_key(ctrl('b'));
-        edit.on_key(ctrl('u'));
+        edit.apply(Edit::Left);
+        edit.apply(Edit::Left);
+        edit.apply(Edit::DeleteToStart);
         assert_eq!(edit.value(), "ou");
-        edit.on_key(ctrl('e'));
-        edit.on_key(key(KeyCode::Backspace));
+        edit.apply(Edit::End);
+        edit.apply(Edit::DeleteBack);
         assert_eq!(edit.value(), "o");
     }
 
@@ -159,8 +168,8 @@ mod tests {
     fn the_caret_column_counts_display_width() {
         let mut edit = typed("你好a");
         assert_eq!(edit.cursor_and_scroll(80), (5, 0));
-        edit.on_key(key(KeyCode::Left));
-        edit.on_key(key(KeyCode::Left));
+        edit.apply(Edit::Left);
+        edit.apply(Edit::Left);
         assert_eq!(edit.cursor_and_scroll(80), (2, 0));
     }
 
@@ -180,13 +189,13 @@ mod tests {
             assert_eq!(edit.take(), line);
         }
         edit.insert("draft");
-        edit.on_key(key(KeyCode::Up));
+        edit.apply(Edit::HistoryPrev);
         assert_eq!(edit.value(), "two");
-        edit.on_key(key(KeyCode::Up));
-        edit.on_key(key(KeyCode::Up));
+        edit.apply(Edit::HistoryPrev);
+        edit.apply(Edit::HistoryPrev);
         assert_eq!(edit.value(), "one");
-        edit.on_key(key(KeyCode::Down));
-        edit.on_key(key(KeyCode::Down));
+        edit.apply(Edit::HistoryNext);
+        edit.apply(Edit::HistoryNext);
         assert_eq!(edit.value(), "draft");
     }
 }

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::protocol::Framing;
 use crate::tcpinfo::{self, TcpInfo};
 
 /// How long a `connect()` may take before it counts as failed.
@@ -49,7 +50,7 @@ const RECONNECT_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duratio
 /// What the UI asks the network task to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
-    /// A line typed by the user; written with `\n` unless in raw mode.
+    /// A line typed by the user; written as the session's [`Framing`] says.
     Line(String),
     /// End the session: write this line (`exit` or `/quit ...`), then close our sending side
     /// (FIN), then wait for the server to close its side.
@@ -157,9 +158,9 @@ impl Drop for NetHandle {
     }
 }
 
-/// Starts the network task for `target` (`HOST:PORT`). With `raw`, lines are sent exactly as
-/// typed, without a newline.
-pub fn spawn(target: String, raw: bool) -> NetHandle {
+/// Starts the network task for `target` (`HOST:PORT`), writing what it is given as `framing`
+/// says.
+pub fn spawn(target: String, framing: Framing) -> NetHandle {
     let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
     let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
     let (inspecting, inspecting_rx) = watch::channel(false);
@@ -167,7 +168,7 @@ pub fn spawn(target: String, raw: bool) -> NetHandle {
     let task = tokio::spawn(async move {
         let mut link = Link {
             events: event_tx,
-            raw,
+            framing,
             inspecting: inspecting_rx,
             tcp_info: tcp_info_tx,
         };
@@ -186,7 +187,7 @@ pub fn spawn(target: String, raw: bool) -> NetHandle {
 /// The network task's ends of the channels to the UI, and its settings.
 struct Link {
     events: mpsc::Sender<Stamped>,
-    raw: bool,
+    framing: Framing,
     inspecting: watch::Receiver<bool>,
     tcp_info: watch::Sender<Option<TcpInfo>>,
 }
@@ -328,7 +329,7 @@ async fn session(
     let (mut rd, mut wr) = stream.into_split();
     let Link {
         events,
-        raw,
+        framing,
         inspecting,
         tcp_info,
     } = link;
@@ -358,8 +359,8 @@ async fn session(
                 Outgoing::Line(text) => (text, false),
                 Outgoing::Exit(text) => (text, true),
             };
-            let wire = if *raw { text } else { format!("{text}\n") };
-            if let Err(error) = wr.write_all(wire.as_bytes()).await {
+            let wire = framing.encode(&text);
+            if let Err(error) = wr.write_all(&wire).await {
                 return Ok(Some(Close::Failed(error.to_string())));
             }
             let bytes = wire.len();

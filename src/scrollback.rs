@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 
+use chrono::NaiveTime;
 use ratatui::buffer::CellWidth;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -26,18 +27,21 @@ pub const MAX_TOTAL_BYTES: usize = 32 * 1024 * 1024;
 const TAB_STOP: usize = 4;
 
 /// What a line is, which decides how it is drawn.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// `<nick> text` where the nick is ours.
-    Own,
-    /// `<nick> text` from someone else; `color` is stable for the nick.
-    Message {
-        /// Byte length of the `<nick>` prefix.
-        nick_len: usize,
-        /// Index into the nick palette, derived from the nick.
-        color: u8,
+    Own {
+        /// Byte length of the `<nick> ` prefix.
+        prefix: u16,
     },
-    /// `* ` lines: joins, leaves, renames, `/me`, server notices.
+    /// `<nick> text` from someone else.
+    Message {
+        /// Byte length of the `<nick> ` prefix.
+        prefix: u16,
+    },
+    /// `* nick text`: someone's `/me`.
+    Action,
+    /// `*** ` lines: the server's greeting, joins, leaves, renames, notices.
     Event,
     /// `! ` lines: errors from the server.
     Error,
@@ -56,8 +60,8 @@ pub struct Entry {
     pub text: String,
     /// How it is drawn.
     pub kind: Kind,
-    /// Local time of arrival, `HH:MM:SS`.
-    pub time: String,
+    /// Local time of arrival.
+    pub time: NaiveTime,
     /// Byte offsets where each wrapped row starts (the first is 0) for the current width.
     rows: Vec<u32>,
 }
@@ -114,7 +118,7 @@ impl Scrollback {
     }
 
     /// Adds a complete line.
-    pub fn push(&mut self, text: &str, kind: Kind, time: String) {
+    pub fn push(&mut self, text: &str, kind: Kind, time: NaiveTime) {
         self.close_open_line();
         self.push_entry(expand_tabs(text), kind, time);
     }
@@ -126,7 +130,7 @@ impl Scrollback {
         &mut self,
         text: &str,
         complete: bool,
-        time: String,
+        time: NaiveTime,
         classify: impl Fn(&str) -> Kind,
     ) {
         let mut rest = expand_tabs(text);
@@ -137,13 +141,13 @@ impl Scrollback {
             };
             let room = MAX_ENTRY_BYTES - used.min(MAX_ENTRY_BYTES);
             if rest.len() <= room {
-                self.extend_open_line(&rest, &time, &classify);
+                self.extend_open_line(&rest, time, &classify);
                 break;
             }
             let cut = floor_char_boundary(&rest, room);
             let tail = rest.split_off(cut);
             if !rest.is_empty() {
-                self.extend_open_line(&rest, &time, &classify);
+                self.extend_open_line(&rest, time, &classify);
             }
             self.open = false;
             rest = tail;
@@ -152,7 +156,7 @@ impl Scrollback {
     }
 
     /// Appends already tab-expanded text to the open line, or starts one.
-    fn extend_open_line(&mut self, text: &str, time: &str, classify: &impl Fn(&str) -> Kind) {
+    fn extend_open_line(&mut self, text: &str, time: NaiveTime, classify: &impl Fn(&str) -> Kind) {
         match self.entries.back_mut() {
             Some(last) if self.open => {
                 let before = last.row_count();
@@ -170,7 +174,7 @@ impl Scrollback {
                     self.offset += grown;
                 }
             }
-            _ => self.push_entry(text.to_owned(), classify(text), time.to_owned()),
+            _ => self.push_entry(text.to_owned(), classify(text), time),
         }
         self.open = true;
     }
@@ -180,7 +184,7 @@ impl Scrollback {
         self.open = false;
     }
 
-    fn push_entry(&mut self, text: String, kind: Kind, time: String) {
+    fn push_entry(&mut self, text: String, kind: Kind, time: NaiveTime) {
         let rows = wrap(&text, self.width);
         let added = rows.len();
         self.total_bytes += text.len();
@@ -456,7 +460,7 @@ mod tests {
     fn bounded_and_oldest_lines_go_first() {
         let mut sb = Scrollback::new(3);
         for n in 0..5 {
-            sb.push(&format!("line {n}"), Kind::Plain, String::new());
+            sb.push(&format!("line {n}"), Kind::Plain, NaiveTime::MIN);
         }
         let texts: Vec<_> = sb.entries().map(|e| e.text.as_str()).collect();
         assert_eq!(texts, ["line 2", "line 3", "line 4"]);
@@ -466,7 +470,7 @@ mod tests {
     fn new_lines_do_not_move_a_view_scrolled_up() {
         let mut sb = Scrollback::new(100);
         for n in 0..20 {
-            sb.push(&format!("line {n}"), Kind::Plain, String::new());
+            sb.push(&format!("line {n}"), Kind::Plain, NaiveTime::MIN);
         }
         sb.scroll(5, 10);
         let before: Vec<String> = sb
@@ -474,7 +478,7 @@ mod tests {
             .iter()
             .map(|(e, _, _)| e.text.clone())
             .collect();
-        sb.push("newer", Kind::Plain, String::new());
+        sb.push("newer", Kind::Plain, NaiveTime::MIN);
         let after: Vec<String> = sb
             .visible(10)
             .iter()
@@ -494,7 +498,7 @@ mod tests {
             let mut sb = Scrollback::new(10);
             sb.set_width(width);
             for piece in text.split_inclusive([' ', '好', 'w']) {
-                sb.append(piece, false, String::new(), |_| Kind::Plain);
+                sb.append(piece, false, NaiveTime::MIN, |_| Kind::Plain);
             }
             let entry = sb.entries().next().unwrap();
             assert_eq!(entry.rows, wrap(text, width), "width {width}");
@@ -505,19 +509,19 @@ mod tests {
     fn an_open_line_grows_and_is_rewrapped() {
         let mut sb = Scrollback::new(10);
         sb.set_width(6);
-        sb.append("<al", false, String::new(), |_| Kind::Plain);
-        sb.append("ice> hello", true, String::new(), |t| {
+        sb.append("<al", false, NaiveTime::MIN, |_| Kind::Plain);
+        sb.append("ice> hello", true, NaiveTime::MIN, |t| {
             if t.starts_with('<') {
-                Kind::Own
+                Kind::Own { prefix: 8 }
             } else {
                 Kind::Plain
             }
         });
         let entry = sb.entries().next().unwrap();
         assert_eq!(entry.text, "<alice> hello");
-        assert_eq!(entry.kind, Kind::Own);
+        assert_eq!(entry.kind, Kind::Own { prefix: 8 });
         assert_eq!(entry.rows().count(), 3);
-        sb.append("next", true, String::new(), |_| Kind::Plain);
+        sb.append("next", true, NaiveTime::MIN, |_| Kind::Plain);
         assert_eq!(sb.len(), 2);
     }
 
@@ -526,7 +530,7 @@ mod tests {
         let mut sb = Scrollback::new(1000);
         let chunk = "好".repeat(1000); // 3,000 bytes a read, no newline, ever
         for _ in 0..20 {
-            sb.append(&chunk, false, String::new(), |_| Kind::Plain);
+            sb.append(&chunk, false, NaiveTime::MIN, |_| Kind::Plain);
         }
         assert!(sb.entries().all(|e| e.text.len() <= MAX_ENTRY_BYTES));
         let kept: usize = sb.entries().map(|e| e.text.len()).sum();
@@ -544,7 +548,7 @@ mod tests {
         sb.byte_budget = 10_000;
         let line = "x".repeat(1_000);
         for _ in 0..25 {
-            sb.push(&line, Kind::Plain, String::new());
+            sb.push(&line, Kind::Plain, NaiveTime::MIN);
         }
         let kept: usize = sb.entries().map(|e| e.text.len()).sum();
         assert_eq!(kept, 10_000);

@@ -169,12 +169,14 @@ fn serve_chats_and_sigterm_says_goodbye_then_exits_0() {
     let mut a = std_connect(served.addr);
     let greeting = std_line(&mut a);
     assert!(
-        greeting.starts_with("* ") && greeting.contains("连接成功") && greeting.contains("guest-1"),
+        greeting.starts_with("*** ")
+            && greeting.contains("连接成功")
+            && greeting.contains("guest-1"),
         "{greeting:?}"
     );
     let mut b = std_connect(served.addr);
     assert!(std_line(&mut b).contains("you are guest-2"));
-    assert_eq!(std_line(&mut a), "* guest-2 joined; 2 online");
+    assert_eq!(std_line(&mut a), "*** guest-2 joined; 2 online");
 
     a.get_mut()
         .write_all("你好 from a\n".as_bytes())
@@ -184,7 +186,7 @@ fn serve_chats_and_sigterm_says_goodbye_then_exits_0() {
 
     assert_eq!(served.terminate(), 0);
     for client in [&mut a, &mut b] {
-        assert_eq!(std_line(client), "* server shutting down");
+        assert_eq!(std_line(client), "*** server shutting down");
         assert_eq!(String::from_utf8_lossy(&std_read_to_eof(client)), "");
     }
 }
@@ -216,6 +218,6 @@ fn serve_over_ipv6_loopback() {
     a.get_mut().write_all(b"over v6\n").expect("send");
     assert_eq!(std_line(&mut a), "<guest-1> over v6");
     assert_eq!(served.terminate(), 0);
-    assert_eq!(std_line(&mut a), "* server shutting down");
+    assert_eq!(std_line(&mut a), "*** server shutting down");
     assert_eq!(String::from_utf8_lossy(&std_read_to_eof(&mut a)), "");
 }

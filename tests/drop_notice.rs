@@ -1,6 +1,7 @@
 //! The drop notice must reach a client dropped as too slow, even one that is still sending.
 //!
-//! Found by the soak in its overload mode (`SOAK_WINDOW=0 bench/soak.sh`), made small here.
+//! Found by the soak in its overload mode (`SOAK_WINDOW=0 tools/loadgen/bench/soak.sh`), made
+//! small here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -54,7 +55,7 @@ async fn a_slow_client_still_sending_is_told_why_it_was_dropped() {
         }
         tx
     });
-    let left = format!("* {slow_nick} left (too slow)");
+    let left = format!("*** {slow_nick} left (too slow)");
     tokio::time::timeout(Duration::from_secs(60), async {
         while !rx.line().await.starts_with(&left) {}
     })

@@ -125,7 +125,7 @@ async fn chat() -> Server {
 async fn pair(server: &Server) -> (Client, Client) {
     let (mut a, _) = join(server.addr).await;
     let (b, _) = join(server.addr).await;
-    a.expect("* guest-2 joined; 2 online").await;
+    a.expect("*** guest-2 joined; 2 online").await;
     (a, b)
 }
 
@@ -346,7 +346,7 @@ fn raise_nofile(want: u64) {
 fn std_join(addr: SocketAddr) -> BufReader<TcpStream> {
     let mut client = common::std_connect(addr);
     let greeting = std_line(&mut client);
-    assert!(greeting.starts_with("* 连接成功"), "{greeting:?}");
+    assert!(greeting.starts_with("*** 连接成功"), "{greeting:?}");
     client
 }
 
@@ -517,7 +517,11 @@ fn framing_ten_megabytes_without_a_newline_is_refused_in_bounded_memory() {
     let mut server = Bin::start(&[], &[]);
     let mut observer = Observer::new(std_join(server.addr));
     let sender = std_join(server.addr);
-    observer.expect(|l| l == "* guest-2 joined; 2 online", "the join", DEADLINE);
+    observer.expect(
+        |l| l == "*** guest-2 joined; 2 online",
+        "the join",
+        DEADLINE,
+    );
     let mut sender_rx = Observer::new(sender);
     let mut sender_tx = sender_rx.writer.try_clone().expect("clone");
     sender_tx
@@ -583,8 +587,8 @@ async fn framing_a_hundred_thousand_empty_lines_are_ignored_quickly() {
     let server = chat().await; // the default flood limit: 100 lines, then 250 a second
     let (mut a, mut b) = pair(&server).await;
     let (mut c, _) = join(server.addr).await;
-    a.expect("* guest-3 joined; 3 online").await;
-    b.expect("* guest-3 joined; 3 online").await;
+    a.expect("*** guest-3 joined; 3 online").await;
+    b.expect("*** guest-3 joined; 3 online").await;
     let blank: String = ["\n", "   \n", "\t\n", "\r\n"]
         .iter()
         .cycle()
@@ -621,7 +625,7 @@ async fn framing_a_last_line_without_newline_then_fin_is_delivered() {
     a.send("bye").await;
     a.tx.shutdown().await.expect("shutdown(Write)");
     b.expect("<guest-1> bye").await;
-    b.expect("* guest-1 left (closed); 1 online").await;
+    b.expect("*** guest-1 left (closed); 1 online").await;
     a.expect("<guest-1> bye").await;
     assert_eq!(String::from_utf8_lossy(&a.read_to_eof().await), "");
 }
@@ -845,10 +849,10 @@ async fn injection_through_me_and_quit_reason_is_removed() {
     }
     b.send("/quit \x1b[2Jgone\x07\u{9b}1m home\x1b]52;c;eA==\x07\n")
         .await;
-    b.expect("* bye, guest-2; closing the connection").await;
+    b.expect("*** bye, guest-2; closing the connection").await;
     let left = a.line().await;
     assert_inert(&left);
-    assert_eq!(left, "* guest-2 left (quit: gone home); 1 online");
+    assert_eq!(left, "*** guest-2 left (quit: gone home); 1 online");
 }
 
 /// Sends `/nick ATTEMPT` for each `(c, attempt)` and checks that no nick containing `c` is
@@ -873,7 +877,7 @@ async fn no_nick_takes(attempts: &[(char, String)]) {
             continue;
         }
         let new = reply
-            .strip_prefix("* guest-1 is now known as ")
+            .strip_prefix("*** guest-1 is now known as ")
             .unwrap_or_else(|| panic!("{attempt:?}: {reply:?}"))
             .to_owned();
         if new.contains(*c) {
@@ -882,7 +886,7 @@ async fn no_nick_takes(attempts: &[(char, String)]) {
         b.expect(&reply).await;
         // Back to guest-1 for the next attempt.
         a.send("/nick guest-1\n").await;
-        let back = format!("* {new} is now known as guest-1");
+        let back = format!("*** {new} is now known as guest-1");
         a.expect(&back).await;
         b.expect(&back).await;
     }
@@ -895,7 +899,7 @@ async fn no_nick_takes(attempts: &[(char, String)]) {
     b.expect("<guest-1> done").await;
     a.send("/who\n").await;
     a.expect("<guest-1> done").await;
-    a.expect("* online (2): guest-1, guest-2").await;
+    a.expect("*** online (2): guest-1, guest-2").await;
 }
 
 /// `/nick` attempts around `c`: in the middle, alone, and three of them.
@@ -1141,8 +1145,8 @@ async fn load_a_one_kilobyte_receive_window_gets_everything_or_the_notice() {
         .await
         .expect("connect timed out")
         .expect("connect");
-    a.expect("* guest-3 joined; 3 online").await;
-    b.expect("* guest-3 joined; 3 online").await;
+    a.expect("*** guest-3 joined; 3 online").await;
+    b.expect("*** guest-3 joined; 3 online").await;
 
     // d reads 1 KiB at a time with a pause after each read, until EOF or everything.
     let total: usize = (0..LINES)
@@ -1255,7 +1259,7 @@ fn load_a_thousand_slowloris_connections_are_freed_by_the_line_timeout() {
         })
         .collect();
     observer.expect(
-        |l| l == format!("* guest-{} joined; {} online", STALLERS + 1, STALLERS + 1),
+        |l| l == format!("*** guest-{} joined; {} online", STALLERS + 1, STALLERS + 1),
         "the last staller's join",
         Duration::from_secs(10),
     );
@@ -1293,7 +1297,7 @@ fn load_a_thousand_slowloris_connections_are_freed_by_the_line_timeout() {
             .map(|(_, after)| after)
             .unwrap_or_else(|| panic!("staller {i} was not told; it ended with {tail:?}"));
         assert!(
-            after.lines().all(|l| l.starts_with("* ")),
+            after.lines().all(|l| l.starts_with("*** ")),
             "staller {i}: {after:?} after the notice"
         );
     }
@@ -1423,7 +1427,7 @@ fn load_two_thousand_connect_and_close_per_second_for_ten_seconds() {
     assert!(after < Duration::from_secs(1), "{after:?}");
     observer.send("/who\n");
     observer.expect(
-        |l| l == "* online (1): guest-1",
+        |l| l == "*** online (1): guest-1",
         "only the observer online",
         DEADLINE,
     );
@@ -1462,7 +1466,7 @@ fn join_and_leave(addr: SocketAddr, n: usize) {
                 "/quit cycling\n"
             };
             client.get_mut().write_all(line.as_bytes()).expect("send");
-            std_line_where(&mut client, |l| l.starts_with("* bye, "));
+            std_line_where(&mut client, |l| l.starts_with("*** bye, "));
             // Whatever raced with the goodbye, then a clean EOF.
             common::std_read_to_eof(&mut client);
         }
@@ -1507,7 +1511,7 @@ fn load_ten_thousand_join_leave_cycles_leak_nothing() {
     server.wait_fds_at_most(idle_fds, Duration::from_secs(5));
     observer.send("/who\n");
     observer.expect(
-        |l| l == "* online (1): guest-1",
+        |l| l == "*** online (1): guest-1",
         "only the observer online",
         DEADLINE,
     );
@@ -1519,7 +1523,7 @@ fn load_ten_thousand_join_leave_cycles_leak_nothing() {
     server.wait_fds_at_most(fds, Duration::from_secs(5));
     observer.send("/who\n");
     observer.expect(
-        |l| l == "* online (1): guest-1",
+        |l| l == "*** online (1): guest-1",
         "only the observer online",
         DEADLINE,
     );
@@ -1543,8 +1547,8 @@ async fn faults_a_reset_mid_stream_is_announced_and_the_room_goes_on() {
     let server = spawn_server(Mode::Chat, limits).await;
     let (mut a, mut b) = pair(&server).await;
     let (c, _) = join(server.addr).await;
-    a.expect("* guest-3 joined; 3 online").await;
-    b.expect("* guest-3 joined; 3 online").await;
+    a.expect("*** guest-3 joined; 3 online").await;
+    b.expect("*** guest-3 joined; 3 online").await;
     // Data both ways in flight: c has 2,000 lines unread, and half a line sent.
     let burst: String = (0..2000).map(|i| format!("burst {i}\n")).collect();
     a.send(burst).await;
@@ -1554,14 +1558,14 @@ async fn faults_a_reset_mid_stream_is_announced_and_the_room_goes_on() {
     let mut c = c;
     c.send("half a li").await;
     c.reset();
-    let heard = lines_until(&mut b.rx, "* guest-3 left (reset); 2 online").await;
+    let heard = lines_until(&mut b.rx, "*** guest-3 left (reset); 2 online").await;
     assert!(heard.is_empty(), "{heard:?}");
     a.send("still here\n").await;
     b.expect("<guest-1> still here").await;
     let (mut d, nick) = join(server.addr).await;
     assert_eq!(nick, "guest-4");
     d.send("newcomer\n").await;
-    b.expect("* guest-4 joined; 3 online").await;
+    b.expect("*** guest-4 joined; 3 online").await;
     b.expect("<guest-4> newcomer").await;
 }
 
@@ -1573,31 +1577,34 @@ async fn faults_a_half_closed_client_still_gets_what_it_is_owed() {
     // /who, then FIN at once: the reply, then the server's FIN.
     a.send("/who\n").await;
     a.tx.shutdown().await.expect("shutdown(Write)");
-    a.expect("* online (2): guest-1, guest-2").await;
+    a.expect("*** online (2): guest-1, guest-2").await;
     assert_eq!(String::from_utf8_lossy(&a.read_to_eof().await), "");
-    b.expect("* guest-1 left (closed); 1 online").await;
+    b.expect("*** guest-1 left (closed); 1 online").await;
 
     // /help and a line, then FIN: all seven help lines and its own line.
     let (mut c, _) = join(server.addr).await;
-    b.expect("* guest-3 joined; 2 online").await;
+    b.expect("*** guest-3 joined; 2 online").await;
     c.send("/help\nlast words\n").await;
     c.tx.shutdown().await.expect("shutdown(Write)");
     let rest = String::from_utf8(c.read_to_eof().await).expect("UTF-8");
     let lines: Vec<&str> = rest.lines().collect();
     assert_eq!(lines.len(), 8, "{lines:?}");
-    assert!(lines[..7].iter().all(|l| l.starts_with("* ")), "{lines:?}");
+    assert!(
+        lines[..7].iter().all(|l| l.starts_with("*** ")),
+        "{lines:?}"
+    );
     assert_eq!(lines[7], "<guest-3> last words");
     b.expect("<guest-3> last words").await;
-    b.expect("* guest-3 left (closed); 1 online").await;
+    b.expect("*** guest-3 left (closed); 1 online").await;
 
     // exit, then FIN: the goodbye.
     let (mut d, _) = join(server.addr).await;
-    b.expect("* guest-4 joined; 2 online").await;
+    b.expect("*** guest-4 joined; 2 online").await;
     d.send("exit\n").await;
     d.tx.shutdown().await.expect("shutdown(Write)");
-    d.expect("* bye, guest-4; closing the connection").await;
+    d.expect("*** bye, guest-4; closing the connection").await;
     assert_eq!(String::from_utf8_lossy(&d.read_to_eof().await), "");
-    b.expect("* guest-4 left (exit); 1 online").await;
+    b.expect("*** guest-4 left (exit); 1 online").await;
 }
 
 /// `clients` join, then all say `exit` at once; returns those whose last line before EOF was
@@ -1620,7 +1627,7 @@ async fn exit_together(server: &Server, clients: usize) -> Vec<String> {
                     .expect("EOF");
                 let text = String::from_utf8(rest).expect("UTF-8");
                 let last = text.lines().last().unwrap_or_default().to_owned();
-                let want = format!("* bye, {nick}; closing the connection");
+                let want = format!("*** bye, {nick}; closing the connection");
                 (last == want)
                     .then_some(())
                     .ok_or(format!("{nick}: {last:?}"))
@@ -1712,7 +1719,7 @@ impl Netns {
             stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
             let mut client = BufReader::new(stream);
             let greeting = std_line(&mut client);
-            assert!(greeting.starts_with("* 连接成功"), "{greeting:?}");
+            assert!(greeting.starts_with("*** 连接成功"), "{greeting:?}");
             client
         })
         .join()
@@ -1748,13 +1755,17 @@ fn faults_a_client_that_vanishes_without_fin_is_noticed_by_keepalive() {
     };
     let mut observer = Observer::new(ns.connect("127.0.0.1"));
     let _gone = ns.connect("127.0.0.2");
-    observer.expect(|l| l == "* guest-2 joined; 2 online", "the join", DEADLINE);
+    observer.expect(
+        |l| l == "*** guest-2 joined; 2 online",
+        "the join",
+        DEADLINE,
+    );
 
     let started = Instant::now();
     ns.vanish("127.0.0.2");
     // Keepalive 1 s: idle 1 s, then 3 probes 1 s apart.
     let (_, left) = observer.expect(
-        |l| l.starts_with("* guest-2 left ("),
+        |l| l.starts_with("*** guest-2 left ("),
         "the vanished client leaving",
         Duration::from_secs(15),
     );
@@ -1774,14 +1785,18 @@ fn faults_a_vanished_client_with_data_in_flight_is_noticed() {
     };
     let mut observer = Observer::new(ns.connect("127.0.0.1"));
     let _gone = ns.connect("127.0.0.2");
-    observer.expect(|l| l == "* guest-2 joined; 2 online", "the join", DEADLINE);
+    observer.expect(
+        |l| l == "*** guest-2 joined; 2 online",
+        "the join",
+        DEADLINE,
+    );
 
     let started = Instant::now();
     ns.vanish("127.0.0.2");
     // One line to the room: the server's copy for the vanished client is never acknowledged.
     observer.round_trip("guest-1", "anyone there?");
     observer.expect(
-        |l| l.starts_with("* guest-2 left ("),
+        |l| l.starts_with("*** guest-2 left ("),
         "the vanished client leaving",
         Duration::from_secs(15),
     );
@@ -1874,10 +1889,18 @@ fn faults_a_panic_in_one_connection_task_leaves_the_server_running() {
     let mut server = Bin::start(&[], &[("TCPCHAT_FAULT_PANIC_LINE", BOOM)]);
     let mut a = Observer::new(std_join(server.addr));
     let mut b = std_join(server.addr);
-    a.expect(|l| l == "* guest-2 joined; 2 online", "b's join", DEADLINE);
+    a.expect(
+        |l| l == "*** guest-2 joined; 2 online",
+        "b's join",
+        DEADLINE,
+    );
     let mut c = Observer::new(std_join(server.addr));
-    a.expect(|l| l == "* guest-3 joined; 3 online", "c's join", DEADLINE);
-    assert_eq!(std_line(&mut b), "* guest-3 joined; 3 online");
+    a.expect(
+        |l| l == "*** guest-3 joined; 3 online",
+        "c's join",
+        DEADLINE,
+    );
+    assert_eq!(std_line(&mut b), "*** guest-3 joined; 3 online");
 
     b.get_mut()
         .write_all(format!("{BOOM}\n").as_bytes())
@@ -1896,7 +1919,7 @@ fn faults_a_panic_in_one_connection_task_leaves_the_server_running() {
     );
     for client in [&mut a, &mut c] {
         client.expect(
-            |l| l == "* guest-2 left (server error); 2 online",
+            |l| l == "*** guest-2 left (server error); 2 online",
             "b leaving with a server error",
             DEADLINE,
         );
@@ -1916,24 +1939,28 @@ fn faults_a_panic_in_one_connection_task_leaves_the_server_running() {
     a.round_trip("guest-1", "still here");
     c.expect(|l| l == "<guest-1> still here", "a's line", DEADLINE);
     let mut d = std_join(server.addr);
-    a.expect(|l| l == "* guest-4 joined; 3 online", "d's join", DEADLINE);
+    a.expect(
+        |l| l == "*** guest-4 joined; 3 online",
+        "d's join",
+        DEADLINE,
+    );
     d.get_mut()
         .write_all(format!("{BOOM}\n").as_bytes())
         .expect("send");
     a.expect(
-        |l| l == "* guest-4 left (server error); 2 online",
+        |l| l == "*** guest-4 left (server error); 2 online",
         "d leaving",
         DEADLINE,
     );
     a.send("/who\n");
     a.expect(
-        |l| l == "* online (2): guest-1, guest-3",
+        |l| l == "*** online (2): guest-1, guest-3",
         "who is left",
         DEADLINE,
     );
 
     assert_eq!(server.stop_with(libc::SIGTERM), 0, "{}", server.log_text());
-    a.expect(|l| l == "* server shutting down", "the goodbye", DEADLINE);
+    a.expect(|l| l == "*** server shutting down", "the goodbye", DEADLINE);
 }
 
 #[test]
@@ -1942,12 +1969,12 @@ fn faults_sighup_and_sigint_to_the_server_shut_down_cleanly() {
         let mut server = Bin::start(&[], &[]);
         let mut a = std_join(server.addr);
         let mut b = std_join(server.addr);
-        assert_eq!(std_line(&mut a), "* guest-2 joined; 2 online");
+        assert_eq!(std_line(&mut a), "*** guest-2 joined; 2 online");
         let started = Instant::now();
         assert_eq!(server.stop_with(signal), 0, "{name}: {}", server.log_text());
         assert!(started.elapsed() < Duration::from_secs(2), "{name}");
         for client in [&mut a, &mut b] {
-            assert_eq!(std_line(client), "* server shutting down", "{name}");
+            assert_eq!(std_line(client), "*** server shutting down", "{name}");
             assert_eq!(
                 String::from_utf8_lossy(&common::std_read_to_eof(client)),
                 "",

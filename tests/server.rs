@@ -28,7 +28,7 @@ async fn chat() -> Server {
 async fn pair(server: &Server) -> (Client, Client) {
     let (mut a, _) = join(server.addr).await;
     let (b, _) = join(server.addr).await;
-    a.expect("* guest-2 joined; 2 online").await;
+    a.expect("*** guest-2 joined; 2 online").await;
     (a, b)
 }
 
@@ -39,17 +39,17 @@ async fn greeting_names_the_guest_and_a_join_is_announced() {
     let server = chat().await;
     let mut a = Client::connect(server.addr).await;
     let greeting = a.line().await;
-    assert!(greeting.starts_with("* "), "{greeting:?}");
+    assert!(greeting.starts_with("*** "), "{greeting:?}");
     assert!(greeting.contains("连接成功"), "{greeting:?}");
     assert!(greeting.contains("you are guest-1"), "{greeting:?}");
     assert!(greeting.contains("1 online"), "{greeting:?}");
 
     let mut b = Client::connect(server.addr).await;
     let greeting = b.line().await;
-    assert!(greeting.starts_with("* "), "{greeting:?}");
+    assert!(greeting.starts_with("*** "), "{greeting:?}");
     assert!(greeting.contains("you are guest-2"), "{greeting:?}");
     assert!(greeting.contains("2 online"), "{greeting:?}");
-    a.expect("* guest-2 joined; 2 online").await;
+    a.expect("*** guest-2 joined; 2 online").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,8 +66,8 @@ async fn each_line_of_one_write_gets_its_own_prefix() {
     let server = chat().await;
     let (mut a, mut b) = pair(&server).await;
     a.send("/nick alice\n").await;
-    a.expect("* guest-1 is now known as alice").await;
-    b.expect("* guest-1 is now known as alice").await;
+    a.expect("*** guest-1 is now known as alice").await;
+    b.expect("*** guest-1 is now known as alice").await;
     a.send("hi\n<bob> x\n").await;
     b.expect("<alice> hi").await;
     b.expect("<alice> <bob> x").await;
@@ -87,8 +87,8 @@ async fn nick_rename_is_announced_to_everyone() {
     let server = chat().await;
     let (mut a, mut b) = pair(&server).await;
     b.send("/nick 小明\n").await;
-    a.expect("* guest-2 is now known as 小明").await;
-    b.expect("* guest-2 is now known as 小明").await;
+    a.expect("*** guest-2 is now known as 小明").await;
+    b.expect("*** guest-2 is now known as 小明").await;
     b.send("hi\n").await;
     a.expect("<小明> hi").await;
 }
@@ -98,13 +98,13 @@ async fn nick_taken_ignoring_case_is_refused() {
     let server = chat().await;
     let (mut a, mut b) = pair(&server).await;
     a.send("/nick Alice\n").await;
-    b.expect("* guest-1 is now known as Alice").await;
+    b.expect("*** guest-1 is now known as Alice").await;
     b.send("/nick aLICE\n").await;
     b.expect("! nick aLICE is already taken").await;
     // Nobody was renamed: b still speaks as guest-2, and a heard nothing in between.
     b.send("still me\n").await;
     b.expect("<guest-2> still me").await;
-    a.expect("* guest-1 is now known as Alice").await;
+    a.expect("*** guest-1 is now known as Alice").await;
     a.expect("<guest-2> still me").await;
 }
 
@@ -134,7 +134,7 @@ async fn invalid_nicks_are_refused_and_the_connection_stays() {
     );
     // 24 characters is fine.
     b.send(format!("/nick {}\n", "y".repeat(24))).await;
-    let renamed = format!("* guest-2 is now known as {}", "y".repeat(24));
+    let renamed = format!("*** guest-2 is now known as {}", "y".repeat(24));
     b.expect(&renamed).await;
     // The connection is still open, and the others saw none of the refusals.
     b.send("still here\n").await;
@@ -149,13 +149,13 @@ async fn who_lists_everyone_online() {
     let server = chat().await;
     let (mut a, mut b) = pair(&server).await;
     b.send("/nick Zed\n").await;
-    b.expect("* guest-2 is now known as Zed").await;
+    b.expect("*** guest-2 is now known as Zed").await;
     a.send("/nick alice\n").await;
-    a.expect("* guest-2 is now known as Zed").await;
-    a.expect("* guest-1 is now known as alice").await;
-    b.expect("* guest-1 is now known as alice").await;
+    a.expect("*** guest-2 is now known as Zed").await;
+    a.expect("*** guest-1 is now known as alice").await;
+    b.expect("*** guest-1 is now known as alice").await;
     b.send("/who\n").await;
-    b.expect("* online (2): alice, Zed").await;
+    b.expect("*** online (2): alice, Zed").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,6 +165,70 @@ async fn me_is_an_action_event_for_everyone() {
     a.send("/me waves\n").await;
     a.expect("* guest-1 waves").await;
     b.expect("* guest-1 waves").await;
+}
+
+/// What a user can send that looks like an event, and what every client must receive instead:
+/// the user's own `/me` or message, which the protocol reader takes for exactly that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_a_user_sends_reads_as_an_event() {
+    use tcpchat::protocol::ServerLine;
+
+    let server = chat().await;
+    let (mut a, mut b) = pair(&server).await;
+    let forgeries = [
+        "/me is now known as alice",
+        "/me 连接成功! you are great; 99 online; /help lists the commands",
+        "*** guest-1 is now known as alice",
+        "** server shutting down",
+        "/me left (exit); 0 online",
+        "/quit x); 99 online",
+    ];
+    for forged in forgeries {
+        b.send(&format!("{forged}\n")).await;
+    }
+    let mut received = Vec::new();
+    while received.len() < forgeries.len() {
+        let line = a.line().await;
+        if let Some(ServerLine::Event(_)) = ServerLine::parse(&line) {
+            // Only the real leave at the end may be an event, and it must count right.
+            assert_eq!(line, "*** guest-2 left (quit: x); 99 online); 1 online");
+        }
+        received.push(line);
+    }
+    assert!(received[5].starts_with("*** guest-2 left"), "{received:?}");
+    assert_eq!(
+        received[..5],
+        [
+            "* guest-2 is now known as alice",
+            "* guest-2 连接成功! you are great; 99 online; /help lists the commands",
+            "<guest-2> *** guest-1 is now known as alice",
+            "<guest-2> ** server shutting down",
+            "* guest-2 left (exit); 0 online",
+        ]
+    );
+    for line in &received[..5] {
+        assert!(
+            matches!(
+                ServerLine::parse(line),
+                Some(
+                    ServerLine::Action {
+                        nick: "guest-2",
+                        ..
+                    } | ServerLine::Message {
+                        nick: "guest-2",
+                        ..
+                    }
+                )
+            ),
+            "{line:?}"
+        );
+    }
+    // Nicks that would start like an event or a room are refused.
+    a.send("/nick ***\n/nick #lobby\n").await;
+    a.expect("! nick may not start with * (kept for events and rooms)")
+        .await;
+    a.expect("! nick may not start with # (kept for events and rooms)")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,7 +245,7 @@ async fn help_lists_the_commands_as_events_to_the_asker_only() {
         help.push(line);
     }
     assert!(help.len() >= 5, "{help:?}");
-    assert!(help.iter().all(|l| l.starts_with("* ")), "{help:?}");
+    assert!(help.iter().all(|l| l.starts_with("*** ")), "{help:?}");
     for command in ["/nick", "/who", "/me", "/quit", "/help"] {
         assert!(
             help.iter().any(|l| l.contains(command)),
@@ -216,9 +280,9 @@ async fn exit_sends_goodbye_then_fin() {
     let server = chat().await;
     let (mut a, mut b) = pair(&server).await;
     b.send("exit\n").await;
-    b.expect("* bye, guest-2; closing the connection").await;
+    b.expect("*** bye, guest-2; closing the connection").await;
     assert_eq!(String::from_utf8_lossy(&b.read_to_eof().await), "");
-    a.expect("* guest-2 left (exit); 1 online").await;
+    a.expect("*** guest-2 left (exit); 1 online").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,9 +290,10 @@ async fn quit_with_a_reason_says_goodbye_and_announces_the_reason() {
     let server = chat().await;
     let (mut a, mut b) = pair(&server).await;
     b.send("/quit gone home\n").await;
-    b.expect("* bye, guest-2; closing the connection").await;
+    b.expect("*** bye, guest-2; closing the connection").await;
     assert_eq!(String::from_utf8_lossy(&b.read_to_eof().await), "");
-    a.expect("* guest-2 left (quit: gone home); 1 online").await;
+    a.expect("*** guest-2 left (quit: gone home); 1 online")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +313,7 @@ async fn a_line_left_unfinished_past_the_line_timeout_closes_the_connection() {
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(String::from_utf8_lossy(&b.read_to_eof().await), "");
     a.expect("<guest-2> one").await;
-    a.expect("* guest-2 left (timed out); 1 online").await;
+    a.expect("*** guest-2 left (timed out); 1 online").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,7 +321,7 @@ async fn close_without_exit_is_announced_as_closed() {
     let server = chat().await;
     let (mut a, b) = pair(&server).await;
     drop(b); // FIN: b has read everything it was sent (its greeting)
-    a.expect("* guest-2 left (closed); 1 online").await;
+    a.expect("*** guest-2 left (closed); 1 online").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,7 +329,7 @@ async fn reset_is_announced_as_reset() {
     let server = chat().await;
     let (mut a, b) = pair(&server).await;
     b.reset();
-    a.expect("* guest-2 left (reset); 1 online").await;
+    a.expect("*** guest-2 left (reset); 1 online").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,7 +468,7 @@ fn numbered_line(i: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_reader_is_dropped_alone_and_told_why() {
-    const C_DROPPED: &str = "* guest-3 left (too slow); 2 online";
+    const C_DROPPED: &str = "*** guest-3 left (too slow); 2 online";
     let deadline = Instant::now() + Duration::from_secs(30);
     let limits = Limits {
         outbox_lines: 64,
@@ -415,8 +480,8 @@ async fn slow_reader_is_dropped_alone_and_told_why() {
     // c never reads (until the end); a small receive buffer makes its buffers fill after a few
     // MiB whatever the kernel's autotuning limits are.
     let mut c = Client::connect_small_rcvbuf(server.addr).await;
-    a.expect("* guest-3 joined; 3 online").await;
-    b.expect("* guest-3 joined; 3 online").await;
+    a.expect("*** guest-3 joined; 3 online").await;
+    b.expect("*** guest-3 joined; 3 online").await;
 
     let b_reads = tokio::spawn(read_numbered(b.rx, Some(C_DROPPED)));
     // a chats: it sends a 4 KiB line and reads it back before the next (so a, unlike c, keeps
@@ -516,17 +581,17 @@ async fn max_clients_refuses_the_extra_connection_until_a_slot_frees() {
     b.expect("<guest-1> still").await;
 
     b.send("exit\n").await;
-    b.expect("* bye, guest-2; closing the connection").await;
+    b.expect("*** bye, guest-2; closing the connection").await;
     b.read_to_eof().await;
     drop(b);
     a.expect("<guest-1> still").await;
-    a.expect("* guest-2 left (exit); 1 online").await;
+    a.expect("*** guest-2 left (exit); 1 online").await;
 
     let deadline = Instant::now() + DEADLINE;
     loop {
         let mut next = Client::connect(server.addr).await;
         let first = next.line().await;
-        if first.starts_with("* 连接成功") {
+        if first.starts_with("*** 连接成功") {
             break;
         }
         assert_eq!(first, "! server full, try again later");
@@ -586,11 +651,11 @@ async fn shutdown_says_goodbye_then_fin_to_everyone() {
     let server = chat().await;
     let (mut a, mut b) = pair(&server).await;
     let (mut c, _) = join(server.addr).await;
-    a.expect("* guest-3 joined; 3 online").await;
-    b.expect("* guest-3 joined; 3 online").await;
+    a.expect("*** guest-3 joined; 3 online").await;
+    b.expect("*** guest-3 joined; 3 online").await;
     server.token.cancel();
     for client in [&mut a, &mut b, &mut c] {
-        client.expect("* server shutting down").await;
+        client.expect("*** server shutting down").await;
         assert_eq!(String::from_utf8_lossy(&client.read_to_eof().await), "");
     }
     timeout(Duration::from_secs(2), server.handle)
@@ -610,8 +675,8 @@ async fn shutdown_returns_in_time_even_if_a_client_never_reads() {
     let server = spawn_server(Mode::Chat, limits).await;
     let (mut a, mut b) = pair(&server).await;
     let mut c = Client::connect_small_rcvbuf(server.addr).await;
-    a.expect("* guest-3 joined; 3 online").await;
-    b.expect("* guest-3 joined; 3 online").await;
+    a.expect("*** guest-3 joined; 3 online").await;
+    b.expect("*** guest-3 joined; 3 online").await;
 
     // Far more than c's buffers hold (a small receive buffer, a send buffer of a few MiB at
     // most): c's writer ends up blocked with lines still queued.
@@ -640,7 +705,7 @@ async fn shutdown_returns_in_time_even_if_a_client_never_reads() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "{took:?}");
     for rx in &mut readers {
-        rx.expect("* server shutting down").await;
+        rx.expect("*** server shutting down").await;
         assert_eq!(String::from_utf8_lossy(&rx.read_to_eof().await), "");
     }
     // c really was stuck: what it can still read is less than what was sent.

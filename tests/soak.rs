@@ -1,7 +1,8 @@
 //! The soak: many clients, many messages of random sizes, nothing lost, nothing doubled,
 //! nothing changed.
 //!
-//! Outside the default test run (`#[ignore]`); one command runs it (`bench/soak.sh`):
+//! Outside the default test run (`#[ignore]`); one command runs it
+//! (`tools/loadgen/bench/soak.sh`):
 //!
 //! ```sh
 //! cargo test --release --test soak -- --ignored --nocapture
@@ -329,7 +330,7 @@ async fn receive_all(
                 suspect = Some("an empty line".into());
             } else if text.starts_with("! flood limit") {
                 totals.flood_notices.fetch_add(1, Ordering::Relaxed);
-            } else if let Some(event) = text.strip_prefix("* ") {
+            } else if let Some(event) = text.strip_prefix("*** ") {
                 if let Some((nick, rest)) = event.split_once(" left (") {
                     let reason = rest.rsplit_once("); ").map_or(rest, |(r, _)| r);
                     let before = nicks.get(nick).map_or(0, |&s| seen.next[s]);

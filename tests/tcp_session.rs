@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tcpchat::inspector::{Closer, Direction, Inspector, Knowledge};
 use tcpchat::net::{self, Close, NetEvent, NetHandle, Outgoing};
+use tcpchat::protocol::Framing;
 use tcpchat::server::{self, Config, Mode};
 use tcpchat::tcpinfo::{self, TcpInfo};
 use tokio_util::sync::CancellationToken;
@@ -134,7 +135,7 @@ fn received_text(events: &[NetEvent]) -> String {
 #[tokio::test]
 async fn a_whole_chat_session_reads_as_the_article_tells_it() {
     let (addr, _server) = serve(Mode::Chat).await;
-    let mut net = net::spawn(addr.clone(), false);
+    let mut net = net::spawn(addr.clone(), Framing::Lines);
     let mut inspector = Inspector::default();
     let greeted = |e: &NetEvent| matches!(e, NetEvent::Received(b) if b.ends_with(b"commands\n"));
     pump(&mut net, &mut inspector, greeted).await;
@@ -145,7 +146,7 @@ async fn a_whole_chat_session_reads_as_the_article_tells_it() {
         matches!(e, NetEvent::Closed { .. })
     })
     .await;
-    assert!(received_text(&closing).contains("* bye, guest-1; closing the connection"));
+    assert!(received_text(&closing).contains("*** bye, guest-1; closing the connection"));
     assert!(matches!(
         closing.last(),
         Some(NetEvent::Closed {
@@ -208,7 +209,7 @@ async fn a_whole_chat_session_reads_as_the_article_tells_it() {
 #[tokio::test]
 async fn the_server_closing_first_leaves_us_in_close_wait() {
     let (addr, server) = serve(Mode::Chat).await;
-    let mut net = net::spawn(addr, false);
+    let mut net = net::spawn(addr, Framing::Lines);
     let mut inspector = Inspector::default();
     pump(
         &mut net,
@@ -221,7 +222,7 @@ async fn the_server_closing_first_leaves_us_in_close_wait() {
         matches!(e, NetEvent::Closed { .. })
     })
     .await;
-    assert!(received_text(&events).contains("* server shutting down"));
+    assert!(received_text(&events).contains("*** server shutting down"));
     let Some(NetEvent::Closed {
         how: Close::PeerFin,
         info: Some(info),
@@ -240,7 +241,7 @@ async fn the_server_closing_first_leaves_us_in_close_wait() {
 #[tokio::test]
 async fn one_big_send_to_the_echo_server_comes_back_in_several_reads() {
     let (addr, _server) = serve(Mode::Echo).await;
-    let mut net = net::spawn(addr, true);
+    let mut net = net::spawn(addr, Framing::Raw);
     let mut inspector = Inspector::default();
     pump(
         &mut net,

@@ -10,55 +10,86 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
-use tcpchat::app::{App, Role, Settings};
+use tcpchat::app::{App, Clock, Role, Settings};
+use tcpchat::event_loop::fit;
 use tcpchat::net::NetEvent;
+use tcpchat::protocol::Framing;
 use tcpchat::ui;
+use tokio::time::Instant;
 
-fn app(raw: bool, role: Role) -> App {
-    App::new(Settings {
+/// The moment every session here starts, so that times on screen are the same in every run.
+fn t0() -> Instant {
+    static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
+fn app(framing: Framing, role: Role) -> App {
+    let settings = Settings {
         target: "127.0.0.1:8888".into(),
-        raw,
+        framing,
         nick: Some("alice".into()),
         scrollback: 10_000,
         role,
-    })
+    };
+    let wall = chrono::NaiveTime::from_hms_opt(12, 34, 56).unwrap();
+    App::new(settings, Clock::starting(t0(), wall))
+}
+
+fn on_net(app: &mut App, event: NetEvent) {
+    app.on_net(event, t0());
+}
+
+fn press(app: &mut App, code: KeyCode, modifiers: KeyModifiers) {
+    app.on_key(KeyEvent::new(code, modifiers), t0());
 }
 
 fn received(app: &mut App, text: &str) {
-    app.on_net(NetEvent::Received(Bytes::copy_from_slice(text.as_bytes())));
+    on_net(
+        app,
+        NetEvent::Received(Bytes::copy_from_slice(text.as_bytes())),
+    );
 }
 
 /// A session as a person sees it: connected, greeted, renamed, a few people talking.
 fn chatting() -> App {
-    let mut app = app(false, Role::Hosting);
-    app.on_net(NetEvent::Connecting {
-        addr: "127.0.0.1:8888".parse().unwrap(),
-    });
-    app.on_net(NetEvent::Connected {
-        local: "127.0.0.1:51234".parse().unwrap(),
-        peer: "127.0.0.1:8888".parse().unwrap(),
-        handshake: Duration::from_micros(84),
-        info: None,
-    });
+    let mut app = app(Framing::Lines, Role::Hosting);
+    on_net(
+        &mut app,
+        NetEvent::Connecting {
+            addr: "127.0.0.1:8888".parse().unwrap(),
+        },
+    );
+    on_net(
+        &mut app,
+        NetEvent::Connected {
+            local: "127.0.0.1:51234".parse().unwrap(),
+            peer: "127.0.0.1:8888".parse().unwrap(),
+            handshake: Duration::from_micros(84),
+            info: None,
+        },
+    );
     received(
         &mut app,
-        "* 连接成功! you are guest-1; 3 online; /help lists the commands\n\
-         * guest-1 is now known as alice\n\
+        "*** 连接成功! you are guest-1; 3 online; /help lists the commands\n\
+         *** guest-1 is now known as alice\n\
          <bob> 你好,alice!这是中文消息。\n\
          <alice> hi bob 👋 emoji ok: 👨\u{200d}👩\u{200d}👧 ❤\u{fe0f}\n\
          * carol waves\n\
          <carol> a long line that has to wrap at the edge of the terminal because it goes on and on past eighty columns\n\
          ! nick bob is already taken\n",
     );
-    app.on_net(NetEvent::Sent {
-        bytes: 2048,
-        exit: false,
-    });
+    on_net(
+        &mut app,
+        NetEvent::Sent {
+            bytes: 2048,
+            exit: false,
+        },
+    );
     app
 }
 
 fn draw(app: &mut App, cols: u16, rows: u16) -> Terminal<TestBackend> {
-    app.on_resize(cols, rows);
+    fit(app, (cols, rows));
     let mut terminal = Terminal::new(TestBackend::new(cols, rows)).unwrap();
     terminal.draw(|frame| ui::render(app, frame)).unwrap();
     terminal
@@ -94,7 +125,7 @@ fn nicks_are_coloured_and_errors_red() {
     assert_ne!(bob, Color::Reset);
     assert_ne!(bob, carol, "different nicks, different colours");
     assert_eq!(buffer[(0, row_of("! nick"))].fg, Color::LightRed);
-    assert_eq!(buffer[(0, row_of("* carol waves"))].fg, Color::Cyan);
+    assert_eq!(buffer[(0, row_of("* carol waves"))].fg, Color::Magenta);
 }
 
 #[test]
@@ -111,7 +142,7 @@ fn chinese_wraps_whole_at_a_narrow_width() {
 #[test]
 fn help_lists_every_key() {
     let mut app = chatting();
-    app.on_key(KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE));
+    press(&mut app, KeyCode::F(1), KeyModifiers::NONE);
     let terminal = draw(&mut app, 80, 24);
     insta::assert_snapshot!(terminal.backend());
 }
@@ -122,8 +153,8 @@ fn scrolled_up_shows_how_many_lines_are_new() {
     for n in 0..60 {
         received(&mut app, &format!("<bob> line {n:02}\n"));
     }
-    app.on_resize(80, 24);
-    app.on_key(KeyEvent::new(KeyCode::PageUp, KeyModifiers::NONE));
+    fit(&mut app, (80, 24));
+    press(&mut app, KeyCode::PageUp, KeyModifiers::NONE);
     received(&mut app, "<bob> after scrolling\n<bob> and another\n");
     let terminal = draw(&mut app, 80, 24);
     insta::assert_snapshot!(terminal.backend());
@@ -131,16 +162,19 @@ fn scrolled_up_shows_how_many_lines_are_new() {
 
 #[test]
 fn the_article_session_in_raw_mode() {
-    let mut app = app(true, Role::Joined);
-    app.on_net(NetEvent::Connected {
-        local: "127.0.0.1:51234".parse().unwrap(),
-        peer: "127.0.0.1:8888".parse().unwrap(),
-        handshake: Duration::from_micros(84),
-        info: None,
-    });
+    let mut app = app(Framing::Raw, Role::Joined);
+    on_net(
+        &mut app,
+        NetEvent::Connected {
+            local: "127.0.0.1:51234".parse().unwrap(),
+            peer: "127.0.0.1:8888".parse().unwrap(),
+            handshake: Duration::from_micros(84),
+            info: None,
+        },
+    );
     received(&mut app, "连接成功!");
     app.on_paste("hello");
-    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
     received(&mut app, "第1条信息:hello");
     let terminal = draw(&mut app, 60, 10);
     insta::assert_snapshot!(terminal.backend());
@@ -171,7 +205,7 @@ fn every_size_from_1x1_to_200_columns_renders_without_panic() {
             draw(&mut app, cols, rows);
         }
     }
-    app.on_key(KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE));
+    press(&mut app, KeyCode::F(1), KeyModifiers::NONE);
     for (cols, rows) in [(1, 1), (10, 3), (30, 8)] {
         draw(&mut app, cols, rows);
     }
@@ -181,11 +215,9 @@ fn every_size_from_1x1_to_200_columns_renders_without_panic() {
 fn inspected_session() -> App {
     use tcpchat::net::Close;
     use tcpchat::tcpinfo::{self, TcpInfo};
-    use tokio::time::Instant;
 
-    let mut app = app(false, Role::Joined);
-    let t0 = Instant::now();
-    let at = |ms: u64| t0 + Duration::from_micros(ms);
+    let mut app = app(Framing::Lines, Role::Joined);
+    let at = |micros: u64| t0() + Duration::from_micros(micros);
     let server = "127.0.0.1:8888".parse().unwrap();
     let handshake = TcpInfo {
         state: Some(tcpinfo::ESTABLISHED),
@@ -230,7 +262,7 @@ fn inspected_session() -> App {
         (
             400,
             NetEvent::Received(Bytes::from(
-                "* 连接成功! you are guest-1; 1 online; /help lists the commands\n",
+                "*** 连接成功! you are guest-1; 1 online; /help lists the commands\n",
             )),
         ),
         (
@@ -242,7 +274,7 @@ fn inspected_session() -> App {
         ),
         (
             1_200,
-            NetEvent::Received(Bytes::from("* guest-1 is now known as alice\n")),
+            NetEvent::Received(Bytes::from("*** guest-1 is now known as alice\n")),
         ),
         (
             2_000_000,
@@ -257,7 +289,7 @@ fn inspected_session() -> App {
         ),
     ];
     for (micros, event) in events {
-        app.on_net_at(event, at(micros));
+        app.on_net(event, at(micros));
     }
     let later = TcpInfo {
         segs_out: Some(6),
@@ -268,34 +300,34 @@ fn inspected_session() -> App {
     };
     app.on_tcp_info(handshake);
     app.on_tcp_info(later);
-    app.on_key(KeyEvent::new(KeyCode::F(2), KeyModifiers::NONE));
-    app.on_key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL));
+    press(&mut app, KeyCode::F(2), KeyModifiers::NONE);
+    press(&mut app, KeyCode::Char('d'), KeyModifiers::CONTROL);
     let fin_wait = TcpInfo {
         state: Some(tcpinfo::FIN_WAIT2),
         ..later
     };
-    app.on_net_at(
+    app.on_net(
         NetEvent::Sent {
             bytes: 5,
             exit: true,
         },
         at(5_000_000),
     );
-    app.on_net_at(
+    app.on_net(
         NetEvent::FinSent {
             info: Some(fin_wait),
         },
         at(5_000_010),
     );
-    app.on_net_at(
-        NetEvent::Received(Bytes::from("* bye, alice; closing the connection\n")),
+    app.on_net(
+        NetEvent::Received(Bytes::from("*** bye, alice; closing the connection\n")),
         at(5_000_200),
     );
     let closed = TcpInfo {
         state: Some(tcpinfo::CLOSED),
         ..later
     };
-    app.on_net_at(
+    app.on_net(
         NetEvent::Closed {
             how: Close::PeerFin,
             info: Some(closed),
@@ -312,7 +344,7 @@ fn inspector_pages_at_80x24() {
     for _ in 0..4 {
         let terminal = draw(&mut app, 80, 24);
         pages.push_str(&format!("{}\n", terminal.backend()));
-        app.on_key(KeyEvent::new(KeyCode::F(5), KeyModifiers::NONE));
+        press(&mut app, KeyCode::F(5), KeyModifiers::NONE);
     }
     insta::assert_snapshot!(pages);
 }

@@ -14,8 +14,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tcpchat::app::{App, Role, Settings};
+use tcpchat::app::{App, Clock, Role, Settings};
+use tcpchat::event_loop::fit;
 use tcpchat::net::NetEvent;
+use tcpchat::protocol::Framing;
+use tokio::time::Instant;
 
 /// Bytes in one read, the network task's buffer size.
 pub const READ_SIZE: usize = 8 * 1024;
@@ -223,10 +226,10 @@ impl Chat {
                 let other = self.pick(NICKS);
                 let online = self.rng.usize(2..120);
                 match self.rng.u32(..5) {
-                    0 => out.push_str(&format!("* {nick} joined; {online} online")),
-                    1 => out.push_str(&format!("* {nick} left (exit); {online} online")),
-                    2 => out.push_str(&format!("* {nick} left (quit: bye all); {online} online")),
-                    3 => out.push_str(&format!("* {nick} is now known as {other}_")),
+                    0 => out.push_str(&format!("*** {nick} joined; {online} online")),
+                    1 => out.push_str(&format!("*** {nick} left (exit); {online} online")),
+                    2 => out.push_str(&format!("*** {nick} left (quit: bye all); {online} online")),
+                    3 => out.push_str(&format!("*** {nick} is now known as {other}_")),
                     _ => {
                         out.push_str(&format!("* {nick} "));
                         let count = self.rng.usize(2..8);
@@ -262,24 +265,36 @@ pub fn reads(stream: &[u8]) -> Vec<Bytes> {
 /// A client at 200×50 keeping `capacity` lines, connected as `alice` (so her lines are drawn
 /// as our own), with nothing else in its scrollback yet.
 pub fn connected_app(capacity: usize) -> App {
-    let mut app = App::new(Settings {
+    let settings = Settings {
         target: "127.0.0.1:8888".into(),
-        raw: false,
+        framing: Framing::Lines,
         nick: Some("alice".into()),
         scrollback: capacity,
         role: Role::Joined,
-    });
-    app.on_resize(COLS, ROWS);
-    app.on_net(NetEvent::Connected {
-        local: "127.0.0.1:51234".parse().expect("address"),
-        peer: "127.0.0.1:8888".parse().expect("address"),
-        handshake: Duration::from_micros(80),
-        info: None,
-    });
-    app.on_net(NetEvent::Received(Bytes::from_static(
-        "* 连接成功! you are alice; 42 online; /help lists the commands\n".as_bytes(),
-    )));
+    };
+    let mut app = App::new(settings, Clock::now());
+    fit(&mut app, (COLS, ROWS));
+    net(
+        &mut app,
+        NetEvent::Connected {
+            local: "127.0.0.1:51234".parse().expect("address"),
+            peer: "127.0.0.1:8888".parse().expect("address"),
+            handshake: Duration::from_micros(80),
+            info: None,
+        },
+    );
+    net(
+        &mut app,
+        NetEvent::Received(Bytes::from_static(
+            "*** 连接成功! you are alice; 42 online; /help lists the commands\n".as_bytes(),
+        )),
+    );
     app
+}
+
+/// A network event that happens now, as the network task would stamp it.
+pub fn net(app: &mut App, event: NetEvent) {
+    app.on_net(event, Instant::now());
 }
 
 /// Feeds `lines` generated lines into `app` in [`READ_SIZE`] reads, generating one read's
@@ -297,7 +312,7 @@ pub fn fill(app: &mut App, chat: &mut Chat, lines: usize) -> usize {
         let take = pending.len().min(READ_SIZE);
         let read: Vec<u8> = pending.drain(..take).collect();
         total += read.len();
-        app.on_net(NetEvent::Received(Bytes::from(read)));
+        net(app, NetEvent::Received(Bytes::from(read)));
     }
     total
 }

@@ -10,23 +10,21 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use super::{Ending, LINGER, Limits, Mode, kernel_summary, linger};
+use super::{Ending, LINGER, Limits, kernel_summary, linger};
+use crate::protocol::article::{ArticleMode, is_exit_read};
 
 /// The article's `recv(1024)`: each read of at most this many bytes is one message.
 const RECV_SIZE: usize = 1024;
 
-/// Serves one connection in `Echo` or `Ack` mode until `exit`, close or shutdown.
+/// Serves one connection in `mode` until `exit`, close or shutdown.
 pub async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
-    mode: Mode,
+    mode: ArticleMode,
     limits: &Limits,
     shutdown: &CancellationToken,
 ) {
-    let greeting: &[u8] = match mode {
-        Mode::Ack => b"Hello World!",
-        Mode::Echo | Mode::Chat => "连接成功!".as_bytes(),
-    };
+    let greeting = mode.greeting();
     let mut buf = [0u8; RECV_SIZE];
     let mut count = 0u64;
     let (mut bytes_in, mut bytes_out) = (0u64, greeting.len() as u64);
@@ -47,20 +45,11 @@ pub async fn serve(
             };
             bytes_in += data.len() as u64;
             debug!(%peer, bytes = data.len(), text = %String::from_utf8_lossy(data), "recv");
-            if is_exit(data) {
+            if is_exit_read(data) {
                 break 'session Ending::Exit;
             }
             count += 1;
-            reply.clear();
-            match mode {
-                Mode::Ack => {
-                    reply.extend_from_slice(format!("{}:ACK!", fastrand::u32(1..=1000)).as_bytes());
-                }
-                Mode::Echo | Mode::Chat => {
-                    reply.extend_from_slice(format!("第{count}条信息:").as_bytes());
-                    reply.extend_from_slice(data);
-                }
-            }
+            mode.reply(count, data, &mut reply);
             if let Err(error) = write_or_shutdown(&mut stream, &reply, limits, shutdown).await {
                 break 'session error;
             }
@@ -92,9 +81,4 @@ async fn write_or_shutdown(
         result = stream.write_all(data) => result.map_err(Ending::from_read_error),
         () = give_up => Err(Ending::Shutdown),
     }
-}
-
-/// The article's test `data == b'exit'`, also accepting the line endings `nc` and telnet add.
-fn is_exit(data: &[u8]) -> bool {
-    matches!(data, b"exit" | b"exit\n" | b"exit\r\n")
 }

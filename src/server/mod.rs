@@ -1,18 +1,21 @@
 //! The `--serve` side: accept loop, limits and shutdown for the three modes.
 //!
 //! [`run`] takes an already bound listener (so tests bind port 0), a [`Config`] and a shutdown
-//! token. Each accepted connection gets one task that owns its socket ([`chat`] or [`article`]);
-//! the chat room they share lives in [`room`].
+//! token. Each accepted connection gets one task that owns its socket: a chat [`session`]
+//! (its input framed by [`line_reader`], its output by [`writer`]) or one of the [`article`]'s
+//! servers. The chat room they share lives in [`room`]; the lines they write, in
+//! [`crate::protocol`].
 //!
 //! Shutdown: cancelling the token stops accepting, every chat client is told
-//! `* server shutting down` and closed cleanly, and `run` returns within
+//! `*** server shutting down` and closed cleanly, and `run` returns within
 //! [`Limits::shutdown_grace`] even if some client never reads.
 
 mod article;
-mod chat;
 mod flood;
-mod nick;
+mod line_reader;
 mod room;
+mod session;
+mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,9 +28,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 pub use flood::FloodLimit;
-pub use nick::{Nick, NickError};
 
 use crate::codec::DEFAULT_MAX_LINE;
+use crate::protocol::article::ArticleMode;
+use crate::protocol::{Refusal, ServerLine};
 use room::Room;
 
 /// What the server speaks on each connection.
@@ -40,6 +44,17 @@ pub enum Mode {
     Echo,
     /// The article's threaded server: `Hello World!`, then `<1..=1000>:ACK!` per read.
     Ack,
+}
+
+impl Mode {
+    /// Which of the article's servers this is, if it is one.
+    pub fn article(self) -> Option<ArticleMode> {
+        match self {
+            Self::Chat => None,
+            Self::Echo => Some(ArticleMode::Echo),
+            Self::Ack => Some(ArticleMode::Ack),
+        }
+    }
 }
 
 impl std::fmt::Display for Mode {
@@ -126,9 +141,6 @@ pub struct Config {
 /// First and last pause after a failed `accept` (out of file descriptors, say); it doubles
 /// between them and resets after a success, so a full process table never spins the CPU.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
-
-/// The line a client past [`Limits::max_clients`] is sent before its connection is closed.
-const SERVER_FULL: &[u8] = b"! server full, try again later\n";
 
 /// Serves `listener` until `shutdown` is cancelled, then closes every connection cleanly.
 pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) {
@@ -220,18 +232,16 @@ async fn serve_connection(
     if let Err(error) = socket.set_tcp_user_timeout(Some(idle + (idle / 6) * 3)) {
         warn!(%peer, %error, "setting TCP_USER_TIMEOUT failed");
     }
-    match config.mode {
-        Mode::Chat => chat::serve(stream, peer, &room, &config.limits, &shutdown).await,
-        Mode::Echo | Mode::Ack => {
-            article::serve(stream, peer, config.mode, &config.limits, &shutdown).await;
-        }
+    match config.mode.article() {
+        None => session::serve(stream, peer, &room, &config.limits, &shutdown).await,
+        Some(mode) => article::serve(stream, peer, mode, &config.limits, &shutdown).await,
     }
 }
 
 /// Tells a client past the connection limit why it is turned away, without a task: a fresh
 /// socket's send buffer is empty, so a non-blocking write of one short line succeeds.
 fn refuse_full(stream: TcpStream) {
-    let _ = stream.try_write(SERVER_FULL);
+    let _ = stream.try_write(&ServerLine::from(Refusal::ServerFull).to_bytes());
 }
 
 /// How a connection ended: the reason others are told, and the log's word for it.
@@ -285,7 +295,7 @@ impl Ending {
 }
 
 impl std::fmt::Display for Ending {
-    /// The reason shown to the room in `* nick left (REASON)`.
+    /// The reason shown to the room in `*** nick left (REASON)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Exit => f.write_str("exit"),
@@ -293,7 +303,7 @@ impl std::fmt::Display for Ending {
             Self::Quit(reason) => write!(f, "quit: {reason}"),
             Self::PeerClosed => f.write_str("closed"),
             Self::Reset => f.write_str("reset"),
-            Self::TooSlow => f.write_str("too slow"),
+            Self::TooSlow => f.write_str(room::TOO_SLOW),
             Self::Shutdown => f.write_str("server shutting down"),
             Self::LineTimeout => f.write_str("timed out"),
             Self::Vanished => f.write_str("no answer"),

@@ -7,14 +7,17 @@
 //! told it left `(too slow)`. Nobody ever waits for a slow member.
 
 use std::collections::HashMap;
-use std::fmt::Display;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
-use super::nick::{Nick, NickError};
+use crate::nick::{Nick, NickError};
+use crate::protocol::{Event, ServerLine};
+
+/// The reason given when the room drops a member whose outbox is full.
+pub const TOO_SLOW: &str = "too slow";
 
 /// Identifies one connection in the room for its lifetime.
 pub type MemberId = u64;
@@ -58,9 +61,8 @@ pub struct Joined {
     pub own_outbox: mpsc::WeakSender<Bytes>,
 }
 
-/// A protocol line: `text` and its `\n`.
-pub fn line(text: impl Display) -> Bytes {
-    Bytes::from(format!("{text}\n"))
+fn event(event: Event<'_>) -> Bytes {
+    ServerLine::Event(event).to_bytes()
 }
 
 impl Room {
@@ -111,16 +113,21 @@ impl Room {
             },
         );
         let online = state.members.len();
+        let nick_str = nick.as_str();
         state.deliver(
             |m| m == id,
-            line(format!(
-                "* 连接成功! you are {nick}; {online} online; /help lists the commands"
-            )),
+            event(Event::Greeting {
+                nick: nick_str,
+                online,
+            }),
         );
         if online <= state.announce_up_to {
             state.deliver(
                 |m| m != id,
-                line(format!("* {nick} joined; {online} online")),
+                event(Event::Joined {
+                    nick: nick_str,
+                    online,
+                }),
             );
         }
         Some(Joined {
@@ -155,7 +162,11 @@ impl Room {
         };
         let old = std::mem::replace(&mut member.nick, new.clone());
         if old != new {
-            state.deliver(|_| true, line(format!("* {old} is now known as {new}")));
+            let renamed = event(Event::Renamed {
+                old: old.as_str(),
+                new: new.as_str(),
+            });
+            state.deliver(|_| true, renamed);
         }
         Ok(())
     }
@@ -181,13 +192,12 @@ impl Room {
         }
         let online = state.members.len();
         if online < state.announce_up_to {
-            state.deliver(
-                |_| true,
-                line(format!(
-                    "* {} left ({reason}); {online} online",
-                    member.nick
-                )),
-            );
+            let left = event(Event::Left {
+                nick: member.nick.as_str(),
+                reason,
+                online,
+            });
+            state.deliver(|_| true, left);
         }
         Some(member.nick)
     }
@@ -197,7 +207,7 @@ impl Room {
     pub fn shut_down(&self) {
         let mut state = self.lock();
         state.closed = true;
-        state.deliver(|_| true, line("* server shutting down"));
+        state.deliver(|_| true, event(Event::ShuttingDown));
         state.members.clear();
     }
 }
@@ -223,10 +233,11 @@ impl State {
             if online >= self.announce_up_to {
                 continue;
             }
-            let notice = line(format!(
-                "* {} left (too slow); {online} online",
-                member.nick
-            ));
+            let notice = event(Event::Left {
+                nick: member.nick.as_str(),
+                reason: TOO_SLOW,
+                online,
+            });
             for more in self.offer(&|_| true, &notice) {
                 if !slow.contains(&more) {
                     slow.push(more);
@@ -250,6 +261,10 @@ impl State {
 mod tests {
     use super::*;
 
+    fn message(text: &str) -> Bytes {
+        ServerLine::Message { nick: "x", text }.to_bytes()
+    }
+
     fn drain(joined: &mut Joined) -> Vec<String> {
         std::iter::from_fn(|| joined.outbox.try_recv().ok())
             .map(|b| String::from_utf8(b.to_vec()).unwrap())
@@ -266,13 +281,13 @@ mod tests {
         assert_eq!(
             drain(&mut a),
             [
-                "* 连接成功! you are guest-1; 1 online; /help lists the commands\n",
-                "* guest-2 joined; 2 online\n"
+                "*** 连接成功! you are guest-1; 1 online; /help lists the commands\n",
+                "*** guest-2 joined; 2 online\n"
             ]
         );
         assert_eq!(
             drain(&mut b),
-            ["* 连接成功! you are guest-2; 2 online; /help lists the commands\n"]
+            ["*** 连接成功! you are guest-2; 2 online; /help lists the commands\n"]
         );
     }
 
@@ -282,14 +297,14 @@ mod tests {
         let mut reader = room.join().unwrap();
         let slow = room.join().unwrap(); // slow's queue holds its greeting: 1 of 2
         drain(&mut reader);
-        room.broadcast(line("<x> one")); // slow: 2 of 2
+        room.broadcast(message("one")); // slow: 2 of 2
         assert!(!slow.dropped.is_cancelled());
         assert_eq!(drain(&mut reader), ["<x> one\n"]);
-        room.broadcast(line("<x> two")); // slow: full
+        room.broadcast(message("two")); // slow: full
         assert!(slow.dropped.is_cancelled());
         assert_eq!(
             drain(&mut reader),
-            ["<x> two\n", "* guest-2 left (too slow); 1 online\n"]
+            ["<x> two\n", "*** guest-2 left (too slow); 1 online\n"]
         );
         assert_eq!(room.who(), ["guest-1"]);
     }
@@ -320,8 +335,8 @@ mod tests {
         assert_eq!(
             drain(&mut a)[1..],
             [
-                "* guest-2 joined; 2 online\n",
-                "* guest-2 left (exit); 1 online\n"
+                "*** guest-2 joined; 2 online\n",
+                "*** guest-2 left (exit); 1 online\n"
             ]
         );
     }
@@ -332,7 +347,7 @@ mod tests {
         let mut a = room.join().unwrap();
         room.shut_down();
         assert!(room.join().is_none());
-        assert_eq!(drain(&mut a).last().unwrap(), "* server shutting down\n");
+        assert_eq!(drain(&mut a).last().unwrap(), "*** server shutting down\n");
         // The room kept no sender: the outbox is closed once drained.
         assert!(a.outbox.try_recv().is_err() && a.outbox.is_closed());
     }

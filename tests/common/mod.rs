@@ -202,7 +202,7 @@ impl Client {
 pub async fn join(addr: SocketAddr) -> (Client, String) {
     let mut client = Client::connect(addr).await;
     let greeting = client.line().await;
-    assert!(greeting.starts_with("* "), "{greeting:?}");
+    assert!(greeting.starts_with("*** "), "{greeting:?}");
     let nick = greeting
         .split_once("you are ")
         .and_then(|(_, rest)| rest.split_once(';'))

@@ -49,6 +49,8 @@ pub mod keys {
     pub const F1: &str = "\x1bOP";
     /// Escape.
     pub const ESC: &str = "\x1b";
+    /// Alt-H, the help's fallback for terminals that take F1.
+    pub const ALT_H: &str = "\x1bh";
     /// Ctrl-L.
     pub const CTRL_L: &str = "\x0c";
     /// F4.

@@ -84,7 +84,7 @@ fn hostile_server_escape_sequences_never_reach_the_terminal() {
     // The nick the client learns from the greeting goes to the status bar: sanitised too.
     server
         .write_all(
-            "* 连接成功! you are \x1b]0;pwned\x07\u{202e}mallory; 2 online; /help lists the commands\n"
+            "*** 连接成功! you are \x1b]0;pwned\x07\u{202e}mallory; 2 online; /help lists the commands\n"
                 .as_bytes(),
         )
         .expect("write");
@@ -123,7 +123,7 @@ fn hostile_server_escape_sequences_never_reach_the_terminal() {
         (b"<eve> 10 good\rEVIL", "<eve> 10 goodEVIL"),
         // (The emulator shows U+FFFD as an empty cell; the raw output is checked below.)
         (b"<eve> 11 nul\0byte \xff\xfe latin", "<eve> 11 nulbyte"),
-        (b"* 12 \x1b]0;pwned\x07event", "* 12 event"),
+        (b"*** 12 \x1b]0;pwned\x07event", "*** 12 event"),
         (b"! 13 \x1b[2J\x1b[Herror", "! 13 error"),
     ];
     for (bytes, visible) in cases {
@@ -485,7 +485,7 @@ fn a_server_task_panic_under_the_client_is_survived() {
     tui.send(BOOM);
     tui.send(keys::ENTER);
     peer.expect_line(
-        |l| l == "* alice left (server error); 1 online",
+        |l| l == "*** alice left (server error); 1 online",
         "alice's connection ending in a server error",
     );
     tui.wait_for(

@@ -68,6 +68,59 @@ fn plain_peer(addr: &str, nick: &str) -> Peer {
     peer
 }
 
+/// The row and column where `text` starts on the screen, if it is there.
+fn find(screen: &vt100::Screen, text: &str) -> Option<(u16, u16)> {
+    let (_, cols) = screen.size();
+    screen
+        .rows(0, cols.get())
+        .enumerate()
+        .find_map(|(row, line)| {
+            let at = line.find(text)?;
+            // Only ASCII before the match here, so bytes are columns.
+            Some((u16::try_from(row).ok()?, u16::try_from(at).ok()?))
+        })
+}
+
+/// Another user types lines that look like events about alice; her client learns nothing from
+/// them: the status bar keeps her nick and the count, and her own lines stay marked as hers.
+#[test]
+fn forged_events_change_nothing_in_the_client() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 100, 24);
+    tui.wait_for(|s| status_row(s).contains(" 1 online "), "1 online");
+    let mut mallory = plain_peer(&server.addr, "mallory");
+    tui.wait_for(|s| status_row(s).contains(" 2 online "), "2 online");
+    for forged in [
+        "/me thinks you are great",
+        "/me is now known as bob",
+        "/me left (exit); 0 online",
+        "*** alice is now known as great",
+    ] {
+        mallory.send(&format!("{forged}\n"));
+    }
+    mallory.send("/nick alice\n");
+    mallory.expect_line(|l| l == "! nick alice is already taken", "the refusal");
+    tui.wait_for_text("<mallory> *** alice is now known as great");
+    tui.send("still me");
+    tui.send(keys::ENTER);
+    tui.wait_for_text("<alice> still me");
+    tui.wait_for(
+        |s| {
+            let status = status_row(s);
+            status.contains(" alice ") && status.contains(" 2 online ") && !status.contains("great")
+        },
+        "the status bar still saying alice, 2 online",
+    );
+    tui.wait_for(
+        |s| {
+            find(s, "<alice> still me")
+                .and_then(|(row, col)| s.cell(row, col + 1))
+                .is_some_and(|cell| cell.inverse())
+        },
+        "alice's own line drawn as hers (reversed nick)",
+    );
+}
+
 #[test]
 fn connect_send_and_see_another_client() {
     let server = Server::start("chat");
@@ -389,7 +442,7 @@ fn exit_key_ends_session_cleanly() {
     tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
     tui.wait_for_output(BRACKETED_PASTE_OFF);
     tui.wait_for(|s| !s.alternate_screen(), "the main screen back");
-    peer.expect_line(|l| l.starts_with("* alice left (exit)"), "alice leaving");
+    peer.expect_line(|l| l.starts_with("*** alice left (exit)"), "alice leaving");
 }
 
 #[test]
@@ -434,7 +487,7 @@ fn typed_quit_ends_the_session_with_its_reason() {
     assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
     tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
     peer.expect_line(
-        |l| l.starts_with("* alice left (quit: gone fishing)"),
+        |l| l.starts_with("*** alice left (quit: gone fishing)"),
         "alice leaving with her reason",
     );
 }
@@ -477,16 +530,16 @@ fn help_opens_and_closes() {
     tui.wait_for_no_text("tcpchat keys");
     tui.wait_for(|s| input_row(s) == ">", "an empty edit box");
 
-    // `?` on an empty line opens it too; Esc closes it.
-    tui.send("?");
+    // Alt-H opens it too (for terminals that take F1); Esc closes it.
+    tui.send(keys::ALT_H);
     tui.wait_for_text("tcpchat keys");
     tui.send(keys::ESC);
     tui.wait_for_no_text("tcpchat keys");
     tui.wait_for(|s| input_row(s) == ">", "an empty edit box");
 
-    // `?` in a line is just a character.
-    tui.send("why?");
-    tui.wait_for(|s| input_row(s) == "> why?", "\"why?\" typed");
+    // `?` is just a character, even at the start of a line: a message may begin with it.
+    tui.send("? really");
+    tui.wait_for(|s| input_row(s) == "> ? really", "\"? really\" typed");
     assert!(!tui.text().contains("tcpchat keys"));
 }
 

@@ -1,4 +1,6 @@
-//! Nicknames: what a valid one is, and when two are the same.
+//! Nicknames: what a valid one is, and when two are the same. Shared by the server (who may
+//! take which nick), the protocol reader (a line names a real nick or is not that kind of line)
+//! and the command line (`--nick`).
 
 use std::fmt;
 
@@ -19,6 +21,9 @@ pub enum NickError {
     TooLong,
     /// A space, a control character, an invisible one, or `<`/`>` that would fake a message prefix.
     BadCharacter(char),
+    /// Starts with a character reserved for the protocol: `*` (events and `/me` lines) or `#`
+    /// (room names).
+    BadStart(char),
     /// Someone online already has it (ignoring case).
     Taken(String),
 }
@@ -33,6 +38,9 @@ impl fmt::Display for NickError {
                 "nick may not contain {:?} (no spaces, control or invisible characters, < or >)",
                 c.escape_unicode().to_string()
             ),
+            Self::BadStart(c) => {
+                write!(f, "nick may not start with {c} (kept for events and rooms)")
+            }
             Self::Taken(nick) => write!(f, "nick {nick} is already taken"),
         }
     }
@@ -40,18 +48,15 @@ impl fmt::Display for NickError {
 
 impl Nick {
     /// Validates a requested nick: 1–24 characters, none of them whitespace, control, invisible
-    /// (zero-width, bidi, format) or `<`/`>`.
+    /// (zero-width, bidi, format) or `<`/`>`, and not starting with `*` or `#`.
     pub fn parse(requested: &str) -> Result<Self, NickError> {
-        if requested.is_empty() {
-            return Err(NickError::Empty);
-        }
-        if requested.chars().count() > MAX_NICK_CHARS {
-            return Err(NickError::TooLong);
-        }
-        if let Some(bad) = requested.chars().find(|&c| is_forbidden(c)) {
-            return Err(NickError::BadCharacter(bad));
-        }
+        check(requested)?;
         Ok(Self(requested.to_owned()))
+    }
+
+    /// Whether `text` is a nick [`Nick::parse`] would accept, without allocating.
+    pub fn is_valid(text: &str) -> bool {
+        check(text).is_ok()
     }
 
     /// The nick a server gives the `n`th guest.
@@ -74,6 +79,22 @@ impl fmt::Display for Nick {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+fn check(requested: &str) -> Result<(), NickError> {
+    let Some(first) = requested.chars().next() else {
+        return Err(NickError::Empty);
+    };
+    if requested.chars().count() > MAX_NICK_CHARS {
+        return Err(NickError::TooLong);
+    }
+    if let Some(bad) = requested.chars().find(|&c| is_forbidden(c)) {
+        return Err(NickError::BadCharacter(bad));
+    }
+    if matches!(first, '*' | '#') {
+        return Err(NickError::BadStart(first));
+    }
+    Ok(())
 }
 
 fn is_forbidden(c: char) -> bool {
@@ -137,6 +158,13 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn refuses_the_prefixes_of_events_and_rooms() {
+        assert_eq!(Nick::parse("***"), Err(NickError::BadStart('*')));
+        assert_eq!(Nick::parse("#lobby"), Err(NickError::BadStart('#')));
+        assert!(Nick::parse("a*b#").is_ok());
     }
 
     #[test]

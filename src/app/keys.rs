@@ -1,0 +1,410 @@
+//! The one keymap: every key the client knows, what it does, and the help line that says so.
+//! [`action_for`] reads it to dispatch a key; the F1 help draws [`BINDINGS`] as it is. Adding a
+//! key is one entry here.
+//!
+//! Printable characters are not in the table: they always type themselves (so a message may
+//! start with `?`). Every F-key has an Alt fallback for terminals and desktops that take the
+//! F-keys (GNOME Terminal's F1, macOS media keys).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::editbox::Edit;
+
+/// Everything a key can ask the client to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Send the line typed (or start the exit if it is `exit` or `/quit`).
+    Submit,
+    /// Send `exit`, then wait for the server to close.
+    Exit,
+    /// Quit at once, without goodbyes.
+    QuitNow,
+    /// Open the key help.
+    Help,
+    /// Open or close the TCP inspector.
+    ToggleInspector,
+    /// Show the inspector's next page (when it shows one at a time).
+    NextInspectorPage,
+    /// Show or hide each line's arrival time.
+    ToggleTimestamps,
+    /// Release the mouse to the terminal (text selection) or capture it (wheel scrolling).
+    ToggleMouse,
+    /// Clear the terminal and draw everything again.
+    Repaint,
+    /// Scroll towards older lines by a page.
+    PageUp,
+    /// Scroll towards newer lines by a page.
+    PageDown,
+    /// Scroll towards older lines by one row.
+    LineUp,
+    /// Scroll towards newer lines by one row.
+    LineDown,
+    /// Jump to the newest line and follow new ones again.
+    ToBottom,
+    /// Change the line being typed.
+    Edit(Edit),
+}
+
+/// When a key does what its entry says; otherwise the search goes on down the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// Always.
+    Always,
+    /// Only while nothing is typed.
+    EmptyLine,
+    /// Only while the inspector is open.
+    Inspecting,
+}
+
+/// What the state looks like to the keymap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    /// Nothing is typed.
+    pub empty_line: bool,
+    /// The inspector is open.
+    pub inspecting: bool,
+}
+
+/// One key (code and modifiers), what it does, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// The key.
+    pub code: KeyCode,
+    /// Exactly these modifiers (Shift is ignored for characters, which carry it themselves).
+    pub modifiers: KeyModifiers,
+    /// When it applies.
+    pub when: When,
+    /// What it does.
+    pub action: Action,
+}
+
+/// One line of the help and the keys it describes.
+#[derive(Debug)]
+pub struct Binding {
+    /// The keys, as the help names them.
+    pub keys: &'static str,
+    /// What they do, as the help says it.
+    pub help: &'static str,
+    /// The keys themselves; earlier entries win.
+    pub chords: &'static [Key],
+}
+
+const NONE: KeyModifiers = KeyModifiers::NONE;
+const CTRL: KeyModifiers = KeyModifiers::CONTROL;
+const ALT: KeyModifiers = KeyModifiers::ALT;
+const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
+
+const fn key(code: KeyCode, modifiers: KeyModifiers, action: Action) -> Key {
+    Key {
+        code,
+        modifiers,
+        when: When::Always,
+        action,
+    }
+}
+
+const fn only(when: When, key: Key) -> Key {
+    Key { when, ..key }
+}
+
+const fn ch(c: char) -> KeyCode {
+    KeyCode::Char(c)
+}
+
+const fn edit(code: KeyCode, modifiers: KeyModifiers, edit: Edit) -> Key {
+    key(code, modifiers, Action::Edit(edit))
+}
+
+/// Every key, in the order the help lists them and dispatch searches them.
+pub const BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "Enter",
+        help: "send the line",
+        chords: &[key(KeyCode::Enter, NONE, Action::Submit)],
+    },
+    Binding {
+        keys: "Ctrl-D",
+        help: "empty line: send exit, quit when the server closes",
+        chords: &[only(When::EmptyLine, key(ch('d'), CTRL, Action::Exit))],
+    },
+    Binding {
+        keys: "Ctrl-C",
+        help: "quit at once",
+        chords: &[key(ch('c'), CTRL, Action::QuitNow)],
+    },
+    Binding {
+        keys: "F1, Alt-H",
+        help: "this help",
+        chords: &[
+            key(KeyCode::F(1), NONE, Action::Help),
+            key(ch('h'), ALT, Action::Help),
+        ],
+    },
+    Binding {
+        keys: "F2, Alt-I",
+        help: "TCP inspector: timeline, handshake, kernel, reads",
+        chords: &[
+            key(KeyCode::F(2), NONE, Action::ToggleInspector),
+            key(ch('i'), ALT, Action::ToggleInspector),
+        ],
+    },
+    Binding {
+        keys: "F5, Alt-N",
+        help: "next inspector page (when it shows one at a time)",
+        chords: &[
+            only(
+                When::Inspecting,
+                key(KeyCode::F(5), NONE, Action::NextInspectorPage),
+            ),
+            only(
+                When::Inspecting,
+                key(ch('n'), ALT, Action::NextInspectorPage),
+            ),
+        ],
+    },
+    Binding {
+        keys: "F3, Alt-T",
+        help: "show / hide timestamps",
+        chords: &[
+            key(KeyCode::F(3), NONE, Action::ToggleTimestamps),
+            key(ch('t'), ALT, Action::ToggleTimestamps),
+        ],
+    },
+    Binding {
+        keys: "F4, Alt-M",
+        help: "release / capture the mouse (select text)",
+        chords: &[
+            key(KeyCode::F(4), NONE, Action::ToggleMouse),
+            key(ch('m'), ALT, Action::ToggleMouse),
+        ],
+    },
+    Binding {
+        keys: "Ctrl-L",
+        help: "repaint the screen",
+        chords: &[key(ch('l'), CTRL, Action::Repaint)],
+    },
+    Binding {
+        keys: "PageUp/PageDown",
+        help: "scroll a page",
+        chords: &[
+            key(KeyCode::PageUp, NONE, Action::PageUp),
+            key(KeyCode::PageDown, NONE, Action::PageDown),
+        ],
+    },
+    Binding {
+        keys: "Shift-Up/Down",
+        help: "scroll a line (the mouse wheel: three)",
+        chords: &[
+            key(KeyCode::Up, SHIFT, Action::LineUp),
+            key(KeyCode::Down, SHIFT, Action::LineDown),
+        ],
+    },
+    Binding {
+        keys: "Ctrl-End, End",
+        help: "jump to the newest line (End on an empty line)",
+        chords: &[
+            key(KeyCode::End, CTRL, Action::ToBottom),
+            only(When::EmptyLine, key(KeyCode::End, NONE, Action::ToBottom)),
+        ],
+    },
+    Binding {
+        keys: "Up/Down",
+        help: "previous / next line typed",
+        chords: &[
+            edit(KeyCode::Up, NONE, Edit::HistoryPrev),
+            edit(KeyCode::Down, NONE, Edit::HistoryNext),
+        ],
+    },
+    Binding {
+        keys: "Left/Right, Ctrl-B/F",
+        help: "back / forward one character",
+        chords: &[
+            edit(KeyCode::Left, NONE, Edit::Left),
+            edit(KeyCode::Right, NONE, Edit::Right),
+            edit(ch('b'), CTRL, Edit::Left),
+            edit(ch('f'), CTRL, Edit::Right),
+        ],
+    },
+    Binding {
+        keys: "Alt-B/F, Ctrl-Left/Right",
+        help: "back / forward one word",
+        chords: &[
+            edit(ch('b'), ALT, Edit::WordLeft),
+            edit(ch('f'), ALT, Edit::WordRight),
+            edit(KeyCode::Left, CTRL, Edit::WordLeft),
+            edit(KeyCode::Right, CTRL, Edit::WordRight),
+            edit(KeyCode::Left, ALT, Edit::WordLeft),
+            edit(KeyCode::Right, ALT, Edit::WordRight),
+        ],
+    },
+    Binding {
+        keys: "Home/End, Ctrl-A/E",
+        help: "start / end of the line",
+        chords: &[
+            edit(KeyCode::Home, NONE, Edit::Home),
+            edit(KeyCode::End, NONE, Edit::End),
+            edit(ch('a'), CTRL, Edit::Home),
+            edit(ch('e'), CTRL, Edit::End),
+        ],
+    },
+    Binding {
+        keys: "Backspace, Delete",
+        help: "delete a character (also Ctrl-H, Ctrl-D)",
+        chords: &[
+            edit(KeyCode::Backspace, NONE, Edit::DeleteBack),
+            edit(KeyCode::Delete, NONE, Edit::DeleteForward),
+            edit(ch('h'), CTRL, Edit::DeleteBack),
+            edit(ch('d'), CTRL, Edit::DeleteForward),
+        ],
+    },
+    Binding {
+        keys: "Ctrl-W, Alt-D",
+        help: "delete the word before / after the caret",
+        chords: &[
+            edit(ch('w'), CTRL, Edit::DeleteWordBack),
+            edit(KeyCode::Backspace, ALT, Edit::DeleteWordBack),
+            edit(KeyCode::Backspace, CTRL, Edit::DeleteWordBack),
+            edit(ch('d'), ALT, Edit::DeleteWordForward),
+        ],
+    },
+    Binding {
+        keys: "Ctrl-U/K",
+        help: "delete to the start / end of the line",
+        chords: &[
+            edit(ch('u'), CTRL, Edit::DeleteToStart),
+            edit(ch('k'), CTRL, Edit::DeleteToEnd),
+        ],
+    },
+    Binding {
+        keys: "Ctrl-Y",
+        help: "paste back what was deleted",
+        chords: &[edit(ch('y'), CTRL, Edit::Yank)],
+    },
+];
+
+/// What is not a key but belongs in the help beside them.
+pub const TYPED: &[(&str, &str)] = &[("exit, /quit", "typed: the same as Ctrl-D")];
+
+impl Key {
+    fn matches(&self, key: &KeyEvent, context: Context) -> bool {
+        let modifiers = match key.code {
+            KeyCode::Char(_) => key.modifiers - KeyModifiers::SHIFT,
+            _ => key.modifiers,
+        };
+        let applies = match self.when {
+            When::Always => true,
+            When::EmptyLine => context.empty_line,
+            When::Inspecting => context.inspecting,
+        };
+        self.code == normalised(key.code) && self.modifiers == modifiers && applies
+    }
+}
+
+/// Letters with Ctrl or Alt arrive in either case depending on the terminal and Shift.
+fn normalised(code: KeyCode) -> KeyCode {
+    match code {
+        KeyCode::Char(c) => KeyCode::Char(c.to_ascii_lowercase()),
+        other => other,
+    }
+}
+
+/// What `key` does in `context`, if it is in the table.
+pub fn action_for(key: &KeyEvent, context: Context) -> Option<Action> {
+    BINDINGS
+        .iter()
+        .flat_map(|binding| binding.chords)
+        .find(|chord| chord.matches(key, context))
+        .map(|chord| chord.action)
+}
+
+/// Whether `key` types a character into the line: printable, and no Ctrl or Alt.
+pub fn typed_char(key: &KeyEvent) -> Option<char> {
+    match key.code {
+        KeyCode::Char(c) if !key.modifiers.intersects(CTRL | ALT) => Some(c),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TYPING: Context = Context {
+        empty_line: false,
+        inspecting: false,
+    };
+    const EMPTY: Context = Context {
+        empty_line: true,
+        inspecting: false,
+    };
+
+    fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, modifiers)
+    }
+
+    #[test]
+    fn context_decides_between_entries_for_the_same_key() {
+        let ctrl_d = press(ch('d'), CTRL);
+        assert_eq!(action_for(&ctrl_d, EMPTY), Some(Action::Exit));
+        assert_eq!(
+            action_for(&ctrl_d, TYPING),
+            Some(Action::Edit(Edit::DeleteForward))
+        );
+        let end = press(KeyCode::End, NONE);
+        assert_eq!(action_for(&end, EMPTY), Some(Action::ToBottom));
+        assert_eq!(action_for(&end, TYPING), Some(Action::Edit(Edit::End)));
+        let f5 = press(KeyCode::F(5), NONE);
+        assert_eq!(action_for(&f5, EMPTY), None);
+    }
+
+    #[test]
+    fn printable_keys_type_even_question_marks_and_shifted_letters() {
+        for key in [
+            press(ch('?'), SHIFT),
+            press(ch('Q'), SHIFT),
+            press(ch('q'), NONE),
+        ] {
+            assert_eq!(action_for(&key, EMPTY), None, "{key:?}");
+            assert!(typed_char(&key).is_some(), "{key:?}");
+        }
+        assert_eq!(typed_char(&press(ch('w'), CTRL)), None);
+    }
+
+    #[test]
+    fn ctrl_letters_match_in_either_case_and_every_f_key_has_a_fallback() {
+        assert_eq!(
+            action_for(&press(ch('L'), CTRL | SHIFT), TYPING),
+            Some(Action::Repaint)
+        );
+        for binding in BINDINGS {
+            let f_keys = binding
+                .chords
+                .iter()
+                .filter(|k| matches!(k.code, KeyCode::F(_)))
+                .count();
+            let fallbacks = binding.chords.len() - f_keys;
+            assert!(f_keys == 0 || fallbacks > 0, "{}", binding.keys);
+        }
+    }
+
+    #[test]
+    fn no_entry_is_shadowed_by_an_earlier_one() {
+        let contexts = [
+            EMPTY,
+            TYPING,
+            Context {
+                inspecting: true,
+                ..EMPTY
+            },
+        ];
+        let chords: Vec<&Key> = BINDINGS.iter().flat_map(|b| b.chords).collect();
+        for (i, chord) in chords.iter().enumerate() {
+            let event = press(chord.code, chord.modifiers);
+            let reachable = contexts
+                .iter()
+                .filter(|&&context| chord.matches(&event, context))
+                .any(|&context| action_for(&event, context) == Some(chord.action));
+            assert!(reachable, "entry {i} ({chord:?}) can never be reached");
+        }
+    }
+}

@@ -1,0 +1,585 @@
+//! The client's state and its synchronous transitions: everything the screen shows, as data.
+//!
+//! [`App`] changes only through its transitions ([`App::on_key`], [`App::on_net`],
+//! [`App::on_paste`], [`App::on_deadline`], ...), which do no I/O and never read the clock (the
+//! moment is handed in): they update state and return [`Effect`]s for the event loop to carry
+//! out, so tests drive them with neither a terminal nor a socket. What the layout means for the
+//! state (the width lines wrap to, the rows a page scrolls) it is told through [`App::fit`];
+//! it never imports the drawing code.
+//!
+//! - [`keys`]: the one keymap, from which dispatch and the help both come.
+//! - [`ingest`]: received bytes to classified lines, and what they teach us about ourselves.
+
+pub mod ingest;
+pub mod keys;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::{NaiveTime, Timelike};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, MouseEventKind};
+use tokio::time::Instant;
+
+use crate::codec::sanitize;
+use crate::editbox::EditBox;
+use crate::inspector::{self, Inspector};
+use crate::net::{Close, NetEvent, Outgoing};
+use crate::protocol::{Command, EXIT, Framing};
+use crate::scrollback::{Kind, Scrollback};
+use crate::tcpinfo::TcpInfo;
+use ingest::{Fact, Utf8Joiner};
+use keys::{Action, Context};
+
+/// How long the exit key waits for the server to close before quitting anyway.
+pub const EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Rows one mouse-wheel notch scrolls.
+const WHEEL_ROWS: isize = 3;
+
+/// What the event loop must do after a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Hand this to the network task.
+    Send(Outgoing),
+    /// Capture the mouse (wheel scrolling) or release it for the terminal's own selection.
+    CaptureMouse(bool),
+    /// Clear the terminal and draw everything again.
+    Repaint,
+    /// The inspector opened or closed: start or stop live `TCP_INFO` samples.
+    Inspect(bool),
+}
+
+/// The connection as the status bar shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conn {
+    /// Resolving or connecting.
+    Connecting,
+    /// Established.
+    Connected,
+    /// Waiting to try again; `secs` left, counting down.
+    Reconnecting {
+        /// When the attempt starts.
+        at: Instant,
+        /// Whole seconds left, as last shown.
+        secs: u64,
+    },
+    /// Closed; why, in words.
+    Closed(String),
+}
+
+/// A layer over the main screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    /// Nothing over the screen.
+    None,
+    /// The key help.
+    Help,
+    /// A multi-line paste waiting for Enter (send each line) or Esc (drop it).
+    Paste(Vec<String>),
+}
+
+/// Where the client is connected, and whether it hosts the room itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Joined a server someone else runs.
+    Joined,
+    /// Hosting the room in this process (local mode found nobody on the port).
+    Hosting,
+}
+
+/// Where the session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Chatting, connecting or reconnecting.
+    Running,
+    /// The exit was sent: waiting for the server to close, at most until `deadline`.
+    Exiting {
+        /// When the client gives up waiting and quits.
+        deadline: Instant,
+    },
+    /// The exit finished while the inspector was open, which stays to show the close: q, Esc,
+    /// Enter or Ctrl-D quits, the inspector's keys still work.
+    Over,
+    /// The event loop ends.
+    Done,
+}
+
+/// What the client was started with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The `HOST:PORT` joined.
+    pub target: String,
+    /// Lines (the chat protocol), or raw reads and writes (the article's servers).
+    pub framing: Framing,
+    /// Nick to ask for once connected.
+    pub nick: Option<String>,
+    /// Lines of scrollback kept.
+    pub scrollback: usize,
+    /// Joined or hosting.
+    pub role: Role,
+}
+
+/// Ties the monotonic moments the transitions are given to the wall-clock time lines show.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    instant: Instant,
+    wall: NaiveTime,
+}
+
+impl Clock {
+    /// The clock as it reads now.
+    pub fn now() -> Self {
+        Self::starting(Instant::now(), chrono::Local::now().time())
+    }
+
+    /// A clock on which `instant` is `wall` (tests pick both).
+    pub fn starting(instant: Instant, wall: NaiveTime) -> Self {
+        Self { instant, wall }
+    }
+
+    /// The local time at `at`, to the second.
+    fn wall(&self, at: Instant) -> NaiveTime {
+        let since = chrono::Duration::from_std(at.saturating_duration_since(self.instant))
+            .unwrap_or_default();
+        let time = self.wall.overflowing_add_signed(since).0;
+        time.with_nanosecond(0).unwrap_or(time)
+    }
+}
+
+/// Everything the client shows, and how it changes.
+#[derive(Debug)]
+pub struct App {
+    /// Received lines and the client's notes.
+    pub scrollback: Scrollback,
+    /// The line being typed.
+    pub input: EditBox,
+    /// Connection state for the status bar.
+    pub conn: Conn,
+    /// What we were started with.
+    pub settings: Settings,
+    /// Our address once connected.
+    pub local: Option<SocketAddr>,
+    /// The server's address once connected.
+    pub peer: Option<SocketAddr>,
+    /// Our nick, as the server's own events about us last said.
+    pub nick: Option<String>,
+    /// Users online, as the server's events last said.
+    pub online: Option<usize>,
+    /// Bytes received over all connections.
+    pub bytes_in: u64,
+    /// Bytes sent over all connections.
+    pub bytes_out: u64,
+    /// Help or a paste confirmation, if one is open.
+    pub overlay: Overlay,
+    /// Whether lines show their arrival time.
+    pub timestamps: bool,
+    /// Whether the mouse is captured for wheel scrolling.
+    pub mouse_captured: bool,
+    /// The TCP inspector's model.
+    pub inspector: Inspector,
+    /// Where the session is in its life.
+    pub lifecycle: Lifecycle,
+    utf8: Utf8Joiner,
+    clock: Clock,
+    /// Rows the scrollback pane shows, as [`App::fit`] last said.
+    view_height: usize,
+    dirty: bool,
+}
+
+impl App {
+    /// A fresh client, not yet connected; `clock` dates its lines.
+    pub fn new(settings: Settings, clock: Clock) -> Self {
+        Self {
+            scrollback: Scrollback::new(settings.scrollback),
+            input: EditBox::default(),
+            conn: Conn::Connecting,
+            settings,
+            local: None,
+            peer: None,
+            nick: None,
+            online: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            overlay: Overlay::None,
+            timestamps: false,
+            mouse_captured: true,
+            inspector: Inspector::default(),
+            lifecycle: Lifecycle::Running,
+            utf8: Utf8Joiner::default(),
+            clock,
+            view_height: 1,
+            dirty: true,
+        }
+    }
+
+    /// Whether the event loop should end.
+    pub fn should_quit(&self) -> bool {
+        self.lifecycle == Lifecycle::Done
+    }
+
+    /// Whether the session ended on purpose (the network task is expected to stop).
+    pub fn exit_finished(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Over | Lifecycle::Done)
+    }
+
+    /// Whether anything changed since the last call.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// The scrollback's text is `width` columns wide (after any timestamps) and `height` rows
+    /// tall: lines wrap to the one, pages scroll by the other.
+    pub fn fit(&mut self, width: usize, height: usize) {
+        if height != self.view_height {
+            self.view_height = height;
+            self.dirty = true;
+        }
+        self.scrollback.set_width(width.max(1));
+    }
+
+    /// A live `TCP_INFO` sample for the inspector.
+    pub fn on_tcp_info(&mut self, info: TcpInfo) {
+        self.inspector.on_sample(info);
+        self.dirty = true;
+    }
+
+    /// Adds one of the client's own notes to the scrollback.
+    pub fn note(&mut self, text: &str, at: Instant) {
+        // Notes can quote what came from outside (a host name, an OS error): sanitised too.
+        let text = sanitize(text);
+        let time = self.clock.wall(at);
+        self.scrollback
+            .push(&format!("-- {text}"), Kind::Note, time);
+        self.dirty = true;
+    }
+
+    /// Any terminal event, `now`.
+    pub fn on_terminal(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+        match event {
+            Event::Key(key) if key.kind != KeyEventKind::Release => return self.on_key(key, now),
+            Event::Paste(text) => self.on_paste(&text),
+            Event::Resize(..) => self.dirty = true, // the loop re-fits before drawing
+            Event::Mouse(mouse) => match mouse.kind {
+                MouseEventKind::ScrollUp => self.scroll(WHEEL_ROWS),
+                MouseEventKind::ScrollDown => self.scroll(-WHEEL_ROWS),
+                _ => {}
+            },
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn scroll(&mut self, rows: isize) {
+        self.scrollback.scroll(rows, self.view_height);
+        self.dirty = true;
+    }
+
+    /// A key press, `now`.
+    pub fn on_key(&mut self, key: KeyEvent, now: Instant) -> Vec<Effect> {
+        self.dirty = true;
+        let context = Context {
+            empty_line: self.input.is_empty(),
+            inspecting: self.inspector.visible,
+        };
+        let action = keys::action_for(&key, context);
+        let leaves = matches!(
+            key.code,
+            KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | 'd')
+        );
+        if action == Some(Action::QuitNow) || (self.lifecycle == Lifecycle::Over && leaves) {
+            self.lifecycle = Lifecycle::Done;
+            return Vec::new();
+        }
+        match std::mem::replace(&mut self.overlay, Overlay::None) {
+            Overlay::None => {}
+            Overlay::Help => return Vec::new(), // any key closes the help
+            Overlay::Paste(lines) => {
+                return match key.code {
+                    KeyCode::Enter => lines
+                        .into_iter()
+                        .flat_map(|line| self.submit(line, now))
+                        .collect(),
+                    KeyCode::Esc => {
+                        self.note("paste dropped", now);
+                        Vec::new()
+                    }
+                    _ => {
+                        self.overlay = Overlay::Paste(lines);
+                        Vec::new()
+                    }
+                };
+            }
+        }
+        match action {
+            Some(action) => self.perform(action, now),
+            None => {
+                if let Some(c) = keys::typed_char(&key) {
+                    self.input.type_char(c);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// Does what a key asked for.
+    fn perform(&mut self, action: Action, now: Instant) -> Vec<Effect> {
+        let page = isize::try_from(self.view_height.saturating_sub(1).max(1)).unwrap_or(1);
+        match action {
+            Action::Submit => {
+                let line = self.input.take();
+                return self.submit(line, now);
+            }
+            Action::Exit => return self.begin_exit(EXIT.to_owned(), now),
+            Action::QuitNow => self.lifecycle = Lifecycle::Done,
+            Action::Help => self.overlay = Overlay::Help,
+            Action::ToggleInspector => {
+                self.inspector.visible = !self.inspector.visible;
+                return vec![Effect::Inspect(self.inspector.visible)];
+            }
+            Action::NextInspectorPage => self.inspector.page = self.inspector.page.next(),
+            Action::ToggleTimestamps => self.timestamps = !self.timestamps,
+            Action::ToggleMouse => {
+                self.mouse_captured = !self.mouse_captured;
+                self.note(
+                    if self.mouse_captured {
+                        "mouse captured: the wheel scrolls (F4 or Alt-M releases it for selecting text)"
+                    } else {
+                        "mouse released: select text as usual (F4 or Alt-M captures it again)"
+                    },
+                    now,
+                );
+                return vec![Effect::CaptureMouse(self.mouse_captured)];
+            }
+            Action::Repaint => return vec![Effect::Repaint],
+            Action::PageUp => self.scroll(page),
+            Action::PageDown => self.scroll(-page),
+            Action::LineUp => self.scroll(1),
+            Action::LineDown => self.scroll(-1),
+            Action::ToBottom => self.scrollback.to_bottom(),
+            Action::Edit(edit) => self.input.apply(edit),
+        }
+        Vec::new()
+    }
+
+    /// Sends one typed line, or starts the exit if the line ends the session.
+    fn submit(&mut self, line: String, now: Instant) -> Vec<Effect> {
+        if line.is_empty() {
+            return Vec::new();
+        }
+        let raw = self.settings.framing == Framing::Raw;
+        match Command::parse(&line) {
+            // The article's servers know only `exit`.
+            Command::Quit(_) if raw => return self.begin_exit(EXIT.to_owned(), now),
+            command if command.ends_session() => return self.begin_exit(line, now),
+            _ => {}
+        }
+        if self.conn != Conn::Connected {
+            self.note(&format!("not connected; not sent: {line}"), now);
+            return Vec::new();
+        }
+        if raw {
+            self.show_sent(&line, now);
+        }
+        vec![Effect::Send(Outgoing::Line(line))]
+    }
+
+    /// In raw mode the server does not echo: what we sent is shown as `→ text`.
+    fn show_sent(&mut self, line: &str, at: Instant) {
+        let time = self.clock.wall(at);
+        let shown = format!("→ {}", sanitize(line));
+        self.scrollback.push(&shown, Kind::Sent, time);
+    }
+
+    /// The exit key: send `exit` (or `/quit`), then wait for the server to close.
+    fn begin_exit(&mut self, line: String, now: Instant) -> Vec<Effect> {
+        if self.conn != Conn::Connected {
+            self.lifecycle = Lifecycle::Done;
+            return Vec::new();
+        }
+        if self.settings.framing == Framing::Raw {
+            self.show_sent(&line, now);
+        }
+        self.note(
+            &format!("sending {line}; waiting for the server to close"),
+            now,
+        );
+        self.lifecycle = Lifecycle::Exiting {
+            deadline: now + EXIT_WAIT,
+        };
+        vec![Effect::Send(Outgoing::Exit(line))]
+    }
+
+    /// A bracketed paste: one line goes into the edit box; several wait for confirmation so
+    /// a paste never sends anything unasked.
+    pub fn on_paste(&mut self, text: &str) {
+        self.dirty = true;
+        // Tabs become spaces: the edit box measures and draws text cell by cell.
+        let text = text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .replace('\t', "    ");
+        let lines: Vec<String> = text
+            .trim_end_matches('\n')
+            .split('\n')
+            .map(|line| sanitize(line).into_owned())
+            .collect();
+        match lines.as_slice() {
+            [one] => self.input.insert(one),
+            _ => self.overlay = Overlay::Paste(lines),
+        }
+    }
+
+    /// A network event that happened `at`.
+    pub fn on_net(&mut self, event: NetEvent, at: Instant) -> Vec<Effect> {
+        self.dirty = true;
+        self.inspector.on_net(&event, at);
+        match event {
+            NetEvent::Resolving { .. } | NetEvent::Resolved { .. } => {
+                self.conn = Conn::Connecting;
+            }
+            NetEvent::Connecting { addr } => {
+                self.conn = Conn::Connecting;
+                self.note(&format!("connecting to {addr}..."), at);
+            }
+            NetEvent::Connected {
+                local,
+                peer,
+                handshake,
+                ..
+            } => {
+                self.conn = Conn::Connected;
+                self.local = Some(local);
+                self.peer = Some(peer);
+                self.forget_session();
+                let took = inspector::millis(handshake);
+                self.note(
+                    &format!("connected {local} → {peer} (handshake {took})"),
+                    at,
+                );
+                if let (Some(nick), Framing::Lines) = (&self.settings.nick, self.settings.framing) {
+                    let line = Command::Nick(nick).to_string();
+                    return vec![Effect::Send(Outgoing::Line(line))];
+                }
+            }
+            NetEvent::ConnectFailed(reason) => self.note(&reason, at),
+            NetEvent::Received(bytes) => {
+                self.bytes_in += bytes.len() as u64;
+                self.ingest(&bytes, at);
+            }
+            NetEvent::Sent { bytes, .. } => self.bytes_out += bytes as u64,
+            NetEvent::FinSent { .. } => self.note("our side is closed (FIN sent)", at),
+            NetEvent::Closed { how, .. } => self.on_closed(how, at),
+            NetEvent::Reconnecting { delay } => {
+                self.conn = Conn::Reconnecting {
+                    at: at + delay,
+                    secs: delay.as_secs(),
+                };
+                self.note(&format!("reconnecting in {} s", delay.as_secs()), at);
+            }
+            NetEvent::NotSent(line) => self.note(&format!("not connected; not sent: {line}"), at),
+        }
+        Vec::new()
+    }
+
+    fn on_closed(&mut self, how: Close, at: Instant) {
+        self.utf8.clear();
+        self.scrollback.close_open_line();
+        let reason = match how {
+            Close::PeerFin => "closed by the server (FIN)".to_owned(),
+            Close::Reset => "reset by the server (RST)".to_owned(),
+            Close::Failed(error) => format!("connection failed: {error}"),
+        };
+        self.note(&reason, at);
+        self.conn = Conn::Closed(reason);
+        self.forget_session();
+        if let Lifecycle::Exiting { .. } = self.lifecycle {
+            if self.inspector.visible {
+                // The close is what the inspector is there to show: stay on it.
+                self.lifecycle = Lifecycle::Over;
+                self.note(
+                    "session over; the inspector shows how it closed. q, Esc or Enter quits",
+                    at,
+                );
+            } else {
+                self.lifecycle = Lifecycle::Done;
+            }
+        }
+    }
+
+    /// What the server told us belongs to one session.
+    fn forget_session(&mut self) {
+        self.nick = None;
+        self.online = None;
+    }
+
+    /// When [`App::on_deadline`] must run next, if anything is due.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let countdown = match self.conn {
+            Conn::Reconnecting { at, secs } if secs > 0 => Some(at - Duration::from_secs(secs - 1)),
+            _ => None,
+        };
+        let exit = match self.lifecycle {
+            Lifecycle::Exiting { deadline } => Some(deadline),
+            _ => None,
+        };
+        match (exit, countdown) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Time passed: the exit wait may be over, the reconnect countdown moves.
+    pub fn on_deadline(&mut self, now: Instant) {
+        if let Conn::Reconnecting { at, secs } = &mut self.conn {
+            *secs = at.saturating_duration_since(now).as_secs_f64().ceil() as u64;
+            self.dirty = true;
+        }
+        if let Lifecycle::Exiting { deadline } = self.lifecycle
+            && now >= deadline
+        {
+            self.note("the server did not close in time; closing anyway", now);
+            self.lifecycle = Lifecycle::Done;
+        }
+    }
+
+    /// Splits received bytes into lines. A UTF-8 character cut by the read boundary waits for
+    /// the next read; text without a newline is shown now and, in chat mode, grows when the
+    /// rest of its line arrives. In raw mode every read ends its line, as the article's client
+    /// prints each `recv()`.
+    fn ingest(&mut self, bytes: &[u8], at: Instant) {
+        let text = self.utf8.decode(bytes);
+        let time = self.clock.wall(at);
+        let raw = self.settings.framing == Framing::Raw;
+        for piece in text.split_inclusive('\n') {
+            let complete = piece.ends_with('\n') || raw;
+            let piece = piece.strip_suffix('\n').unwrap_or(piece);
+            let piece = piece.strip_suffix('\r').unwrap_or(piece);
+            let clean = sanitize(piece);
+            let own = self.nick.as_deref();
+            self.scrollback
+                .append(&clean, complete, time, |line| ingest::classify(line, own));
+            if complete {
+                self.learn_from_last_line();
+            }
+        }
+    }
+
+    /// Picks up our nick and the online count from the server's events about us.
+    fn learn_from_last_line(&mut self) {
+        let Some(entry) = self.scrollback.entries().next_back() else {
+            return;
+        };
+        match ingest::fact(&entry.text, self.nick.as_deref()) {
+            Some(Fact::Greeted { nick, online }) => {
+                self.nick = Some(nick);
+                self.online = Some(online);
+            }
+            Some(Fact::Nick(nick)) => self.nick = Some(nick),
+            Some(Fact::Online(online)) => self.online = Some(online),
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,371 @@
+//! The transitions, driven directly: no terminal, no socket, time handed in.
+
+use bytes::Bytes;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+
+/// The moment every test's session starts: one fixed instant, so deadlines compare exactly.
+fn start() -> Instant {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+fn app(framing: Framing) -> App {
+    let mut app = App::new(
+        Settings {
+            target: "127.0.0.1:8888".into(),
+            framing,
+            nick: Some("alice".into()),
+            scrollback: 100,
+            role: Role::Joined,
+        },
+        Clock::starting(start(), NaiveTime::MIN),
+    );
+    app.fit(80, 22);
+    app
+}
+
+fn connected(framing: Framing) -> App {
+    let mut app = app(framing);
+    let local = "127.0.0.1:50000".parse().unwrap();
+    let peer = "127.0.0.1:8888".parse().unwrap();
+    let effects = app.on_net(
+        NetEvent::Connected {
+            info: None,
+            local,
+            peer,
+            handshake: Duration::from_micros(80),
+        },
+        start(),
+    );
+    match framing {
+        Framing::Raw => assert!(effects.is_empty(), "raw mode sends no /nick"),
+        Framing::Lines => assert_eq!(
+            effects,
+            [Effect::Send(Outgoing::Line("/nick alice".into()))]
+        ),
+    }
+    app
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn press(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    app.on_key(key, start())
+}
+
+fn receive(app: &mut App, text: &str) {
+    app.on_net(
+        NetEvent::Received(Bytes::copy_from_slice(text.as_bytes())),
+        start(),
+    );
+}
+
+fn texts(app: &App) -> Vec<String> {
+    app.scrollback.entries().map(|e| e.text.clone()).collect()
+}
+
+fn type_line(app: &mut App, text: &str) -> Vec<Effect> {
+    app.on_paste(text);
+    press(app, key(KeyCode::Enter))
+}
+
+#[test]
+fn enter_sends_the_line_and_clears_the_box() {
+    let mut app = connected(Framing::Lines);
+    assert_eq!(
+        type_line(&mut app, "你好"),
+        [Effect::Send(Outgoing::Line("你好".into()))]
+    );
+    assert!(app.input.is_empty());
+}
+
+#[test]
+fn a_message_may_start_with_a_question_mark() {
+    let mut app = connected(Framing::Lines);
+    press(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('?'), KeyModifiers::SHIFT),
+    );
+    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(app.input.value(), "?");
+}
+
+#[test]
+fn lines_are_split_classified_and_learned_from() {
+    let mut app = connected(Framing::Lines);
+    receive(
+        &mut app,
+        "*** 连接成功! you are guest-1; 2 online; /help lists the commands\n<gu",
+    );
+    receive(&mut app, "est-1> hi\n<bob> yo\n! oops\n* bob waves\n");
+    assert_eq!(app.nick.as_deref(), Some("guest-1"));
+    assert_eq!(app.online, Some(2));
+    let kinds: Vec<Kind> = app.scrollback.entries().skip(1).map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::Event,
+            Kind::Own { prefix: 10 },
+            Kind::Message { prefix: 6 },
+            Kind::Error,
+            Kind::Action
+        ]
+    );
+    receive(
+        &mut app,
+        "*** guest-1 is now known as alice\n*** bob left (exit); 1 online\n",
+    );
+    assert_eq!(app.nick.as_deref(), Some("alice"));
+    assert_eq!(app.online, Some(1));
+}
+
+#[test]
+fn forged_events_teach_nothing() {
+    let mut app = connected(Framing::Lines);
+    receive(
+        &mut app,
+        "*** 连接成功! you are alice; 2 online; /help lists the commands\n",
+    );
+    receive(
+        &mut app,
+        concat!(
+            "* mallory thinks you are great\n",
+            "* mallory is now known as alice\n",
+            "<mallory> *** alice is now known as great\n",
+            "* mallory left (exit); 99 online\n",
+            "*** mallory is now known as alice\n",
+        ),
+    );
+    assert_eq!(app.nick.as_deref(), Some("alice"));
+    assert_eq!(app.online, Some(2));
+    receive(&mut app, "<alice> mine\n");
+    assert_eq!(
+        app.scrollback.entries().last().unwrap().kind,
+        Kind::Own { prefix: 8 }
+    );
+}
+
+#[test]
+fn a_character_split_between_reads_is_joined_and_escapes_are_removed() {
+    let mut app = connected(Framing::Lines);
+    let bytes = "<bob> 你好\x1b[2J\n".as_bytes();
+    app.on_net(
+        NetEvent::Received(Bytes::copy_from_slice(&bytes[..8])),
+        start(),
+    );
+    app.on_net(
+        NetEvent::Received(Bytes::copy_from_slice(&bytes[8..])),
+        start(),
+    );
+    assert_eq!(texts(&app).last().unwrap(), "<bob> 你好");
+}
+
+#[test]
+fn lines_are_dated_by_the_clock_they_were_handed() {
+    let mut app = connected(Framing::Lines);
+    let later = start() + Duration::from_millis(3_723_400);
+    app.on_net(NetEvent::Received(Bytes::from("<bob> hi\n")), later);
+    let time = app.scrollback.entries().last().unwrap().time;
+    assert_eq!(time.format("%H:%M:%S").to_string(), "01:02:03");
+}
+
+#[test]
+fn raw_mode_shows_each_read_as_its_own_line_and_echoes_what_was_sent() {
+    let mut app = connected(Framing::Raw);
+    receive(&mut app, "连接成功!");
+    assert_eq!(
+        type_line(&mut app, "hello"),
+        [Effect::Send(Outgoing::Line("hello".into()))]
+    );
+    receive(&mut app, "第1条信息:hello");
+    let tail: Vec<String> = texts(&app).into_iter().rev().take(3).rev().collect();
+    assert_eq!(tail, ["连接成功!", "→ hello", "第1条信息:hello"]);
+}
+
+#[test]
+fn the_exit_key_sends_exit_and_quits_when_the_server_closes() {
+    let mut app = connected(Framing::Lines);
+    assert_eq!(
+        press(&mut app, ctrl('d')),
+        [Effect::Send(Outgoing::Exit("exit".into()))]
+    );
+    assert!(!app.should_quit());
+    app.on_net(NetEvent::FinSent { info: None }, start());
+    receive(&mut app, "*** bye, alice; closing the connection\n");
+    app.on_net(
+        NetEvent::Closed {
+            how: Close::PeerFin,
+            info: None,
+        },
+        start(),
+    );
+    assert!(app.should_quit());
+    assert!(
+        texts(&app)
+            .iter()
+            .any(|t| t.contains("closed by the server (FIN)"))
+    );
+}
+
+#[test]
+fn with_the_inspector_open_the_closed_session_stays_until_a_key() {
+    let mut app = connected(Framing::Lines);
+    press(&mut app, key(KeyCode::F(2)));
+    press(&mut app, ctrl('d'));
+    app.on_net(
+        NetEvent::Closed {
+            how: Close::PeerFin,
+            info: None,
+        },
+        start(),
+    );
+    assert!(!app.should_quit());
+    assert!(app.exit_finished());
+    assert_eq!(app.next_deadline(), None, "no timer left running");
+    let page = app.inspector.page;
+    press(&mut app, key(KeyCode::F(5)));
+    assert_ne!(app.inspector.page, page, "the inspector's pages still turn");
+    assert!(!app.should_quit());
+    press(&mut app, key(KeyCode::Char('q')));
+    assert!(app.should_quit());
+}
+
+#[test]
+fn the_exit_key_gives_up_waiting_after_two_seconds() {
+    let mut app = connected(Framing::Lines);
+    press(&mut app, ctrl('d'));
+    let deadline = app.next_deadline().unwrap();
+    assert_eq!(deadline, start() + EXIT_WAIT);
+    app.on_deadline(deadline - Duration::from_millis(1));
+    assert!(!app.should_quit());
+    app.on_deadline(deadline);
+    assert!(app.should_quit());
+}
+
+#[test]
+fn ctrl_d_with_text_deletes_instead_of_exiting() {
+    let mut app = connected(Framing::Lines);
+    app.on_paste("ab");
+    press(&mut app, key(KeyCode::Home));
+    assert!(press(&mut app, ctrl('d')).is_empty());
+    assert_eq!(app.input.value(), "b");
+}
+
+#[test]
+fn typed_exit_and_quit_start_the_exit() {
+    let mut app = connected(Framing::Lines);
+    assert_eq!(
+        type_line(&mut app, "exit"),
+        [Effect::Send(Outgoing::Exit("exit".into()))]
+    );
+    let mut app = connected(Framing::Lines);
+    assert_eq!(
+        type_line(&mut app, "/quit bye all"),
+        [Effect::Send(Outgoing::Exit("/quit bye all".into()))]
+    );
+    let mut raw = connected(Framing::Raw);
+    assert_eq!(
+        type_line(&mut raw, "/quit"),
+        [Effect::Send(Outgoing::Exit("exit".into()))]
+    );
+    let mut app = connected(Framing::Lines);
+    assert_eq!(
+        type_line(&mut app, "exit now"),
+        [Effect::Send(Outgoing::Line("exit now".into()))],
+        "only the whole line exit ends the session"
+    );
+}
+
+#[test]
+fn a_multi_line_paste_waits_for_enter() {
+    let mut app = connected(Framing::Lines);
+    app.on_paste("one\r\ntwo\n");
+    assert_eq!(
+        app.overlay,
+        Overlay::Paste(vec!["one".into(), "two".into()])
+    );
+    assert_eq!(
+        press(&mut app, key(KeyCode::Enter)),
+        [
+            Effect::Send(Outgoing::Line("one".into())),
+            Effect::Send(Outgoing::Line("two".into()))
+        ]
+    );
+    app.on_paste("three\nfour");
+    press(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(app.input.is_empty());
+}
+
+#[test]
+fn lines_typed_while_disconnected_are_not_lost_silently() {
+    let mut app = app(Framing::Lines);
+    assert!(type_line(&mut app, "hello?").is_empty());
+    assert!(texts(&app).last().unwrap().contains("not sent: hello?"));
+}
+
+#[test]
+fn reconnect_counts_down() {
+    let mut app = connected(Framing::Lines);
+    app.on_net(
+        NetEvent::Closed {
+            how: Close::Reset,
+            info: None,
+        },
+        start(),
+    );
+    app.on_net(
+        NetEvent::Reconnecting {
+            delay: Duration::from_secs(2),
+        },
+        start(),
+    );
+    let Conn::Reconnecting { at, secs: 2 } = app.conn else {
+        panic!("{:?}", app.conn)
+    };
+    let tick = app.next_deadline().unwrap();
+    assert_eq!(tick, at - Duration::from_secs(1));
+    app.on_deadline(tick);
+    assert!(matches!(app.conn, Conn::Reconnecting { secs: 1, .. }));
+}
+
+#[test]
+fn scrolled_up_view_counts_new_lines_and_end_returns() {
+    let mut app = connected(Framing::Lines);
+    for n in 0..100 {
+        receive(&mut app, &format!("<bob> {n}\n"));
+    }
+    press(&mut app, key(KeyCode::PageUp));
+    assert_eq!(
+        app.scrollback.offset(),
+        21,
+        "a page is the view less one row"
+    );
+    receive(&mut app, "<bob> new\n");
+    assert_eq!(app.scrollback.unread(), 1);
+    press(&mut app, key(KeyCode::End));
+    assert_eq!(app.scrollback.offset(), 0);
+}
+
+#[test]
+fn the_help_opens_from_f1_and_its_fallback_and_any_key_closes_it() {
+    let mut app = connected(Framing::Lines);
+    for opener in [
+        key(KeyCode::F(1)),
+        KeyEvent::new(KeyCode::Char('h'), KeyModifiers::ALT),
+    ] {
+        press(&mut app, opener);
+        assert_eq!(app.overlay, Overlay::Help);
+        press(&mut app, key(KeyCode::Char('x')));
+        assert_eq!(app.overlay, Overlay::None);
+        assert!(app.input.is_empty(), "the closing key types nothing");
+    }
+}

@@ -1,0 +1,265 @@
+//! What a client sends: a line is a [`Command`], parsed through the one table [`COMMANDS`],
+//! which `/help` also lists; and what the server answers when it refuses one ([`Refusal`]).
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use super::EXIT;
+use crate::nick::{MAX_NICK_CHARS, NickError};
+
+/// A line from a client, parsed. Borrowed from the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// Plain text for the room (`//text` says a line that starts with `/`).
+    Say(&'a str),
+    /// `/me ACTION`.
+    Me(&'a str),
+    /// `/nick NAME`.
+    Nick(&'a str),
+    /// `/who` (or `/names`).
+    Who,
+    /// `/help`.
+    Help,
+    /// `/quit [REASON]`.
+    Quit(&'a str),
+    /// The article's `exit`, alone on its line.
+    Exit,
+    /// Any other `/word`.
+    Unknown(&'a str),
+}
+
+/// One command as `/help` lists it, and how its line becomes a [`Command`].
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// The name after `/`.
+    pub name: &'static str,
+    /// Other names accepted for it (IRC habits).
+    pub aliases: &'static [&'static str],
+    /// Its arguments, as the help shows them.
+    pub args: &'static str,
+    /// What it does, in a few words.
+    pub help: &'static str,
+    /// Builds the command from the rest of the line (trimmed).
+    build: for<'a> fn(&'a str) -> Command<'a>,
+}
+
+/// Every command: [`Command::parse`] reads names from here and `/help` lists it.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "nick",
+        aliases: &[],
+        args: "NAME",
+        help: "change your nick (1-24 characters, no spaces)",
+        build: |rest| Command::Nick(rest),
+    },
+    CommandSpec {
+        name: "who",
+        aliases: &["names"],
+        args: "",
+        help: "list who is online",
+        build: |_| Command::Who,
+    },
+    CommandSpec {
+        name: "me",
+        aliases: &[],
+        args: "ACTION",
+        help: "say * nick ACTION",
+        build: |rest| Command::Me(rest),
+    },
+    CommandSpec {
+        name: "quit",
+        aliases: &[],
+        args: "[REASON]",
+        help: "leave (the line exit does the same)",
+        build: |rest| Command::Quit(rest),
+    },
+    CommandSpec {
+        name: "help",
+        aliases: &[],
+        args: "",
+        help: "this list",
+        build: |_| Command::Help,
+    },
+];
+
+impl<'a> Command<'a> {
+    /// Reads one line (already sanitised).
+    pub fn parse(line: &'a str) -> Self {
+        if line == EXIT {
+            return Self::Exit;
+        }
+        let Some(command) = line.strip_prefix('/') else {
+            return Self::Say(line);
+        };
+        if command.starts_with('/') {
+            return Self::Say(command);
+        }
+        let (name, rest) = command.split_once(' ').unwrap_or((command, ""));
+        COMMANDS
+            .iter()
+            .find(|spec| spec.name == name || spec.aliases.contains(&name))
+            .map_or(Self::Unknown(name), |spec| (spec.build)(rest.trim()))
+    }
+
+    /// Whether this line ends the session (`exit` or `/quit`).
+    pub fn ends_session(&self) -> bool {
+        matches!(self, Self::Exit | Self::Quit(_))
+    }
+}
+
+impl fmt::Display for Command<'_> {
+    /// The line that parses back to this command.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let with_args = |f: &mut fmt::Formatter<'_>, name: &str, args: &str| {
+            if args.is_empty() {
+                write!(f, "/{name}")
+            } else {
+                write!(f, "/{name} {args}")
+            }
+        };
+        match self {
+            Self::Say(text) if text.starts_with('/') => write!(f, "/{text}"),
+            Self::Say(text) => f.write_str(text),
+            Self::Me(action) => with_args(f, "me", action),
+            Self::Nick(nick) => with_args(f, "nick", nick),
+            Self::Who => f.write_str("/who"),
+            Self::Help => f.write_str("/help"),
+            Self::Quit(reason) => with_args(f, "quit", reason),
+            Self::Exit => f.write_str(EXIT),
+            Self::Unknown(name) => write!(f, "/{name}"),
+        }
+    }
+}
+
+/// The text of `/help`, one notice per line, from [`COMMANDS`]; made once.
+pub fn help_lines() -> &'static [String] {
+    static LINES: LazyLock<Vec<String>> = LazyLock::new(make_help_lines);
+    &LINES
+}
+
+fn make_help_lines() -> Vec<String> {
+    let usage = |spec: &CommandSpec| match spec.args {
+        "" => format!("/{}", spec.name),
+        args => format!("/{} {args}", spec.name),
+    };
+    let width = COMMANDS.iter().map(|s| usage(s).len()).max().unwrap_or(0);
+    let mut lines = vec!["commands:".to_owned()];
+    lines.extend(
+        COMMANDS
+            .iter()
+            .map(|spec| format!("  {:width$}  {}", usage(spec), spec.help)),
+    );
+    lines.push(format!(
+        "  {:width$}  send a line that starts with /",
+        "//text"
+    ));
+    lines
+}
+
+/// Why the server refused a line or is closing; written after [`super::ERROR_PREFIX`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal<'a> {
+    /// A line longer than the limit; the rest of it is skipped.
+    LineTooLong {
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// Some bytes were not UTF-8 and became U+FFFD (said once per connection).
+    InvalidUtf8,
+    /// The client sends faster than the flood limit; its lines wait, none is dropped.
+    Flood {
+        /// The sustained rate allowed.
+        per_second: f64,
+    },
+    /// A command without what it needs; the usage is shown.
+    Usage(&'static str),
+    /// A nick that was refused.
+    Nick(NickError),
+    /// A `/word` the server does not know.
+    UnknownCommand(&'a str),
+    /// A begun line was not finished in time; the connection closes.
+    LineTimeout {
+        /// The limit, in seconds.
+        secs: f64,
+    },
+    /// The client stopped reading and its queue overflowed; the connection closes.
+    TooSlow,
+    /// The server is at its connection limit; the connection closes.
+    ServerFull,
+}
+
+impl fmt::Display for Refusal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LineTooLong { max } => {
+                write!(f, "line too long (limit {max} bytes); skipped to its end")
+            }
+            Self::InvalidUtf8 => {
+                f.write_str("your line had bytes that are not UTF-8; they became U+FFFD")
+            }
+            Self::Flood { per_second } => write!(
+                f,
+                "flood limit: {per_second} lines/s; your lines are delayed, none dropped"
+            ),
+            Self::Usage(usage) => write!(f, "usage: {usage}"),
+            Self::Nick(error) => write!(f, "{error}"),
+            Self::UnknownCommand(name) => {
+                write!(f, "unknown command /{name}; /help lists the commands")
+            }
+            Self::LineTimeout { secs } => write!(f, "line not finished within {secs} s; closing"),
+            Self::TooSlow => f.write_str("you were dropped: too slow (your send queue was full)"),
+            Self::ServerFull => f.write_str("server full, try again later"),
+        }
+    }
+}
+
+// `/nick`'s help above spells the limit out; this stops the two from drifting apart.
+const _: () = assert!(MAX_NICK_CHARS == 24);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_and_plain_text_is_said() {
+        assert_eq!(Command::parse("hello"), Command::Say("hello"));
+        assert_eq!(Command::parse("exit"), Command::Exit);
+        assert_eq!(Command::parse("exit now"), Command::Say("exit now"));
+        assert_eq!(Command::parse("/me waves  "), Command::Me("waves"));
+        assert_eq!(Command::parse("/nick 小明"), Command::Nick("小明"));
+        assert_eq!(Command::parse("/quit"), Command::Quit(""));
+        assert_eq!(
+            Command::parse("/quit gone home"),
+            Command::Quit("gone home")
+        );
+        assert_eq!(Command::parse("/who"), Command::Who);
+        assert_eq!(Command::parse("/names"), Command::Who);
+        assert_eq!(Command::parse("//etc/hosts"), Command::Say("/etc/hosts"));
+        assert_eq!(
+            Command::parse("/frobnicate x"),
+            Command::Unknown("frobnicate")
+        );
+    }
+
+    #[test]
+    fn every_command_in_the_table_parses_and_writes_back() {
+        for spec in COMMANDS {
+            let line = format!("/{} x", spec.name);
+            let command = Command::parse(&line);
+            assert!(!matches!(command, Command::Unknown(_)), "{}", spec.name);
+            assert_eq!(Command::parse(&command.to_string()), command);
+        }
+        for command in [Command::Say("/x"), Command::Exit, Command::Quit("")] {
+            assert_eq!(Command::parse(&command.to_string()), command);
+        }
+    }
+
+    #[test]
+    fn help_lists_every_command() {
+        let help = help_lines().join("\n");
+        for spec in COMMANDS {
+            assert!(help.contains(&format!("/{}", spec.name)), "{help}");
+            assert!(help.contains(spec.help), "{help}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! A chat connection's output: its member's outbox written to the write half of the socket,
+//! many queued lines per write, then FIN; or, for a member the room dropped, one line saying why.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::WriteHalf;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{Refusal, ServerLine};
+
+/// Most queued lines written with one syscall. Batching is what keeps fan-out cheap: a burst of
+/// broadcasts costs each member one write, not one per line.
+const WRITE_BATCH: usize = 256;
+
+/// Capacities a writer keeps while idle; anything larger a burst grew is freed.
+const IDLE_BATCH_CAPACITY: usize = 16;
+const IDLE_BUFFER_CAPACITY: usize = 2 * 1024;
+
+/// How long a member dropped as too slow has to read the line telling it why.
+pub const DROPPED_NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Writes the member's outbox to the socket until the room closes it, then sends FIN. Returns
+/// the bytes written. `dropped` (the room gave up on this member) and `shutdown` (after `grace`)
+/// end it early.
+pub async fn write_outbox(
+    wr: &mut WriteHalf<'_>,
+    mut outbox: mpsc::Receiver<Bytes>,
+    dropped: &CancellationToken,
+    shutdown: &CancellationToken,
+    grace: Duration,
+) -> io::Result<u64> {
+    let give_up = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::pin!(give_up);
+    let mut batch = Vec::new();
+    let mut pending = BytesMut::new();
+    let mut written = 0u64;
+    loop {
+        let received = tokio::select! {
+            biased;
+            () = dropped.cancelled() => return tell_dropped(wr, written, false).await,
+            received = outbox.recv_many(&mut batch, WRITE_BATCH) => received,
+        };
+        if received == 0 {
+            break;
+        }
+        pending.clear();
+        batch
+            .drain(..)
+            .for_each(|text| pending.extend_from_slice(&text));
+        tokio::select! {
+            biased;
+            () = dropped.cancelled() => return tell_dropped(wr, written, true).await,
+            () = &mut give_up => return Ok(written),
+            result = wr.write_all(&pending) => result?,
+        }
+        written += pending.len() as u64;
+        if outbox.is_empty() {
+            // Idle again: give back what a burst grew, so ten thousand quiet members stay
+            // small (a burst-sized batch and buffer would otherwise stay for good).
+            if batch.capacity() > IDLE_BATCH_CAPACITY {
+                batch = Vec::new();
+            }
+            if pending.capacity() > IDLE_BUFFER_CAPACITY {
+                pending = BytesMut::new();
+            }
+        }
+    }
+    tokio::select! {
+        () = &mut give_up => {}
+        result = wr.shutdown() => result?,
+    }
+    Ok(written)
+}
+
+/// The queue of a member dropped as too slow is thrown away; what is left is one line saying
+/// why (after a newline if a write was cut mid-line), given a few seconds to get through.
+async fn tell_dropped(wr: &mut WriteHalf<'_>, written: u64, mid_line: bool) -> io::Result<u64> {
+    let notice = ServerLine::from(Refusal::TooSlow).to_bytes();
+    let attempt = async {
+        if mid_line {
+            wr.write_all(b"\n").await?;
+        }
+        wr.write_all(&notice).await?;
+        wr.shutdown().await
+    };
+    tokio::time::timeout(DROPPED_NOTICE_TIMEOUT, attempt)
+        .await
+        .ok()
+        .transpose()?;
+    Ok(written)
+}

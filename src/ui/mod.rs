@@ -1,0 +1,164 @@
+//! Drawing: turns an `&App` into cells and nothing else (no state changes, no parsing).
+//!
+//! The screen is the scrollback on top (the inspector beside or below it when open), a status
+//! bar, and the edit box on the last row, with the help drawn over it. [`render`] picks from the
+//! app what each widget draws; the widgets take only that, so each is tested on its own.
+//!
+//! - [`layout`]: where each part goes at a size.
+//! - `scrollback_view`, `status_bar`, `input_line`, `help`, `inspector_pane`: the widgets.
+//! - `style`: every colour, including the one each nick gets.
+
+mod help;
+mod input_line;
+mod inspector_pane;
+mod scrollback_view;
+mod status_bar;
+mod style;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::widgets::Widget;
+
+pub use help::Help;
+pub use input_line::InputLine;
+pub use scrollback_view::{ScrollbackView, TIMESTAMP_WIDTH};
+pub use status_bar::StatusBar;
+pub use style::nick_color;
+
+use crate::app::{App, Conn, Overlay};
+
+/// Where each part of the screen goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    /// The history.
+    pub scrollback: Rect,
+    /// The TCP inspector (empty when closed).
+    pub inspector: Rect,
+    /// The status bar.
+    pub status: Rect,
+    /// The edit box.
+    pub input: Rect,
+}
+
+/// Columns from which the inspector goes beside the scrollback instead of below it.
+const INSPECTOR_BESIDE_FROM: u16 = 110;
+
+/// Splits a terminal of `(cols, rows)`; on tiny terminals the edit box keeps its row first,
+/// then the status bar. The inspector, when open, goes beside the scrollback on a wide
+/// terminal and below it on a narrow one.
+pub fn layout((cols, rows): (u16, u16), inspector: bool) -> Areas {
+    let row = |y: u16, height: u16| Rect::new(0, y, cols, height);
+    let input = row(rows.saturating_sub(1), rows.min(1));
+    let status = row(rows.saturating_sub(2), u16::from(rows >= 2));
+    let main = row(0, rows.saturating_sub(2));
+    let (scrollback, inspector) = match inspector {
+        false => (main, Rect::new(0, 0, 0, 0)),
+        true if cols >= INSPECTOR_BESIDE_FROM => {
+            let width = (cols / 2).clamp(56, 90);
+            let left = Rect::new(0, 0, cols - width, main.height);
+            (left, Rect::new(cols - width, 0, width, main.height))
+        }
+        true => {
+            let height = main.height / 2;
+            let top = Rect::new(0, 0, cols, main.height - height);
+            (top, Rect::new(0, main.height - height, cols, height))
+        }
+    };
+    Areas {
+        scrollback,
+        inspector,
+        status,
+        input,
+    }
+}
+
+/// The scrollback's text area at `size` for `app` as it is now: the columns lines wrap to
+/// (after any timestamps) and the rows a page has. The event loop hands this to
+/// [`App::fit`], so the state never has to know the layout.
+pub fn text_area(app: &App, size: (u16, u16)) -> (usize, usize) {
+    let pane = layout(size, app.inspector.visible).scrollback;
+    let stamps = if app.timestamps { TIMESTAMP_WIDTH } else { 0 };
+    (
+        usize::from(pane.width.saturating_sub(stamps)),
+        usize::from(pane.height),
+    )
+}
+
+/// Draws the whole screen for `app`.
+pub fn render(app: &App, frame: &mut Frame) {
+    let area = frame.area();
+    let areas = layout((area.width, area.height), app.inspector.visible);
+    let buf = frame.buffer_mut();
+    ScrollbackView {
+        scrollback: &app.scrollback,
+        timestamps: app.timestamps,
+    }
+    .render(areas.scrollback, buf);
+    inspector_pane::render(&app.inspector, areas.inspector, buf);
+    StatusBar {
+        conn: &app.conn,
+        role: app.settings.role,
+        nick: app.nick.as_deref(),
+        online: app.online,
+        framing: app.settings.framing,
+        bytes_in: app.bytes_in,
+        bytes_out: app.bytes_out,
+        rtt_us: (app.conn == Conn::Connected)
+            .then(|| app.inspector.info.and_then(|info| info.rtt_us))
+            .flatten(),
+        ends: app.local.zip(app.peer),
+        target: &app.settings.target,
+    }
+    .render(areas.status, buf);
+    let paste_waiting = match &app.overlay {
+        Overlay::Paste(lines) => Some(lines.len()),
+        _ => None,
+    };
+    let cursor = InputLine {
+        input: &app.input,
+        paste_waiting,
+    }
+    .render(areas.input, buf);
+    match &app.overlay {
+        Overlay::None => {
+            if let Some(cursor) = cursor {
+                frame.set_cursor_position(cursor);
+            }
+        }
+        Overlay::Help => Help.render(area, frame.buffer_mut()),
+        Overlay::Paste(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_stacks_the_rows_without_gaps_down_to_one_cell() {
+        for rows in 0..30 {
+            for cols in [0, 1, 2, 80] {
+                let areas = layout((cols, rows), false);
+                let total = areas.scrollback.height + areas.status.height + areas.input.height;
+                assert_eq!(total, rows, "{cols}x{rows}");
+                // Top to bottom: scrollback, status bar, edit box, touching.
+                assert_eq!(
+                    areas.scrollback.bottom(),
+                    areas.status.top(),
+                    "{cols}x{rows}"
+                );
+                assert_eq!(areas.status.bottom(), areas.input.top(), "{cols}x{rows}");
+                assert_eq!(areas.input.bottom(), rows, "{cols}x{rows}");
+                if rows >= 1 {
+                    assert_eq!(areas.input.height, 1, "the edit box comes first");
+                }
+                for wide in [cols, 200] {
+                    let open = layout((wide, rows), true);
+                    let main = open.scrollback.union(open.inspector);
+                    assert_eq!(main.height, rows.saturating_sub(2), "{wide}x{rows}");
+                    assert!(!open.scrollback.intersects(open.inspector));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The scrollback pane: the rows [`Scrollback::visible`] hands out, newest at the bottom, drawn
+//! row by row (never through `Paragraph`'s wrap), so a frame costs the same with 100 lines of
+//! history or 100,000; and the marker that says how much is new below a view scrolled up.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::Widget;
+
+use super::style;
+use crate::scrollback::{Entry, Scrollback};
+
+/// Columns the `HH:MM:SS ` timestamp takes when shown.
+pub const TIMESTAMP_WIDTH: u16 = 9;
+
+/// The scrollback as drawn.
+#[derive(Debug)]
+pub struct ScrollbackView<'a> {
+    /// The lines.
+    pub scrollback: &'a Scrollback,
+    /// Whether each line starts with its arrival time.
+    pub timestamps: bool,
+}
+
+impl Widget for ScrollbackView<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        if area.is_empty() {
+            return;
+        }
+        let rows = self.scrollback.visible(usize::from(area.height));
+        // Rows fill from the bottom, as in every chat client.
+        let top = area.bottom() - rows.len() as u16;
+        let right = area.right();
+        for (y, (entry, range, first)) in (top..).zip(rows) {
+            let mut x = area.x;
+            if self.timestamps {
+                if first {
+                    let stamp = entry.time.format("%H:%M:%S").to_string();
+                    buf.set_stringn(x, y, stamp, usize::from(right - x), style::DIM);
+                }
+                x = (x + TIMESTAMP_WIDTH).min(right);
+            }
+            for (text, style) in styled_row(entry, range) {
+                if x >= right {
+                    break;
+                }
+                (x, _) = buf.set_stringn(x, y, text, usize::from(right - x), style);
+            }
+        }
+        if self.scrollback.offset() > 0 {
+            let label = match self.scrollback.unread() {
+                0 => " ↓ scrolled up (End) ".to_owned(),
+                unread => format!(" ↓ {unread} new (End) "),
+            };
+            let width = label.chars().count() as u16;
+            let x = right.saturating_sub(width).max(area.x);
+            let (y, room) = (area.bottom() - 1, usize::from(area.width));
+            buf.set_stringn(x, y, &label, room, style::SCROLLED);
+        }
+    }
+}
+
+/// Splits one row of an entry into styled pieces: the `<nick> ` prefix gets the nick's style.
+fn styled_row(
+    entry: &Entry,
+    (start, end): (usize, usize),
+) -> impl Iterator<Item = (&str, ratatui::style::Style)> {
+    let text = &entry.text;
+    let (prefix_len, prefix_style, body_style) = style::line_styles(entry.kind, text);
+    let split = prefix_len.clamp(start, end);
+    [
+        (&text[start..split], prefix_style),
+        (&text[split..end], body_style),
+    ]
+    .into_iter()
+    .filter(|(piece, _)| !piece.is_empty())
+}
