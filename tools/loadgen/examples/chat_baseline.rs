@@ -1,6 +1,6 @@
 //! A re-creation of tokio's chat example's design, for comparison: the baseline peer that
-//! `bench/run.sh` measures `tcpchat --serve` against. Written for this project from a
-//! description of that design, not copied.
+//! `tools/loadgen/bench/run.sh` measures `tcpchat --serve` against. Written for this project
+//! from a description of that design, not copied.
 //!
 //! The design, kept as it is because it is what is being measured:
 //!

@@ -4,14 +4,16 @@
 # (benches/client_idle.rs, the real binary in a pty against a loopback server). Prints the
 # machine and a markdown table of medians, the ratios, and whether each client target is met.
 #
-#   bench/client.sh                 # everything, about 4 minutes after the build
-#   bench/client.sh --instructions  # also instructions per frame and per line (callgrind):
-#                                   # repeatable where times are noisy; a few more minutes
-#   CARGO_TARGET_DIR=... bench/client.sh
+#   tools/loadgen/bench/client.sh                 # everything, about 4 minutes after the build
+#   tools/loadgen/bench/client.sh --instructions  # also instructions per frame and per line
+#                                                 # (callgrind): repeatable where times are
+#                                                 # noisy; a few more minutes
+#   CARGO_TARGET_DIR=... tools/loadgen/bench/client.sh
 #
 # Criterion's full reports stay in $CARGO_TARGET_DIR/criterion; its log is saved next to them.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# The benches are the root package's (tcpchat's own benches/); run from the repository root.
+cd "$(dirname "$0")/../../.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export CRITERION_HOME="$CARGO_TARGET_DIR/criterion"
@@ -21,12 +23,12 @@ log="$CRITERION_HOME/client.log"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== building and running benches/client.rs (log: $log)" >&2
-cargo bench --bench client >"$log" 2>&1 || { tail -30 "$log" >&2; exit 1; }
+cargo bench -p tcpchat --bench client >"$log" 2>&1 || { tail -30 "$log" >&2; exit 1; }
 # Runs one harness-free bench and prints its stdout; on failure shows its stderr and stops.
 run_bench() {
     local err="$CRITERION_HOME/$1.err"
     echo "== benches/$1.rs" >&2
-    cargo bench --quiet --bench "$1" 2>"$err" || { cat "$err" >&2; exit 1; }
+    cargo bench -p tcpchat --quiet --bench "$1" 2>"$err" || { cat "$err" >&2; exit 1; }
 }
 memory=$(run_bench client_memory) || exit 1
 idle=$(run_bench client_idle) || exit 1
@@ -48,7 +50,7 @@ instructions_per_call() {
 instructions=()
 if [[ ${1:-} == --instructions ]]; then
     command -v valgrind >/dev/null || { echo "--instructions needs valgrind" >&2; exit 1; }
-    exe=$(cargo bench --bench client --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
+    exe=$(cargo bench -p tcpchat --bench client --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
     echo "== callgrind: instructions per frame and per 1,000 lines ingested" >&2
     counts=$(mktemp -d)
     # Instruction counts do not depend on what else runs: all four at once.

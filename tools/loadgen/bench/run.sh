@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The server benchmarks, in one command: `bench/run.sh` (about 8 minutes on 2 cores).
+# The server benchmarks, in one command: `tools/loadgen/bench/run.sh` (about 8 minutes on 2 cores).
 #
 # Builds release, then measures `tcpchat --serve` and, in the same run, what users would run
-# instead: `ncat --chat` (installed if missing), the Python threaded servers in bench/peers/,
-# and examples/chat_baseline.rs (a re-creation of tokio's chat example's design). Every case runs
-# RUNS times (3) against a fresh server; the load generator is src/bin/tcpchat-load.rs. Prints a
-# markdown table of medians, ratios (tcpchat ÷ peer) and the targets of issue 5, then the machine.
+# instead: `ncat --chat` (installed if missing), the Python threaded servers in
+# tools/loadgen/peers/, and tools/loadgen/examples/chat_baseline.rs (a re-creation of tokio's chat
+# example's design). Every case runs RUNS times (3) against a fresh server; the load generator is
+# tools/loadgen/src/ (`tcpchat-load`). Prints a markdown table of medians, ratios (tcpchat ÷ peer)
+# and the targets of issue 5, then the machine.
 #
 # Loopback only: every server listens on 127.0.0.1, and tcpchat-load refuses any other target.
 # Every run is bounded (tcpchat-load --timeout, and `timeout` around it).
@@ -18,7 +19,8 @@
 # the server and the load generator under SCHED_FIFO (`chrt -f 10`, root), which takes the other
 # work on a shared machine out of the latencies; reported as (c-rt)).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# Run from the repository root, where the workspace's target directory is.
+cd "$(dirname "$0")/../../.."
 
 RUNS=${RUNS:-3}
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
@@ -27,7 +29,7 @@ FLOOD_LINES=${FLOOD_LINES:-1000}
 PACED_LINES=${PACED_LINES:-300}
 ECHO_SECONDS=${ECHO_SECONDS:-3}
 BIN=${CARGO_TARGET_DIR:-target}/release
-PEERS=bench/peers
+PEERS=tools/loadgen/peers
 WORK=$(mktemp -d)
 RESULTS=${RESULTS:-$WORK/results.tsv}
 : >"$RESULTS"
@@ -54,8 +56,9 @@ if ! command -v ncat >/dev/null; then
     sudo_if_needed apt-get install -y -qq ncat >/dev/null
 fi
 
-log "== cargo build --release --bins --examples"
-cargo build --release --bins --examples --quiet
+# tcpchat from the root package; tcpchat-load and chat_baseline from tools/loadgen.
+log "== cargo build --release --workspace --bins --examples"
+cargo build --release --workspace --bins --examples --quiet
 
 if [ -n "${NICE:-}" ]; then
     renice -n "$NICE" -p $$ >/dev/null

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A threaded chat room: the Python peer `bench/run.sh` compares `tcpchat --serve` with.
+"""A threaded chat room: the Python peer `tools/loadgen/bench/run.sh` compares
+`tcpchat --serve` with.
 
 Written for this project from the description of the article's threaded server (one thread per
 client, `recv(1024)` in a loop, `send` back, close on `exit`), made a room: each line a client
