@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tcpchat::protocol::{Event, ServerLine};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -138,8 +139,9 @@ struct EchoArgs {
 /// A chat server's conventions, as the load generator needs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Proto {
-    /// `tcpchat --serve`: greeting `* 连接成功! …`, lines `<guest-N> text` to everyone (the
-    /// sender included), events `* …`, notices `! …`.
+    /// `tcpchat --serve`: greeting `*** 连接成功! …`, lines `<guest-N> text` to everyone (the
+    /// sender included), events `*** …`, errors `! …`; read with tcpchat's own
+    /// [`ServerLine::parse`], so the load generator and the server cannot disagree.
     Chat,
     /// `ncat --chat`: `<announce> already connected: …` on connect; each *read* (not line)
     /// prefixed `<userFD> `; nothing is sent back to the sender.
@@ -483,6 +485,11 @@ fn find_marker(line: &[u8]) -> Option<usize> {
     None
 }
 
+/// A tcpchat chat line, if `line` is one.
+fn chat_line(line: &[u8]) -> Option<ServerLine<'_>> {
+    std::str::from_utf8(line).ok().and_then(ServerLine::parse)
+}
+
 /// `<name> ` with no other angle brackets inside.
 fn angle_prefix(prefix: &[u8]) -> bool {
     prefix.len() > 3
@@ -503,7 +510,12 @@ impl Proto {
         if let Some(at) = find_marker(line) {
             let (prefix, body) = line.split_at(at);
             let prefix_ok = match self {
-                Self::Chat | Self::Python => angle_prefix(prefix),
+                // The whole line is a message whose text starts at the marker.
+                Self::Chat => matches!(
+                    chat_line(line),
+                    Some(ServerLine::Message { text, .. }) if text.len() == body.len()
+                ),
+                Self::Python => angle_prefix(prefix),
                 Self::Ncat => prefix.is_empty() || angle_prefix(prefix),
                 Self::TokioChat => {
                     prefix.len() > 2
@@ -518,10 +530,15 @@ impl Proto {
         }
         let event = match self {
             Self::Chat => {
-                if line.starts_with(b"! ") {
-                    return Received::Notice;
-                }
-                line.starts_with(b"* ")
+                return match chat_line(line) {
+                    Some(ServerLine::Event(_)) => Received::Event,
+                    Some(ServerLine::Error(_)) => Received::Notice,
+                    // A message without a data line, or someone's `/me`: nobody in a benchmark
+                    // says either.
+                    Some(ServerLine::Message { .. } | ServerLine::Action { .. }) | None => {
+                        Received::Mangled
+                    }
+                };
             }
             Self::Python => line.starts_with(b"* "),
             Self::Ncat => line.starts_with(b"<announce> "),
@@ -541,7 +558,10 @@ impl Proto {
     /// Whether `line` tells a new client it is in the room (for idle: that it was served).
     fn is_ready(self, line: &[u8], joining: bool) -> bool {
         match self {
-            Self::Chat => line.starts_with("* 连接成功!".as_bytes()),
+            Self::Chat => matches!(
+                chat_line(line),
+                Some(ServerLine::Event(Event::Greeting { .. }))
+            ),
             Self::Python => line.starts_with(b"* welcome"),
             Self::Ncat => line.starts_with(b"<announce> already connected:"),
             Self::TokioChat if joining => line.starts_with(b"* welcome"),
@@ -1424,11 +1444,40 @@ mod tests {
         cut.splice(30..30, b"<user5> ".iter().copied());
         assert_eq!(Proto::Ncat.classify(&cut, 64), Received::Mangled);
         assert_eq!(
-            Proto::Chat.classify(b"* guest-9 joined", 64),
+            Proto::Chat.classify(b"*** guest-9 joined; 2 online", 64),
+            Received::Event
+        );
+        assert_eq!(
+            Proto::Chat.classify(b"*** guest-9 left (too slow); 1 online", 64),
             Received::Event
         );
         assert_eq!(Proto::Chat.classify(b"! flood limit", 64), Received::Notice);
+        // Someone's `/me` and a plain message are not what a benchmark room says.
+        assert_eq!(
+            Proto::Chat.classify(b"* guest-9 joined", 64),
+            Received::Mangled
+        );
+        assert_eq!(Proto::Chat.classify(b"<guest-9> hi", 64), Received::Mangled);
+        // A data line behind something that is not a nick.
+        assert_eq!(
+            Proto::Chat.classify(&with("<guest 3> "), 64),
+            Received::Mangled
+        );
         assert_eq!(Proto::Ncat.classify(b"@<user5> L 1", 64), Received::Mangled);
+    }
+
+    #[test]
+    fn a_chat_client_is_in_at_the_typed_greeting_only() {
+        let greeting = "*** 连接成功! you are guest-1; 3 online; /help lists the commands";
+        assert!(Proto::Chat.is_ready(greeting.as_bytes(), true));
+        for not_yet in [
+            // The greeting before the events got their own prefix, and a `/me` forging it.
+            "* 连接成功! you are guest-1; 3 online; /help lists the commands",
+            "*** guest-2 joined; 2 online",
+            "<guest-2> *** 连接成功! you are guest-1; 3 online; /help lists the commands",
+        ] {
+            assert!(!Proto::Chat.is_ready(not_yet.as_bytes(), true), "{not_yet}");
+        }
     }
 
     #[test]
