@@ -13,8 +13,8 @@
 use std::borrow::Cow;
 use std::io;
 
-use bytes::{BufMut, BytesMut};
-use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder, Encoder};
+use bytes::BytesMut;
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder};
 
 /// Default longest line, in bytes, excluding the `\n`. A longer line is reported as
 /// [`Frame::TooLong`] and skipped up to its newline; the connection stays open.
@@ -89,18 +89,6 @@ impl Decoder for LineCodec {
     fn decode_eof(&mut self, buf: &mut BytesMut) -> io::Result<Option<Frame>> {
         let item = self.inner.decode_eof(buf);
         self.map(item)
-    }
-}
-
-impl<T: AsRef<str>> Encoder<T> for LineCodec {
-    type Error = io::Error;
-
-    fn encode(&mut self, line: T, dst: &mut BytesMut) -> io::Result<()> {
-        let line = line.as_ref();
-        dst.reserve(line.len() + 1);
-        dst.put_slice(line.as_bytes());
-        dst.put_u8(b'\n');
-        Ok(())
     }
 }
 
@@ -275,13 +263,6 @@ mod tests {
         assert_eq!(codec.decode_eof(&mut buf).unwrap(), Some(line("one")));
         assert_eq!(codec.decode_eof(&mut buf).unwrap(), Some(line("bye")));
         assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
-    }
-
-    #[test]
-    fn encode_appends_a_newline() {
-        let mut dst = BytesMut::new();
-        LineCodec::new(64).encode("你好", &mut dst).unwrap();
-        assert_eq!(&dst[..], "你好\n".as_bytes());
     }
 
     #[test]

@@ -2,24 +2,38 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command line and its checks.
+//! A line from the network walks downhill — socket → frame → protocol → state → picture — and
+//! no layer reaches back up.
+//!
+//! Bytes and the wire, shared by both sides:
+//!
 //! - [`codec`]: bytes ⇄ lines (too-long and bad UTF-8 are items, not errors) and the sanitiser
 //!   that keeps terminal control out of other people's screens.
-//! - [`server`]: `--serve` — the accept loop, limits and shutdown; the chat room
-//!   and the article's echo and ack servers.
-//! - [`shutdown`]: signals → one cancellation token.
+//! - [`protocol`]: every line the server writes and the client reads, typed, with one writer
+//!   and one reader; the commands and `/help` from one table; the `exit` rule; why an event
+//!   cannot be forged.
+//! - [`nick`]: what a nick may be, and when two are the same.
 //! - [`tcpinfo`]: the kernel's `TCP_INFO` for a socket (the only `unsafe`).
+//!
+//! The server (`--serve`, and the room local mode hosts):
+//!
+//! - [`server`]: the accept loop, limits and shutdown; each chat session's line reader and
+//!   writer; the room; the article's echo and ack servers.
+//! - [`shutdown`]: signals → one cancellation token.
 //!
 //! The client, the spine the project was asked for:
 //!
 //! - [`client`]: wiring — local mode, terminal, network task, loop.
 //! - [`net`]: the task that owns the socket; every step a [`net::NetEvent`].
-//! - [`app`]: the state and its synchronous transitions, and the one `select!` loop.
+//! - [`event_loop`]: the one `select!`: terminal events, network events, deadlines; draws after
+//!   each batch.
+//! - [`app`]: the state and its synchronous transitions; the keymap; ingest of received bytes.
 //! - [`scrollback`]: the bounded history, classified at ingest and wrapped by display width.
-//! - [`editbox`]: the line editor, readline keys and history.
+//! - [`editbox`]: the line editor and its edits, input history.
 //! - [`inspector`]: the TCP inspector's model: timeline, handshake and close ladders, reads.
-//! - [`ui`]: draws an `&App`.
+//! - [`ui`]: draws an `&App`, widget by widget; every colour.
 //! - [`terminal`]: raw mode and the alternate screen, always restored.
+//! - [`cli`]: the command line and its checks.
 
 pub mod app;
 pub mod cli;

@@ -388,6 +388,24 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_the_keys_as_the_help_does() {
+        let readme = include_str!("../../README.md");
+        let table: Vec<&str> = readme
+            .lines()
+            .skip_while(|line| *line != "| key | does |")
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .collect();
+        let help: Vec<String> = BINDINGS
+            .iter()
+            .map(|b| (b.keys, b.help))
+            .chain(TYPED.iter().copied())
+            .map(|(keys, help)| format!("| {keys} | {help} |"))
+            .collect();
+        assert_eq!(table, help, "README.md's key table differs from the keymap");
+    }
+
+    #[test]
     fn no_entry_is_shadowed_by_an_earlier_one() {
         let contexts = [
             EMPTY,
