@@ -1,9 +1,13 @@
 //! The transitions, driven directly: no terminal, no socket, time handed in.
 
+use std::time::Duration;
+
 use bytes::Bytes;
+use chrono::NaiveTime;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
+use crate::net::{Close, NetEvent};
 
 /// The moment every test's session starts: one fixed instant, so deadlines compare exactly.
 fn start() -> Instant {

@@ -1,0 +1,33 @@
+//! The wall clock, handed in: transitions are given monotonic moments (`Instant`), and the
+//! times shown beside lines come from them through a [`Clock`] read once at start, so nothing
+//! in the state reads the clock itself and tests choose both.
+
+use chrono::{NaiveTime, Timelike};
+use tokio::time::Instant;
+
+/// Ties the monotonic moments the transitions are given to the wall-clock time lines show.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    instant: Instant,
+    wall: NaiveTime,
+}
+
+impl Clock {
+    /// The clock as it reads now.
+    pub fn now() -> Self {
+        Self::starting(Instant::now(), chrono::Local::now().time())
+    }
+
+    /// A clock on which `instant` is `wall` (tests pick both).
+    pub fn starting(instant: Instant, wall: NaiveTime) -> Self {
+        Self { instant, wall }
+    }
+
+    /// The local time at `at`, to the second.
+    pub(super) fn wall(&self, at: Instant) -> NaiveTime {
+        let since = chrono::Duration::from_std(at.saturating_duration_since(self.instant))
+            .unwrap_or_default();
+        let time = self.wall.overflowing_add_signed(since).0;
+        time.with_nanosecond(0).unwrap_or(time)
+    }
+}
