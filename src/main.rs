@@ -1,6 +1,11 @@
 //! Entry point: parse the command line, pick the mode (serve, or the client), run it, report
 //! how it ended. Exit codes: 0 done, 1 failed, 2 bad arguments or no terminal.
+//!
+//! Nothing here may die because stderr did: a log read through `| head -1`, a collector that
+//! restarts, a disk that fills up. Every write to stderr ignores its failure (`eprintln!` would
+//! panic), and so does the log.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -26,7 +31,7 @@ fn main() -> ExitCode {
                 .next()
                 .unwrap_or_default()
                 .trim_start_matches("error: ");
-            eprintln!("tcpchat: {first} (see --help)");
+            report(format_args!("{first} (see --help)"));
             return ExitCode::from(2);
         }
     };
@@ -42,14 +47,19 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is::<NoTerminal>() => {
-            eprintln!("tcpchat: {error}");
+            report(format_args!("{error}"));
             ExitCode::from(2)
         }
         Err(error) => {
-            eprintln!("tcpchat: {error:#}");
+            report(format_args!("{error:#}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line on stderr, `tcpchat: ` first; if stderr is gone there is nobody left to tell.
+fn report(message: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "tcpchat: {message}");
 }
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
@@ -84,6 +94,9 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Otherwise a failed write is reported with `eprintln!`, which panics when stderr is a
+        // closed pipe or a full disk: the server must outlive its log.
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();

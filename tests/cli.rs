@@ -57,6 +57,9 @@ fn run(args: &[&str]) -> Output {
 struct Served {
     child: Child,
     addr: SocketAddr,
+    /// The log's lines, and the thread that reads them (it stops, closing the pipe, at the
+    /// first line after the receiver is dropped).
+    log: Option<(mpsc::Receiver<String>, std::thread::JoinHandle<()>)>,
 }
 
 impl Served {
@@ -70,11 +73,13 @@ impl Served {
             .expect("spawn tcpchat --serve");
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = mpsc::channel();
-        // Keeps draining stderr for the life of the process, so logging never blocks it.
-        std::thread::spawn(move || {
+        // Keeps draining stderr, so logging never blocks the server, until told to stop.
+        let drain = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                let _ = tx.send(line);
+                if tx.send(line).is_err() {
+                    break; // dropping `stderr` closes the pipe's reading end
+                }
             }
         });
         let Some(addr) = listening_address(&rx) else {
@@ -82,7 +87,24 @@ impl Served {
             let _ = child.wait();
             panic!("no `listening on ADDR` line on stderr within {DEADLINE:?}");
         };
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            log: Some((rx, drain)),
+        }
+    }
+
+    /// Closes the log pipe's reading end, as `| head -1` does once it has its line: the next
+    /// log line (a connection, made here) ends the reader; every later one meets EPIPE.
+    fn stop_reading_log(&mut self) {
+        let (lines, drain) = self.log.take().expect("the log is being read");
+        drop(lines);
+        let _ = std_connect(self.addr);
+        let deadline = Instant::now() + DEADLINE;
+        while !drain.is_finished() {
+            assert!(Instant::now() < deadline, "the log reader did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Sends SIGTERM and returns the exit code, which must come within 3 s.
@@ -189,6 +211,93 @@ fn serve_chats_and_sigterm_says_goodbye_then_exits_0() {
         assert_eq!(std_line(client), "*** server shutting down");
         assert_eq!(String::from_utf8_lossy(&std_read_to_eof(client)), "");
     }
+}
+
+/// Chats through a server: a greeting, a line relayed back; panics if the server is not there.
+fn assert_serves(addr: SocketAddr) {
+    let mut a = std_connect(addr);
+    assert!(std_line(&mut a).contains("连接成功"));
+    a.get_mut().write_all(b"still here\n").expect("send");
+    // Others coming and going may be announced first.
+    let relayed = (0..10)
+        .map(|_| std_line(&mut a))
+        .find(|line| !line.starts_with("*** "));
+    assert!(relayed.is_some_and(|line| line.ends_with("> still here")));
+}
+
+#[test]
+fn serve_outlives_a_log_pipe_that_closed() {
+    // `tcpchat --serve 2>&1 | head -1`: the reader takes the first line and goes away.
+    let mut served = Served::start("127.0.0.1:0");
+    served.stop_reading_log();
+    // Each connection writes several log lines into the closed pipe.
+    for _ in 0..3 {
+        assert_serves(served.addr);
+    }
+    assert_eq!(
+        served.terminate(),
+        0,
+        "exits cleanly, not from a panic (101)"
+    );
+}
+
+#[test]
+fn serve_outlives_a_full_disk_under_its_log() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    // The log cannot say where it listens, so the port comes from a listener bound and closed
+    // just before; another process taking it in between is retried.
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = tcpchat()
+            .args(["--serve", "--listen", &listen])
+            .stdout(Stdio::null())
+            .stderr(full.try_clone().expect("dup /dev/full"))
+            .spawn()
+            .expect("spawn tcpchat --serve");
+        let addr: SocketAddr = listen.parse().expect("address");
+        let deadline = Instant::now() + DEADLINE;
+        let up = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break Err(format!("exited with {status} before listening"));
+            }
+            if std::net::TcpStream::connect(addr).is_ok() {
+                break Ok(());
+            }
+            if Instant::now() >= deadline {
+                break Err("never listened".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Err(error) = up {
+            let _ = child.kill();
+            let _ = child.wait();
+            last_error = error;
+            continue;
+        }
+        let mut served = Served {
+            child,
+            addr,
+            log: None,
+        };
+        for _ in 0..3 {
+            assert_serves(served.addr);
+        }
+        assert_eq!(
+            served.terminate(),
+            0,
+            "exits cleanly, not from a panic (101)"
+        );
+        return;
+    }
+    panic!("could not start the server on a free port: {last_error}");
 }
 
 #[test]
