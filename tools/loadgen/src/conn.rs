@@ -1,0 +1,156 @@
+//! Opening connections: connect, read up to the line that says the client is in (answering the
+//! tokio-chat design's username prompt on the way), and why one failed, for the report.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use rustix::io::Errno;
+use tcpchat::codec::Frame;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::Semaphore;
+
+use crate::cli::Common;
+use crate::lines::Lines;
+use crate::proto::{Proto, USERNAME_PROMPT};
+
+/// Longest wait for one connection to open and greet.
+pub const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// An open connection past its greeting, with what was read after the greeting.
+pub struct Conn {
+    /// The lines from the server, starting after the greeting.
+    pub lines: Lines<OwnedReadHalf>,
+    /// The write half; dropping it sends FIN.
+    pub writer: OwnedWriteHalf,
+}
+
+/// Why a connection failed to open and greet, for the report.
+pub fn failure_kind(error: &anyhow::Error) -> &'static str {
+    if let Some(io) = error.downcast_ref::<std::io::Error>() {
+        return match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "refused",
+            std::io::ErrorKind::ConnectionReset => "reset",
+            std::io::ErrorKind::TimedOut => "timeout",
+            _ if Errno::from_io_error(io) == Some(Errno::MFILE) => "out_of_fds",
+            _ => "io",
+        };
+    }
+    if error.is::<tokio::time::error::Elapsed>() {
+        return "timeout";
+    }
+    if error.is::<ClosedBeforeGreeting>() {
+        return "closed";
+    }
+    "other"
+}
+
+/// The server closed a connection before saying the client was in.
+#[derive(Debug)]
+pub struct ClosedBeforeGreeting;
+
+impl std::fmt::Display for ClosedBeforeGreeting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the server closed the connection before its greeting")
+    }
+}
+
+impl std::error::Error for ClosedBeforeGreeting {}
+
+/// Connects and reads up to the line saying this client is in (joining the room, for the
+/// protocols where that takes a step). Reads up to `chunk` bytes at a time, during the greeting
+/// and after it.
+pub async fn open(
+    target: SocketAddr,
+    proto: Proto,
+    index: usize,
+    joining: bool,
+    chunk: usize,
+) -> Result<Conn> {
+    let stream = TcpStream::connect(target).await?;
+    stream.set_nodelay(true)?;
+    let (reader, mut writer) = stream.into_split();
+    let mut lines = Lines::new(reader, chunk);
+    // tokio-chat asks for a username first; joining means answering it.
+    let mut must_name = proto == Proto::TokioChat && joining;
+    loop {
+        while let Some(frame) = lines.next_line() {
+            let Frame::Line { text, .. } = frame else {
+                continue;
+            };
+            if must_name {
+                if text.starts_with(USERNAME_PROMPT) {
+                    must_name = false;
+                    writer.write_all(format!("u{index}\n").as_bytes()).await?;
+                }
+                continue;
+            }
+            if proto.is_ready(&text, joining) {
+                return Ok(Conn { lines, writer });
+            }
+        }
+        if lines.fill().await? == 0 {
+            return Err(ClosedBeforeGreeting.into());
+        }
+    }
+}
+
+/// Opens `count` connections, `concurrency` at a time, each bounded by [`CONNECT_DEADLINE`]
+/// and all by `deadline`. Returns the open ones by index and the failures by kind.
+pub async fn open_all(
+    common: &Common,
+    proto: Proto,
+    count: usize,
+    joining: bool,
+    chunk: usize,
+    deadline: tokio::time::Instant,
+) -> (Vec<(usize, Conn)>, BTreeMap<&'static str, usize>) {
+    let gate = Arc::new(Semaphore::new(common.connect_concurrency.max(1)));
+    let target = common.target;
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..count {
+        let gate = gate.clone();
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let opened =
+                tokio::time::timeout(CONNECT_DEADLINE, open(target, proto, index, joining, chunk))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|opened| opened);
+            (index, opened)
+        });
+    }
+    let mut open = Vec::with_capacity(count);
+    let mut failed = BTreeMap::new();
+    loop {
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(Some(Ok((index, Ok(conn))))) => open.push((index, conn)),
+            Ok(Some(Ok((_, Err(error))))) => *failed.entry(failure_kind(&error)).or_insert(0) += 1,
+            Ok(Some(Err(_))) => *failed.entry("panic").or_insert(0) += 1,
+            Ok(None) => break,
+            Err(_) => {
+                *failed.entry("timeout").or_insert(0) += tasks.len();
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+    open.sort_by_key(|(index, _)| *index);
+    (open, failed)
+}
+
+/// The failures by kind as one report value: `none`, or `kind:n,kind:n`.
+pub fn failures(failed: &BTreeMap<&'static str, usize>) -> String {
+    if failed.is_empty() {
+        return "none".to_owned();
+    }
+    failed
+        .iter()
+        .map(|(kind, n)| format!("{kind}:{n}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}

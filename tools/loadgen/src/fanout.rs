@@ -1,0 +1,325 @@
+//! `fanout`: N clients join a room, K of them send M lines each (as fast as possible, or paced
+//! with `--rate`); every client checks every line it gets and counts deliveries, lost,
+//! duplicated and mangled lines, and the latency from the send timestamp inside each line. With
+//! `--server-pid`, the server's CPU time per delivery.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tcpchat::codec::Frame;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{FanoutArgs, secs};
+use crate::conn::{failures, open_all};
+use crate::data::data_line;
+use crate::lines::Lines;
+use crate::proto::{Classifier, Proto, Received};
+use crate::report::{Report, ms, percentile, value_name};
+use crate::sys;
+
+/// Bytes read at a time by each receiver.
+const CHUNK: usize = 64 * 1024;
+
+/// What one receiver counted.
+#[derive(Default)]
+struct Tally {
+    seen: Vec<u64>,
+    unique: u64,
+    duplicated: u64,
+    mangled: u64,
+    notices: u64,
+    latencies: Vec<u64>,
+    last_ns: u64,
+    ended: Option<&'static str>,
+}
+
+impl Tally {
+    fn take(&mut self, received: Received, now_ns: u64, senders: usize, lines: u32) {
+        match received {
+            Received::Data(data) if data.sender < senders && data.seq < lines => {
+                let bit = data.sender * lines as usize + data.seq as usize;
+                let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+                if self.seen[word] & mask != 0 {
+                    self.duplicated += 1;
+                    return;
+                }
+                self.seen[word] |= mask;
+                self.unique += 1;
+                self.latencies.push(now_ns.saturating_sub(data.sent_ns));
+                self.last_ns = now_ns;
+            }
+            Received::Data(_) | Received::Mangled => self.mangled += 1,
+            Received::Notice => self.notices += 1,
+            Received::Event => {}
+        }
+    }
+}
+
+/// What every receiver shares with the coordinator.
+struct Shared {
+    epoch: Instant,
+    proto: Proto,
+    size: usize,
+    senders: usize,
+    lines: u32,
+    delivered: AtomicU64,
+    stop: CancellationToken,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Reads and checks every line until `expected` distinct data lines arrived, the connection
+/// ends, or the run stops.
+async fn receive(mut incoming: Lines<OwnedReadHalf>, shared: Arc<Shared>, expected: u64) -> Tally {
+    let words = (shared.senders * shared.lines as usize).div_ceil(64);
+    let mut tally = Tally {
+        seen: vec![0; words],
+        ..Tally::default()
+    };
+    let mut classifier = Classifier::new(shared.proto, shared.size);
+    let (senders, lines) = (shared.senders, shared.lines);
+    let mut now_ns = shared.now_ns();
+    loop {
+        let before = tally.unique;
+        while let Some(frame) = incoming.next_line() {
+            let received = match frame {
+                Frame::Line {
+                    text,
+                    invalid_utf8: false,
+                } => classifier.classify(&text),
+                // Bytes the server altered, or a line longer than any it was sent.
+                Frame::Line { .. } | Frame::TooLong { .. } => Received::Mangled,
+            };
+            tally.take(received, now_ns, senders, lines);
+        }
+        shared
+            .delivered
+            .fetch_add(tally.unique - before, Ordering::Relaxed);
+        if tally.unique >= expected {
+            break;
+        }
+        let read = tokio::select! {
+            () = shared.stop.cancelled() => break,
+            read = incoming.fill() => read,
+        };
+        now_ns = shared.now_ns();
+        match read {
+            Ok(0) => {
+                tally.ended = Some("eof");
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                tally.ended = Some("error");
+                break;
+            }
+        }
+    }
+    tally
+}
+
+/// Sends `lines` data lines, one write each, paced if `rate` is set; returns the write half
+/// (dropping it would send FIN).
+async fn send(
+    mut writer: OwnedWriteHalf,
+    sender: usize,
+    shared: Arc<Shared>,
+    rate: Option<f64>,
+    offset: Duration,
+    mut go: watch::Receiver<bool>,
+) -> Result<OwnedWriteHalf> {
+    go.wait_for(|&go| go).await?;
+    let start = tokio::time::Instant::now() + offset;
+    let mut line = Vec::with_capacity(shared.size + 1);
+    for seq in 0..shared.lines {
+        if let Some(rate) = rate {
+            let due = start + Duration::from_secs_f64(f64::from(seq) / rate);
+            tokio::select! {
+                () = shared.stop.cancelled() => break,
+                () = tokio::time::sleep_until(due) => {}
+            }
+        }
+        line.clear();
+        data_line(sender, seq, shared.now_ns(), shared.size, &mut line);
+        tokio::select! {
+            () = shared.stop.cancelled() => break,
+            written = writer.write_all(&line) => written?,
+        }
+    }
+    Ok(writer)
+}
+
+/// Runs the mode.
+pub async fn run(args: FanoutArgs) -> Result<Report> {
+    let common = &args.common;
+    if args.senders > args.clients {
+        bail!("--senders cannot exceed --clients");
+    }
+    let epoch = Instant::now();
+    let deadline = tokio::time::Instant::now() + secs(common.timeout);
+    let (conns, failed) = open_all(common, args.proto, args.clients, true, CHUNK, deadline).await;
+    let connected = conns.len();
+    let mut report = Report::new("fanout");
+    report.add("proto", value_name(args.proto));
+    report.add("clients", args.clients);
+    report.add("senders", args.senders);
+    report.add("lines", args.lines);
+    report.add("size", args.size);
+    report.add(
+        "rate",
+        args.rate
+            .map_or_else(|| "burst".to_owned(), |r| r.to_string()),
+    );
+    report.add("connected", connected);
+    if connected < args.clients {
+        report.add("failed", failures(&failed));
+        report.complete = false;
+        eprintln!(
+            "fanout: only {connected} of {} clients connected",
+            args.clients
+        );
+        return Ok(report);
+    }
+
+    let shared = Arc::new(Shared {
+        epoch,
+        proto: args.proto,
+        size: usize::from(args.size),
+        senders: args.senders,
+        lines: args.lines,
+        delivered: AtomicU64::new(0),
+        stop: CancellationToken::new(),
+    });
+    let (go_tx, go_rx) = watch::channel(false);
+    let mut receivers = tokio::task::JoinSet::new();
+    let mut senders = tokio::task::JoinSet::new();
+    let mut idle_writers = Vec::new();
+    let mut expected_total = 0u64;
+    let per_sender = u64::from(args.lines);
+    // Senders start evenly spread over one pacing period, as independent clients would be.
+    let period = args.rate.map_or(0.0, |rate| 1.0 / rate);
+    for (index, conn) in conns {
+        let own = args.proto.echoes_sender() || index >= args.senders;
+        let expected = per_sender * (args.senders as u64 - u64::from(!own));
+        expected_total += expected;
+        receivers.spawn(receive(conn.lines, shared.clone(), expected));
+        if index < args.senders {
+            let offset = secs(period * index as f64 / args.senders as f64);
+            senders.spawn(send(
+                conn.writer,
+                index,
+                shared.clone(),
+                args.rate,
+                offset,
+                go_rx.clone(),
+            ));
+        } else {
+            idle_writers.push(conn.writer);
+        }
+    }
+
+    let cpu_start = common.server_pid.map(sys::cpu_ticks).transpose()?;
+    let start_ns = shared.now_ns();
+    go_tx.send_replace(true);
+
+    // Wait: every receiver done, or the senders done and nothing new for `settle`, or timeout.
+    let mut senders_done = false;
+    let mut send_errors = 0usize;
+    let mut last = 0u64;
+    let mut last_change = tokio::time::Instant::now();
+    let mut timed_out = false;
+    let mut writers = idle_writers;
+    loop {
+        if !senders_done {
+            while let Some(done) = senders.try_join_next() {
+                match done {
+                    Ok(Ok(writer)) => writers.push(writer),
+                    Ok(Err(error)) => {
+                        send_errors += 1;
+                        eprintln!("fanout: a sender failed: {error:#}");
+                    }
+                    Err(_) => send_errors += 1,
+                }
+            }
+            senders_done = senders.is_empty();
+        }
+        let delivered = shared.delivered.load(Ordering::Relaxed);
+        let now = tokio::time::Instant::now();
+        if delivered != last {
+            last = delivered;
+            last_change = now;
+        }
+        if delivered >= expected_total {
+            break;
+        }
+        if senders_done && now >= last_change + secs(args.settle) {
+            break;
+        }
+        if now >= deadline {
+            timed_out = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cpu_end = common.server_pid.map(sys::cpu_ticks).transpose()?;
+    shared.stop.cancel();
+    let mut tallies = Vec::with_capacity(args.clients);
+    while let Some(tally) = receivers.join_next().await {
+        tallies.push(tally.context("a receiver panicked")?);
+    }
+    senders.abort_all();
+    drop(writers);
+
+    let delivered: u64 = tallies.iter().map(|t| t.unique).sum();
+    let duplicated: u64 = tallies.iter().map(|t| t.duplicated).sum();
+    let mangled: u64 = tallies.iter().map(|t| t.mangled).sum();
+    let notices: u64 = tallies.iter().map(|t| t.notices).sum();
+    let closed = tallies.iter().filter(|t| t.ended.is_some()).count();
+    let last_ns = tallies.iter().map(|t| t.last_ns).max().unwrap_or(start_ns);
+    let elapsed = last_ns.saturating_sub(start_ns).max(1) as f64 / 1e9;
+    let mut latencies: Vec<u64> = tallies
+        .iter_mut()
+        .flat_map(|t| std::mem::take(&mut t.latencies))
+        .collect();
+    let lost = expected_total.saturating_sub(delivered);
+
+    report.add("expected", expected_total);
+    report.add("delivered", delivered);
+    report.add("lost", lost);
+    report.add("duplicated", duplicated);
+    report.add("mangled", mangled);
+    report.add("notices", notices);
+    report.add("closed", closed);
+    report.add("send_errors", send_errors);
+    report.add("seconds", format!("{elapsed:.3}"));
+    report.add(
+        "deliveries_per_s",
+        format!("{:.0}", delivered as f64 / elapsed),
+    );
+    if !latencies.is_empty() {
+        report.add("p50_ms", ms(percentile(&mut latencies, 0.50)));
+        report.add("p99_ms", ms(percentile(&mut latencies, 0.99)));
+        report.add("max_ms", ms(latencies.iter().copied().max().unwrap_or(0)));
+    }
+    if let (Some(start), Some(end)) = (cpu_start, cpu_end) {
+        let cpu = end.saturating_sub(start) as f64 / sys::ticks_per_second();
+        report.add("server_cpu_s", format!("{cpu:.2}"));
+        report.add(
+            "server_cpu_us_per_delivery",
+            format!("{:.3}", cpu * 1e6 / delivered.max(1) as f64),
+        );
+    }
+    report.add("timed_out", timed_out);
+    report.complete =
+        !timed_out && lost == 0 && duplicated == 0 && mangled == 0 && send_errors == 0;
+    Ok(report)
+}
