@@ -45,10 +45,12 @@ pub struct LineCodec {
 }
 
 impl LineCodec {
-    /// A codec that accepts lines of at most `max` bytes (excluding the newline).
+    /// A codec that accepts lines of at most `max` bytes, not counting the `\n` nor a `\r`
+    /// before it (a CRLF line of exactly `max` bytes is a line, as the LF one is).
     pub fn new(max: usize) -> Self {
+        let with_cr = max.saturating_add(1);
         Self {
-            inner: AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), b"\n".to_vec(), max),
+            inner: AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), b"\n".to_vec(), with_cr),
             max,
         }
     }
@@ -58,7 +60,13 @@ impl LineCodec {
         item: Result<Option<bytes::Bytes>, AnyDelimiterCodecError>,
     ) -> io::Result<Option<Frame>> {
         match item {
-            Ok(Some(raw)) => Ok(Some(line_from_bytes(&raw))),
+            Ok(Some(raw)) => {
+                let raw = raw.strip_suffix(b"\r").unwrap_or(&raw);
+                if raw.len() > self.max {
+                    return Ok(Some(Frame::TooLong { max: self.max }));
+                }
+                Ok(Some(line_from_bytes(raw)))
+            }
             Ok(None) => Ok(None),
             Err(AnyDelimiterCodecError::MaxChunkLengthExceeded) => {
                 Ok(Some(Frame::TooLong { max: self.max }))
@@ -68,8 +76,8 @@ impl LineCodec {
     }
 }
 
+/// A line without its `\n` and `\r`, decoded.
 fn line_from_bytes(raw: &[u8]) -> Frame {
-    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
     let (text, invalid_utf8) = match String::from_utf8_lossy(raw) {
         Cow::Borrowed(s) => (s.to_owned(), false),
         Cow::Owned(s) => (s, true),
@@ -238,6 +246,21 @@ mod tests {
         assert_eq!(
             frames,
             vec![line("abcd"), Frame::TooLong { max: 4 }, line("next")]
+        );
+    }
+
+    #[test]
+    fn the_cr_of_a_crlf_line_does_not_count_against_the_limit() {
+        let mut codec = LineCodec::new(4);
+        let frames = decode_all(&mut codec, b"abcd\r\nabcde\r\nabcd\r\r\nok\n");
+        assert_eq!(
+            frames,
+            vec![
+                line("abcd"),
+                Frame::TooLong { max: 4 },
+                Frame::TooLong { max: 4 },
+                line("ok")
+            ]
         );
     }
 

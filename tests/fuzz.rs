@@ -25,9 +25,10 @@
 //! The properties checked:
 //!
 //! - `codec`: bytes in any split, through `decode` and then `decode_eof` as `FramedRead` does,
-//!   give exactly the frames of a model (split on `\n`; a piece longer than the limit is one
-//!   `TooLong`; otherwise drop one `\r`, decode lossily; a last piece without `\n` counts if not
-//!   empty), whatever the split; no error, no hang, no line longer than the limit.
+//!   give exactly the frames of a model (split on `\n`; drop one `\r` at the end; a piece
+//!   longer than the limit is one `TooLong`; otherwise decode lossily; a last piece without
+//!   `\n` counts if not empty), whatever the split; no error, no hang, no line longer than the
+//!   limit.
 //! - `sanitize`: no stripped character (controls, ESC, C1, bidi) survives; idempotent; text
 //!   without stripped characters is returned unchanged and borrowed; the output is a
 //!   subsequence of the input; text without escape introducers only loses the stripped
@@ -246,10 +247,11 @@ fn decode_in_chunks(max: usize, data: &[u8], cuts: &[u16]) -> Vec<Frame> {
 /// What the codec must produce, whatever the split.
 fn model_frames(max: usize, data: &[u8]) -> Vec<Frame> {
     let frame = |raw: &[u8]| {
+        // The `\r` of a CRLF ending does not count against the limit.
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.len() > max {
             return Frame::TooLong { max };
         }
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         Frame::Line {
             text: String::from_utf8_lossy(raw).into_owned(),
             invalid_utf8: std::str::from_utf8(raw).is_err(),
