@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::server::{
     DEFAULT_ANNOUNCE_UP_TO, DEFAULT_KEEPALIVE, DEFAULT_LINE_TIMEOUT, DEFAULT_MAX_CLIENTS,
-    DEFAULT_OUTBOX_LINES, FloodLimit, Limits, Mode,
+    DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_LINES, FloodLimit, Limits, Mode,
 };
 
 /// The article's address: the default to listen on and to join.
@@ -67,6 +67,11 @@ pub struct Cli {
     #[arg(long, value_name = "LINES", default_value_t = DEFAULT_OUTBOX_LINES, value_parser = at_least_one)]
     pub outbox: usize,
 
+    /// Server: bytes queued per client before a client that does not read is dropped as too
+    /// slow (its own replies count: it is not read while its queue is half full).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_OUTBOX_BYTES, value_parser = at_least_one)]
+    pub outbox_bytes: usize,
+
     /// Server: lines per second a client may send after its burst (0 = unlimited); excess lines
     /// are delayed, never dropped.
     #[arg(long, value_name = "PER_SECOND", default_value_t = FloodLimit::default().per_second)]
@@ -100,6 +105,7 @@ impl Cli {
             max_line: self.max_line,
             max_clients: self.max_clients,
             outbox_lines: self.outbox,
+            outbox_bytes: self.outbox_bytes,
             flood: FloodLimit {
                 burst: self.flood_burst,
                 per_second: self.flood_rate.max(0.0),

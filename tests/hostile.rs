@@ -52,6 +52,7 @@
 //! |---|---|---|
 //! | one client flooding 200,000 lines (at a flood rate of 25,000/s: the default 250/s would take 800 s) | the flooder is delayed (no faster than the rate, told), never dropped, every line delivered in order; others' lines arrive within 1 s and none is lost | here: `load_a_flood_of_two_hundred_thousand_lines_is_delayed_not_dropped`; `server.rs::flood_is_delayed_not_dropped_and_does_not_delay_others` |
 //! | a client that never reads | dropped alone as too slow, told why; others unaffected | `server.rs::slow_reader_is_dropped_alone_and_told_why` |
+//! | ten clients that send `/who` 1,100 times in a 300-member room and never read | each pins at most its outbox budget (1 MiB): it is not read while its own queue is half full; others chat; every reply arrives once they read | fixed (a defect an independent chaos run found: 7 → 239 MiB): `load_clients_that_ask_and_never_read_pin_a_bounded_amount_of_memory` |
 //! | a client with a 1 KB receive window that reads slowly | gets everything in order, or is dropped with the notice; never corrupt data | here: `load_a_one_kilobyte_receive_window_gets_everything_or_the_notice` |
 //! | 1,000 connections that send one byte and stall | each told `! line not finished` and closed after the line timeout; fds back to baseline; slots reusable; others chat meanwhile | here: `load_a_thousand_slowloris_connections_are_freed_by_the_line_timeout`; `server.rs::a_line_left_unfinished_past_the_line_timeout_closes_the_connection` |
 //! | a steady stream whose every write ends one line and begins the next | not mistaken for slowloris | fixed (a defect this catalogue found): `load_a_steady_stream_that_splits_every_line_is_not_a_slowloris` |
@@ -1227,6 +1228,77 @@ async fn load_a_one_kilobyte_receive_window_gets_everything_or_the_notice() {
         assert_eq!(complete, LINES);
     }
     eprintln!("1 KiB window: {complete} of {LINES} lines, dropped: {dropped}");
+}
+
+/// Replies only the asker receives count against its outbox as everyone's lines do; before
+/// this, an outbox was bounded in entries only, and a `/who` reply (7.8 KB here) is one entry.
+#[test]
+fn load_clients_that_ask_and_never_read_pin_a_bounded_amount_of_memory() {
+    const MEMBERS: usize = 300;
+    const ASKERS: usize = 10;
+    const ASKS: usize = 1100;
+    let _heavy = HEAVY.blocking_lock();
+    let server = Bin::start(&["--max-clients", "2000", "--flood-rate", "0"], &[]);
+    let mut observer = Observer::new(std_join(server.addr));
+    // Members with 24-character nicks make each `/who` reply about 7.8 KB.
+    let members: Vec<_> = (0..MEMBERS)
+        .map(|i| {
+            let mut member = std_join(server.addr);
+            let rename = format!("/nick member-{i:0>17}\n");
+            member
+                .get_mut()
+                .write_all(rename.as_bytes())
+                .expect("rename");
+            member
+        })
+        .collect();
+    let last = format!("is now known as member-{:0>17}", MEMBERS - 1);
+    observer.expect(|l| l.ends_with(&last), "the last rename", DEADLINE);
+    let baseline = server.rss_kib();
+
+    let asks = "/who\n".repeat(ASKS);
+    let askers: Vec<_> = (0..ASKERS)
+        .map(|_| {
+            let mut asker = std_join(server.addr);
+            asker.get_mut().write_all(asks.as_bytes()).expect("ask");
+            asker
+        })
+        .collect();
+    // The old server queued all of it within a fraction of a second; three seconds of looking
+    // is a wide margin. Meanwhile the room goes on as usual.
+    let budget_kib = ASKERS as u64 * 2 * 1024 + 16 * 1024;
+    let mut peak = baseline;
+    let watch_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < watch_until {
+        peak = peak.max(server.rss_kib());
+        let took = observer.round_trip("guest-1", "still chatting");
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("server RSS {baseline} KiB before, {peak} KiB at most while they did not read");
+    assert!(
+        peak - baseline < budget_kib,
+        "{ASKERS} clients that do not read took the server from {baseline} to {peak} KiB \
+         (bound: {budget_kib} KiB more)"
+    );
+    // They were paused, not dropped: reading now, each gets every reply.
+    for mut asker in askers {
+        asker
+            .get_ref()
+            .set_read_timeout(Some(DEADLINE))
+            .expect("timeout");
+        let mut replies = 0;
+        while replies < ASKS {
+            let line = std_line(&mut asker);
+            if line.starts_with("*** online (") {
+                replies += 1;
+            } else {
+                let chat = line == "<guest-1> still chatting";
+                assert!(chat || line.starts_with("*** "), "{line:?}");
+            }
+        }
+    }
+    drop(members);
 }
 
 #[test]

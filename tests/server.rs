@@ -668,7 +668,9 @@ async fn shutdown_says_goodbye_then_fin_to_everyone() {
 async fn shutdown_returns_in_time_even_if_a_client_never_reads() {
     const LINES: u64 = 4096; // 16 MiB
     let limits = Limits {
+        // Room for all of it: c must still be a member, its writer blocked, at shutdown.
         outbox_lines: 100_000,
+        outbox_bytes: 64 << 20,
         flood: NO_FLOOD_LIMIT,
         ..Limits::default()
     };

@@ -13,6 +13,7 @@
 mod article;
 mod flood;
 mod line_reader;
+mod outbox;
 mod room;
 mod session;
 mod writer;
@@ -32,7 +33,7 @@ pub use flood::FloodLimit;
 use crate::codec::DEFAULT_MAX_LINE;
 use crate::protocol::article::ArticleMode;
 use crate::protocol::{Refusal, ServerLine};
-use room::Room;
+use room::{OutboxLimits, Room};
 
 /// What the server speaks on each connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -75,6 +76,11 @@ pub const DEFAULT_MAX_CLIENTS: usize = 1024;
 /// ever waits for it, and its memory stays bounded.
 pub const DEFAULT_OUTBOX_LINES: usize = 1024;
 
+/// Default per-client send queue, in bytes: the same policy as [`DEFAULT_OUTBOX_LINES`], and
+/// what bounds the memory a client that does not read can pin, whatever it asks for (its own
+/// replies count too: a session whose own queue is half full stops reading until it drains).
+pub const DEFAULT_OUTBOX_BYTES: usize = 1024 * 1024;
+
 /// Default time a client has to finish a line it has begun; past it the connection is closed
 /// with a `! ` line. Whole lines arrive at once from every real client, so only a client
 /// trickling bytes to hold a slot (slowloris) ever meets it.
@@ -102,6 +108,8 @@ pub struct Limits {
     pub max_clients: usize,
     /// Per-client send queue in lines ([`DEFAULT_OUTBOX_LINES`]).
     pub outbox_lines: usize,
+    /// Per-client send queue in bytes ([`DEFAULT_OUTBOX_BYTES`]).
+    pub outbox_bytes: usize,
     /// Per-client line rate ([`FloodLimit::default`]).
     pub flood: FloodLimit,
     /// How long shutdown waits for goodbyes ([`DEFAULT_SHUTDOWN_GRACE`]).
@@ -120,6 +128,7 @@ impl Default for Limits {
             max_line: DEFAULT_MAX_LINE,
             max_clients: DEFAULT_MAX_CLIENTS,
             outbox_lines: DEFAULT_OUTBOX_LINES,
+            outbox_bytes: DEFAULT_OUTBOX_BYTES,
             flood: FloodLimit::default(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             line_timeout: DEFAULT_LINE_TIMEOUT,
@@ -145,10 +154,11 @@ const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration
 /// Serves `listener` until `shutdown` is cancelled, then closes every connection cleanly.
 pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) {
     let config = Arc::new(config);
-    let room = Arc::new(Room::new(
-        config.limits.outbox_lines,
-        config.limits.announce_up_to,
-    ));
+    let outbox = OutboxLimits {
+        entries: config.limits.outbox_lines,
+        bytes: config.limits.outbox_bytes,
+    };
+    let room = Arc::new(Room::new(outbox, config.limits.announce_up_to));
     let slots = Arc::new(Semaphore::new(config.limits.max_clients));
     let tracker = TaskTracker::new();
     let mut backoff = ACCEPT_BACKOFF.0;

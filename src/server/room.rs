@@ -6,13 +6,13 @@
 //! whose outbox is full is removed on the spot, its connection told to stop, and the others are
 //! told it left `(too slow)`. Nobody ever waits for a slow member.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
-use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
+use super::outbox::{Outbox, OutboxReader, OutboxRoom, Refused, outbox};
 use crate::nick::{Nick, NickError};
 use crate::protocol::{Event, ServerLine};
 
@@ -22,16 +22,27 @@ pub const TOO_SLOW: &str = "too slow";
 /// Identifies one connection in the room for its lifetime.
 pub type MemberId = u64;
 
+/// How much each member's outbox may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxLimits {
+    /// Entries (a burst of lines from one read is one entry).
+    pub entries: usize,
+    /// Bytes.
+    pub bytes: usize,
+}
+
 /// The room shared by every chat connection.
 #[derive(Debug)]
 pub struct Room {
     state: Mutex<State>,
-    outbox_lines: usize,
+    outbox: OutboxLimits,
 }
 
 #[derive(Debug, Default)]
 struct State {
     members: HashMap<MemberId, Member>,
+    /// Every member by [`Nick::key`]: uniqueness in one look-up, `/who` already in order.
+    by_key: BTreeMap<String, MemberId>,
     next_id: MemberId,
     next_guest: u64,
     closed: bool,
@@ -41,8 +52,19 @@ struct State {
 #[derive(Debug)]
 struct Member {
     nick: Nick,
-    outbox: mpsc::Sender<Bytes>,
+    outbox: Outbox,
     dropped: CancellationToken,
+}
+
+/// Who a line is for.
+#[derive(Debug, Clone, Copy)]
+enum To {
+    /// One member.
+    One(MemberId),
+    /// Everyone but one member.
+    AllBut(MemberId),
+    /// Everyone.
+    All,
 }
 
 /// What a connection gets when it joins.
@@ -53,12 +75,12 @@ pub struct Joined {
     /// The guest nick it was given.
     pub nick: Nick,
     /// Lines to write to this member's socket, in order. Closed when it leaves the room.
-    pub outbox: mpsc::Receiver<Bytes>,
+    pub outbox: OutboxReader,
     /// Cancelled when the room drops this member as too slow.
     pub dropped: CancellationToken,
-    /// The sending side of `outbox`, weak so that it never keeps the outbox open: the reader
-    /// waits on it for room before handling a line (see `chat::read_lines`).
-    pub own_outbox: mpsc::WeakSender<Bytes>,
+    /// How full its own outbox is, without keeping it open: the session waits for room there
+    /// before handling a line (see `session.rs`).
+    pub own_outbox: OutboxRoom,
 }
 
 fn event(event: Event<'_>) -> Bytes {
@@ -66,16 +88,16 @@ fn event(event: Event<'_>) -> Bytes {
 }
 
 impl Room {
-    /// An empty room whose members each queue at most `outbox_lines` entries, and which
-    /// announces joins and leaves only while it has at most `announce_up_to` members (see
+    /// An empty room whose members' outboxes hold at most `outbox`, and which announces joins
+    /// and leaves only while it has at most `announce_up_to` members (see
     /// [`super::DEFAULT_ANNOUNCE_UP_TO`]).
-    pub fn new(outbox_lines: usize, announce_up_to: usize) -> Self {
+    pub fn new(outbox: OutboxLimits, announce_up_to: usize) -> Self {
         Self {
             state: Mutex::new(State {
                 announce_up_to,
                 ..State::default()
             }),
-            outbox_lines: outbox_lines.max(1),
+            outbox,
         }
     }
 
@@ -95,15 +117,16 @@ impl Room {
         let nick = loop {
             state.next_guest += 1;
             let candidate = Nick::guest(state.next_guest);
-            if state.find(&candidate.key()).is_none() {
+            if !state.by_key.contains_key(&candidate.key()) {
                 break candidate;
             }
         };
         let id = state.next_id;
         state.next_id += 1;
-        let (tx, outbox) = mpsc::channel(self.outbox_lines);
-        let own_outbox = tx.downgrade();
+        let (tx, reader) = outbox(self.outbox.entries, self.outbox.bytes);
+        let own_outbox = tx.room_view();
         let dropped = CancellationToken::new();
+        state.by_key.insert(nick.key(), id);
         state.members.insert(
             id,
             Member {
@@ -114,26 +137,22 @@ impl Room {
         );
         let online = state.members.len();
         let nick_str = nick.as_str();
-        state.deliver(
-            |m| m == id,
-            event(Event::Greeting {
+        let greeting = event(Event::Greeting {
+            nick: nick_str,
+            online,
+        });
+        state.deliver(To::One(id), greeting);
+        if online <= state.announce_up_to {
+            let joined = event(Event::Joined {
                 nick: nick_str,
                 online,
-            }),
-        );
-        if online <= state.announce_up_to {
-            state.deliver(
-                |m| m != id,
-                event(Event::Joined {
-                    nick: nick_str,
-                    online,
-                }),
-            );
+            });
+            state.deliver(To::AllBut(id), joined);
         }
         Some(Joined {
             id,
             nick,
-            outbox,
+            outbox: reader,
             dropped,
             own_outbox,
         })
@@ -141,20 +160,19 @@ impl Room {
 
     /// Queues `text` for one member.
     pub fn send_to(&self, id: MemberId, text: Bytes) {
-        self.lock().deliver(|m| m == id, text);
+        self.lock().deliver(To::One(id), text);
     }
 
     /// Queues `text` for every member, the sender included.
     pub fn broadcast(&self, text: Bytes) {
-        self.lock().deliver(|_| true, text);
+        self.lock().deliver(To::All, text);
     }
 
     /// Renames a member and tells everyone; refused if another member has that nick.
     pub fn rename(&self, id: MemberId, new: Nick) -> Result<(), NickError> {
         let mut state = self.lock();
-        if let Some(owner) = state.find(&new.key())
-            && owner != id
-        {
+        let key = new.key();
+        if state.by_key.get(&key).is_some_and(|&owner| owner != id) {
             return Err(NickError::Taken(new.to_string()));
         }
         let Some(member) = state.members.get_mut(&id) else {
@@ -162,11 +180,13 @@ impl Room {
         };
         let old = std::mem::replace(&mut member.nick, new.clone());
         if old != new {
+            state.by_key.remove(&old.key());
+            state.by_key.insert(key, id);
             let renamed = event(Event::Renamed {
                 old: old.as_str(),
                 new: new.as_str(),
             });
-            state.deliver(|_| true, renamed);
+            state.deliver(To::All, renamed);
         }
         Ok(())
     }
@@ -174,9 +194,12 @@ impl Room {
     /// Everyone online, sorted without regard to case.
     pub fn who(&self) -> Vec<String> {
         let state = self.lock();
-        let mut nicks: Vec<String> = state.members.values().map(|m| m.nick.to_string()).collect();
-        nicks.sort_by_key(|n| n.to_lowercase());
-        nicks
+        state
+            .by_key
+            .values()
+            .filter_map(|id| state.members.get(id))
+            .map(|member| member.nick.to_string())
+            .collect()
     }
 
     /// Removes a member (if the room has not already dropped it) and tells the others why.
@@ -185,10 +208,10 @@ impl Room {
     /// drained, which ends its writer. Returns its nick if it was still in the room.
     pub fn leave(&self, id: MemberId, reason: &str, farewell: Option<Bytes>) -> Option<Nick> {
         let mut state = self.lock();
-        let member = state.members.remove(&id)?;
+        let member = state.remove(id)?;
         if let Some(farewell) = farewell {
             // A full queue means the member is not reading; it loses only this line.
-            let _ = member.outbox.try_send(farewell);
+            let _ = member.outbox.offer(farewell);
         }
         let online = state.members.len();
         if online < state.announce_up_to {
@@ -197,7 +220,7 @@ impl Room {
                 reason,
                 online,
             });
-            state.deliver(|_| true, left);
+            state.deliver(To::All, left);
         }
         Some(member.nick)
     }
@@ -207,25 +230,25 @@ impl Room {
     pub fn shut_down(&self) {
         let mut state = self.lock();
         state.closed = true;
-        state.deliver(|_| true, event(Event::ShuttingDown));
+        state.deliver(To::All, event(Event::ShuttingDown));
         state.members.clear();
+        state.by_key.clear();
     }
 }
 
 impl State {
-    fn find(&self, key: &str) -> Option<MemberId> {
-        self.members
-            .iter()
-            .find(|(_, m)| m.nick.key() == key)
-            .map(|(&id, _)| id)
+    fn remove(&mut self, id: MemberId) -> Option<Member> {
+        let member = self.members.remove(&id)?;
+        self.by_key.remove(&member.nick.key());
+        Some(member)
     }
 
-    /// `try_send`s `text` to the members `to` selects; members whose outbox is full are dropped
-    /// and announced, which may in turn find more full outboxes.
-    fn deliver(&mut self, to: impl Fn(MemberId) -> bool, text: Bytes) {
-        let mut slow = self.offer(&to, &text);
+    /// Offers `text` to the members `to` names; members whose outbox is full are dropped and
+    /// announced, which may in turn find more full outboxes.
+    fn deliver(&mut self, to: To, text: Bytes) {
+        let mut slow = self.offer(to, &text);
         while let Some(id) = slow.pop() {
-            let Some(member) = self.members.remove(&id) else {
+            let Some(member) = self.remove(id) else {
                 continue;
             };
             member.dropped.cancel();
@@ -238,7 +261,7 @@ impl State {
                 reason: TOO_SLOW,
                 online,
             });
-            for more in self.offer(&|_| true, &notice) {
+            for more in self.offer(To::All, &notice) {
                 if !slow.contains(&more) {
                     slow.push(more);
                 }
@@ -246,34 +269,58 @@ impl State {
         }
     }
 
-    /// Offers `text` to the selected members; returns those whose outbox was full.
-    fn offer(&self, to: &impl Fn(MemberId) -> bool, text: &Bytes) -> Vec<MemberId> {
-        self.members
-            .iter()
-            .filter(|&(&id, _)| to(id))
-            .filter(|(_, m)| matches!(m.outbox.try_send(text.clone()), Err(TrySendError::Full(_))))
-            .map(|(&id, _)| id)
-            .collect()
+    /// Offers `text` to the members `to` names; returns those whose outbox was full.
+    fn offer(&self, to: To, text: &Bytes) -> Vec<MemberId> {
+        let full = |(&id, member): (&MemberId, &Member)| {
+            (member.outbox.offer(text.clone()) == Err(Refused::Full)).then_some(id)
+        };
+        match to {
+            To::One(id) => self
+                .members
+                .get_key_value(&id)
+                .and_then(full)
+                .into_iter()
+                .collect(),
+            To::AllBut(but) => self
+                .members
+                .iter()
+                .filter(|&(&id, _)| id != but)
+                .filter_map(full)
+                .collect(),
+            To::All => self.members.iter().filter_map(full).collect(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use futures_util::FutureExt;
+
     use super::*;
 
     fn message(text: &str) -> Bytes {
         ServerLine::Message { nick: "x", text }.to_bytes()
     }
 
+    /// Room for 8 entries, and bytes enough never to matter.
+    const ROOMY: OutboxLimits = OutboxLimits {
+        entries: 8,
+        bytes: 1 << 20,
+    };
+
+    /// Everything queued for `joined` now, as text.
     fn drain(joined: &mut Joined) -> Vec<String> {
-        std::iter::from_fn(|| joined.outbox.try_recv().ok())
+        let mut batch = Vec::new();
+        while let Some(1..) = joined.outbox.take(&mut batch, usize::MAX).now_or_never() {}
+        batch
+            .iter()
             .map(|b| String::from_utf8(b.to_vec()).unwrap())
             .collect()
     }
 
     #[test]
     fn guests_are_numbered_and_greeted_and_others_hear_of_them() {
-        let room = Room::new(8, usize::MAX);
+        let room = Room::new(ROOMY, usize::MAX);
         let mut a = room.join().unwrap();
         let mut b = room.join().unwrap();
         assert_eq!(a.nick.as_str(), "guest-1");
@@ -293,7 +340,13 @@ mod tests {
 
     #[test]
     fn a_full_outbox_drops_only_that_member_and_announces_it() {
-        let room = Room::new(2, usize::MAX);
+        let room = Room::new(
+            OutboxLimits {
+                entries: 2,
+                ..ROOMY
+            },
+            usize::MAX,
+        );
         let mut reader = room.join().unwrap();
         let slow = room.join().unwrap(); // slow's queue holds its greeting: 1 of 2
         drain(&mut reader);
@@ -310,8 +363,32 @@ mod tests {
     }
 
     #[test]
+    fn a_member_that_does_not_read_is_dropped_by_bytes_not_only_by_entries() {
+        let room = Room::new(
+            OutboxLimits {
+                entries: 1024,
+                bytes: 4096,
+            },
+            usize::MAX,
+        );
+        let mut reader = room.join().unwrap();
+        let asker = room.join().unwrap();
+        drain(&mut reader);
+        // Replies to the asker alone: a few big entries fill its bytes long before its entries.
+        let big = Bytes::from(format!("*** online (1): {}\n", "x".repeat(1000)));
+        for _ in 0..4 {
+            room.send_to(asker.id, big.clone());
+        }
+        assert!(asker.dropped.is_cancelled());
+        assert_eq!(
+            drain(&mut reader),
+            ["*** guest-2 left (too slow); 1 online\n"]
+        );
+    }
+
+    #[test]
     fn nicks_are_unique_without_regard_to_case() {
-        let room = Room::new(8, usize::MAX);
+        let room = Room::new(ROOMY, usize::MAX);
         let a = room.join().unwrap();
         let b = room.join().unwrap();
         room.rename(a.id, Nick::parse("Alice").unwrap()).unwrap();
@@ -326,7 +403,7 @@ mod tests {
 
     #[test]
     fn a_big_room_does_not_hear_every_join_and_leave() {
-        let room = Room::new(8, 2);
+        let room = Room::new(ROOMY, 2);
         let mut a = room.join().unwrap();
         let b = room.join().unwrap();
         let c = room.join().unwrap();
@@ -343,12 +420,13 @@ mod tests {
 
     #[test]
     fn after_shutdown_nobody_can_join() {
-        let room = Room::new(8, usize::MAX);
+        let room = Room::new(ROOMY, usize::MAX);
         let mut a = room.join().unwrap();
         room.shut_down();
         assert!(room.join().is_none());
         assert_eq!(drain(&mut a).last().unwrap(), "*** server shutting down\n");
         // The room kept no sender: the outbox is closed once drained.
-        assert!(a.outbox.try_recv().is_err() && a.outbox.is_closed());
+        let closed = a.outbox.take(&mut Vec::new(), 1).now_or_never();
+        assert_eq!(closed, Some(0));
     }
 }

@@ -8,13 +8,13 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 use tokio::net::tcp::ReadHalf;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::flood::FloodGate;
 use super::line_reader::{Input, LineReader};
+use super::outbox::OutboxRoom;
 use super::room::{Joined, MemberId, Room};
 use super::writer::{self, DROPPED_NOTICE_TIMEOUT};
 use super::{Ending, LINGER, Limits, kernel_summary, linger};
@@ -110,9 +110,9 @@ struct Session<'a> {
     /// Cancelled when the room drops this member as too slow.
     dropped: &'a CancellationToken,
     shutdown: &'a CancellationToken,
-    /// This member's own outbox, weak so that it never keeps the outbox open: the session
-    /// waits on it for room before handling a line (see [`Session::run`]).
-    own_outbox: mpsc::WeakSender<bytes::Bytes>,
+    /// How full this member's own outbox is: the session waits there for room before
+    /// handling a line (see [`Session::pace`]).
+    own_outbox: OutboxRoom,
 }
 
 impl Session<'_> {
@@ -241,14 +241,12 @@ impl Session<'_> {
         }
         // One read can hold thousands of lines, and this member's own writer runs only when
         // the session waits: make sure its queue has room for what this line may send back, so
-        // a client that reads is never dropped as too slow for what it sent in one burst.
-        if let Some(own) = self.own_outbox.upgrade()
-            && own.capacity() < reply_headroom()
-        {
+        // a client that reads is never dropped as too slow for what it sent in one burst, and
+        // a client that asks faster than it reads is simply not read (TCP pushes back on it).
+        if !self.own_outbox.has_room(reply_headroom()) {
             self.flush(said);
-            let replies = reply_headroom().min(own.max_capacity());
-            // The permits are dropped at once: the point was to wait until there is room.
-            drop(self.unless_ended(own.reserve_many(replies)).await?);
+            let room = self.own_outbox.wait_for_room(reply_headroom());
+            self.unless_ended(room).await?;
         }
         Ok(())
     }

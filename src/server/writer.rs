@@ -4,12 +4,12 @@
 use std::io;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::WriteHalf;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::outbox::OutboxReader;
 use crate::protocol::{Refusal, ServerLine};
 
 /// Most queued lines written with one syscall. Batching is what keeps fan-out cheap: a burst of
@@ -28,7 +28,7 @@ pub const DROPPED_NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
 /// end it early.
 pub async fn write_outbox(
     wr: &mut WriteHalf<'_>,
-    mut outbox: mpsc::Receiver<Bytes>,
+    mut outbox: OutboxReader,
     dropped: &CancellationToken,
     shutdown: &CancellationToken,
     grace: Duration,
@@ -45,7 +45,7 @@ pub async fn write_outbox(
         let received = tokio::select! {
             biased;
             () = dropped.cancelled() => return tell_dropped(wr, written, false).await,
-            received = outbox.recv_many(&mut batch, WRITE_BATCH) => received,
+            received = outbox.take(&mut batch, WRITE_BATCH) => received,
         };
         if received == 0 {
             break;
