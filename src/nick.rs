@@ -4,11 +4,16 @@
 
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+
 /// Longest nick, in characters.
 pub const MAX_NICK_CHARS: usize = 24;
 
-/// A validated nickname. Two nicks are the same person when their [`Nick::key`]s are equal
-/// (case is ignored, so `Alice` and `alice` cannot both be online).
+/// A validated nickname, kept in Unicode's composed form (NFC), so `e` + U+0301 is stored and
+/// shown as `é`. Two nicks are the same person when their [`Nick::key`]s are equal: case and
+/// compatibility forms are ignored, so `Alice`, `alice` and the full-width `ａｌｉｃｅ` cannot
+/// all be online. Look-alikes from different scripts (Cyrillic `а` for Latin `a`) are not
+/// folded: that needs Unicode's confusables table and a policy on mixed scripts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nick(String);
 
@@ -50,8 +55,9 @@ impl Nick {
     /// Validates a requested nick: 1–24 characters, none of them whitespace, control, invisible
     /// (zero-width, bidi, format) or `<`/`>`, and not starting with `*` or `#`.
     pub fn parse(requested: &str) -> Result<Self, NickError> {
-        check(requested)?;
-        Ok(Self(requested.to_owned()))
+        let composed: String = requested.nfc().collect();
+        check(&composed)?;
+        Ok(Self(composed))
     }
 
     /// Whether `text` is a nick [`Nick::parse`] would accept, without allocating.
@@ -64,9 +70,10 @@ impl Nick {
         Self(format!("guest-{n}"))
     }
 
-    /// The identity used for uniqueness: the nick in lower case.
+    /// The identity used for uniqueness: compatibility-composed (NFKC) and in lower case.
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        let folded: String = self.0.nfkc().collect();
+        folded.to_lowercase().nfkc().collect()
     }
 
     /// The nick as text.
@@ -165,6 +172,17 @@ mod tests {
         assert_eq!(Nick::parse("***"), Err(NickError::BadStart('*')));
         assert_eq!(Nick::parse("#lobby"), Err(NickError::BadStart('#')));
         assert!(Nick::parse("a*b#").is_ok());
+    }
+
+    #[test]
+    fn composed_and_decomposed_forms_are_one_nick() {
+        let composed = Nick::parse("\u{e9}").unwrap();
+        let decomposed = Nick::parse("e\u{301}").unwrap();
+        assert_eq!(decomposed.as_str(), "\u{e9}", "stored composed");
+        assert_eq!(composed.key(), decomposed.key());
+        let full_width = Nick::parse("ＡＬＩＣＥ").unwrap();
+        assert_eq!(full_width.as_str(), "ＡＬＩＣＥ", "shown as typed");
+        assert_eq!(full_width.key(), Nick::parse("alice").unwrap().key());
     }
 
     #[test]

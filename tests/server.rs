@@ -108,6 +108,23 @@ async fn nick_taken_ignoring_case_is_refused() {
     a.expect("<guest-2> still me").await;
 }
 
+/// Nicks that look the same are the same nick: `é` composed or as `e` + U+0301, and the
+/// full-width forms of ASCII letters (found by an independent chaos run: `/who` showed `é, é`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_alike_nicks_are_one_nick() {
+    let server = chat().await;
+    let (mut a, mut b) = pair(&server).await;
+    a.send("/nick caf\u{e9}\n").await;
+    b.expect("*** guest-1 is now known as caf\u{e9}").await;
+    b.send("/nick cafe\u{301}\n/nick ＣＡＦ\u{c9}\n/nick who\u{301}\n/who\n")
+        .await;
+    b.expect("! nick caf\u{e9} is already taken").await;
+    b.expect("! nick ＣＡＦ\u{c9} is already taken").await;
+    // A nick is stored composed, so every client sees one form of it.
+    b.expect("*** guest-2 is now known as wh\u{f3}").await;
+    b.expect("*** online (2): caf\u{e9}, wh\u{f3}").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_nicks_are_refused_and_the_connection_stays() {
     let server = chat().await;
