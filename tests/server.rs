@@ -333,6 +333,30 @@ async fn a_line_left_unfinished_past_the_line_timeout_closes_the_connection() {
     a.expect("*** guest-2 left (timed out); 1 online").await;
 }
 
+/// The deadline runs from the line's first byte, and more bytes do not move it. Before, the
+/// unfinished line was noticed only when an idle timer fired, so it had up to two timeouts
+/// (an independent chaos run measured 55-60 s for a 30 s timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_line_timeout_runs_from_the_first_byte_of_the_line() {
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let limits = Limits {
+        line_timeout: TIMEOUT,
+        ..Limits::default()
+    };
+    let server = spawn_server(Mode::Chat, limits).await;
+    let (_a, mut b) = pair(&server).await;
+    let started = Instant::now();
+    b.send("never").await;
+    tokio::time::sleep(TIMEOUT / 2).await;
+    b.send(" finished").await;
+    b.expect("! line not finished within 2 s; closing").await;
+    let took = started.elapsed();
+    // At least the timeout; well under two of them (the old behaviour), with a second to
+    // spare for a busy machine.
+    assert!(took >= TIMEOUT, "{took:?}");
+    assert!(took < TIMEOUT + Duration::from_secs(1), "{took:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_without_exit_is_announced_as_closed() {
     let server = chat().await;
