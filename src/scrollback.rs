@@ -43,6 +43,10 @@ pub enum Kind {
     Action,
     /// `*** ` lines: the server's greeting, joins, leaves, renames, notices.
     Event,
+    /// A line said earlier, replayed from the server's store (`[time #seq] <nick> text`).
+    Replayed,
+    /// Where replayed or found lines begin and end (`*** history of #lobby: 50 lines`).
+    Rule,
     /// `! ` lines: errors from the server.
     Error,
     /// Anything else the server sent (the article's servers send plain text).

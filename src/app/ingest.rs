@@ -85,6 +85,13 @@ pub fn classify(line: &str, own_nick: Option<&str>) -> Kind {
             }
         }
         Some(ServerLine::Action { .. }) => Kind::Action,
+        Some(ServerLine::Replayed { .. }) => Kind::Replayed,
+        Some(ServerLine::Event(
+            Event::History { .. }
+            | Event::HistoryEnd { .. }
+            | Event::Found { .. }
+            | Event::FoundEnd { .. },
+        )) => Kind::Rule,
         Some(ServerLine::Event(_)) => Kind::Event,
         Some(ServerLine::Error(_)) => Kind::Error,
         None => Kind::Plain,

@@ -49,6 +49,18 @@ pub const CONNECTED: &str = "连接成功!";
 /// The article's word that ends a session, as a whole line (chat) or a whole read (article).
 pub const EXIT: &str = "exit";
 
+/// The room everyone is in.
+pub const LOBBY: &str = "#lobby";
+
+/// What kind of line a user said: the two kinds history keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaidKind {
+    /// `<nick> text`.
+    Message,
+    /// `* nick text`.
+    Action,
+}
+
 /// One line from the chat server, without its newline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerLine<'a> {
@@ -64,6 +76,21 @@ pub enum ServerLine<'a> {
         /// Who did it.
         nick: &'a str,
         /// What they did, sanitised.
+        text: &'a str,
+    },
+    /// `[2026-11-30 10:01:02Z #170] <nick> text`: a line said earlier, replayed from the
+    /// store (on joining, `/history`, `/search`), with when it was said (UTC) and its number in
+    /// the room. No user line starts with `[`.
+    Replayed {
+        /// When it was said: Unix seconds.
+        at: i64,
+        /// Its number in the room.
+        seq: u64,
+        /// Message or action.
+        kind: SaidKind,
+        /// Who said it.
+        nick: &'a str,
+        /// What they said.
         text: &'a str,
     },
     /// `*** …`: the server speaking.
@@ -117,6 +144,35 @@ pub enum Event<'a> {
     },
     /// `server shutting down`: the last line everyone gets before the server closes.
     ShuttingDown,
+    /// `history of ROOM: N lines` (or `: none yet`): replayed lines follow.
+    History {
+        /// The room.
+        room: &'a str,
+        /// How many lines follow.
+        count: usize,
+    },
+    /// `end of history of ROOM; the next line is #SEQ`: the replay is over; live lines of the
+    /// room are numbered from `next` on (what a client counts to know what it missed).
+    HistoryEnd {
+        /// The room.
+        room: &'a str,
+        /// The number the next line said in the room will have.
+        next: u64,
+    },
+    /// `search in ROOM for WORDS: N lines, newest first`: found lines follow.
+    Found {
+        /// The room searched.
+        room: &'a str,
+        /// What was searched for, as the user typed it.
+        words: &'a str,
+        /// How many lines follow.
+        count: usize,
+    },
+    /// `end of search in ROOM`.
+    FoundEnd {
+        /// The room searched.
+        room: &'a str,
+    },
     /// Any other text from the server: help lines, notices.
     Notice(Cow<'a, str>),
 }
@@ -131,12 +187,38 @@ impl<'a> ServerLine<'a> {
         if let Some(error) = line.strip_prefix(ERROR_PREFIX) {
             return Some(Self::Error(Cow::Borrowed(error)));
         }
+        if let Some(stamped) = line.strip_prefix('[') {
+            return Self::parse_replayed(stamped);
+        }
         if let Some(rest) = line.strip_prefix("* ") {
             let (nick, text) = rest.split_once(' ')?;
             return Nick::is_valid(nick).then_some(Self::Action { nick, text });
         }
         let (nick, text) = line.strip_prefix('<')?.split_once("> ")?;
         Nick::is_valid(nick).then_some(Self::Message { nick, text })
+    }
+
+    /// `2026-11-30 10:01:02Z #170] <nick> text` (after the `[`).
+    fn parse_replayed(stamped: &'a str) -> Option<Self> {
+        let (stamp, said) = stamped.split_once("] ")?;
+        let (time, seq) = stamp.split_once(" #")?;
+        let at = chrono::NaiveDateTime::parse_from_str(time, STAMP_FORMAT)
+            .ok()?
+            .and_utc()
+            .timestamp();
+        let seq = count(seq)? as u64;
+        let (kind, nick, text) = match Self::parse(said)? {
+            Self::Message { nick, text } => (SaidKind::Message, nick, text),
+            Self::Action { nick, text } => (SaidKind::Action, nick, text),
+            _ => return None,
+        };
+        Some(Self::Replayed {
+            at,
+            seq,
+            kind,
+            nick,
+            text,
+        })
     }
 
     /// The line as bytes on the wire, newline included.
@@ -159,6 +241,20 @@ impl fmt::Display for ServerLine<'_> {
         match self {
             Self::Message { nick, text } => write!(f, "<{nick}> {text}"),
             Self::Action { nick, text } => write!(f, "* {nick} {text}"),
+            Self::Replayed {
+                at,
+                seq,
+                kind,
+                nick,
+                text,
+            } => {
+                let time = chrono::DateTime::from_timestamp(*at, 0).unwrap_or_default();
+                write!(f, "[{} #{seq}] ", time.format(STAMP_FORMAT))?;
+                match kind {
+                    SaidKind::Message => write!(f, "<{nick}> {text}"),
+                    SaidKind::Action => write!(f, "* {nick} {text}"),
+                }
+            }
             Self::Event(event) => write!(f, "{EVENT_PREFIX}{event}"),
             Self::Error(text) => write!(f, "{ERROR_PREFIX}{text}"),
         }
@@ -176,6 +272,9 @@ impl From<Refusal<'_>> for ServerLine<'static> {
         Self::Error(Cow::Owned(refusal.to_string()))
     }
 }
+
+/// How a replayed line's time is written: UTC, to the second.
+const STAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%SZ";
 
 const GREETING_HEAD: &str = "连接成功! you are ";
 const GREETING_TAIL: &str = "; /help lists the commands";
@@ -195,6 +294,7 @@ impl<'a> Event<'a> {
     /// still be another. No line fits two forms (the property test in `tests/fuzz.rs`).
     fn parse_typed(text: &'a str) -> Option<Self> {
         Self::greeting(text)
+            .or_else(|| Self::history(text))
             .or_else(|| Self::online(text))
             .or_else(|| Self::bye(text))
             .or_else(|| (text == SHUTTING_DOWN).then_some(Self::ShuttingDown))
@@ -210,6 +310,43 @@ impl<'a> Event<'a> {
         Some(Self::Greeting {
             nick: valid(nick)?,
             online: count(online.strip_suffix(" online")?)?,
+        })
+    }
+
+    /// The four history and search events; a room name has no spaces (it is `#` and a nick's
+    /// characters), and the searched words are read from the fixed ends inwards.
+    fn history(text: &'a str) -> Option<Self> {
+        if let Some(rest) = text.strip_prefix("history of ") {
+            let (room, count) = rest.split_once(": ")?;
+            let count = match count {
+                "none yet" => 0,
+                lines => self::count(lines.strip_suffix(" lines")?)?,
+            };
+            return Some(Self::History {
+                room: valid_room(room)?,
+                count,
+            });
+        }
+        if let Some(rest) = text.strip_prefix("end of history of ") {
+            let (room, next) = rest.split_once("; the next line is #")?;
+            return Some(Self::HistoryEnd {
+                room: valid_room(room)?,
+                next: count(next)? as u64,
+            });
+        }
+        if let Some(rest) = text.strip_prefix("search in ") {
+            let (room, rest) = rest.split_once(" for ")?;
+            let (words, found) = rest.rsplit_once(": ")?;
+            let found = found.strip_suffix(" lines, newest first")?;
+            return Some(Self::Found {
+                room: valid_room(room)?,
+                words,
+                count: count(found)?,
+            });
+        }
+        let room = text.strip_prefix("end of search in ")?;
+        Some(Self::FoundEnd {
+            room: valid_room(room)?,
         })
     }
 
@@ -258,6 +395,12 @@ fn valid(nick: &str) -> Option<&str> {
     Nick::is_valid(nick).then_some(nick)
 }
 
+/// A room name: `#` and what a nick may be.
+fn valid_room(room: &str) -> Option<&str> {
+    let name = room.strip_prefix('#')?;
+    (!name.starts_with('#') && Nick::is_valid(name)).then_some(room)
+}
+
 /// A count as the server writes it: decimal digits only.
 fn count(text: &str) -> Option<usize> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -289,6 +432,16 @@ impl fmt::Display for Event<'_> {
             }
             Self::Bye { nick } => write!(f, "bye, {nick}{BYE_TAIL}"),
             Self::ShuttingDown => f.write_str(SHUTTING_DOWN),
+            Self::History { room, count: 0 } => write!(f, "history of {room}: none yet"),
+            Self::History { room, count } => write!(f, "history of {room}: {count} lines"),
+            Self::HistoryEnd { room, next } => {
+                write!(f, "end of history of {room}; the next line is #{next}")
+            }
+            Self::Found { room, words, count } => write!(
+                f,
+                "search in {room} for {words}: {count} lines, newest first"
+            ),
+            Self::FoundEnd { room } => write!(f, "end of search in {room}"),
             Self::Notice(text) => f.write_str(text),
         }
     }
@@ -336,6 +489,26 @@ mod tests {
         round_trip(ServerLine::Error(Cow::Borrowed(
             "nick bob is already taken",
         )));
+        for kind in [SaidKind::Message, SaidKind::Action] {
+            round_trip(ServerLine::Replayed {
+                at: 1_796_032_862,
+                seq: 170,
+                kind,
+                nick: "alice",
+                text: "] #1 [said earlier",
+            });
+        }
+        assert_eq!(
+            ServerLine::Replayed {
+                at: 1_796_032_862,
+                seq: 7,
+                kind: SaidKind::Message,
+                nick: "a",
+                text: "hi",
+            }
+            .to_string(),
+            "[2026-11-30 10:01:02Z #7] <a> hi"
+        );
         for event in [
             Event::Greeting {
                 nick: "guest-1",
@@ -365,6 +538,24 @@ mod tests {
             Event::Online { nicks: Vec::new() },
             Event::Bye { nick: "alice" },
             Event::ShuttingDown,
+            Event::History {
+                room: LOBBY,
+                count: 0,
+            },
+            Event::History {
+                room: LOBBY,
+                count: 50,
+            },
+            Event::HistoryEnd {
+                room: LOBBY,
+                next: 170,
+            },
+            Event::Found {
+                room: LOBBY,
+                words: "x: 9 lines, newest first",
+                count: 2,
+            },
+            Event::FoundEnd { room: LOBBY },
             Event::Notice(Cow::Borrowed("commands:")),
         ] {
             round_trip(ServerLine::Event(event));

@@ -74,6 +74,12 @@ pub fn line_styles(kind: Kind, text: &str) -> (usize, Style, Style) {
         }
         Kind::Action => (0, Style::new(), Style::new().fg(Color::Magenta)),
         Kind::Event => (0, Style::new(), Style::new().fg(Color::Cyan)),
+        Kind::Replayed => (0, Style::new(), DIM),
+        Kind::Rule => (
+            0,
+            Style::new(),
+            DIM.add_modifier(Modifier::UNDERLINED | Modifier::ITALIC),
+        ),
         Kind::Error => (0, Style::new(), Style::new().fg(Color::LightRed)),
         Kind::Plain => (0, Style::new(), Style::new()),
         Kind::Sent => (0, Style::new(), Style::new().fg(Color::Green)),

@@ -1,0 +1,386 @@
+//! The server's store: one SQLite file in the data directory, the only place history (and later
+//! accounts and bans) is kept, and the only module that speaks SQL.
+//!
+//! One [`Store`] writes, from one thread (the server's sequencer, which commits each batch of
+//! lines before anyone receives them); any number of [`Reader`]s answer queries on connections
+//! of their own, which WAL mode lets read while the writer writes. A lock file keeps a second
+//! server off the same directory. `synchronous = NORMAL`: a committed line survives the process
+//! being killed at any moment (the WAL is written before the commit returns); a power cut can
+//! lose the last commits since the WAL was last synced, which the README states.
+
+mod schema;
+
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::protocol::SaidKind;
+
+pub use schema::VERSION as SCHEMA_VERSION;
+
+/// The database file's name in the data directory.
+pub const FILE_NAME: &str = "tcpchat.sqlite3";
+
+/// The lock file's name: held while a server uses the directory.
+const LOCK_NAME: &str = "server.lock";
+
+/// How long a reader waits for a lock the writer holds (a checkpoint, say) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest search query, in characters.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+fn kind_code(kind: SaidKind) -> i64 {
+    match kind {
+        SaidKind::Message => 0,
+        SaidKind::Action => 1,
+    }
+}
+
+fn kind_from_code(code: i64) -> SaidKind {
+    match code {
+        1 => SaidKind::Action,
+        _ => SaidKind::Message,
+    }
+}
+
+/// A line to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLine<'a> {
+    /// The room it was said in.
+    pub room: &'a str,
+    /// Its number in the room: one more than the last.
+    pub seq: u64,
+    /// When the server received it, Unix milliseconds.
+    pub at_ms: i64,
+    /// Message or action.
+    pub kind: SaidKind,
+    /// Who said it.
+    pub nick: &'a str,
+    /// What they said, sanitised.
+    pub text: &'a str,
+}
+
+/// A line read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLine {
+    /// Its number in its room.
+    pub seq: u64,
+    /// When it was said, Unix milliseconds.
+    pub at_ms: i64,
+    /// Message or action.
+    pub kind: SaidKind,
+    /// Who said it.
+    pub nick: String,
+    /// What they said.
+    pub text: String,
+}
+
+/// Why a store could not be opened; each says what to do about it.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The data directory could not be created or used.
+    Dir(PathBuf, std::io::Error),
+    /// Another server holds the directory's lock.
+    InUse(PathBuf),
+    /// The file is not a tcpchat store (or is damaged).
+    NotAStore(PathBuf, rusqlite::Error),
+    /// A newer tcpchat wrote it.
+    Newer(PathBuf, u32),
+    /// Anything else SQLite refused (read-only file, full disk...).
+    Sql(PathBuf, rusqlite::Error),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dir(dir, error) => {
+                write!(
+                    f,
+                    "cannot use the data directory {}: {error}",
+                    dir.display()
+                )
+            }
+            Self::InUse(dir) => write!(
+                f,
+                "another tcpchat server is using {} (its lock file is held); give this one \
+                 another --data-dir",
+                dir.display()
+            ),
+            Self::NotAStore(file, error) => write!(
+                f,
+                "{} is not a usable tcpchat store ({error}); move it aside to start a new one",
+                file.display()
+            ),
+            Self::Newer(file, version) => write!(
+                f,
+                "{} was written by a newer tcpchat (schema {version}, this one knows {})",
+                file.display(),
+                SCHEMA_VERSION
+            ),
+            Self::Sql(file, error) => write!(f, "cannot open {}: {error}", file.display()),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// The writing side of the store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    /// Held for the life of the store; the OS releases it if the process dies.
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, brings its schema up to date and takes
+    /// the directory's lock.
+    pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        crate::data_dir::ensure(dir).map_err(|e| OpenError::Dir(dir.to_owned(), e))?;
+        let lock =
+            File::create(dir.join(LOCK_NAME)).map_err(|e| OpenError::Dir(dir.to_owned(), e))?;
+        if lock.try_lock().is_err() {
+            return Err(OpenError::InUse(dir.to_owned()));
+        }
+        let path = dir.join(FILE_NAME);
+        let sql = |e| classify(&path, e);
+        let mut conn = Connection::open(&path).map_err(sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        schema::migrate(&mut conn).map_err(|error| match error {
+            schema::SchemaError::Newer { found } => OpenError::Newer(path.clone(), found),
+            schema::SchemaError::Sql(e) => classify(&path, e),
+        })?;
+        Ok(Self {
+            conn,
+            path,
+            _lock: lock,
+        })
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A reader on a connection of its own.
+    pub fn reader(&self) -> rusqlite::Result<Reader> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(Reader { conn })
+    }
+
+    /// Stores `lines` in one transaction: all of them or, on error, none.
+    pub fn append(&mut self, lines: &[NewLine<'_>]) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO lines (room, seq, at, kind, nick, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for line in lines {
+                insert.execute(params![
+                    line.room,
+                    line.seq as i64,
+                    line.at_ms,
+                    kind_code(line.kind),
+                    line.nick,
+                    line.text
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// The highest `seq` stored for `room` (0 if none).
+    pub fn last_seq(&self, room: &str) -> rusqlite::Result<u64> {
+        let seq: Option<i64> = self.conn.query_row(
+            "SELECT MAX(seq) FROM lines WHERE room = ?1",
+            [room],
+            |row| row.get(0),
+        )?;
+        Ok(seq.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Deletes lines older than `before_ms`, and in each room all but the newest `keep`;
+    /// returns how many went. Works in small transactions so the writer is never held long.
+    pub fn expire(&mut self, before_ms: i64, keep: u64) -> rusqlite::Result<usize> {
+        const CHUNK: i64 = 5_000;
+        let mut deleted = 0;
+        loop {
+            let n = self.conn.execute(
+                "DELETE FROM lines WHERE id IN (SELECT id FROM lines WHERE at < ?1 LIMIT ?2)",
+                params![before_ms, CHUNK],
+            )?;
+            deleted += n;
+            if (n as i64) < CHUNK {
+                break;
+            }
+        }
+        let rooms: Vec<(String, i64)> = {
+            let mut query = self
+                .conn
+                .prepare("SELECT room, MAX(seq) FROM lines GROUP BY room")?;
+            query
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for (room, max) in rooms {
+            let floor = max - keep.min(i64::MAX as u64) as i64;
+            loop {
+                let n = self.conn.execute(
+                    "DELETE FROM lines WHERE id IN
+                         (SELECT id FROM lines WHERE room = ?1 AND seq <= ?2 LIMIT ?3)",
+                    params![room, floor, CHUNK],
+                )?;
+                deleted += n;
+                if (n as i64) < CHUNK {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// Tells a file that is not a database from other failures.
+fn classify(path: &Path, error: rusqlite::Error) -> OpenError {
+    use rusqlite::ErrorCode;
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            OpenError::NotAStore(path.to_owned(), error)
+        }
+        _ => OpenError::Sql(path.to_owned(), error),
+    }
+}
+
+/// A read-only connection for history and search.
+#[derive(Debug)]
+pub struct Reader {
+    conn: Connection,
+}
+
+impl Reader {
+    /// The newest `n` lines of `room` numbered at most `up_to`, oldest first.
+    pub fn last(&self, room: &str, up_to: u64, n: usize) -> rusqlite::Result<Vec<StoredLine>> {
+        let mut lines = self.query(
+            "SELECT seq, at, kind, nick, text FROM lines WHERE room = ?1 AND seq <= ?2
+             ORDER BY seq DESC LIMIT ?3",
+            params![room, up_to as i64, n as i64],
+        )?;
+        lines.reverse();
+        Ok(lines)
+    }
+
+    /// Lines of `room` numbered after `after` and at most `up_to`, oldest first, at most `n`
+    /// (the oldest of them).
+    pub fn since(
+        &self,
+        room: &str,
+        after: u64,
+        up_to: u64,
+        n: usize,
+    ) -> rusqlite::Result<Vec<StoredLine>> {
+        self.query(
+            "SELECT seq, at, kind, nick, text FROM lines WHERE room = ?1 AND seq > ?2 AND seq <= ?3
+             ORDER BY seq LIMIT ?4",
+            params![room, after as i64, up_to as i64, n as i64],
+        )
+    }
+
+    /// Lines of `room` (numbered at most `up_to`) containing every word of `words`, any case,
+    /// newest first, at most `n`. Words of three characters or more use the trigram index;
+    /// shorter ones are matched by scanning the room's newest lines. Every word is a bound
+    /// parameter, taken literally: no SQL or FTS5 syntax in it means anything.
+    pub fn search(
+        &self,
+        room: &str,
+        words: &[&str],
+        up_to: u64,
+        n: usize,
+    ) -> rusqlite::Result<Vec<StoredLine>> {
+        use rusqlite::types::Value;
+        /// How far back a search with only short words looks.
+        const SCAN: i64 = 200_000;
+        let (indexed, short): (Vec<&str>, Vec<&str>) =
+            words.iter().partition(|w| w.chars().count() >= 3);
+        let mut values = vec![
+            Value::Text(room.to_owned()),
+            Value::Integer(up_to as i64),
+            Value::Integer(n as i64),
+        ];
+        let mut filter = String::new();
+        if indexed.is_empty() {
+            values.push(Value::Integer(SCAN));
+            filter.push_str(" AND seq > ?2 - ?4");
+        } else {
+            // Each word a quoted phrase, so FTS5 operators in it are plain text.
+            let phrases: Vec<String> = indexed
+                .iter()
+                .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+                .collect();
+            values.push(Value::Text(phrases.join(" AND ")));
+            filter.push_str(" AND id IN (SELECT rowid FROM lines_text WHERE lines_text MATCH ?4)");
+        }
+        for word in short {
+            values.push(Value::Text(format!("%{}%", like_pattern(word))));
+            filter.push_str(&format!(" AND text LIKE ?{} ESCAPE '\\'", values.len()));
+        }
+        let sql = format!(
+            "SELECT seq, at, kind, nick, text FROM lines
+             WHERE room = ?1 AND seq <= ?2{filter}
+             ORDER BY seq DESC LIMIT ?3"
+        );
+        self.query(&sql, rusqlite::params_from_iter(values))
+    }
+
+    fn query(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Vec<StoredLine>> {
+        let mut statement = self.conn.prepare_cached(sql)?;
+        statement
+            .query_map(params, |row| {
+                Ok(StoredLine {
+                    seq: row.get::<_, i64>(0)?.max(0) as u64,
+                    at_ms: row.get(1)?,
+                    kind: kind_from_code(row.get(2)?),
+                    nick: row.get(3)?,
+                    text: row.get(4)?,
+                })
+            })?
+            .collect()
+    }
+
+    /// The highest `seq` stored for `room`, if any line is.
+    pub fn last_seq(&self, room: &str) -> rusqlite::Result<Option<u64>> {
+        self.conn
+            .query_row(
+                "SELECT seq FROM lines WHERE room = ?1 ORDER BY seq DESC LIMIT 1",
+                [room],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|seq| seq.map(|s| s.max(0) as u64))
+    }
+}
+
+/// `word` for a `LIKE` with `\` as the escape: `%`, `_` and `\` match only themselves.
+fn like_pattern(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    for c in word.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
