@@ -127,6 +127,8 @@ impl Drop for Guard {
 fn server() -> (Guard, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tcpchat"))
         .args(["--serve", "--listen", "127.0.0.1:0"])
+        // An idle measurement needs no history: no store is opened or written.
+        .arg("--retain=0")
         .env("RUST_LOG", "tcpchat=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

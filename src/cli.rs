@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::server::{
     DEFAULT_ANNOUNCE_UP_TO, DEFAULT_KEEPALIVE, DEFAULT_LINE_TIMEOUT, DEFAULT_MAX_CLIENTS,
-    DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_LINES, FloodLimit, Limits, Mode,
+    DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_LINES, DEFAULT_REPLAY, DEFAULT_RETAIN_DAYS,
+    DEFAULT_RETAIN_LINES, FloodLimit, HistorySettings, Limits, Mode,
 };
 
 /// The article's address: the default to listen on and to join.
@@ -93,12 +94,39 @@ pub struct Cli {
     #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ANNOUNCE_UP_TO)]
     pub announce_up_to: usize,
 
+    /// Where the server keeps its store (history): default $XDG_DATA_HOME/tcpchat. Local mode's
+    /// room uses it too.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+
+    /// Server: lines of history replayed to each client as it joins (0: none).
+    #[arg(long = "history", value_name = "LINES", default_value_t = DEFAULT_REPLAY, value_parser = replay_lines)]
+    pub replay: usize,
+
+    /// Server: days history is kept (0: keep nothing, open no store).
+    #[arg(long, value_name = "DAYS", default_value_t = DEFAULT_RETAIN_DAYS)]
+    pub retain: u32,
+
+    /// Server: most lines of history kept per room; the oldest beyond go first.
+    #[arg(long, value_name = "LINES", default_value_t = DEFAULT_RETAIN_LINES)]
+    pub retain_lines: u64,
+
     /// More detail in the log: -v shows each read (recv N bytes).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
 impl Cli {
+    /// What the flags say about history.
+    pub fn history(&self) -> HistorySettings {
+        HistorySettings {
+            data_dir: self.data_dir.clone(),
+            replay: self.replay,
+            retain_days: self.retain,
+            retain_lines: self.retain_lines,
+        }
+    }
+
     /// The server limits the flags describe.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -142,6 +170,16 @@ fn nick(text: &str) -> Result<String, String> {
     Nick::parse(text)
         .map(|n| n.to_string())
         .map_err(|e| e.to_string())
+}
+
+fn replay_lines(text: &str) -> Result<usize, String> {
+    let most = crate::protocol::HistoryRequest::MAX;
+    match text.parse::<usize>() {
+        Ok(n) if n <= most => Ok(n),
+        _ => Err(format!(
+            "expected a number of lines from 0 to {most}, got {text:?}"
+        )),
+    }
 }
 
 fn positive_secs(text: &str) -> Result<f64, String> {

@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use tcpchat::cli::Cli;
 use tcpchat::client;
-use tcpchat::server::{self, Config};
+use tcpchat::server::{self, Config, Mode};
 use tcpchat::terminal::NoTerminal;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -64,13 +64,22 @@ fn report(message: std::fmt::Arguments<'_>) {
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
     init_logging(cli.verbose);
+    // Only the chat room has history; the article's servers keep nothing.
+    let history = match cli.mode {
+        Mode::Chat => cli.history().open()?,
+        Mode::Echo | Mode::Ack => None,
+    };
     let listener = tokio::net::TcpListener::bind(&cli.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    info!("listening on {local} (mode {})", cli.mode);
+    let kept = match &history {
+        Some(history) => format!("history in {}", history.store.path().display()),
+        None => "no history".to_owned(),
+    };
+    info!("listening on {local} (mode {}, {kept})", cli.mode);
     let shutdown = CancellationToken::new();
     tcpchat::shutdown::cancel_on_signals(shutdown.clone())
         .context("cannot install signal handlers")?;
@@ -79,6 +88,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         Config {
             mode: cli.mode,
             limits: cli.limits(),
+            history,
         },
         shutdown,
     )

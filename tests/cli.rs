@@ -33,10 +33,18 @@ fn kill(pid: u32, signal: libc::c_int) {
     assert_eq!(result, 0, "kill({pid}, {signal})");
 }
 
+/// A data home of its own for one spawned `tcpchat` (`XDG_DATA_HOME`), so no test writes the
+/// user's real store or shares one with another test; removed when dropped.
+fn data_home() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary data home")
+}
+
 /// Runs `tcpchat ARGS` to completion; killed and failed if it takes longer than 10 s.
 fn run(args: &[&str]) -> Output {
+    let data = data_home();
     let child = tcpchat()
         .args(args)
+        .env("XDG_DATA_HOME", data.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -56,6 +64,7 @@ fn run(args: &[&str]) -> Output {
 /// A `tcpchat --serve` process, killed if the test ends without stopping it.
 struct Served {
     child: Child,
+    _data: tempfile::TempDir,
     addr: SocketAddr,
     /// The log's lines, and the thread that reads them (it stops, closing the pipe, at the
     /// first line after the receiver is dropped).
@@ -65,8 +74,10 @@ struct Served {
 impl Served {
     /// Starts `tcpchat --serve --listen LISTEN` and waits for its `listening on ADDR` log line.
     fn start(listen: &str) -> Self {
+        let data = data_home();
         let mut child = tcpchat()
             .args(["--serve", "--listen", listen])
+            .env("XDG_DATA_HOME", data.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -89,6 +100,7 @@ impl Served {
         };
         Self {
             child,
+            _data: data,
             addr,
             log: Some((rx, drain)),
         }
@@ -196,8 +208,14 @@ fn serve_chats_and_sigterm_says_goodbye_then_exits_0() {
             && greeting.contains("guest-1"),
         "{greeting:?}"
     );
+    // The server keeps history by default (in the data home given to it): a new one has none.
+    assert_eq!(
+        std_line(&mut a),
+        "*** history of #lobby: none yet; the next line is #1"
+    );
     let mut b = std_connect(served.addr);
     assert!(std_line(&mut b).contains("you are guest-2"));
+    assert!(std_line(&mut b).starts_with("*** history of #lobby"));
     assert_eq!(std_line(&mut a), "*** guest-2 joined; 2 online");
 
     a.get_mut()
@@ -256,8 +274,10 @@ fn serve_outlives_a_full_disk_under_its_log() {
             .expect("a free port")
             .port();
         let listen = format!("127.0.0.1:{port}");
+        let data = data_home();
         let mut child = tcpchat()
             .args(["--serve", "--listen", &listen])
+            .env("XDG_DATA_HOME", data.path())
             .stdout(Stdio::null())
             .stderr(full.try_clone().expect("dup /dev/full"))
             .spawn()
@@ -284,6 +304,7 @@ fn serve_outlives_a_full_disk_under_its_log() {
         }
         let mut served = Served {
             child,
+            _data: data,
             addr,
             log: None,
         };
@@ -324,6 +345,7 @@ fn serve_over_ipv6_loopback() {
     assert_eq!(served.addr.ip(), std::net::Ipv6Addr::LOCALHOST);
     let mut a = std_connect(served.addr);
     assert!(std_line(&mut a).contains("you are guest-1"));
+    assert!(std_line(&mut a).starts_with("*** history of #lobby"));
     a.get_mut().write_all(b"over v6\n").expect("send");
     assert_eq!(std_line(&mut a), "<guest-1> over v6");
     assert_eq!(served.terminate(), 0);

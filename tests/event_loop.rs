@@ -1,6 +1,6 @@
 //! The whole client loop (`tcpchat::event_loop::run`) in-process: scripted terminal events in,
 //! a `TestBackend` out, the real network task and a real server on 127.0.0.1:0 in between, and
-//! a plain client beside it that sees what the loop sent.
+//! a plain client beside it that sees what the loop sent, and every frame the loop draws.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -12,7 +12,9 @@ use common::{join, spawn_server};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use futures_util::stream;
 use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use ratatui::backend::{Backend, ClearType, TestBackend, WindowSize};
+use ratatui::buffer::Cell;
+use ratatui::layout::{Position, Size};
 use tcpchat::app::{App, Clock, Role, Settings};
 use tcpchat::event_loop::{self, Io};
 use tcpchat::net;
@@ -36,8 +38,8 @@ fn press(keys: &mpsc::UnboundedSender<io::Result<Event>>, code: KeyCode, modifie
 }
 
 /// The screen as text, one line per row.
-fn screen(terminal: &Terminal<TestBackend>) -> String {
-    let buffer = terminal.backend().buffer();
+fn screen(backend: &TestBackend) -> String {
+    let buffer = backend.buffer();
     let width = usize::from(buffer.area.width);
     buffer
         .content()
@@ -45,6 +47,66 @@ fn screen(terminal: &Terminal<TestBackend>) -> String {
         .map(|row| row.iter().map(|cell| cell.symbol()).collect::<String>())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A `TestBackend` that sends the whole screen out at every flush, so the test can wait until
+/// the loop has drawn something instead of guessing when it will have.
+struct Watched {
+    inner: TestBackend,
+    frames: mpsc::UnboundedSender<String>,
+}
+
+impl Backend for Watched {
+    type Error = <TestBackend as Backend>::Error;
+
+    fn draw<'a, I: Iterator<Item = (u16, u16, &'a Cell)>>(
+        &mut self,
+        content: I,
+    ) -> Result<(), Self::Error> {
+        self.inner.draw(content)
+    }
+    fn hide_cursor(&mut self) -> Result<(), Self::Error> {
+        self.inner.hide_cursor()
+    }
+    fn show_cursor(&mut self) -> Result<(), Self::Error> {
+        self.inner.show_cursor()
+    }
+    fn get_cursor_position(&mut self) -> Result<Position, Self::Error> {
+        self.inner.get_cursor_position()
+    }
+    fn set_cursor_position<P: Into<Position>>(&mut self, at: P) -> Result<(), Self::Error> {
+        self.inner.set_cursor_position(at)
+    }
+    fn clear(&mut self) -> Result<(), Self::Error> {
+        self.inner.clear()
+    }
+    fn clear_region(&mut self, region: ClearType) -> Result<(), Self::Error> {
+        self.inner.clear_region(region)
+    }
+    fn size(&self) -> Result<Size, Self::Error> {
+        self.inner.size()
+    }
+    fn window_size(&mut self) -> Result<WindowSize, Self::Error> {
+        self.inner.window_size()
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        let _ = self.frames.send(screen(&self.inner));
+        self.inner.flush()
+    }
+}
+
+/// Waits until a frame the loop drew shows `text`.
+async fn drawn(frames: &mut mpsc::UnboundedReceiver<String>, text: &str) {
+    let seen = timeout(common::DEADLINE, async {
+        while let Some(frame) = frames.recv().await {
+            if frame.contains(text) {
+                return;
+            }
+        }
+        panic!("the loop stopped drawing before {text:?}");
+    });
+    seen.await
+        .unwrap_or_else(|_| panic!("no frame showed {text:?}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +127,12 @@ async fn scripted_keys_chat_and_exit_through_the_real_loop() {
     let mut scripted = scripted;
     let events = stream::poll_fn(move |cx| scripted.poll_recv(cx));
     let shutdown = CancellationToken::new();
-    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let (frames_tx, mut frames) = mpsc::unbounded_channel();
+    let backend = Watched {
+        inner: TestBackend::new(80, 24),
+        frames: frames_tx,
+    };
+    let mut terminal = Terminal::new(backend).unwrap();
     let mut mouse = Vec::new();
     let mut capture_mouse = |on| mouse.push(on);
     let io = Io {
@@ -81,12 +148,15 @@ async fn scripted_keys_chat_and_exit_through_the_real_loop() {
         bob.expect("*** guest-2 is now known as alice").await;
 
         type_text(&keys, "hello from the loop");
+        drawn(&mut frames, "> hello from the loop").await;
         press(&keys, KeyCode::Enter, KeyModifiers::NONE);
         bob.expect("<alice> hello from the loop").await;
+        drawn(&mut frames, "<alice> hello from the loop").await;
 
         // A line bob sends reaches alice's screen; F4 reaches the mouse switch.
         bob.send("hi alice\n").await;
         bob.expect("<guest-1> hi alice").await;
+        drawn(&mut frames, "<guest-1> hi alice").await;
         press(&keys, KeyCode::F(4), KeyModifiers::NONE);
         // Ctrl-D on the empty line: exit, then the loop ends when the server closes.
         press(&keys, KeyCode::Char('d'), KeyModifiers::CONTROL);
@@ -99,11 +169,6 @@ async fn scripted_keys_chat_and_exit_through_the_real_loop() {
     assert!(app.should_quit());
     assert_eq!(app.nick, None, "the session is over");
     assert_eq!(mouse, [false], "F4 released the mouse once");
-    // Drawn before the exit began (the loop ends without drawing the last batch).
-    let shown = screen(&terminal);
-    for expected in ["<alice> hello from the loop", "<guest-1> hi alice"] {
-        assert!(shown.contains(expected), "{expected:?} not on\n{shown}");
-    }
     let lines: Vec<&str> = app.scrollback.entries().map(|e| e.text.as_str()).collect();
     let tail = &lines[lines.len() - 3..];
     assert_eq!(

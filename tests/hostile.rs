@@ -165,6 +165,8 @@ struct Bin {
     child: Child,
     addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
+    /// Its own data home (`XDG_DATA_HOME`): no test shares a store or writes the user's.
+    _data: tempfile::TempDir,
 }
 
 impl Bin {
@@ -179,7 +181,9 @@ impl Bin {
 
     /// Runs `command` (which must start a server whose log says `listening on ADDR`).
     fn spawn(mut command: Command, env: &[(&str, &str)]) -> Self {
+        let data = tempfile::tempdir().expect("a temporary data home");
         command
+            .env("XDG_DATA_HOME", data.path())
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())
@@ -224,7 +228,12 @@ impl Bin {
                     .expect("an address after `listening on`");
             }
         };
-        Self { child, addr, log }
+        Self {
+            child,
+            addr,
+            log,
+            _data: data,
+        }
     }
 
     fn pid(&self) -> u32 {
@@ -344,10 +353,20 @@ fn raise_nofile(want: u64) {
 }
 
 /// A std client of the binary: connects, reads its greeting, returns the stream.
+/// Joins a `tcpchat --serve` and reads its greeting and the history that follows it (its
+/// servers keep history, each in a data home of its own).
 fn std_join(addr: SocketAddr) -> BufReader<TcpStream> {
     let mut client = common::std_connect(addr);
     let greeting = std_line(&mut client);
     assert!(greeting.starts_with("*** 连接成功"), "{greeting:?}");
+    let history = std_line(&mut client);
+    assert!(
+        history.starts_with("*** history of #lobby: "),
+        "{history:?}"
+    );
+    if !history.contains("none yet") {
+        while !std_line(&mut client).starts_with("*** end of history") {}
+    }
     client
 }
 
@@ -1653,19 +1672,20 @@ async fn faults_a_half_closed_client_still_gets_what_it_is_owed() {
     assert_eq!(String::from_utf8_lossy(&a.read_to_eof().await), "");
     b.expect("*** guest-1 left (closed); 1 online").await;
 
-    // /help and a line, then FIN: all seven help lines and its own line.
+    // /help and a line, then FIN: every help line and its own line.
     let (mut c, _) = join(server.addr).await;
     b.expect("*** guest-3 joined; 2 online").await;
     c.send("/help\nlast words\n").await;
     c.tx.shutdown().await.expect("shutdown(Write)");
     let rest = String::from_utf8(c.read_to_eof().await).expect("UTF-8");
     let lines: Vec<&str> = rest.lines().collect();
-    assert_eq!(lines.len(), 8, "{lines:?}");
+    let help = tcpchat::protocol::help_lines().len();
+    assert_eq!(lines.len(), help + 1, "{lines:?}");
     assert!(
-        lines[..7].iter().all(|l| l.starts_with("*** ")),
+        lines[..help].iter().all(|l| l.starts_with("*** ")),
         "{lines:?}"
     );
-    assert_eq!(lines[7], "<guest-3> last words");
+    assert_eq!(lines[help], "<guest-3> last words");
     b.expect("<guest-3> last words").await;
     b.expect("*** guest-3 left (closed); 1 online").await;
 
@@ -1881,8 +1901,10 @@ fn faults_a_vanished_client_with_data_in_flight_is_noticed() {
 /// Runs `tcpchat ARGS` to completion within 10 s; returns exit code, stderr lines and time.
 fn run_bin(args: &[&str]) -> (Option<i32>, Vec<String>, Duration) {
     let started = Instant::now();
+    let data = tempfile::tempdir().expect("a temporary data home");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tcpchat"))
         .args(args)
+        .env("XDG_DATA_HOME", data.path())
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

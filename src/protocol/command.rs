@@ -22,6 +22,11 @@ pub enum Command<'a> {
     Help,
     /// `/quit [REASON]`.
     Quit(&'a str),
+    /// `/history [N]` or `/history since SEQ`: what the argument says is read by
+    /// [`HistoryRequest::parse`].
+    History(&'a str),
+    /// `/search WORDS`.
+    Search(&'a str),
     /// The article's `exit`, alone on its line.
     Exit,
     /// Any other `/word`.
@@ -65,6 +70,20 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: "ACTION",
         help: "say * nick ACTION",
         build: |rest| Command::Me(rest),
+    },
+    CommandSpec {
+        name: "history",
+        aliases: &[],
+        args: "[N]",
+        help: "the last N lines said here (50; at most 5000)",
+        build: |rest| Command::History(rest),
+    },
+    CommandSpec {
+        name: "search",
+        aliases: &[],
+        args: "WORDS",
+        help: "lines said here with every word, newest first",
+        build: |rest| Command::Search(rest),
     },
     CommandSpec {
         name: "quit",
@@ -125,6 +144,8 @@ impl fmt::Display for Command<'_> {
             Self::Who => f.write_str("/who"),
             Self::Help => f.write_str("/help"),
             Self::Quit(reason) => with_args(f, "quit", reason),
+            Self::History(args) => with_args(f, "history", args),
+            Self::Search(words) => with_args(f, "search", words),
             Self::Exit => f.write_str(EXIT),
             Self::Unknown(name) => write!(f, "/{name}"),
         }
@@ -154,6 +175,39 @@ fn make_help_lines() -> Vec<String> {
         "//text"
     ));
     lines
+}
+
+/// What `/history` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryRequest {
+    /// The last `n` lines.
+    Last(usize),
+    /// The lines after number `seq` (what a client asks for after reconnecting).
+    Since(u64),
+}
+
+impl HistoryRequest {
+    /// Lines `/history` gives without a number.
+    pub const DEFAULT: usize = 50;
+    /// Most lines one answer holds.
+    pub const MAX: usize = 5_000;
+
+    /// Reads `/history`'s argument: nothing, a count (capped at [`Self::MAX`]), or
+    /// `since SEQ`.
+    pub fn parse(args: &str) -> Result<Self, Refusal<'static>> {
+        const USAGE: Refusal<'static> = Refusal::Usage("/history [N] or /history since NUMBER");
+        let args = args.trim();
+        if args.is_empty() {
+            return Ok(Self::Last(Self::DEFAULT));
+        }
+        if let Some(seq) = args.strip_prefix("since ") {
+            return seq.trim().parse().map(Self::Since).map_err(|_| USAGE);
+        }
+        match args.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Self::Last(n.min(Self::MAX))),
+            _ => Err(USAGE),
+        }
+    }
 }
 
 /// Why the server refused a line or is closing; written after [`super::ERROR_PREFIX`].
@@ -186,6 +240,15 @@ pub enum Refusal<'a> {
     TooSlow,
     /// The server is at its connection limit; the connection closes.
     ServerFull,
+    /// `/history` or `/search` on a server that keeps no history.
+    NoHistory,
+    /// The store failed to answer; the session goes on.
+    StoreUnavailable,
+    /// A search longer than the limit.
+    SearchTooLong {
+        /// The limit, in characters.
+        max: usize,
+    },
 }
 
 impl fmt::Display for Refusal<'_> {
@@ -209,6 +272,11 @@ impl fmt::Display for Refusal<'_> {
             Self::LineTimeout { secs } => write!(f, "line not finished within {secs} s; closing"),
             Self::TooSlow => f.write_str("you were dropped: too slow (your send queue was full)"),
             Self::ServerFull => f.write_str("server full, try again later"),
+            Self::NoHistory => f.write_str("this server keeps no history"),
+            Self::StoreUnavailable => {
+                f.write_str("history cannot be read right now; the operator has been told")
+            }
+            Self::SearchTooLong { max } => write!(f, "search too long (at most {max} characters)"),
         }
     }
 }
@@ -251,6 +319,23 @@ mod tests {
         }
         for command in [Command::Say("/x"), Command::Exit, Command::Quit("")] {
             assert_eq!(Command::parse(&command.to_string()), command);
+        }
+    }
+
+    #[test]
+    fn history_takes_a_count_or_a_number_to_start_after() {
+        assert_eq!(HistoryRequest::parse(""), Ok(HistoryRequest::Last(50)));
+        assert_eq!(HistoryRequest::parse(" 7 "), Ok(HistoryRequest::Last(7)));
+        assert_eq!(
+            HistoryRequest::parse("999999999999"),
+            Ok(HistoryRequest::Last(5_000))
+        );
+        assert_eq!(
+            HistoryRequest::parse("since 170"),
+            Ok(HistoryRequest::Since(170))
+        );
+        for bad in ["0", "-3", "lots", "since", "since x", "1e3"] {
+            assert!(HistoryRequest::parse(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -33,7 +33,7 @@ use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 
-pub use command::{COMMANDS, Command, CommandSpec, Refusal, help_lines};
+pub use command::{COMMANDS, Command, CommandSpec, HistoryRequest, Refusal, help_lines};
 
 use crate::nick::Nick;
 
@@ -144,22 +144,24 @@ pub enum Event<'a> {
     },
     /// `server shutting down`: the last line everyone gets before the server closes.
     ShuttingDown,
-    /// `history of ROOM: N lines` (or `: none yet`): replayed lines follow.
+    /// `history of ROOM: N lines; the next line is #SEQ` (`none yet` for 0): replayed lines
+    /// follow, then [`Event::HistoryEnd`] (not after `none yet`). Live lines of the room are
+    /// numbered from `next` on, which a client counts to know what it missed.
     History {
         /// The room.
         room: &'a str,
         /// How many lines follow.
         count: usize,
-    },
-    /// `end of history of ROOM; the next line is #SEQ`: the replay is over; live lines of the
-    /// room are numbered from `next` on (what a client counts to know what it missed).
-    HistoryEnd {
-        /// The room.
-        room: &'a str,
         /// The number the next line said in the room will have.
         next: u64,
     },
-    /// `search in ROOM for WORDS: N lines, newest first`: found lines follow.
+    /// `end of history of ROOM`.
+    HistoryEnd {
+        /// The room.
+        room: &'a str,
+    },
+    /// `search in ROOM for WORDS: N lines, newest first`: found lines follow, then
+    /// [`Event::FoundEnd`] (not after `0 lines`).
     Found {
         /// The room searched.
         room: &'a str,
@@ -317,7 +319,8 @@ impl<'a> Event<'a> {
     /// characters), and the searched words are read from the fixed ends inwards.
     fn history(text: &'a str) -> Option<Self> {
         if let Some(rest) = text.strip_prefix("history of ") {
-            let (room, count) = rest.split_once(": ")?;
+            let (room, rest) = rest.split_once(": ")?;
+            let (count, next) = rest.split_once("; the next line is #")?;
             let count = match count {
                 "none yet" => 0,
                 lines => self::count(lines.strip_suffix(" lines")?)?,
@@ -325,13 +328,12 @@ impl<'a> Event<'a> {
             return Some(Self::History {
                 room: valid_room(room)?,
                 count,
+                next: self::count(next)? as u64,
             });
         }
-        if let Some(rest) = text.strip_prefix("end of history of ") {
-            let (room, next) = rest.split_once("; the next line is #")?;
+        if let Some(room) = text.strip_prefix("end of history of ") {
             return Some(Self::HistoryEnd {
                 room: valid_room(room)?,
-                next: count(next)? as u64,
             });
         }
         if let Some(rest) = text.strip_prefix("search in ") {
@@ -432,11 +434,18 @@ impl fmt::Display for Event<'_> {
             }
             Self::Bye { nick } => write!(f, "bye, {nick}{BYE_TAIL}"),
             Self::ShuttingDown => f.write_str(SHUTTING_DOWN),
-            Self::History { room, count: 0 } => write!(f, "history of {room}: none yet"),
-            Self::History { room, count } => write!(f, "history of {room}: {count} lines"),
-            Self::HistoryEnd { room, next } => {
-                write!(f, "end of history of {room}; the next line is #{next}")
+            Self::History {
+                room,
+                count: 0,
+                next,
+            } => write!(f, "history of {room}: none yet; the next line is #{next}"),
+            Self::History { room, count, next } => {
+                write!(
+                    f,
+                    "history of {room}: {count} lines; the next line is #{next}"
+                )
             }
+            Self::HistoryEnd { room } => write!(f, "end of history of {room}"),
             Self::Found { room, words, count } => write!(
                 f,
                 "search in {room} for {words}: {count} lines, newest first"
@@ -541,15 +550,14 @@ mod tests {
             Event::History {
                 room: LOBBY,
                 count: 0,
+                next: 1,
             },
             Event::History {
                 room: LOBBY,
                 count: 50,
-            },
-            Event::HistoryEnd {
-                room: LOBBY,
                 next: 170,
             },
+            Event::HistoryEnd { room: LOBBY },
             Event::Found {
                 room: LOBBY,
                 words: "x: 9 lines, newest first",

@@ -12,13 +12,17 @@
 
 mod article;
 mod flood;
+mod history_query;
 mod line_reader;
 mod outbox;
+mod retention;
 mod room;
+mod sequencer;
 mod session;
 mod writer;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,13 +30,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub use flood::FloodLimit;
 
 use crate::codec::DEFAULT_MAX_LINE;
 use crate::protocol::article::ArticleMode;
 use crate::protocol::{Refusal, ServerLine};
+use crate::store::Store;
 use room::{OutboxLimits, Room};
 
 /// What the server speaks on each connection.
@@ -139,12 +144,83 @@ impl Default for Limits {
 }
 
 /// How the server behaves.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Config {
     /// The protocol spoken.
     pub mode: Mode,
     /// The bounds enforced.
     pub limits: Limits,
+    /// Where history is kept; without one, lines are relayed and forgotten.
+    pub history: Option<HistoryConfig>,
+}
+
+/// Default lines replayed to a member as it joins.
+pub const DEFAULT_REPLAY: usize = 50;
+
+/// Default days a line is kept.
+pub const DEFAULT_RETAIN_DAYS: u32 = 30;
+
+/// Default most lines kept per room: the oldest beyond it go, whatever their age.
+pub const DEFAULT_RETAIN_LINES: u64 = 1_000_000;
+
+/// What the command line says about history, before anything is opened.
+#[derive(Debug, Clone)]
+pub struct HistorySettings {
+    /// The data directory (`None`: the default one, [`crate::data_dir::default`]).
+    pub data_dir: Option<PathBuf>,
+    /// Lines replayed on joining.
+    pub replay: usize,
+    /// Days lines are kept; 0 keeps nothing and opens no store.
+    pub retain_days: u32,
+    /// Most lines kept per room.
+    pub retain_lines: u64,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            replay: DEFAULT_REPLAY,
+            retain_days: DEFAULT_RETAIN_DAYS,
+            retain_lines: DEFAULT_RETAIN_LINES,
+        }
+    }
+}
+
+impl HistorySettings {
+    /// Opens the store these settings name; `None` if they keep nothing.
+    pub fn open(&self) -> Result<Option<HistoryConfig>, crate::store::OpenError> {
+        if self.retain_days == 0 {
+            return Ok(None);
+        }
+        let dir = match self.data_dir.clone().or_else(crate::data_dir::default) {
+            Some(dir) => dir,
+            None => {
+                let home = std::io::Error::other("no home directory; give --data-dir");
+                return Err(crate::store::OpenError::Dir(PathBuf::new(), home));
+            }
+        };
+        let store = Store::open(&dir)?;
+        Ok(Some(HistoryConfig {
+            store,
+            replay: self.replay,
+            retain: Duration::from_secs(u64::from(self.retain_days) * 86_400),
+            retain_lines: self.retain_lines,
+        }))
+    }
+}
+
+/// History: the store it is written to, and what is replayed and kept.
+#[derive(Debug)]
+pub struct HistoryConfig {
+    /// The open store.
+    pub store: Store,
+    /// Lines replayed on joining ([`DEFAULT_REPLAY`]; 0: none).
+    pub replay: usize,
+    /// How long lines are kept ([`DEFAULT_RETAIN_DAYS`]).
+    pub retain: Duration,
+    /// Most lines kept per room ([`DEFAULT_RETAIN_LINES`]).
+    pub retain_lines: u64,
 }
 
 /// First and last pause after a failed `accept` (out of file descriptors, say); it doubles
@@ -153,13 +229,46 @@ const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration
 
 /// Serves `listener` until `shutdown` is cancelled, then closes every connection cleanly.
 pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) {
-    let config = Arc::new(config);
+    let Config {
+        mode,
+        limits,
+        history,
+    } = config;
     let outbox = OutboxLimits {
-        entries: config.limits.outbox_lines,
-        bytes: config.limits.outbox_bytes,
+        entries: limits.outbox_lines,
+        bytes: limits.outbox_bytes,
     };
-    let room = Arc::new(Room::new(outbox, config.limits.announce_up_to));
-    let slots = Arc::new(Semaphore::new(config.limits.max_clients));
+    let room = Arc::new(Room::new(outbox, limits.announce_up_to));
+    let (history, retention, access) = match history {
+        Some(kept) => {
+            let path = kept.store.path().to_owned();
+            let retention = retention::spawn(&kept.store, kept.retain, kept.retain_lines);
+            let history = sequencer::History {
+                store: kept.store,
+                replay: kept.replay,
+                replay_bytes: limits.outbox_bytes / 2,
+            };
+            (Some(history), retention, Some(path))
+        }
+        None => (None, None, None),
+    };
+    let sequencer = match sequencer::spawn(room.clone(), history) {
+        Ok(sequencer) => sequencer,
+        Err(error) => {
+            error!(%error, "cannot start the sequencer thread");
+            return;
+        }
+    };
+    let shared = Arc::new(session::Shared {
+        room: room.clone(),
+        sequencer: sequencer.requests.clone(),
+        history: access.map(|path| history_query::HistoryAccess {
+            path,
+            delivered: sequencer.delivered.clone(),
+        }),
+    });
+    let limits = Arc::new(limits);
+    let slots = Arc::new(Semaphore::new(limits.max_clients));
     let tracker = TaskTracker::new();
     let mut backoff = ACCEPT_BACKOFF.0;
 
@@ -184,7 +293,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            warn!(%peer, limit = config.limits.max_clients, "refused: server full");
+            warn!(%peer, limit = limits.max_clients, "refused: server full");
             refuse_full(stream);
             continue;
         };
@@ -193,8 +302,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             stream,
             peer,
             slot,
-            config.clone(),
-            room.clone(),
+            mode,
+            limits.clone(),
+            shared.clone(),
             shutdown.clone(),
         ));
     }
@@ -204,7 +314,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     room.shut_down();
     tracker.close();
     // Each connection bounds its own goodbye by the grace period; this is the backstop.
-    let backstop = config.limits.shutdown_grace + Duration::from_millis(250);
+    let backstop = limits.shutdown_grace + Duration::from_millis(250);
     if tokio::time::timeout(backstop, tracker.wait())
         .await
         .is_err()
@@ -214,20 +324,32 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             "connections still open after the grace period"
         );
     }
+    // The sequencer ends once the last sender is gone: after every session, and this one.
+    drop(shared);
+    drop(sequencer.requests);
+    let stopped = tokio::task::spawn_blocking(move || sequencer.thread.join());
+    if tokio::time::timeout(SEQUENCER_STOP, stopped).await.is_err() {
+        warn!("the sequencer did not stop in time");
+    }
+    drop(retention);
 }
+
+/// How long shutdown waits for the sequencer's last batch to be stored.
+const SEQUENCER_STOP: Duration = Duration::from_secs(2);
 
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     _slot: OwnedSemaphorePermit,
-    config: Arc<Config>,
-    room: Arc<Room>,
+    mode: Mode,
+    limits: Arc<Limits>,
+    shared: Arc<session::Shared>,
     shutdown: CancellationToken,
 ) {
     if let Err(error) = stream.set_nodelay(true) {
         warn!(%peer, %error, "set_nodelay failed");
     }
-    let idle = config.limits.keepalive;
+    let idle = limits.keepalive;
     let keepalive = socket2::TcpKeepalive::new()
         .with_time(idle)
         .with_interval((idle / 6).max(Duration::from_secs(1)))
@@ -242,9 +364,9 @@ async fn serve_connection(
     if let Err(error) = socket.set_tcp_user_timeout(Some(idle + (idle / 6) * 3)) {
         warn!(%peer, %error, "setting TCP_USER_TIMEOUT failed");
     }
-    match config.mode.article() {
-        None => session::serve(stream, peer, &room, &config.limits, &shutdown).await,
-        Some(mode) => article::serve(stream, peer, mode, &config.limits, &shutdown).await,
+    match mode.article() {
+        None => session::serve(stream, peer, &shared, &limits, &shutdown).await,
+        Some(mode) => article::serve(stream, peer, mode, &limits, &shutdown).await,
     }
 }
 

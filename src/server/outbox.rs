@@ -73,20 +73,24 @@ pub fn outbox(entries: usize, bytes: usize) -> (Outbox, OutboxReader) {
 impl Outbox {
     /// Queues `line` unless that would pass either budget. The room offers under its lock, so
     /// two offers never race past the byte budget together (the writer only ever lowers it).
+    /// Found by a test: counting the bytes after the send let the writer subtract them first,
+    /// so the count wrapped for a moment, and a session that looked then waited forever.
     pub fn offer(&self, line: Bytes) -> Result<(), Refused> {
         let len = line.len();
-        let queued = self.shared.queued.load(Ordering::Acquire);
-        if queued + len > self.shared.budget {
-            return Err(Refused::Full);
-        }
-        match self.tx.try_send(line) {
-            Ok(()) => {
-                self.shared.queued.fetch_add(len, Ordering::AcqRel);
-                Ok(())
+        // Counted before the line is in the channel: the writer may take it (and subtract its
+        // bytes) the moment it is, and the count must never go below what is queued.
+        let before = self.shared.queued.fetch_add(len, Ordering::AcqRel);
+        let refused = if before + len > self.shared.budget {
+            Err(Refused::Full)
+        } else {
+            match self.tx.try_send(line) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(_)) => Err(Refused::Full),
+                Err(TrySendError::Closed(_)) => Err(Refused::Closed),
             }
-            Err(TrySendError::Full(_)) => Err(Refused::Full),
-            Err(TrySendError::Closed(_)) => Err(Refused::Closed),
-        }
+        };
+        self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+        refused
     }
 
     /// A view of this outbox for its own session.

@@ -107,9 +107,10 @@ impl Room {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a member with a fresh guest nick, greets it and tells the others.
-    /// `None` once the server is shutting down.
-    pub fn join(&self) -> Option<Joined> {
+    /// Adds a member with a fresh guest nick, greets it, queues `replay` (the room's recent
+    /// history) after the greeting and tells the others. `None` once the server is shutting
+    /// down.
+    pub fn join(&self, replay: &[Bytes]) -> Option<Joined> {
         let mut state = self.lock();
         if state.closed {
             return None;
@@ -142,6 +143,9 @@ impl Room {
             online,
         });
         state.deliver(To::One(id), greeting);
+        for block in replay {
+            state.deliver(To::One(id), block.clone());
+        }
         if online <= state.announce_up_to {
             let joined = event(Event::Joined {
                 nick: nick_str,
@@ -163,9 +167,12 @@ impl Room {
         self.lock().deliver(To::One(id), text);
     }
 
-    /// Queues `text` for every member, the sender included.
-    pub fn broadcast(&self, text: Bytes) {
-        self.lock().deliver(To::All, text);
+    /// Queues each of `entries`, in order, for every member.
+    pub fn broadcast_each(&self, entries: Vec<Bytes>) {
+        let mut state = self.lock();
+        for text in entries {
+            state.deliver(To::All, text);
+        }
     }
 
     /// Renames a member and tells everyone; refused if another member has that nick.
@@ -321,8 +328,8 @@ mod tests {
     #[test]
     fn guests_are_numbered_and_greeted_and_others_hear_of_them() {
         let room = Room::new(ROOMY, usize::MAX);
-        let mut a = room.join().unwrap();
-        let mut b = room.join().unwrap();
+        let mut a = room.join(&[]).unwrap();
+        let mut b = room.join(&[]).unwrap();
         assert_eq!(a.nick.as_str(), "guest-1");
         assert_eq!(b.nick.as_str(), "guest-2");
         assert_eq!(
@@ -347,13 +354,13 @@ mod tests {
             },
             usize::MAX,
         );
-        let mut reader = room.join().unwrap();
-        let slow = room.join().unwrap(); // slow's queue holds its greeting: 1 of 2
+        let mut reader = room.join(&[]).unwrap();
+        let slow = room.join(&[]).unwrap(); // slow's queue holds its greeting: 1 of 2
         drain(&mut reader);
-        room.broadcast(message("one")); // slow: 2 of 2
+        room.broadcast_each(vec![message("one")]); // slow: 2 of 2
         assert!(!slow.dropped.is_cancelled());
         assert_eq!(drain(&mut reader), ["<x> one\n"]);
-        room.broadcast(message("two")); // slow: full
+        room.broadcast_each(vec![message("two")]); // slow: full
         assert!(slow.dropped.is_cancelled());
         assert_eq!(
             drain(&mut reader),
@@ -371,8 +378,8 @@ mod tests {
             },
             usize::MAX,
         );
-        let mut reader = room.join().unwrap();
-        let asker = room.join().unwrap();
+        let mut reader = room.join(&[]).unwrap();
+        let asker = room.join(&[]).unwrap();
         drain(&mut reader);
         // Replies to the asker alone: a few big entries fill its bytes long before its entries.
         let big = Bytes::from(format!("*** online (1): {}\n", "x".repeat(1000)));
@@ -389,8 +396,8 @@ mod tests {
     #[test]
     fn nicks_are_unique_without_regard_to_case() {
         let room = Room::new(ROOMY, usize::MAX);
-        let a = room.join().unwrap();
-        let b = room.join().unwrap();
+        let a = room.join(&[]).unwrap();
+        let b = room.join(&[]).unwrap();
         room.rename(a.id, Nick::parse("Alice").unwrap()).unwrap();
         assert_eq!(
             room.rename(b.id, Nick::parse("aLiCe").unwrap()),
@@ -404,9 +411,9 @@ mod tests {
     #[test]
     fn a_big_room_does_not_hear_every_join_and_leave() {
         let room = Room::new(ROOMY, 2);
-        let mut a = room.join().unwrap();
-        let b = room.join().unwrap();
-        let c = room.join().unwrap();
+        let mut a = room.join(&[]).unwrap();
+        let b = room.join(&[]).unwrap();
+        let c = room.join(&[]).unwrap();
         room.leave(c.id, "exit", None);
         room.leave(b.id, "exit", None);
         assert_eq!(
@@ -421,9 +428,9 @@ mod tests {
     #[test]
     fn after_shutdown_nobody_can_join() {
         let room = Room::new(ROOMY, usize::MAX);
-        let mut a = room.join().unwrap();
+        let mut a = room.join(&[]).unwrap();
         room.shut_down();
-        assert!(room.join().is_none());
+        assert!(room.join(&[]).is_none());
         assert_eq!(drain(&mut a).last().unwrap(), "*** server shutting down\n");
         // The room kept no sender: the outbox is closed once drained.
         let closed = a.outbox.take(&mut Vec::new(), 1).now_or_never();

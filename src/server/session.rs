@@ -1,26 +1,32 @@
 //! One chat connection: its [`Session`] in the room reads lines ([`LineReader`]) and acts on
 //! each [`Command`], while its writer ([`writer::write_outbox`]) empties the member's outbox;
-//! both run side by side in one task, so a blocked write never stops reads.
+//! both run side by side in one task, so a blocked write never stops reads. What the member
+//! says goes through the sequencer (numbered, stored, then delivered); the session waits for
+//! that before anything else it does reaches the room, so its lines and replies keep their
+//! order for everyone.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use tokio::net::TcpStream;
 use tokio::net::tcp::ReadHalf;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::flood::FloodGate;
+use super::history_query::{HistoryAccess, Question};
 use super::line_reader::{Input, LineReader};
 use super::outbox::OutboxRoom;
 use super::room::{Joined, MemberId, Room};
+use super::sequencer::{Request, Said};
 use super::writer::{self, DROPPED_NOTICE_TIMEOUT};
 use super::{Ending, LINGER, Limits, kernel_summary, linger};
 use crate::codec::sanitize;
 use crate::nick::Nick;
-use crate::protocol::{Command, Event, Refusal, ServerLine, help_lines};
+use crate::protocol::{Command, Event, HistoryRequest, Refusal, SaidKind, ServerLine, help_lines};
 
 /// Seconds between two flood-limit notices to the same client.
 const FLOOD_NOTICE_EVERY: Duration = Duration::from_secs(10);
@@ -34,21 +40,38 @@ fn reply_headroom() -> usize {
     help_lines().len() + 1
 }
 
+/// What every chat session shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The room.
+    pub room: Arc<Room>,
+    /// The sequencer's requests.
+    pub sequencer: mpsc::Sender<Request>,
+    /// Where history is read from, if it is kept.
+    pub history: Option<HistoryAccess>,
+}
+
 /// Serves one chat connection until it ends, then logs how.
 pub async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
-    room: &Room,
+    shared: &Shared,
     limits: &Limits,
     shutdown: &CancellationToken,
 ) {
+    let room = &*shared.room;
+    let (reply, joined) = oneshot::channel();
+    let joined = match shared.sequencer.send(Request::Join(reply)).await {
+        Ok(()) => joined.await.ok().flatten(),
+        Err(_) => None,
+    };
     let Some(Joined {
         id,
         nick,
         outbox,
         dropped,
         own_outbox,
-    }) = room.join()
+    }) = joined
     else {
         return; // shutting down: the socket closes without a word, like a full listen queue
     };
@@ -58,6 +81,8 @@ pub async fn serve(
     let session = Session {
         id,
         room,
+        sequencer: &shared.sequencer,
+        history: shared.history.as_ref(),
         dropped: &dropped,
         shutdown,
         own_outbox,
@@ -107,12 +132,34 @@ mod fault_injection {
 struct Session<'a> {
     id: MemberId,
     room: &'a Room,
+    /// Where what the member says goes to be numbered, stored and delivered.
+    sequencer: &'a mpsc::Sender<Request>,
+    /// Where `/history` and `/search` are answered from, if the server keeps history.
+    history: Option<&'a HistoryAccess>,
     /// Cancelled when the room drops this member as too slow.
     dropped: &'a CancellationToken,
     shutdown: &'a CancellationToken,
     /// How full this member's own outbox is: the session waits there for room before
     /// handling a line (see [`Session::pace`]).
     own_outbox: OutboxRoom,
+}
+
+/// What the member has said that is not delivered yet.
+#[derive(Default)]
+struct Saying {
+    /// Gathered from the lines already read, not yet handed to the sequencer.
+    lines: Vec<(SaidKind, String)>,
+    /// Their size, which bounds a hand-over.
+    bytes: usize,
+    /// The last hand-over, until the sequencer says it is delivered.
+    in_flight: Option<oneshot::Receiver<()>>,
+}
+
+impl Saying {
+    fn push(&mut self, kind: SaidKind, text: &str) {
+        self.bytes += text.len();
+        self.lines.push((kind, text.to_owned()));
+    }
 }
 
 impl Session<'_> {
@@ -126,11 +173,38 @@ impl Session<'_> {
         }
     }
 
-    /// Sends the lines gathered in `said` to the whole room as one entry.
-    fn flush(&self, said: &mut BytesMut) {
-        if !said.is_empty() {
-            self.room.broadcast(said.split().freeze());
+    /// Hands what was gathered to the sequencer as one request: a burst of 100 lines from one
+    /// read costs the room one pass and each member one queue entry, not 100.
+    async fn flush(&self, saying: &mut Saying, nick: &Nick) -> Result<(), Ending> {
+        if saying.lines.is_empty() {
+            return Ok(());
         }
+        let (delivered, in_flight) = oneshot::channel();
+        let said = Said {
+            nick: nick.to_string(),
+            lines: std::mem::take(&mut saying.lines),
+            delivered,
+        };
+        saying.bytes = 0;
+        saying.in_flight = Some(in_flight);
+        match self
+            .unless_ended(self.sequencer.send(Request::Said(said)))
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Ending::Shutdown), // the sequencer is gone: the server is stopping
+        }
+    }
+
+    /// Flushes, then waits until everything this member said is delivered, so that what comes
+    /// next from it (a reply, a rename, its leaving) comes after its lines for everyone.
+    async fn settle(&self, saying: &mut Saying, nick: &Nick) -> Result<(), Ending> {
+        self.flush(saying, nick).await?;
+        if let Some(in_flight) = saying.in_flight.take() {
+            // An error only means the sequencer stopped, which shutdown reports on its own.
+            let _ = self.unless_ended(in_flight).await?;
+        }
+        Ok(())
     }
 
     /// Queues one line for this member alone.
@@ -154,53 +228,62 @@ impl Session<'_> {
             noticed_at: None,
         };
         let mut told_invalid_utf8 = false;
-        // Lines said in one read go to the room as one entry: a burst of 100 lines costs each
-        // member one queue slot and one wake-up, not 100 (see `Session::flush`).
-        let mut said = BytesMut::new();
+        let mut saying = Saying::default();
 
         let ending = loop {
-            if !said.is_empty() && !lines.has_buffered_line() {
-                self.flush(&mut said); // nothing more is ready without waiting for the socket
+            if !saying.lines.is_empty()
+                && !lines.has_buffered_line()
+                && let Err(ending) = self.flush(&mut saying, &nick).await
+            {
+                break ending; // nothing more is ready without waiting for the socket
             }
             let input = match self.unless_ended(lines.next()).await {
                 Ok(input) => input,
                 Err(ending) => break ending,
             };
-            match input {
+            let handled = match input {
                 Input::Ended(ending) => break ending,
                 // Nothing to relay or answer: no flood token, no queue room.
                 Input::Line { text, .. } if text.trim().is_empty() => continue,
                 Input::TooLong { max } => {
-                    if let Err(ending) = self.pace(&mut flood, &mut said).await {
-                        break ending;
+                    async {
+                        self.pace(&mut flood, &mut saying, &nick).await?;
+                        self.settle(&mut saying, &nick).await?;
+                        self.tell(Refusal::LineTooLong { max });
+                        Ok(None)
                     }
-                    self.flush(&mut said);
-                    self.tell(Refusal::LineTooLong { max });
+                    .await
                 }
                 Input::Line { text, invalid_utf8 } => {
-                    if let Err(ending) = self.pace(&mut flood, &mut said).await {
-                        break ending;
+                    async {
+                        self.pace(&mut flood, &mut saying, &nick).await?;
+                        if invalid_utf8 && !told_invalid_utf8 {
+                            told_invalid_utf8 = true;
+                            self.settle(&mut saying, &nick).await?;
+                            self.tell(Refusal::InvalidUtf8);
+                        }
+                        self.handle_line(&text, &mut nick, &mut saying).await
                     }
-                    if invalid_utf8 && !told_invalid_utf8 {
-                        told_invalid_utf8 = true;
-                        self.flush(&mut said);
-                        self.tell(Refusal::InvalidUtf8);
-                    }
-                    if let Some(ending) = self.handle_line(&text, &mut nick, &mut said) {
-                        break ending;
-                    }
+                    .await
                 }
+            };
+            match handled {
+                Ok(None) => {}
+                Ok(Some(ending)) | Err(ending) => break ending,
             }
-            if said.len() >= SAID_BATCH {
-                self.flush(&mut said);
+            if saying.bytes >= SAID_BATCH
+                && let Err(ending) = self.flush(&mut saying, &nick).await
+            {
+                break ending;
             }
             // Lines already buffered never touch the socket, so yield by budget: a burst from
             // one client must not hold a worker thread away from everyone else's writers.
             tokio::task::consume_budget().await;
         };
-        // What was said before the end is still said, unless the room is gone or dropped us.
+        // What was said before the end is still said, unless the room is gone or dropped us;
+        // then it leaves, after its lines.
         if !matches!(ending, Ending::Shutdown | Ending::TooSlow) {
-            self.flush(&mut said);
+            let _ = self.settle(&mut saying, &nick).await;
         }
         // On shutdown the room closes every outbox itself, without a `left` line for each.
         if !matches!(ending, Ending::Shutdown) {
@@ -224,10 +307,15 @@ impl Session<'_> {
 
     /// Waits before a line is handled, as long as the flood limit and this member's own
     /// outbox require; gathered lines go out first, so nothing said waits with it.
-    async fn pace(&self, flood: &mut Flood, said: &mut BytesMut) -> Result<(), Ending> {
+    async fn pace(
+        &self,
+        flood: &mut Flood,
+        saying: &mut Saying,
+        nick: &Nick,
+    ) -> Result<(), Ending> {
         let now = Instant::now();
         if let Some(wait) = flood.gate.take(now) {
-            self.flush(said);
+            self.settle(saying, nick).await?;
             if flood
                 .noticed_at
                 .is_none_or(|at| now >= at + FLOOD_NOTICE_EVERY)
@@ -244,7 +332,7 @@ impl Session<'_> {
         // a client that reads is never dropped as too slow for what it sent in one burst, and
         // a client that asks faster than it reads is simply not read (TCP pushes back on it).
         if !self.own_outbox.has_room(reply_headroom()) {
-            self.flush(said);
+            self.flush(saying, nick).await?;
             let room = self.own_outbox.wait_for_room(reply_headroom());
             self.unless_ended(room).await?;
         }
@@ -252,34 +340,31 @@ impl Session<'_> {
     }
 
     /// Acts on one line; returns how the connection ends if the line ends it. What is said
-    /// (plain text, `/me`) is gathered in `said`; anything else first sends what was gathered,
-    /// so every member sees this member's lines and replies in the order they were sent.
-    fn handle_line(&self, text: &str, nick: &mut Nick, said: &mut BytesMut) -> Option<Ending> {
+    /// (plain text, `/me`) is gathered; anything else first waits until what was gathered is
+    /// delivered, so every member sees this member's lines and replies in the order they were
+    /// sent.
+    async fn handle_line(
+        &self,
+        text: &str,
+        nick: &mut Nick,
+        saying: &mut Saying,
+    ) -> Result<Option<Ending>, Ending> {
         #[cfg(debug_assertions)]
         if fault_injection::panics_on(text) {
             panic!("fault injection: a connection task panics on {text:?}");
         }
         let clean = sanitize(text);
         let command = Command::parse(&clean);
-        let nick_str = nick.as_str();
         match command {
             Command::Say(text) if !text.trim().is_empty() => {
-                ServerLine::Message {
-                    nick: nick_str,
-                    text,
-                }
-                .write_to(said);
-                return None;
+                saying.push(SaidKind::Message, text);
+                return Ok(None);
             }
             Command::Me(text) if !text.is_empty() => {
-                ServerLine::Action {
-                    nick: nick_str,
-                    text,
-                }
-                .write_to(said);
-                return None;
+                saying.push(SaidKind::Action, text);
+                return Ok(None);
             }
-            _ => self.flush(said),
+            _ => self.settle(saying, nick).await?,
         }
         match command {
             Command::Say(_) => {}
@@ -303,11 +388,38 @@ impl Session<'_> {
                     self.tell(Event::Notice(line.into()));
                 }
             }
+            Command::History(args) => {
+                let question = HistoryRequest::parse(args).map(Question::History);
+                self.answer(question).await?;
+            }
+            Command::Search(words) => self.answer(Question::search(words)).await?,
             Command::Unknown(name) => self.tell(Refusal::UnknownCommand(name)),
-            Command::Exit => return Some(Ending::Exit),
-            Command::Quit(reason) => return Some(Ending::Quit(reason.to_owned())),
+            Command::Exit => return Ok(Some(Ending::Exit)),
+            Command::Quit(reason) => return Ok(Some(Ending::Quit(reason.to_owned()))),
         }
-        None
+        Ok(None)
+    }
+
+    /// Answers `/history` or `/search`, block by block as the member's outbox has room.
+    async fn answer(&self, question: Result<Question, Refusal<'_>>) -> Result<(), Ending> {
+        let refusal = match (question, self.history) {
+            (Err(refusal), _) => refusal,
+            (Ok(_), None) => Refusal::NoHistory,
+            (Ok(question), Some(history)) => {
+                match self.unless_ended(history.answer(question)).await? {
+                    Err(refusal) => refusal,
+                    Ok(blocks) => {
+                        for block in blocks {
+                            self.unless_ended(self.own_outbox.wait_for_room(1)).await?;
+                            self.room.send_to(self.id, block);
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        self.tell(refusal);
+        Ok(())
     }
 }
 

@@ -173,10 +173,7 @@ impl Store {
 
     /// A reader on a connection of its own.
     pub fn reader(&self) -> rusqlite::Result<Reader> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&self.path, flags)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(Reader { conn })
+        Reader::open(&self.path)
     }
 
     /// Stores `lines` in one transaction: all of them or, on error, none.
@@ -210,6 +207,22 @@ impl Store {
         Ok(seq.unwrap_or(0).max(0) as u64)
     }
 
+    /// A connection of its own for expiring old lines, so that a long expiry never holds up
+    /// the writer by more than one small transaction.
+    pub fn expirer(&self) -> rusqlite::Result<Expirer> {
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(Expirer { conn })
+    }
+}
+
+/// Deletes what retention says is past keeping.
+#[derive(Debug)]
+pub struct Expirer {
+    conn: Connection,
+}
+
+impl Expirer {
     /// Deletes lines older than `before_ms`, and in each room all but the newest `keep`;
     /// returns how many went. Works in small transactions so the writer is never held long.
     pub fn expire(&mut self, before_ms: i64, keep: u64) -> rusqlite::Result<usize> {
@@ -269,6 +282,14 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// A read-only connection to the store file at `path` (see [`Store::path`]).
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(Self { conn })
+    }
+
     /// The newest `n` lines of `room` numbered at most `up_to`, oldest first.
     pub fn last(&self, room: &str, up_to: u64, n: usize) -> rusqlite::Result<Vec<StoredLine>> {
         let mut lines = self.query(

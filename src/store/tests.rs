@@ -156,10 +156,11 @@ fn expiry_deletes_by_age_and_by_count_and_the_index_follows() {
         .map(|(i, text)| line("#lobby", i as u64 + 1, "x", text))
         .collect();
     store.append(&batch).unwrap();
+    let mut expirer = store.expirer().unwrap();
     // Older than 3 s: seq 1 and 2 (at 1 s, 2 s).
-    assert_eq!(store.expire(3_000, 100).unwrap(), 2);
+    assert_eq!(expirer.expire(3_000, 100).unwrap(), 2);
     // Keep the newest 5 of the 8 left.
-    assert_eq!(store.expire(0, 5).unwrap(), 3);
+    assert_eq!(expirer.expire(0, 5).unwrap(), 3);
     let reader = store.reader().unwrap();
     let left = reader.last("#lobby", 99, 99).unwrap();
     assert_eq!(left.first().map(|l| l.seq), Some(6));

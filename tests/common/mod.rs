@@ -34,7 +34,11 @@ pub async fn spawn_server(mode: Mode, limits: Limits) -> Server {
     let token = CancellationToken::new();
     let handle = tokio::spawn(server::run(
         listener,
-        Config { mode, limits },
+        Config {
+            mode,
+            limits,
+            history: None,
+        },
         token.clone(),
     ));
     Server {

@@ -104,6 +104,9 @@ pub struct Tui {
     writer: Arc<Mutex<Box<dyn Write + Send>>>,
     child: Box<dyn Child + Send + Sync>,
     size: (u16, u16),
+    /// Its own data home (`XDG_DATA_HOME`): a room it hosts keeps history there, not in the
+    /// user's store, and shares it with no other test.
+    _data: tempfile::TempDir,
 }
 
 /// The cursor position query (DSR 6) a program writes; a terminal answers `ESC [ row ; col R`.
@@ -130,8 +133,10 @@ impl Tui {
         let pair = native_pty_system()
             .openpty(pty_size(cols, rows))
             .expect("openpty");
+        let data = tempfile::tempdir().expect("a temporary data home");
         let mut command = CommandBuilder::new(binary());
         command.args(args);
+        command.env("XDG_DATA_HOME", data.path());
         command.env("TERM", "xterm-256color");
         command.env_remove("RUST_LOG");
         command.cwd(env!("CARGO_MANIFEST_DIR"));
@@ -198,6 +203,7 @@ impl Tui {
             writer,
             child,
             size: (cols, rows),
+            _data: data,
         }
     }
 
@@ -422,6 +428,8 @@ pub struct Server {
     /// `127.0.0.1:PORT` as the server printed it.
     pub addr: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// Its own data home (`XDG_DATA_HOME`), so its history is its own.
+    _data: tempfile::TempDir,
 }
 
 impl Server {
@@ -432,8 +440,10 @@ impl Server {
 
     /// A server in `mode` listening on `listen`; `Err` with its log if it did not come up.
     pub fn try_start_at(listen: &str, mode: &str) -> Result<Self, String> {
+        let data = tempfile::tempdir().map_err(|e| format!("no temporary data home: {e}"))?;
         let mut child = Command::new(binary())
             .args(["--serve", "--listen", listen, "--mode", mode])
+            .env("XDG_DATA_HOME", data.path())
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -466,6 +476,7 @@ impl Server {
                             child,
                             addr: addr.to_owned(),
                             log,
+                            _data: data,
                         });
                     }
                 }

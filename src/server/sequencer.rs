@@ -1,0 +1,301 @@
+//! The sequencer: the one thread everything said in the room passes through, so that each
+//! line is numbered, stored and only then delivered, in one order for everyone.
+//!
+//! Sessions hand it what they said ([`Said`], the lines one read brought, as one request) and
+//! joins ([`Request::Join`]); it takes whatever has queued up (group commit: one transaction
+//! for the lot, while the next batch queues), writes it to the store, then delivers it through
+//! the room. So a line anyone received is a line in the store, and the room's fan-out never
+//! waits on the disk: only this thread does. A join is handled between two batches, which makes
+//! its history replay end exactly where its live lines begin (none missing, none twice).
+//!
+//! If the store fails (a full disk), the sequencer says so in the log once, keeps delivering
+//! from memory, and tries the disk again with every batch: the room never stops for its store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use super::room::{Joined, Room};
+use crate::protocol::{Event, LOBBY, SaidKind, ServerLine};
+use crate::store::{NewLine, Reader, Store, StoredLine};
+
+/// Requests queued towards the sequencer before sessions wait (TCP then pushes back on their
+/// clients); each is one read's worth of lines or one join.
+const QUEUE: usize = 1024;
+
+/// Most requests taken into one batch (one transaction, one pass over the room).
+const BATCH: usize = 256;
+
+/// What the sequencer is asked to do.
+#[derive(Debug)]
+pub enum Request {
+    /// A member joins: register it, queue its greeting and the room's recent history, tell
+    /// the others. `None` once the server is shutting down.
+    Join(oneshot::Sender<Option<Joined>>),
+    /// Lines a member said, to number, store and deliver.
+    Said(Said),
+}
+
+/// The lines one member said in one go.
+#[derive(Debug)]
+pub struct Said {
+    /// Its nick when it said them.
+    pub nick: String,
+    /// Each line: message or action, and its sanitised text.
+    pub lines: Vec<(SaidKind, String)>,
+    /// Told once the lines are delivered, so the member's next reply comes after them.
+    pub delivered: oneshot::Sender<()>,
+}
+
+/// The room's history as the sequencer keeps it.
+#[derive(Debug)]
+pub struct History {
+    /// Where lines are written.
+    pub store: Store,
+    /// Lines replayed to a member when it joins (0: none).
+    pub replay: usize,
+    /// Most bytes a replay may take (the newest lines are kept): it must fit the member's
+    /// outbox with room to spare, or the member would be dropped as it joins.
+    pub replay_bytes: usize,
+}
+
+/// The sequencer's handle: where to send requests, how far delivery has got, and its thread.
+#[derive(Debug)]
+pub struct Sequencer {
+    /// Requests in.
+    pub requests: mpsc::Sender<Request>,
+    /// The number of the last line delivered in the lobby: what a query may read up to.
+    pub delivered: Arc<AtomicU64>,
+    /// The thread; it ends once every sender is gone.
+    pub thread: JoinHandle<()>,
+}
+
+/// Starts the sequencer for `room`, storing into `history` if there is one.
+pub fn spawn(room: Arc<Room>, history: Option<History>) -> std::io::Result<Sequencer> {
+    let (requests, rx) = mpsc::channel(QUEUE);
+    let next = match &history {
+        Some(history) => history.store.last_seq(LOBBY).unwrap_or_else(|error| {
+            warn!(%error, "cannot read the last line number; numbering from 1");
+            0
+        }),
+        None => 0,
+    } + 1;
+    let delivered = Arc::new(AtomicU64::new(next - 1));
+    let state = State {
+        room,
+        history,
+        reader: None,
+        next,
+        delivered: delivered.clone(),
+        failing: false,
+    };
+    let thread = std::thread::Builder::new()
+        .name("sequencer".into())
+        .spawn(move || state.run(rx))?;
+    Ok(Sequencer {
+        requests,
+        delivered,
+        thread,
+    })
+}
+
+struct State {
+    room: Arc<Room>,
+    history: Option<History>,
+    /// Opened on first use, for join replays.
+    reader: Option<Reader>,
+    /// The number the next line in the lobby gets.
+    next: u64,
+    delivered: Arc<AtomicU64>,
+    /// Whether the last write to the store failed (logged once per episode).
+    failing: bool,
+}
+
+impl State {
+    fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            let mut said = Vec::new();
+            for request in batch.drain(..) {
+                match request {
+                    Request::Said(lines) => said.push(lines),
+                    Request::Join(reply) => {
+                        // Everything before the join is delivered before it: the replay ends
+                        // where live lines begin.
+                        self.deliver(std::mem::take(&mut said));
+                        let _ = reply.send(self.join());
+                    }
+                }
+            }
+            self.deliver(said);
+        }
+        info!("sequencer stopped");
+    }
+
+    /// Numbers, stores, then delivers `said`, and tells each sender it is done.
+    fn deliver(&mut self, said: Vec<Said>) {
+        if said.is_empty() {
+            return;
+        }
+        let at_ms = now_ms();
+        let first = self.next;
+        let mut entries = Vec::with_capacity(said.len());
+        for one in &said {
+            let mut bytes = BytesMut::new();
+            for (kind, text) in &one.lines {
+                said_line(*kind, &one.nick, text).write_to(&mut bytes);
+            }
+            entries.push(bytes.freeze());
+        }
+        let count: usize = said.iter().map(|s| s.lines.len()).sum();
+        self.next += count as u64;
+        if let Some(history) = &mut self.history {
+            let mut seq = first;
+            let rows: Vec<NewLine<'_>> = said
+                .iter()
+                .flat_map(|one| one.lines.iter().map(move |line| (one, line)))
+                .map(|(one, (kind, text))| {
+                    seq += 1;
+                    NewLine {
+                        room: LOBBY,
+                        seq: seq - 1,
+                        at_ms,
+                        kind: *kind,
+                        nick: &one.nick,
+                        text,
+                    }
+                })
+                .collect();
+            match history.store.append(&rows) {
+                Ok(()) if self.failing => {
+                    self.failing = false;
+                    info!("the store accepts lines again");
+                }
+                Ok(()) => {}
+                Err(error) if !self.failing => {
+                    self.failing = true;
+                    error!(
+                        %error,
+                        "cannot write to the store; lines are delivered but not kept until it recovers"
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+        self.room.broadcast_each(entries);
+        self.delivered.store(self.next - 1, Ordering::Release);
+        for one in said {
+            let _ = one.delivered.send(());
+        }
+    }
+
+    /// Registers a member with the room's recent history queued after its greeting.
+    fn join(&mut self) -> Option<Joined> {
+        let replay = self.replay();
+        self.room.join(&replay)
+    }
+
+    /// The history block a joining member gets: a rule, the lobby's last lines up to the last
+    /// one delivered, a rule with the next number. Empty without a store.
+    fn replay(&mut self) -> Vec<Bytes> {
+        let Some(history) = &self.history else {
+            return Vec::new();
+        };
+        let (replay, replay_bytes) = (history.replay, history.replay_bytes);
+        if replay == 0 {
+            return Vec::new();
+        }
+        let up_to = self.next - 1;
+        let lines = match self.reader_for_replay() {
+            Some(reader) => reader.last(LOBBY, up_to, replay),
+            None => Ok(Vec::new()),
+        };
+        let lines = lines.unwrap_or_else(|error| {
+            warn!(%error, "cannot read history for a join; it gets none");
+            Vec::new()
+        });
+        replay_block(&lines, self.next, replay_bytes)
+    }
+
+    fn reader_for_replay(&mut self) -> Option<&Reader> {
+        if self.reader.is_none() {
+            let history = self.history.as_ref()?;
+            match history.store.reader() {
+                Ok(reader) => self.reader = Some(reader),
+                Err(error) => {
+                    warn!(%error, "cannot open a reader on the store");
+                    return None;
+                }
+            }
+        }
+        self.reader.as_ref()
+    }
+}
+
+/// The protocol line for one said line.
+fn said_line<'a>(kind: SaidKind, nick: &'a str, text: &'a str) -> ServerLine<'a> {
+    match kind {
+        SaidKind::Message => ServerLine::Message { nick, text },
+        SaidKind::Action => ServerLine::Action { nick, text },
+    }
+}
+
+/// `lines` as a history block: the opening rule (which says which number comes next), each
+/// line with its time and number, the closing rule (when there were lines). One entry, so it reaches the member's outbox whole; if
+/// the lines take more than `max_bytes`, only the newest that fit are kept.
+pub fn replay_block(lines: &[StoredLine], next: u64, max_bytes: usize) -> Vec<Bytes> {
+    let mut kept: Vec<String> = Vec::new();
+    let mut bytes = 0;
+    for line in lines.iter().rev() {
+        let text = replayed(line).to_string();
+        bytes += text.len() + 1;
+        if bytes > max_bytes {
+            break;
+        }
+        kept.push(text);
+    }
+    let mut block = BytesMut::new();
+    ServerLine::Event(Event::History {
+        room: LOBBY,
+        count: kept.len(),
+        next,
+    })
+    .write_to(&mut block);
+    for text in kept.iter().rev() {
+        block.extend_from_slice(text.as_bytes());
+        block.extend_from_slice(b"\n");
+    }
+    if !kept.is_empty() {
+        ServerLine::Event(Event::HistoryEnd { room: LOBBY }).write_to(&mut block);
+    }
+    vec![block.freeze()]
+}
+
+/// A stored line as the protocol replays it.
+pub fn replayed(line: &StoredLine) -> ServerLine<'_> {
+    ServerLine::Replayed {
+        at: line.at_ms.div_euclid(1000),
+        seq: line.seq,
+        kind: line.kind,
+        nick: &line.nick,
+        text: &line.text,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
