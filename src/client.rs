@@ -28,12 +28,19 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         // the way a probe connection would (its room would see a guest join and leave).
         None => match TcpListener::bind(&cli.local).await {
             Ok(listener) => {
-                let server = tokio::spawn(server::run(
-                    listener,
-                    Config::default(),
-                    stop_server.clone(),
-                ));
-                (cli.local.clone(), Role::Hosting, Some(server))
+                // The room hosted here keeps history in the same store `--serve` would; if
+                // it cannot (another server holds it), the room is hosted without.
+                let (history, note) = match cli.history().open() {
+                    Ok(history) => (history, None),
+                    Err(error) => (None, Some(format!("this room keeps no history: {error}"))),
+                };
+                let config = Config {
+                    limits: cli.limits(),
+                    history,
+                    ..Config::default()
+                };
+                let server = tokio::spawn(server::run(listener, config, stop_server.clone()));
+                (cli.local.clone(), Role::Hosting, Some((server, note)))
             }
             Err(_) => (cli.local.clone(), Role::Joined, None),
         },
@@ -54,6 +61,9 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         role,
     };
     let mut app = App::new(settings, Clock::now());
+    if let Some((_, Some(note))) = &embedded {
+        app.note(note, tokio::time::Instant::now());
+    }
     let mut net = net::spawn(target, framing);
     let result = {
         let (mut tui, _guard) = terminal::init()?;
@@ -67,7 +77,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         event_loop::run(&mut app, io).await
     };
     drop(net);
-    if let Some(server) = embedded {
+    if let Some((server, _)) = embedded {
         stop_server.cancel();
         let _ = tokio::time::timeout(EMBEDDED_SHUTDOWN, server).await;
     }
