@@ -18,9 +18,8 @@
 //! ```
 //!
 //! A failure prints its input (shrunk) and, for a random run, the `BOLERO_RANDOM_SEED` that
-//! replays it. Minimal inputs of the defects found are in [`regressions`], ignored while they
-//! fail; two of the targets step around those defects (see `check_wrap` and the paste in
-//! `check_render`) so as to keep finding others.
+//! replays it. Minimal inputs of the defects found are in [`regressions`]; every one is fixed,
+//! and no target steps around any of them, so the fuzzers can find each class again.
 //!
 //! The properties checked:
 //!
@@ -375,11 +374,6 @@ fn cells(text: &str) -> usize {
 }
 
 fn check_wrap(text: &str, width: usize) {
-    check_wrap_tolerating(text, width, true);
-}
-
-/// [`check_wrap`], optionally without tolerating the known defect (for its regression case).
-fn check_wrap_tolerating(text: &str, width: usize, tolerate_known_defect: bool) {
     let starts = wrap(text, width);
     assert_eq!(starts.first(), Some(&0), "{text:?} at {width}");
     let boundaries: Vec<usize> = text
@@ -404,27 +398,14 @@ fn check_wrap_tolerating(text: &str, width: usize, tolerate_known_defect: bool) 
         return; // never asked for (the scrollback wraps at 1 or more); only: no panic
     }
     let ends = starts.iter().skip(1).copied().chain([text.len()]);
-    let mut previous: Option<&str> = None;
     for (start, end) in starts.iter().copied().zip(ends) {
         let row = &text[start..end];
         let shown = cells(row.trim_end_matches(' '));
         let one_wide_grapheme = row.trim_end_matches(' ').graphemes(true).count() == 1;
-        // Known defect, kept out of the way of other finds (see the regression case
-        // `a_row_after_a_break_at_a_space`): after a break at an earlier space, the grapheme
-        // that caused the break is added to the carried text without a second check, so the
-        // row can end with it past the edge. Remove this once `wrap` is fixed.
-        let known_defect = tolerate_known_defect
-            && previous.is_some_and(|p| p.ends_with(' '))
-            && row
-                .trim_end_matches(' ')
-                .grapheme_indices(true)
-                .next_back()
-                .is_some_and(|(last, _)| cells(&row[..last]) <= width);
         assert!(
-            shown <= width || one_wide_grapheme || known_defect,
+            shown <= width || one_wide_grapheme,
             "row {row:?} is {shown} columns at width {width}: {text:?} wraps as {starts:?}"
         );
-        previous = Some(row);
     }
 }
 
@@ -469,6 +450,9 @@ enum Op {
     Resize(u8, u8),
     /// A network event other than a read.
     Net(u8),
+    /// A connect failure or a line not sent, quoting any text (the target's name as typed on
+    /// the command line, an OS error, a typed line).
+    Failure(bool, Vec<u32>),
     /// Draw at the current size.
     Draw,
     /// Draw at another size than the app was told (a resize still on its way).
@@ -538,8 +522,9 @@ fn net_event(n: u8) -> NetEvent {
         5 => NetEvent::Reconnecting {
             delay: Duration::from_secs(u64::from(n % 31)),
         },
-        // The reasons and lines come from the client itself (resolver and socket errors, lines
-        // typed): no terminal control in them; see the regression case for a target that has.
+        // Reasons quote what came from outside (a host name from the command line, an OS
+        // error) and may hold terminal control: see `a_control_character_in_a_connect_failure`.
+        // `Op::Failure` puts any text there.
         6 => NetEvent::ConnectFailed("cannot connect to 127.0.0.1:8888: refused 你好".into()),
         7 => NetEvent::NotSent("line 👨\u{200d}👩\u{200d}👧 \u{fe0f}".into()),
         _ => NetEvent::Resolved {
@@ -574,25 +559,11 @@ fn check_rows(app: &App, size: (u16, u16)) {
             .map(|(start, _)| u32::try_from(start).unwrap())
             .collect();
         let full = wrap(&entry.text, width);
-        if rows != full {
-            // Where the full wrap overfills a row (the known defect, see `check_wrap`), the
-            // incremental one breaks before the overflowing grapheme instead.
-            let ends = full
-                .iter()
-                .skip(1)
-                .map(|&s| s as usize)
-                .chain([entry.text.len()]);
-            let overfull = full.iter().zip(ends).any(|(&start, end)| {
-                let row = &entry.text[start as usize..end];
-                cells(row.trim_end_matches(' ')) > width
-                    && row.trim_end_matches(' ').graphemes(true).count() > 1
-            });
-            assert!(
-                overfull,
-                "rows {rows:?} but a full wrap gives {full:?} at width {width}: {:?}",
-                entry.text
-            );
-        }
+        assert_eq!(
+            rows, full,
+            "the rows kept differ from a full wrap at width {width}: {:?}",
+            entry.text
+        );
     }
 }
 
@@ -652,9 +623,8 @@ fn check_render(raw: bool, capacity: u8, ops: &[Op]) {
                 app.on_key(key_for(*code, *arg), tokio::time::Instant::now());
                 fit(&mut app, app_size);
             }
-            // Tabs stay out of pastes: a tab in the edit box is a known defect (see the
-            // regression case `a_pasted_tab_in_the_edit_box`).
-            Op::Paste(tokens) => app.on_paste(&text_from(tokens).replace('\t', " ")),
+            // Tabs and every other piece included (see `a_pasted_tab_in_the_edit_box`).
+            Op::Paste(tokens) => app.on_paste(&text_from(tokens)),
             Op::Wheel(up) => {
                 let kind = if *up {
                     MouseEventKind::ScrollUp
@@ -675,6 +645,15 @@ fn check_render(raw: bool, capacity: u8, ops: &[Op]) {
             }
             Op::Net(n) => {
                 app.on_net(net_event(*n), tokio::time::Instant::now());
+            }
+            Op::Failure(not_sent, tokens) => {
+                let text = text_from(tokens);
+                let event = if *not_sent {
+                    NetEvent::NotSent(text)
+                } else {
+                    NetEvent::ConnectFailed(format!("cannot resolve {text}:1: no"))
+                };
+                app.on_net(event, tokio::time::Instant::now());
             }
             Op::Draw => {
                 check_rows(&app, app_size);
@@ -869,7 +848,8 @@ fn render() {
 // ---------------------------------------------------------------------------------------------
 // Regression cases: minimal inputs the fuzzers found.
 
-/// Minimal inputs the fuzzers found, each a defect until its test passes.
+/// Minimal inputs the fuzzers found. Each was a defect, is fixed, and runs in every `cargo
+/// test`; the targets above no longer step around any of them.
 mod regressions {
     use super::*;
 
@@ -880,22 +860,29 @@ mod regressions {
         app
     }
 
-    /// The edit box measures its text grapheme by grapheme with ratatui's `cell_width`, which
-    /// rejects control characters (a `debug_assert!`: a panic in debug builds); a paste keeps
-    /// tabs (`sanitize` lets them through), so pasting `a<TAB>b` panics a debug build. In a
-    /// release build the tab counts one column but is not drawn, so the caret is off by one.
+    /// Was: the edit box measures its text grapheme by grapheme with ratatui's `cell_width`,
+    /// which rejects control characters (a `debug_assert!`: a panic in debug builds); a paste
+    /// kept tabs (`sanitize` lets them through), so pasting `a<TAB>b` panicked a debug build and
+    /// put the caret one column off in a release build. Pastes now turn tabs into spaces.
     #[test]
     fn a_pasted_tab_in_the_edit_box() {
         let mut app = connected();
         app.on_paste("a\tb");
-        draw(&app, (80, 24));
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let frame = terminal.draw(|frame| ui::render(&app, frame)).unwrap();
+        let row: String = (0..80)
+            .map(|x| frame.buffer[(x, 23)].symbol().to_owned())
+            .collect();
+        assert_eq!(row.trim_end(), "> a    b");
+        // The caret after the last character: "> " + 6 columns, in release builds too.
+        terminal.backend_mut().assert_cursor_position((8, 23));
     }
 
-    /// The client's notes go into the scrollback unsanitised, and `wrap` measures a line wider
-    /// than the pane grapheme by grapheme with ratatui's `cell_width`, which rejects control
-    /// characters (a panic in debug builds; in release the ESC counts one column and is not
-    /// drawn). A target such as `$'\e[2Jx:1'` passes the command line's HOST:PORT check, and its
-    /// `cannot resolve ...` note carries the ESC.
+    /// Was: the client's notes went into the scrollback unsanitised, and `wrap` measures a
+    /// line wider than the pane grapheme by grapheme with ratatui's `cell_width`, which rejects
+    /// control characters (a panic in debug builds; in release the ESC counted one column and
+    /// was not drawn). A target such as `$'\e[2Jx:1'` passes the command line's HOST:PORT check,
+    /// and its `cannot resolve ...` note carried the ESC. Notes are sanitised now.
     #[test]
     fn a_control_character_in_a_connect_failure() {
         let mut app = connected();
@@ -904,15 +891,18 @@ mod regressions {
         let failure = NetEvent::ConnectFailed("cannot resolve \u{1b}[2Jx:1: no".into());
         app.on_net(failure, tokio::time::Instant::now());
         draw(&app, (20, 24));
+        let note = app.scrollback.entries().next_back().unwrap();
+        assert_eq!(note.text, "-- cannot resolve x:1: no");
     }
 
-    /// `你` does not fit after `bcd`, so `wrap` breaks after the leading space, carries `bcd`
-    /// (3 columns) to the next row and adds `你` without checking again: a 5-column row at
-    /// width 4, whose last character the renderer clips away. libFuzzer found the same with a
-    /// 3-column Thai grapheme (`m` + two SARA AM) after `> `.
+    /// Was: `你` does not fit after `bcd`, so `wrap` broke after the leading space, carried
+    /// `bcd` (3 columns) to the next row and added `你` without checking again: a 5-column row
+    /// at width 4, whose last character the renderer clipped away. libFuzzer found the same
+    /// with a 3-column Thai grapheme (`m` + two SARA AM) after `> `. `wrap` now breaks again
+    /// before a grapheme that still does not fit.
     #[test]
     fn a_row_after_a_break_at_a_space() {
-        check_wrap_tolerating(" bcd你", 4, false);
-        check_wrap_tolerating("> [31m\u{e33}\u{e33}", 5, false);
+        check_wrap(" bcd你", 4);
+        check_wrap("> [31m\u{e33}\u{e33}", 5);
     }
 }
