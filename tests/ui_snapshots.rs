@@ -1,5 +1,6 @@
-//! Whole screens rendered into ratatui's `TestBackend` and compared with reviewed snapshots,
-//! plus sweeps over sizes that must never panic or draw outside the terminal.
+//! Whole screens rendered into ratatui's `TestBackend` and compared with reviewed snapshots
+//! (text only), the colours and styles of each part checked cell by cell, and sweeps over sizes
+//! that must keep the layout and never draw outside the terminal.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,7 +10,8 @@ use bytes::Bytes;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::style::Color;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
 use tcpchat::app::{App, Clock, Role, Settings};
 use tcpchat::event_loop::fit;
 use tcpchat::net::NetEvent;
@@ -105,27 +107,223 @@ fn chat_at_80x24() {
     terminal.backend_mut().assert_cursor_position((13, 23));
 }
 
+/// The text of row `y`.
+fn row_text(buffer: &Buffer, y: u16) -> String {
+    (0..buffer.area.width)
+        .map(|x| buffer[(x, y)].symbol())
+        .collect()
+}
+
+/// The cell `(x, y)` where `needle` starts on the screen (the first row that has it).
+fn locate(buffer: &Buffer, needle: &str) -> (u16, u16) {
+    (0..buffer.area.height)
+        .find_map(|y| Some((locate_in(buffer, y, needle)?, y)))
+        .unwrap_or_else(|| panic!("{needle:?} is not on the screen"))
+}
+
+/// The column where `needle` starts in row `y`, if it is there.
+fn locate_in(buffer: &Buffer, y: u16, needle: &str) -> Option<u16> {
+    let at = row_text(buffer, y).find(needle)?;
+    // Bytes to columns: each cell's symbol in turn (a wide character's second cell holds a
+    // space).
+    let mut bytes = 0;
+    (0..buffer.area.width).find(|&x| {
+        let here = bytes == at;
+        bytes += buffer[(x, y)].symbol().len();
+        here
+    })
+}
+
+/// Asserts that each of the `len` cells from `(x, y)` is drawn in `fg` on `bg` with exactly
+/// the modifiers `modifier` (none other).
+fn assert_look(
+    buffer: &Buffer,
+    (x, y): (u16, u16),
+    len: u16,
+    (fg, bg, modifier): (Color, Color, Modifier),
+    what: &str,
+) {
+    for x in x..x + len {
+        let cell = &buffer[(x, y)];
+        assert_eq!(
+            (cell.fg, cell.bg, cell.modifier),
+            (fg, bg, modifier),
+            "{what}: cell ({x}, {y}) {:?} of {:?}",
+            cell.symbol(),
+            row_text(buffer, y)
+        );
+    }
+}
+
+/// Where `needle` is (one column per character), and that it is drawn with `look` throughout.
+fn assert_text_look(buffer: &Buffer, needle: &str, look: (Color, Color, Modifier), what: &str) {
+    let at = locate(buffer, needle);
+    let len = u16::try_from(needle.chars().count()).unwrap();
+    assert_look(buffer, at, len, look, what);
+}
+
+const PLAIN: (Color, Color, Modifier) = (Color::Reset, Color::Reset, Modifier::empty());
+
+/// A nick's look: its own colour, bold, on the terminal's background.
+fn nick_look(nick: &str) -> (Color, Color, Modifier) {
+    (ui::nick_color(nick), Color::Reset, Modifier::BOLD)
+}
+
 #[test]
-fn nicks_are_coloured_and_errors_red() {
+fn each_kind_of_line_is_drawn_in_its_own_style() {
     let mut app = chatting();
+    received(
+        &mut app,
+        "<bob> again\n<Bob> the same nick in capitals\n<dave> hello\n",
+    );
     let terminal = draw(&mut app, 80, 24);
     let buffer = terminal.backend().buffer();
-    let row_of = |needle: &str| {
-        (0..24)
-            .find(|&y| {
-                (0..80)
-                    .map(|x| buffer[(x, y)].symbol())
-                    .collect::<String>()
-                    .contains(needle)
-            })
-            .unwrap()
+
+    // Our own lines: the nick reversed and bold with no colour of its own (a fixed colour can
+    // vanish on a light or a dark terminal); the text plain.
+    let own = (
+        Color::Reset,
+        Color::Reset,
+        Modifier::BOLD | Modifier::REVERSED,
+    );
+    assert_text_look(buffer, "<alice> ", own, "our own nick");
+    assert_text_look(buffer, "hi bob", PLAIN, "our own text");
+
+    // Other nicks: bold, in a colour of the nick's own, the same on every line and whatever
+    // the case; the text plain.
+    let (_, bob_row) = locate(buffer, "<bob> 你");
+    assert_look(buffer, (0, bob_row), 6, nick_look("bob"), "bob's nick");
+    assert_eq!(buffer[(6, bob_row)].symbol(), "你");
+    assert_look(buffer, (6, bob_row), 1, PLAIN, "bob's text");
+    assert_text_look(buffer, "<bob> ", nick_look("bob"), "bob's nick again");
+    let (_, again) = locate(buffer, "<bob> again");
+    assert_look(buffer, (0, again), 6, nick_look("bob"), "bob's second line");
+    assert_look(buffer, (6, again), 5, PLAIN, "bob's second text");
+    let (_, caps) = locate(buffer, "<Bob> ");
+    assert_look(buffer, (0, caps), 6, nick_look("bob"), "Bob in capitals");
+    assert_text_look(buffer, "<carol> ", nick_look("carol"), "carol's nick");
+    assert_text_look(buffer, "<dave> ", nick_look("dave"), "dave's nick");
+    let colours = [ui::nick_color("bob"), ui::nick_color("carol")];
+    assert!(
+        colours
+            .iter()
+            .all(|c| !matches!(c, Color::Reset | Color::White | Color::Black)),
+        "a nick's colour is a colour: {colours:?}"
+    );
+    assert_ne!(colours[0], colours[1], "different nicks, different colours");
+    // A wrapped message: only its first row has the nick's look.
+    assert_text_look(
+        buffer,
+        "on and on past eighty columns",
+        PLAIN,
+        "a wrapped row",
+    );
+
+    // The server's events, actions, errors; the client's own notes.
+    let event = (Color::Cyan, Color::Reset, Modifier::empty());
+    assert_text_look(
+        buffer,
+        "*** guest-1 is now known as alice",
+        event,
+        "an event",
+    );
+    let (_, greeting) = locate(buffer, "*** ");
+    assert_look(buffer, (0, greeting), 4, event, "the greeting");
+    let action = (Color::Magenta, Color::Reset, Modifier::empty());
+    assert_text_look(buffer, "* carol waves", action, "an action");
+    let error = (Color::LightRed, Color::Reset, Modifier::empty());
+    assert_text_look(buffer, "! nick bob is already taken", error, "an error");
+    let note = (Color::DarkGray, Color::Reset, Modifier::ITALIC);
+    assert_text_look(buffer, "-- connecting to 127.0.0.1:8888...", note, "a note");
+    assert_text_look(buffer, "-- connected 127.0.0.1:51234 ", note, "a note");
+
+    // The edit box: the prompt in cyan.
+    let prompt = (Color::Cyan, Color::Reset, Modifier::empty());
+    assert_look(buffer, (0, 23), 2, prompt, "the prompt");
+}
+
+#[test]
+fn the_status_bar_is_white_on_blue_and_its_state_coloured() {
+    let mut app = chatting();
+    let terminal = draw(&mut app, 140, 24);
+    let buffer = terminal.backend().buffer();
+    let status = 22;
+    for x in 0..140 {
+        assert_eq!(
+            buffer[(x, status)].bg,
+            Color::Blue,
+            "cell ({x}, {status}) of {:?}",
+            row_text(buffer, status)
+        );
+    }
+    let on_blue = |fg, modifier| (fg, Color::Blue, modifier);
+    let in_status = |needle: &str, look, what: &str| {
+        let x = locate_in(buffer, status, needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in {:?}", row_text(buffer, status)));
+        let len = u16::try_from(needle.chars().count()).unwrap();
+        assert_look(buffer, (x, status), len, look, what);
     };
-    let bob = buffer[(1, row_of("<bob>"))].fg;
-    let carol = buffer[(1, row_of("<carol>"))].fg;
-    assert_ne!(bob, Color::Reset);
-    assert_ne!(bob, carol, "different nicks, different colours");
-    assert_eq!(buffer[(0, row_of("! nick"))].fg, Color::LightRed);
-    assert_eq!(buffer[(0, row_of("* carol waves"))].fg, Color::Magenta);
+    let white = on_blue(Color::White, Modifier::empty());
+    in_status(
+        "connected",
+        on_blue(Color::LightGreen, Modifier::BOLD),
+        "the state",
+    );
+    in_status(" │ hosting │ ", white, "the role between separators");
+    in_status("alice", on_blue(Color::White, Modifier::BOLD), "the nick");
+    in_status("3 online", white, "the count");
+    in_status("127.0.0.1:51234 → 127.0.0.1:8888", white, "the ends");
+    in_status(
+        "F1 help",
+        on_blue(Color::Gray, Modifier::empty()),
+        "the hint",
+    );
+
+    // Other states, other colours.
+    let mut closed = chatting();
+    on_net(
+        &mut closed,
+        NetEvent::Closed {
+            how: tcpchat::net::Close::Reset,
+            info: None,
+        },
+    );
+    let terminal = draw(&mut closed, 140, 24);
+    let closed_look = on_blue(Color::LightRed, Modifier::BOLD);
+    let buffer = terminal.backend().buffer();
+    let x = locate_in(buffer, status, "closed: reset").expect("the closed state");
+    assert_look(buffer, (x, status), 13, closed_look, "closed");
+    on_net(
+        &mut closed,
+        NetEvent::Reconnecting {
+            delay: Duration::from_secs(4),
+        },
+    );
+    let terminal = draw(&mut closed, 140, 24);
+    let waiting = on_blue(Color::Yellow, Modifier::BOLD);
+    let buffer = terminal.backend().buffer();
+    let x = locate_in(buffer, status, "reconnecting in 4 s").expect("the waiting state");
+    assert_look(buffer, (x, status), 19, waiting, "waiting");
+}
+
+#[test]
+fn timestamps_and_the_scrolled_up_marker_have_their_looks() {
+    let mut app = chatting();
+    for n in 0..60 {
+        received(&mut app, &format!("<bob> line {n:02}\n"));
+    }
+    press(&mut app, KeyCode::F(3), KeyModifiers::NONE);
+    fit(&mut app, (80, 24));
+    press(&mut app, KeyCode::PageUp, KeyModifiers::NONE);
+    received(&mut app, "<bob> after scrolling\n");
+    let terminal = draw(&mut app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let marker = (Color::Black, Color::Yellow, Modifier::empty());
+    assert_text_look(buffer, " ↓ 1 new (End) ", marker, "the marker");
+    let (_, row) = locate(buffer, "12:34:56 <bob> line");
+    let stamp = (Color::DarkGray, Color::Reset, Modifier::empty());
+    assert_look(buffer, (0, row), 8, stamp, "a timestamp");
+    assert_look(buffer, (9, row), 6, nick_look("bob"), "the nick after it");
 }
 
 #[test]
@@ -194,21 +392,90 @@ fn a_multi_line_paste_asks_first() {
     );
 }
 
+/// At every size the layout holds: the edit box on the last row (its prompt, the caret after
+/// it), the status bar above it and nowhere else, and the scrollback above that ending with
+/// the newest line's last row. (`TestBackend`'s buffer is exactly the terminal: a write
+/// outside it would panic.)
 #[test]
-fn every_size_from_1x1_to_200_columns_renders_without_panic() {
+fn every_size_from_1x1_to_200_columns_keeps_the_layout() {
     let mut app = chatting();
     received(&mut app, &format!("<bob> {}\n", "宽".repeat(300)));
     received(&mut app, &format!("<bob> {}\n", "x".repeat(5000)));
     for cols in (1..=200).step_by(7).chain([1, 2, 3, 200]) {
         for rows in [1, 2, 3, 5, 24] {
-            // TestBackend's buffer is exactly the terminal: a write outside it would panic.
-            draw(&mut app, cols, rows);
+            let mut terminal = draw(&mut app, cols, rows);
+            let buffer = terminal.backend().buffer().clone();
+            let size = format!("{cols}x{rows}");
+            let input = rows - 1;
+            assert_eq!(buffer[(0, input)].symbol(), ">", "the prompt at {size}");
+            assert_eq!(buffer[(0, input)].fg, Color::Cyan, "the prompt at {size}");
+            if cols >= 3 {
+                terminal.backend_mut().assert_cursor_position((2, input));
+            }
+            let status_rows: Vec<u16> = (0..rows)
+                .filter(|&y| (0..cols).any(|x| buffer[(x, y)].bg == Color::Blue))
+                .collect();
+            if rows >= 2 {
+                let status = rows - 2;
+                assert_eq!(status_rows, [status], "the status bar's row at {size}");
+                assert!(
+                    (0..cols).all(|x| buffer[(x, status)].bg == Color::Blue),
+                    "the status bar fills its row at {size}"
+                );
+                let state = row_text(&buffer, status);
+                let shown = state.get(1..).unwrap_or_default().trim_end();
+                assert!(
+                    "connected │".starts_with(shown) || shown.starts_with("connected │"),
+                    "the state first in the status bar at {size}: {state:?}"
+                );
+            } else {
+                assert!(status_rows.is_empty(), "no status bar at {size}");
+            }
+            // The newest line is `<bob> ` then 5,000 x's: its x's start a row of their own and
+            // fill whole rows, so the last row holds what is left over.
+            let view = rows.saturating_sub(2);
+            let last = 1 + (5000 - 1) % usize::from(cols);
+            for (k, y) in (0..view).rev().enumerate() {
+                let want = if k == 0 { last } else { usize::from(cols) };
+                assert_eq!(
+                    row_text(&buffer, y).trim_end(),
+                    "x".repeat(want),
+                    "row {y} of the scrollback at {size}"
+                );
+            }
         }
     }
+    // The help over everything, cut to the screen, its frame in the popup colour.
     press(&mut app, KeyCode::F(1), KeyModifiers::NONE);
-    for (cols, rows) in [(1, 1), (10, 3), (30, 8)] {
-        draw(&mut app, cols, rows);
+    for (cols, rows) in [(1, 1), (2, 2), (10, 3), (30, 8)] {
+        let terminal = draw(&mut app, cols, rows);
+        let buffer = terminal.backend().buffer();
+        let corners = [
+            ((0, 0), "┌"),
+            ((cols - 1, 0), "┐"),
+            ((0, rows - 1), "└"),
+            ((cols - 1, rows - 1), "┘"),
+        ];
+        // (On 1x1 only the top-left corner is drawn.)
+        let drawn = if cols >= 2 && rows >= 2 { 4 } else { 1 };
+        for ((x, y), corner) in corners.into_iter().take(drawn) {
+            assert_eq!(
+                buffer[(x, y)].symbol(),
+                corner,
+                "({x}, {y}) at {cols}x{rows}"
+            );
+            assert_eq!(
+                buffer[(x, y)].fg,
+                Color::Cyan,
+                "({x}, {y}) at {cols}x{rows}"
+            );
+        }
     }
+    let terminal = draw(&mut app, 30, 8);
+    assert!(
+        row_text(terminal.backend().buffer(), 0).contains("tcpchat keys"),
+        "the help's title"
+    );
 }
 
 /// A whole session with fixed times and kernel figures, as the inspector records it.
