@@ -183,6 +183,26 @@ impl Scrollback {
         self.open = true;
     }
 
+    /// Removes the newest line (one the client decided not to show after all).
+    pub fn drop_last(&mut self) {
+        if let Some(last) = self.entries.pop_back() {
+            self.total_rows -= last.row_count();
+            self.total_bytes -= last.text.len();
+            self.open = false;
+            if self.offset > 0 {
+                self.offset = self.offset.saturating_sub(last.row_count());
+                self.unread = self.unread.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Dates the newest line (a replayed line carries the time it was said).
+    pub fn retime_last(&mut self, time: NaiveTime) {
+        if let Some(last) = self.entries.back_mut() {
+            last.time = time;
+        }
+    }
+
     /// Ends the open line, if any, so the next text starts a new one.
     pub fn close_open_line(&mut self) {
         self.open = false;

@@ -8,7 +8,7 @@ mod common;
 
 use std::io;
 
-use common::{join, spawn_server};
+use common::{Client, join, spawn_server};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use futures_util::stream;
 use ratatui::Terminal;
@@ -181,4 +181,157 @@ async fn scripted_keys_chat_and_exit_through_the_real_loop() {
         .as_slice(),
         "{lines:#?}"
     );
+}
+
+/// A TCP relay between the client and the server that can cut the connection with a reset, as a
+/// dropped Wi-Fi or a NAT that forgets a flow would.
+struct Relay {
+    addr: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Relay {
+    async fn start(server: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut upstream = tokio::net::TcpStream::connect(server).await.unwrap();
+                let mut cuts = cuts.clone();
+                cuts.mark_unchanged();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                        _ = cuts.changed() => {
+                            // SO_LINGER 0: both ends get a reset, not a goodbye.
+                            let _ = client.set_zero_linger();
+                            let _ = upstream.set_zero_linger();
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, cut }
+    }
+
+    /// Resets every connection through the relay.
+    fn cut(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+/// A server that keeps history in a temporary directory, replaying `replay` lines.
+async fn server_with_history(
+    dir: &std::path::Path,
+    replay: usize,
+) -> (std::net::SocketAddr, CancellationToken) {
+    let settings = tcpchat::server::HistorySettings {
+        data_dir: Some(dir.to_owned()),
+        replay,
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = tcpchat::server::Config {
+        history: settings.open().unwrap(),
+        ..Default::default()
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn(tcpchat::server::run(listener, config, stop.clone()));
+    (addr, stop)
+}
+
+/// The connection is reset under the client; while it is away, more is said than the rejoin's
+/// replay holds. Once back, it shows each missed line once, in order, and nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_cut_off_gets_what_it_missed_once_after_reconnecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, stop) = server_with_history(dir.path(), 3).await;
+    let relay = Relay::start(server).await;
+    let mut bob = Client::connect(server).await;
+    bob.line().await; // greeting
+    bob.line().await; // history rule
+
+    let settings = Settings {
+        target: relay.addr.to_string(),
+        framing: Framing::Lines,
+        nick: Some("alice".into()),
+        scrollback: 1000,
+        role: Role::Joined,
+    };
+    let mut app = App::new(settings, Clock::now());
+    let mut net = net::spawn(relay.addr.to_string(), Framing::Lines);
+    let (keys, scripted) = mpsc::unbounded_channel();
+    let mut scripted = scripted;
+    let events = stream::poll_fn(move |cx| scripted.poll_recv(cx));
+    let shutdown = CancellationToken::new();
+    let (frames_tx, mut frames) = mpsc::unbounded_channel();
+    let backend = Watched {
+        inner: TestBackend::new(100, 40),
+        frames: frames_tx,
+    };
+    let mut terminal = Terminal::new(backend).unwrap();
+    let io = Io {
+        terminal: &mut terminal,
+        events,
+        net: &mut net,
+        shutdown: &shutdown,
+        capture_mouse: &mut |_| {},
+    };
+    let script = async {
+        bob.expect("*** guest-2 joined; 2 online").await;
+        bob.expect("*** guest-2 is now known as alice").await;
+        bob.send("b1\n").await;
+        bob.expect("<guest-1> b1").await;
+        drawn(&mut frames, "<guest-1> b1").await;
+
+        relay.cut();
+        bob.expect("*** alice left (reset); 1 online").await;
+        for n in 1..=5 {
+            bob.send(format!("m{n}\n")).await;
+            bob.expect(&format!("<guest-1> m{n}")).await;
+        }
+        // The client reconnects by itself (after a second) and asks for its nick again.
+        bob.expect("*** guest-3 joined; 2 online").await;
+        bob.expect("*** guest-3 is now known as alice").await;
+        drawn(&mut frames, "<guest-1> m5").await;
+        bob.send("after\n").await;
+        drawn(&mut frames, "<guest-1> after").await;
+        press(&keys, KeyCode::Char('d'), KeyModifiers::CONTROL);
+    };
+    let looping = timeout(common::DEADLINE, event_loop::run(&mut app, io));
+    let (result, ()) = tokio::join!(looping, script);
+    result.expect("the loop ends").expect("without an error");
+
+    let lines: Vec<&str> = app.scrollback.entries().map(|e| e.text.as_str()).collect();
+    let count = |said: &str| lines.iter().filter(|l| l.ends_with(said)).count();
+    assert_eq!(
+        count("<guest-1> b1"),
+        1,
+        "seen before the cut, not again: {lines:#?}"
+    );
+    for n in 1..=5 {
+        assert_eq!(
+            count(&format!("<guest-1> m{n}")),
+            1,
+            "m{n} once: {lines:#?}"
+        );
+    }
+    let position = |said: &str| lines.iter().position(|l| l.ends_with(said)).unwrap();
+    let order: Vec<usize> = ["b1", "m1", "m2", "m3", "m4", "m5", "after"]
+        .iter()
+        .map(|said| position(&format!("<guest-1> {said}")))
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "in order: {lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("5 lines were said while you were away; fetching 5:")),
+        "{lines:#?}"
+    );
+    stop.cancel();
 }

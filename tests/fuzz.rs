@@ -57,7 +57,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::CellWidth;
 use std::borrow::Cow;
-use tcpchat::app::ingest::{Fact, fact};
+use tcpchat::app::ingest::{self, Fact};
 use tcpchat::app::{App, Clock, Role, Settings};
 use tcpchat::codec::{DEFAULT_MAX_LINE, Frame, LineCodec, is_stripped, sanitize};
 use tcpchat::event_loop::fit;
@@ -716,6 +716,11 @@ fn user_text(tokens: &[u32]) -> String {
 
 /// Inputs whose two nicks were valid, so every property was checked.
 static PROTOCOL_CHECKED: AtomicU64 = AtomicU64::new(0);
+
+/// What a written line teaches a client, read as the client reads it.
+fn fact(written: &str, own_nick: Option<&str>) -> Option<Fact> {
+    ingest::fact(&ServerLine::parse(written)?, own_nick)
+}
 
 fn check_protocol(nick: &[u8], other: &[u8], text: &[u32], online: u16) {
     let (Some(nick), Some(other)) = (nick_from(nick), nick_from(other)) else {

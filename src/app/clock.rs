@@ -23,6 +23,12 @@ impl Clock {
         Self { instant, wall }
     }
 
+    /// The local time of the Unix time `secs` (a line said earlier, as the server dates it).
+    pub(super) fn local(&self, secs: i64) -> Option<NaiveTime> {
+        let utc = chrono::DateTime::from_timestamp(secs, 0)?;
+        Some(utc.with_timezone(&chrono::Local).time())
+    }
+
     /// The local time at `at`, to the second.
     pub(super) fn wall(&self, at: Instant) -> NaiveTime {
         let since = chrono::Duration::from_std(at.saturating_duration_since(self.instant))

@@ -98,19 +98,21 @@ pub fn classify(line: &str, own_nick: Option<&str>) -> Kind {
     }
 }
 
-/// What a complete `line` says about us, if anything. Only the server's own events count, and
+/// What a complete line says about us, if anything. Only the server's own events count, and
 /// a rename only when it renames us.
-pub fn fact(line: &str, own_nick: Option<&str>) -> Option<Fact> {
-    let Some(ServerLine::Event(event)) = ServerLine::parse(line) else {
+pub fn fact(line: &ServerLine<'_>, own_nick: Option<&str>) -> Option<Fact> {
+    let ServerLine::Event(event) = line else {
         return None;
     };
     match event {
         Event::Greeting { nick, online } => Some(Fact::Greeted {
-            nick: nick.to_owned(),
-            online,
+            nick: (*nick).to_owned(),
+            online: *online,
         }),
-        Event::Renamed { old, new } if Some(old) == own_nick => Some(Fact::Nick(new.to_owned())),
-        Event::Joined { online, .. } | Event::Left { online, .. } => Some(Fact::Online(online)),
+        Event::Renamed { old, new } if Some(*old) == own_nick => {
+            Some(Fact::Nick((*new).to_owned()))
+        }
+        Event::Joined { online, .. } | Event::Left { online, .. } => Some(Fact::Online(*online)),
         _ => None,
     }
 }
@@ -135,6 +137,10 @@ mod tests {
         joiner.decode(&"好".as_bytes()[..1]);
         joiner.clear();
         assert_eq!(joiner.decode(b"ok"), "ok");
+    }
+
+    fn fact(line: &str, own_nick: Option<&str>) -> Option<Fact> {
+        super::fact(&ServerLine::parse(line)?, own_nick)
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod clock;
 pub mod ingest;
 pub mod keys;
 mod network;
+mod numbering;
 
 pub use clock::Clock;
 
@@ -158,6 +159,8 @@ pub struct App {
     /// Where the session is in its life.
     pub lifecycle: Lifecycle,
     utf8: Utf8Joiner,
+    /// The room's line numbers as far as we know them (for what was missed while away).
+    numbering: numbering::Numbering,
     clock: Clock,
     /// Rows the scrollback pane shows, as [`App::fit`] last said.
     view_height: usize,
@@ -184,6 +187,7 @@ impl App {
             inspector: Inspector::default(),
             lifecycle: Lifecycle::Running,
             utf8: Utf8Joiner::default(),
+            numbering: numbering::Numbering::default(),
             clock,
             view_height: 1,
             dirty: true,

@@ -4,11 +4,12 @@
 use tokio::time::Instant;
 
 use super::ingest::{self, Fact};
+use super::numbering::Verdict;
 use super::{App, Conn, Effect, Lifecycle};
 use crate::codec::sanitize;
 use crate::inspector;
 use crate::net::{Close, NetEvent, Outgoing};
-use crate::protocol::{Command, Framing};
+use crate::protocol::{Command, Framing, ServerLine};
 
 impl App {
     /// A network event that happened `at`.
@@ -33,6 +34,7 @@ impl App {
                 self.local = Some(local);
                 self.peer = Some(peer);
                 self.forget_session();
+                self.numbering.on_connected();
                 let took = inspector::millis(handshake);
                 self.note(
                     &format!("connected {local} → {peer} (handshake {took})"),
@@ -46,7 +48,7 @@ impl App {
             NetEvent::ConnectFailed(reason) => self.note(&reason, at),
             NetEvent::Received(bytes) => {
                 self.bytes_in += bytes.len() as u64;
-                self.ingest(&bytes, at);
+                return self.ingest(&bytes, at);
             }
             NetEvent::Sent { bytes, .. } => self.bytes_out += bytes as u64,
             NetEvent::FinSent { .. } => self.note("our side is closed (FIN sent)", at),
@@ -98,10 +100,11 @@ impl App {
     /// the next read; text without a newline is shown now and, in chat mode, grows when the
     /// rest of its line arrives. In raw mode every read ends its line, as the article's client
     /// prints each `recv()`.
-    fn ingest(&mut self, bytes: &[u8], at: Instant) {
+    fn ingest(&mut self, bytes: &[u8], at: Instant) -> Vec<Effect> {
         let text = self.utf8.decode(bytes);
         let time = self.clock.wall(at);
         let raw = self.settings.framing == Framing::Raw;
+        let mut effects = Vec::new();
         for piece in text.split_inclusive('\n') {
             let complete = piece.ends_with('\n') || raw;
             let piece = piece.strip_suffix('\n').unwrap_or(piece);
@@ -110,18 +113,28 @@ impl App {
             let own = self.nick.as_deref();
             self.scrollback
                 .append(&clean, complete, time, |line| ingest::classify(line, own));
-            if complete {
-                self.learn_from_last_line();
+            // The article's servers speak no protocol to learn from.
+            if complete && !raw {
+                effects.extend(self.learn_from_last_line(at));
             }
         }
+        effects
     }
 
-    /// Picks up our nick and the online count from the server's events about us.
-    fn learn_from_last_line(&mut self) {
-        let Some(entry) = self.scrollback.entries().next_back() else {
-            return;
+    /// Reads a complete line for what it says about us (our nick, the count, the room's line
+    /// numbers) and whether it is shown: a rejoin hides what was already seen.
+    fn learn_from_last_line(&mut self, at: Instant) -> Option<Effect> {
+        let entry = self.scrollback.entries().next_back()?;
+        let line = ServerLine::parse(&entry.text);
+        let fact = line
+            .as_ref()
+            .and_then(|l| ingest::fact(l, self.nick.as_deref()));
+        let verdict = self.numbering.on_line(line.as_ref());
+        let said_at = match line {
+            Some(ServerLine::Replayed { at, .. }) => self.clock.local(at),
+            _ => None,
         };
-        match ingest::fact(&entry.text, self.nick.as_deref()) {
+        match fact {
             Some(Fact::Greeted { nick, online }) => {
                 self.nick = Some(nick);
                 self.online = Some(online);
@@ -129,6 +142,21 @@ impl App {
             Some(Fact::Nick(nick)) => self.nick = Some(nick),
             Some(Fact::Online(online)) => self.online = Some(online),
             None => {}
+        }
+        if let Some(time) = said_at {
+            self.scrollback.retime_last(time);
+        }
+        match verdict {
+            Verdict::Show => None,
+            Verdict::Hide => {
+                self.scrollback.drop_last();
+                None
+            }
+            Verdict::Replace { note, ask } => {
+                self.scrollback.drop_last();
+                self.note(&note, at);
+                ask.map(|line| Effect::Send(Outgoing::Line(line)))
+            }
         }
     }
 }
