@@ -455,3 +455,141 @@ fn sigkill_mid_burst_loses_no_line_anyone_received() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// The real binary with a store that fills up (a debug-build fault injection caps the database
+/// as a full disk would): the operator is told once, the room goes on from memory, and history
+/// keeps what was stored before.
+#[test]
+fn a_full_store_is_reported_and_the_room_goes_on() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tcpchat"))
+        .args(["--serve", "--listen", "127.0.0.1:0", "--flood-rate", "0"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("TCPCHAT_FAULT_STORE_MAX_PAGES", "40")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tcpchat --serve");
+    let (log_tx, log) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = log_tx.send(line);
+        }
+    });
+    let first = log.recv_timeout(DEADLINE).expect("the first log line");
+    let addr: SocketAddr = first
+        .split_once("listening on ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("{first:?}"));
+    let mut a = common::std_connect(addr);
+    common::std_line(&mut a);
+    common::std_line(&mut a);
+    // 40 pages of 4 KiB cannot hold 2,000 lines of 200 bytes: the store fills part way.
+    let burst: String = (0..2_000)
+        .map(|n| format!("n{n} {}\n", "x".repeat(200)))
+        .collect();
+    a.get_mut().write_all(burst.as_bytes()).unwrap();
+    for n in 0..2_000 {
+        let line = common::std_line(&mut a);
+        assert!(line.starts_with(&format!("<guest-1> n{n} ")), "{line:?}");
+    }
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let mut reports = Vec::new();
+    while let Ok(line) =
+        log.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        if line.contains("cannot write to the store") {
+            reports.push(line);
+            break;
+        }
+    }
+    assert_eq!(reports.len(), 1, "the operator is told");
+    // The room goes on, and history still answers with what it kept.
+    a.get_mut()
+        .write_all(b"still here\n/history 5000\n")
+        .unwrap();
+    assert_eq!(common::std_line(&mut a), "<guest-1> still here");
+    let rule = common::std_line(&mut a);
+    let Some(ServerLine::Event(Event::History { count, .. })) = ServerLine::parse(&rule) else {
+        panic!("{rule:?}");
+    };
+    assert!(
+        count > 0 && count < 2_000,
+        "{count} lines kept of 2,001: {rule:?}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Logged once per episode, not once per batch.
+    let more = log
+        .try_iter()
+        .filter(|l| l.contains("cannot write to the store"))
+        .count();
+    assert_eq!(more, 0);
+}
+
+/// A store that cannot be opened stops `--serve` at once with one line saying why and what to
+/// do, exit 1, before it listens.
+#[test]
+fn a_store_that_cannot_be_opened_is_one_line_and_exit_1() {
+    use std::process::{Command, Stdio};
+
+    let run = |data_dir: &Path| {
+        let output = Command::new(env!("CARGO_BIN_EXE_tcpchat"))
+            .args(["--serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run tcpchat --serve");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stderr)
+    };
+    let dir = tempfile::tempdir().unwrap();
+
+    let damaged = dir.path().join("damaged");
+    std::fs::create_dir(&damaged).unwrap();
+    std::fs::write(damaged.join("tcpchat.sqlite3"), vec![0x5a; 8192]).unwrap();
+    let (code, stderr) = run(&damaged);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is not a usable tcpchat store") && stderr.contains("move it aside"));
+
+    let a_file = dir.path().join("a-file");
+    std::fs::write(&a_file, b"not a directory").unwrap();
+    let (code, stderr) = run(&a_file.join("store"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot use the data directory"), "{stderr}");
+    assert!(!stderr.contains("listening"), "it never listened: {stderr}");
+}
+
+/// Two servers on one data directory would interleave one history: the second is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_per_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Kept::start(dir.path(), 0).await;
+    let settings = HistorySettings {
+        data_dir: Some(dir.path().to_owned()),
+        ..HistorySettings::default()
+    };
+    let refused = settings.open().expect_err("the directory is in use");
+    assert!(
+        refused.to_string().contains("another tcpchat server"),
+        "{refused}"
+    );
+    first.stop().await;
+    assert!(
+        settings.open().is_ok(),
+        "free again once the first server stopped"
+    );
+}

@@ -159,6 +159,8 @@ impl Store {
             schema::SchemaError::Newer { found } => OpenError::Newer(path.clone(), found),
             schema::SchemaError::Sql(e) => classify(&path, e),
         })?;
+        #[cfg(debug_assertions)]
+        fault_injection::limit_size(&conn);
         Ok(Self {
             conn,
             path,
@@ -261,6 +263,21 @@ impl Expirer {
             }
         }
         Ok(deleted)
+    }
+}
+
+/// Fault injection for tests, compiled into debug builds only: the environment variable
+/// `TCPCHAT_FAULT_STORE_MAX_PAGES` caps the writer's database at that many pages, so a test
+/// meets SQLite's `SQLITE_FULL` exactly as a full disk gives it.
+#[cfg(debug_assertions)]
+mod fault_injection {
+    pub(super) fn limit_size(conn: &rusqlite::Connection) {
+        if let Some(pages) = std::env::var("TCPCHAT_FAULT_STORE_MAX_PAGES")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            let _ = conn.pragma_update(None, "max_page_count", pages);
+        }
     }
 }
 
