@@ -52,6 +52,11 @@ pub struct Cli {
     #[arg(long, conflicts_with = "serve")]
     pub raw: bool,
 
+    /// Client: write what each room shows to a plain text file per room and day, under
+    /// DATA_DIR/transcripts.
+    #[arg(long, conflicts_with = "serve")]
+    pub log: bool,
+
     /// Client: lines of scrollback kept.
     #[arg(long, value_name = "LINES", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "serve")]
     pub scrollback: u32,

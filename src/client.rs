@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use crossterm::event::EventStream;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, Clock, Role, Settings};
@@ -13,6 +14,7 @@ use crate::cli::Cli;
 use crate::event_loop::{self, Io};
 use crate::protocol::Framing;
 use crate::server::{self, Config};
+use crate::transcript::Transcript;
 use crate::{net, shutdown, terminal};
 
 /// How long an embedded server gets to say goodbye to its other clients when we quit.
@@ -61,8 +63,21 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         role,
     };
     let mut app = App::new(settings, Clock::now());
+    let mut transcript = match start_transcript(cli, &target) {
+        Ok(None) => None,
+        Ok(Some(transcript)) => {
+            app.keep_transcript();
+            let dir = transcript.dir().display().to_string();
+            app.note(&format!("keeping a transcript in {dir}"), Instant::now());
+            Some(transcript)
+        }
+        Err(error) => {
+            app.note(&format!("no transcript: {error}"), Instant::now());
+            None
+        }
+    };
     if let Some((_, Some(note))) = &embedded {
-        app.note(note, tokio::time::Instant::now());
+        app.note(note, Instant::now());
     }
     let mut net = net::spawn(target, framing);
     let result = {
@@ -73,13 +88,32 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             net: &mut net,
             shutdown: &signals,
             capture_mouse: &mut terminal::capture_mouse,
+            transcript: transcript.as_mut(),
         };
         event_loop::run(&mut app, io).await
     };
     drop(net);
+    if let Some(transcript) = transcript {
+        transcript.finish();
+    }
     if let Some((server, _)) = embedded {
         stop_server.cancel();
         let _ = tokio::time::timeout(EMBEDDED_SHUTDOWN, server).await;
     }
     result
+}
+
+/// The transcript `--log` asks for, under the data directory.
+fn start_transcript(cli: &Cli, target: &str) -> anyhow::Result<Option<Transcript>> {
+    if !cli.log {
+        return Ok(None);
+    }
+    let dir = cli
+        .data_dir
+        .clone()
+        .or_else(crate::data_dir::default)
+        .context("no home directory for transcripts; give --data-dir")?;
+    let transcript = Transcript::start(&dir, target)
+        .with_context(|| format!("cannot write transcripts under {}", dir.display()))?;
+    Ok(Some(transcript))
 }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, Effect};
 use crate::net::{NetHandle, Stamped};
+use crate::transcript::Transcript;
 use crate::ui;
 
 /// Most network events handled before the screen is drawn again during a burst.
@@ -43,6 +44,8 @@ pub struct Io<'a, B: Backend, E> {
     pub shutdown: &'a CancellationToken,
     /// Captures (`true`) or releases the mouse.
     pub capture_mouse: &'a mut dyn FnMut(bool),
+    /// Where the lines shown are written, with `--log`.
+    pub transcript: Option<&'a mut Transcript>,
 }
 
 /// Runs the client until it quits: reads the terminal and the network, applies events to
@@ -59,6 +62,7 @@ where
         net,
         shutdown,
         capture_mouse,
+        mut transcript,
     } = io;
     let mut net_done = false;
     while !app.should_quit() {
@@ -127,6 +131,15 @@ where
                 Effect::Inspect(open) => {
                     net.inspecting.send_replace(open);
                 }
+            }
+        }
+        if let Some(transcript) = transcript.as_deref_mut() {
+            let room = app.transcript_room();
+            for (at, text) in app.take_transcript() {
+                transcript.write(room, at, &text);
+            }
+            if let Some(trouble) = transcript.trouble() {
+                app.note(&trouble, Instant::now());
             }
         }
     }

@@ -52,4 +52,5 @@ pub mod shutdown;
 pub mod store;
 pub mod tcpinfo;
 pub mod terminal;
+pub mod transcript;
 pub mod ui;

@@ -20,6 +20,7 @@ use tcpchat::event_loop::{self, Io};
 use tcpchat::net;
 use tcpchat::protocol::Framing;
 use tcpchat::server::{Limits, Mode};
+use tcpchat::transcript::{Transcript, file_name};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
@@ -122,6 +123,9 @@ async fn scripted_keys_chat_and_exit_through_the_real_loop() {
         role: Role::Joined,
     };
     let mut app = App::new(settings, Clock::now());
+    app.keep_transcript();
+    let data = tempfile::tempdir().unwrap();
+    let mut transcript = Transcript::start(data.path(), &server.addr.to_string()).unwrap();
     let mut net = net::spawn(server.addr.to_string(), Framing::Lines);
     let (keys, scripted) = mpsc::unbounded_channel();
     let mut scripted = scripted;
@@ -141,6 +145,7 @@ async fn scripted_keys_chat_and_exit_through_the_real_loop() {
         net: &mut net,
         shutdown: &shutdown,
         capture_mouse: &mut capture_mouse,
+        transcript: Some(&mut transcript),
     };
     let script = async {
         // The loop connects and asks for the nick; bob sees it happen.
@@ -169,6 +174,27 @@ async fn scripted_keys_chat_and_exit_through_the_real_loop() {
     assert!(app.should_quit());
     assert_eq!(app.nick, None, "the session is over");
     assert_eq!(mouse, [false], "F4 released the mouse once");
+    // The transcript (--log) holds what was shown, one file for the room and the day.
+    let room_dir = transcript.dir().join(file_name("#lobby"));
+    transcript.finish();
+    let days: Vec<_> = std::fs::read_dir(&room_dir).unwrap().collect();
+    assert_eq!(days.len(), 1, "one file for today");
+    let written = std::fs::read_to_string(days[0].as_ref().unwrap().path()).unwrap();
+    for shown in [
+        "<alice> hello from the loop",
+        "<guest-1> hi alice",
+        "-- closed by the server (FIN)",
+    ] {
+        assert!(
+            written.lines().any(|l| l.ends_with(shown)),
+            "{shown:?} not in\n{written}"
+        );
+    }
+    assert!(
+        written.lines().all(|l| l.as_bytes()[2] == b':'),
+        "each line starts HH:MM:SS"
+    );
+
     let lines: Vec<&str> = app.scrollback.entries().map(|e| e.text.as_str()).collect();
     let tail = &lines[lines.len() - 3..];
     assert_eq!(
@@ -278,6 +304,7 @@ async fn a_client_cut_off_gets_what_it_missed_once_after_reconnecting() {
         net: &mut net,
         shutdown: &shutdown,
         capture_mouse: &mut |_| {},
+        transcript: None,
     };
     let script = async {
         bob.expect("*** guest-2 joined; 2 online").await;

@@ -33,7 +33,10 @@ fn app(framing: Framing, role: Role) -> App {
         scrollback: 10_000,
         role,
     };
-    let wall = chrono::NaiveTime::from_hms_opt(12, 34, 56).unwrap();
+    let wall = chrono::NaiveDate::from_ymd_opt(2026, 11, 30)
+        .unwrap()
+        .and_hms_opt(12, 34, 56)
+        .unwrap();
     App::new(settings, Clock::starting(t0(), wall))
 }
 

@@ -30,7 +30,9 @@ use crate::codec::sanitize;
 use crate::editbox::EditBox;
 use crate::inspector::Inspector;
 use crate::net::Outgoing;
-use crate::protocol::{Command, EXIT, Framing};
+use chrono::NaiveDateTime;
+
+use crate::protocol::{Command, EXIT, Framing, LOBBY};
 use crate::scrollback::{Kind, Scrollback};
 use crate::tcpinfo::TcpInfo;
 use ingest::Utf8Joiner;
@@ -161,6 +163,8 @@ pub struct App {
     utf8: Utf8Joiner,
     /// The room's line numbers as far as we know them (for what was missed while away).
     numbering: numbering::Numbering,
+    /// Lines shown and not yet collected for the transcript, if one is kept.
+    transcript: Option<Vec<(NaiveDateTime, String)>>,
     clock: Clock,
     /// Rows the scrollback pane shows, as [`App::fit`] last said.
     view_height: usize,
@@ -188,6 +192,7 @@ impl App {
             lifecycle: Lifecycle::Running,
             utf8: Utf8Joiner::default(),
             numbering: numbering::Numbering::default(),
+            transcript: None,
             clock,
             view_height: 1,
             dirty: true,
@@ -228,11 +233,39 @@ impl App {
     /// Adds one of the client's own notes to the scrollback.
     pub fn note(&mut self, text: &str, at: Instant) {
         // Notes can quote what came from outside (a host name, an OS error): sanitised too.
-        let text = sanitize(text);
+        let text = format!("-- {}", sanitize(text));
         let time = self.clock.wall(at);
-        self.scrollback
-            .push(&format!("-- {text}"), Kind::Note, time);
+        self.scrollback.push(&text, Kind::Note, time.time());
+        self.transcribe(time, &text);
         self.dirty = true;
+    }
+
+    /// Keeps a transcript from now on: every line shown, with its date and time, for the
+    /// event loop to collect ([`App::take_transcript`]) and write (`--log`).
+    pub fn keep_transcript(&mut self) {
+        self.transcript = Some(Vec::new());
+    }
+
+    /// The lines shown since the last call, for the transcript.
+    pub fn take_transcript(&mut self) -> Vec<(NaiveDateTime, String)> {
+        self.transcript
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The room the transcript files lines under.
+    pub fn transcript_room(&self) -> &'static str {
+        match self.settings.framing {
+            Framing::Lines => LOBBY,
+            Framing::Raw => "raw",
+        }
+    }
+
+    fn transcribe(&mut self, at: NaiveDateTime, text: &str) {
+        if let Some(lines) = &mut self.transcript {
+            lines.push((at, text.to_owned()));
+        }
     }
 
     /// Any terminal event, `now`.
@@ -369,7 +402,8 @@ impl App {
     fn show_sent(&mut self, line: &str, at: Instant) {
         let time = self.clock.wall(at);
         let shown = format!("→ {}", sanitize(line));
-        self.scrollback.push(&shown, Kind::Sent, time);
+        self.scrollback.push(&shown, Kind::Sent, time.time());
+        self.transcribe(time, &shown);
     }
 
     /// The exit key: send `exit` (or `/quit`), then wait for the server to close.

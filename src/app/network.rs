@@ -102,7 +102,7 @@ impl App {
     /// prints each `recv()`.
     fn ingest(&mut self, bytes: &[u8], at: Instant) -> Vec<Effect> {
         let text = self.utf8.decode(bytes);
-        let time = self.clock.wall(at);
+        let time = self.clock.wall(at).time();
         let raw = self.settings.framing == Framing::Raw;
         let mut effects = Vec::new();
         for piece in text.split_inclusive('\n') {
@@ -116,9 +116,21 @@ impl App {
             // The article's servers speak no protocol to learn from.
             if complete && !raw {
                 effects.extend(self.learn_from_last_line(at));
+            } else if complete {
+                self.transcribe_last(at);
             }
         }
         effects
+    }
+
+    /// Adds the newest line to the transcript, if one is kept.
+    fn transcribe_last(&mut self, at: Instant) {
+        let time = self.clock.wall(at);
+        if let (Some(lines), Some(entry)) =
+            (&mut self.transcript, self.scrollback.entries().next_back())
+        {
+            lines.push((time, entry.text.clone()));
+        }
     }
 
     /// Reads a complete line for what it says about us (our nick, the count, the room's line
@@ -147,7 +159,10 @@ impl App {
             self.scrollback.retime_last(time);
         }
         match verdict {
-            Verdict::Show => None,
+            Verdict::Show => {
+                self.transcribe_last(at);
+                None
+            }
             Verdict::Hide => {
                 self.scrollback.drop_last();
                 None

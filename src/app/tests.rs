@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::NaiveTime;
+use chrono::NaiveDateTime;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
@@ -24,7 +24,7 @@ fn app(framing: Framing) -> App {
             scrollback: 100,
             role: Role::Joined,
         },
-        Clock::starting(start(), NaiveTime::MIN),
+        Clock::starting(start(), NaiveDateTime::MIN),
     );
     app.fit(80, 22);
     app
