@@ -196,11 +196,11 @@ impl Scrollback {
         }
     }
 
-    /// Dates the newest line (a replayed line carries the time it was said).
-    pub fn retime_last(&mut self, time: NaiveTime) {
-        if let Some(last) = self.entries.back_mut() {
-            last.time = time;
-        }
+    /// Shows the newest line differently: its text, kind and time as the client presents it
+    /// (a replayed line without its stamp, dated when it was said).
+    pub fn replace_last(&mut self, text: &str, kind: Kind, time: NaiveTime) {
+        self.drop_last();
+        self.push_entry(expand_tabs(text), kind, time);
     }
 
     /// Ends the open line, if any, so the next text starts a new one.

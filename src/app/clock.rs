@@ -2,7 +2,7 @@
 //! times shown beside lines come from them through a [`Clock`] read once at start, so nothing
 //! in the state reads the clock itself and tests choose both.
 
-use chrono::{NaiveDateTime, NaiveTime, Timelike};
+use chrono::{NaiveDateTime, Timelike};
 use tokio::time::Instant;
 
 /// Ties the monotonic moments the transitions are given to the wall-clock time lines show.
@@ -23,10 +23,11 @@ impl Clock {
         Self { instant, wall }
     }
 
-    /// The local time of the Unix time `secs` (a line said earlier, as the server dates it).
-    pub(super) fn local(&self, secs: i64) -> Option<NaiveTime> {
+    /// The local date and time of the Unix time `secs` (a line said earlier, as the server
+    /// dates it).
+    pub(super) fn local(&self, secs: i64) -> Option<NaiveDateTime> {
         let utc = chrono::DateTime::from_timestamp(secs, 0)?;
-        Some(utc.with_timezone(&chrono::Local).time())
+        Some(utc.with_timezone(&chrono::Local).naive_local())
     }
 
     /// The local date and time at `at`, to the second.

@@ -2,7 +2,7 @@
 //! and what each line is ([`classify`]) and teaches the client about itself ([`Fact`]), both
 //! read through [`crate::protocol`] so that no user's text is ever taken for an event.
 
-use crate::protocol::{Event, ServerLine};
+use crate::protocol::{Event, SaidKind, ServerLine};
 use crate::scrollback::Kind;
 
 /// Joins the bytes of a UTF-8 character that a read boundary cut in two.
@@ -96,6 +96,34 @@ pub fn classify(line: &str, own_nick: Option<&str>) -> Kind {
         Some(ServerLine::Error(_)) => Kind::Error,
         None => Kind::Plain,
     }
+}
+
+/// How the client shows a line the protocol marks up for `nc` users: a replayed line without
+/// its stamp (the time goes to the timestamp column), the history and search rules as rules.
+/// `None`: shown as received.
+pub fn presented(line: &ServerLine<'_>) -> Option<(String, Kind)> {
+    let text = match line {
+        ServerLine::Replayed {
+            kind: SaidKind::Message,
+            nick,
+            text,
+            ..
+        } => return Some((format!("<{nick}> {text}"), Kind::Replayed)),
+        ServerLine::Replayed { nick, text, .. } => {
+            return Some((format!("* {nick} {text}"), Kind::Replayed));
+        }
+        ServerLine::Event(Event::History { count: 0, .. }) => "── no history yet ──".to_owned(),
+        ServerLine::Event(Event::History { count, .. }) => {
+            format!("── history: {count} earlier lines ──")
+        }
+        ServerLine::Event(Event::HistoryEnd { .. }) => "── end of history ──".to_owned(),
+        ServerLine::Event(Event::Found { words, count, .. }) => {
+            format!("── search for {words}: {count} lines, newest first ──")
+        }
+        ServerLine::Event(Event::FoundEnd { .. }) => "── end of search ──".to_owned(),
+        _ => return None,
+    };
+    Some((text, Kind::Rule))
 }
 
 /// What a complete line says about us, if anything. Only the server's own events count, and

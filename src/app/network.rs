@@ -117,15 +117,14 @@ impl App {
             if complete && !raw {
                 effects.extend(self.learn_from_last_line(at));
             } else if complete {
-                self.transcribe_last(at);
+                self.transcribe_last(self.clock.wall(at));
             }
         }
         effects
     }
 
-    /// Adds the newest line to the transcript, if one is kept.
-    fn transcribe_last(&mut self, at: Instant) {
-        let time = self.clock.wall(at);
+    /// Adds the newest line to the transcript, if one is kept, dated `time`.
+    fn transcribe_last(&mut self, time: chrono::NaiveDateTime) {
         if let (Some(lines), Some(entry)) =
             (&mut self.transcript, self.scrollback.entries().next_back())
         {
@@ -142,10 +141,12 @@ impl App {
             .as_ref()
             .and_then(|l| ingest::fact(l, self.nick.as_deref()));
         let verdict = self.numbering.on_line(line.as_ref());
+        let presented = line.as_ref().and_then(ingest::presented);
         let said_at = match line {
             Some(ServerLine::Replayed { at, .. }) => self.clock.local(at),
             _ => None,
         };
+
         match fact {
             Some(Fact::Greeted { nick, online }) => {
                 self.nick = Some(nick);
@@ -155,12 +156,13 @@ impl App {
             Some(Fact::Online(online)) => self.online = Some(online),
             None => {}
         }
-        if let Some(time) = said_at {
-            self.scrollback.retime_last(time);
-        }
         match verdict {
             Verdict::Show => {
-                self.transcribe_last(at);
+                let when = said_at.unwrap_or_else(|| self.clock.wall(at));
+                if let Some((text, kind)) = presented {
+                    self.scrollback.replace_last(&text, kind, when.time());
+                }
+                self.transcribe_last(when);
                 None
             }
             Verdict::Hide => {

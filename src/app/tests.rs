@@ -373,3 +373,38 @@ fn the_help_opens_from_f1_and_its_fallback_and_any_key_closes_it() {
         assert!(app.input.is_empty(), "the closing key types nothing");
     }
 }
+
+#[test]
+fn replayed_lines_are_shown_without_their_stamp_at_the_time_they_were_said() {
+    let mut app = connected(Framing::Lines);
+    receive(
+        &mut app,
+        concat!(
+            "*** 连接成功! you are alice; 1 online; /help lists the commands\n",
+            "*** history of #lobby: 2 lines; the next line is #8\n",
+            "[2026-11-30 10:01:02Z #6] <bob> earlier\n",
+            "[2026-11-30 10:01:09Z #7] * bob waved\n",
+            "*** end of history of #lobby\n",
+        ),
+    );
+    let shown: Vec<(String, Kind)> = app
+        .scrollback
+        .entries()
+        .skip(2)
+        .map(|e| (e.text.clone(), e.kind))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("── history: 2 earlier lines ──".to_owned(), Kind::Rule),
+            ("<bob> earlier".to_owned(), Kind::Replayed),
+            ("* bob waved".to_owned(), Kind::Replayed),
+            ("── end of history ──".to_owned(), Kind::Rule),
+        ]
+    );
+    let said = chrono::DateTime::from_timestamp(1_796_032_862, 0)
+        .unwrap()
+        .with_timezone(&chrono::Local)
+        .time();
+    assert_eq!(app.scrollback.entries().nth(3).unwrap().time, said);
+}
