@@ -12,7 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, std_connect, std_line, std_read_to_eof};
+use common::{DEADLINE, prerequisite, std_connect, std_line, std_read_to_eof};
 
 fn tcpchat() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tcpchat"));
@@ -74,9 +74,15 @@ struct Served {
 impl Served {
     /// Starts `tcpchat --serve --listen LISTEN` and waits for its `listening on ADDR` log line.
     fn start(listen: &str) -> Self {
+        Self::start_with(listen, &[])
+    }
+
+    /// [`Served::start`] with more arguments (limits, mode).
+    fn start_with(listen: &str, args: &[&str]) -> Self {
         let data = data_home();
         let mut child = tcpchat()
             .args(["--serve", "--listen", listen])
+            .args(args)
             .env("XDG_DATA_HOME", data.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -337,8 +343,10 @@ fn serve_on_a_port_in_use_exits_1_with_one_line() {
 
 #[test]
 fn serve_over_ipv6_loopback() {
-    if let Err(error) = std::net::TcpListener::bind("[::1]:0") {
-        eprintln!("skipped: cannot bind [::1] here ({error})");
+    let ipv6 = std::net::TcpListener::bind("[::1]:0")
+        .map(drop)
+        .map_err(|e| format!("cannot bind [::1]: {e}"));
+    if !prerequisite("ipv6", ipv6) {
         return;
     }
     let mut served = Served::start("[::1]:0");
@@ -351,4 +359,245 @@ fn serve_over_ipv6_loopback() {
     assert_eq!(served.terminate(), 0);
     assert_eq!(std_line(&mut a), "*** server shutting down");
     assert_eq!(String::from_utf8_lossy(&std_read_to_eof(&mut a)), "");
+}
+
+// ---------------------------------------------------------------- the limit flags
+
+type Line = BufReader<std::net::TcpStream>;
+
+/// Reads lines until one satisfies `want` (at most 10,000); returns the ones before it.
+fn lines_until(client: &mut Line, want: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut before = Vec::new();
+    for _ in 0..10_000 {
+        let line = std_line(client);
+        if want(&line) {
+            return before;
+        }
+        before.push(line);
+    }
+    panic!("the line never came; the last seen: {:?}", before.last());
+}
+
+/// Joins a chat server: the greeting, and the history that follows it (the server keeps
+/// history in the data home it was given); returns the nick the server gave.
+fn join(addr: SocketAddr) -> (Line, String) {
+    join_stream(std_connect(addr))
+}
+
+fn join_stream(mut client: Line) -> (Line, String) {
+    let greeting = std_line(&mut client);
+    let nick = greeting
+        .split_once("you are ")
+        .and_then(|(_, rest)| rest.split_once(';'))
+        .map(|(nick, _)| nick.to_owned())
+        .unwrap_or_else(|| panic!("no nick in {greeting:?}"));
+    let history = std_line(&mut client);
+    assert!(history.starts_with("*** history of "), "{history:?}");
+    if !history.contains("none yet") {
+        lines_until(&mut client, |l| l.starts_with("*** end of history"));
+    }
+    (client, nick)
+}
+
+fn say(client: &mut Line, text: &str) {
+    client.get_mut().write_all(text.as_bytes()).expect("send");
+}
+
+#[test]
+fn serve_max_line_refuses_longer_lines_and_keeps_the_connection() {
+    let served = Served::start_with("127.0.0.1:0", &["--max-line", "16"]);
+    let (mut a, nick) = join(served.addr);
+    // 16 bytes, 16 with CRLF (the \r is not counted), 17, then a short one.
+    say(
+        &mut a,
+        "0123456789abcdef\n0123456789ABCDEF\r\n0123456789abcdefg\nnext\n",
+    );
+    assert_eq!(std_line(&mut a), format!("<{nick}> 0123456789abcdef"));
+    assert_eq!(std_line(&mut a), format!("<{nick}> 0123456789ABCDEF"));
+    assert_eq!(
+        std_line(&mut a),
+        "! line too long (limit 16 bytes); skipped to its end"
+    );
+    assert_eq!(std_line(&mut a), format!("<{nick}> next"));
+}
+
+/// Line `i` of [`dropped_behind`]: a number, then `x`s up to `len` bytes.
+fn numbered(i: usize, len: usize) -> String {
+    let mut line = format!("{i:06} ");
+    line.extend(std::iter::repeat_n('x', len - line.len()));
+    line
+}
+
+/// Starts a server with `args`, a member that never reads (a small receive buffer, so its
+/// socket fills after a few MiB) and one that says numbered lines of `len` bytes, each after
+/// the last came back, until the room drops the first as too slow. Returns how many of the
+/// talker's lines the dropped member never got: what its send queue held, the line it was
+/// refused on, and the one its writer was in the middle of. (Checks on the way that it got a
+/// prefix of the lines, in order, then the notice, then a clean EOF.)
+fn lines_lost_by_a_member_that_does_not_read(args: &[&str], len: usize) -> usize {
+    let mut args = args.to_vec();
+    args.extend(["--flood-rate", "0"]);
+    let served = Served::start_with("127.0.0.1:0", &args);
+    let (mut talker, nick) = join(served.addr);
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket
+        .connect_timeout(&served.addr.into(), DEADLINE)
+        .expect("connect");
+    let stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let (mut silent, silent_nick) = join_stream(BufReader::new(stream));
+    lines_until(&mut talker, |l| {
+        l.starts_with(&format!("*** {silent_nick} joined"))
+    });
+
+    let dropped = format!("*** {silent_nick} left (too slow)");
+    let mut sent = 0;
+    'talking: loop {
+        assert!(
+            sent < 20_000,
+            "the member that does not read was never dropped"
+        );
+        say(&mut talker, &format!("{}\n", numbered(sent, len)));
+        let echo = format!("<{nick}> {}", numbered(sent, len));
+        sent += 1;
+        loop {
+            let line = std_line(&mut talker);
+            if line.starts_with(&dropped) {
+                break 'talking;
+            }
+            if line == echo {
+                break;
+            }
+        }
+    }
+
+    let everything = std_read_to_eof(&mut silent);
+    let text = String::from_utf8(everything).expect("UTF-8");
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.pop(),
+        Some("! you were dropped: too slow (your send queue was full)"),
+        "the last line before EOF"
+    );
+    let prefix = format!("<{nick}> ");
+    let got: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter(|l| l.len() == len)
+        .collect();
+    for (i, line) in got.iter().enumerate() {
+        assert_eq!(*line, numbered(i, len), "line {i} of what it got");
+    }
+    let lost = sent - got.len();
+    eprintln!(
+        "{args:?}: {sent} lines said, {} received, {lost} lost",
+        got.len()
+    );
+    lost
+}
+
+#[test]
+fn serve_outbox_bounds_what_a_member_that_does_not_read_may_queue_in_lines() {
+    // Lines of 1,000 bytes: 16 of them are far from the byte budget (1 MiB); the defaults
+    // (1024 lines, 1 MiB) would lose about a thousand.
+    let lost = lines_lost_by_a_member_that_does_not_read(&["--outbox", "16"], 1000);
+    // The 16 queued, the line refused, the one being written (cut short); a few more if the
+    // talker said them before it heard of the drop.
+    assert!(
+        (17..=32).contains(&lost),
+        "{lost} lines lost with --outbox 16"
+    );
+}
+
+#[test]
+fn serve_outbox_bytes_bounds_what_a_member_that_does_not_read_may_queue_in_bytes() {
+    // Lines of 4 KiB (4,106 bytes on the wire with `<guest-1> ` and the newline): 32 KiB holds
+    // 7 of them, far below the line budget (1,000); the default of 1 MiB would lose 255.
+    const LEN: usize = 4096;
+    let wire = "<guest-1> ".len() + LEN + 1;
+    let queued = 32 * 1024 / wire;
+    let lost = lines_lost_by_a_member_that_does_not_read(
+        &["--outbox", "1000", "--outbox-bytes", "32768"],
+        LEN,
+    );
+    assert!(
+        (queued + 1..=queued + 16).contains(&lost),
+        "{lost} lines of {wire} bytes lost with --outbox-bytes 32768"
+    );
+}
+
+#[test]
+fn serve_flood_burst_and_rate_delay_lines_past_the_burst() {
+    let served = Served::start_with(
+        "127.0.0.1:0",
+        &["--flood-burst", "10", "--flood-rate", "20"],
+    );
+    let (mut a, nick) = join(served.addr);
+    let lines: String = (0..30).map(|i| format!("f{i:02}\n")).collect();
+    let started = Instant::now();
+    say(&mut a, &lines);
+    // The burst at once, then the notice (once, with the rate), then the rest: nothing lost.
+    for i in 0..10 {
+        assert_eq!(std_line(&mut a), format!("<{nick}> f{i:02}"));
+    }
+    assert_eq!(
+        std_line(&mut a),
+        "! flood limit: 20 lines/s; your lines are delayed, none dropped"
+    );
+    for i in 10..30 {
+        assert_eq!(std_line(&mut a), format!("<{nick}> f{i:02}"));
+    }
+    // 20 lines past the burst at 20 a second: a second at least (a busy machine only makes it
+    // longer).
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900), "30 lines in {took:?}");
+}
+
+#[test]
+fn serve_flood_rate_zero_turns_the_limit_off() {
+    let served = Served::start_with("127.0.0.1:0", &["--flood-burst", "1", "--flood-rate", "0"]);
+    let (mut a, nick) = join(served.addr);
+    let lines: String = (0..300).map(|i| format!("f{i:03}\n")).collect();
+    say(&mut a, &lines);
+    for i in 0..300 {
+        assert_eq!(
+            std_line(&mut a),
+            format!("<{nick}> f{i:03}"),
+            "no notice, no delay"
+        );
+    }
+}
+
+#[test]
+fn serve_ack_mode_is_the_articles_threaded_server() {
+    let served = Served::start_with("127.0.0.1:0", &["--mode", "ack"]);
+    let mut client = std_connect(served.addr).into_inner();
+    let mut greeting = [0u8; 12];
+    std::io::Read::read_exact(&mut client, &mut greeting).expect("the greeting");
+    assert_eq!(&greeting, b"Hello World!");
+    // Each read gets one `N:ACK!`, N from 1 to 1000, and nothing else (no newline).
+    for i in 0..40 {
+        let message = ["hello", "你好", "exit now", "x"][i % 4];
+        client.write_all(message.as_bytes()).expect("send");
+        let mut reply = Vec::new();
+        while !reply.ends_with(b":ACK!") {
+            let mut buf = [0u8; 64];
+            let n = std::io::Read::read(&mut client, &mut buf).expect("the reply");
+            assert!(n > 0, "closed after {message:?}");
+            reply.extend_from_slice(&buf[..n]);
+        }
+        let reply = String::from_utf8(reply).expect("UTF-8");
+        let n: u32 = reply
+            .strip_suffix(":ACK!")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{reply:?} after {message:?}"));
+        assert!((1..=1000).contains(&n), "{reply:?}");
+    }
+    // `exit` alone ends it: the server closes, with nothing more said.
+    client.write_all(b"exit").expect("send");
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut client, &mut rest).expect("a clean EOF");
+    assert_eq!(rest, b"");
 }

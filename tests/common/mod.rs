@@ -5,7 +5,7 @@
 // meant to panic: that is the test failing, with the message saying what was expected.
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
-use std::io::{BufRead, Read};
+use std::io::{BufRead, Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -16,6 +16,42 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
+
+/// How long a round trip through a server under the load a test puts on it may take and still
+/// count as "nobody blocked": idle it is well under a millisecond, so this is the margin for a
+/// debug build on a busy 2-core machine. A room that blocks on the load answers only when the
+/// load ends, or never, which still fails.
+pub const NOT_BLOCKED: Duration = Duration::from_secs(5);
+
+/// Names the prerequisites this machine lacks, comma-separated (`netns`, `ipv6`, `privport`),
+/// so that the tests needing them are skipped instead of failing. CI never sets it: `.ci/run`
+/// provides every prerequisite, so there every test runs.
+pub const SKIP_VAR: &str = "TCPCHAT_TEST_SKIP";
+
+/// Whether a test needing `name` runs here. `available` says whether the machine has it, or why
+/// not. Missing and not named in [`SKIP_VAR`]: the test fails, saying how to opt out. Named:
+/// the test is skipped, and says so on the real stderr (not the captured output, which is shown
+/// only for failures), so a skip never reads as a pass. Something the machine has always runs.
+pub fn prerequisite(name: &str, available: Result<(), String>) -> bool {
+    let Err(why) = available else {
+        return true;
+    };
+    let opted_out = std::env::var(SKIP_VAR)
+        .unwrap_or_default()
+        .split(',')
+        .any(|s| s.trim() == name);
+    assert!(
+        opted_out,
+        "this test needs {name}, which this machine lacks: {why}. CI provides it (.ci/run); \
+         to skip the tests that need it here, set {SKIP_VAR}={name}"
+    );
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: needs {name} ({why}); {SKIP_VAR}={name} is set"
+    );
+    false
+}
 
 /// The longest any single wait (connect, read, write) may take.
 pub const DEADLINE: Duration = Duration::from_secs(5);
