@@ -5,7 +5,8 @@
 //! Tests marked *here* are in this file; `server.rs`, `cli.rs` and `tui/...` are the other test
 //! crates. Cases that involve the real client in a terminal (a hostile *server*) are in
 //! `tests/tui/hostile.rs`. Five cases marked "fixed" were defects this catalogue found; their
-//! tests failed before the fix and pass now. No test here is ignored.
+//! tests failed before the fix and pass now. No test here is ignored, and none skips itself
+//! silently (see *Prerequisites* below).
 //!
 //! # Framing
 //! | case | must happen | test |
@@ -54,10 +55,10 @@
 //! | a client that never reads | dropped alone as too slow, told why; others unaffected | `server.rs::slow_reader_is_dropped_alone_and_told_why` |
 //! | ten clients that send `/who` 1,100 times in a 300-member room and never read | each pins at most its outbox budget (1 MiB): it is not read while its own queue is half full; others chat; every reply arrives once they read | fixed (a defect an independent chaos run found: 7 → 239 MiB): `load_clients_that_ask_and_never_read_pin_a_bounded_amount_of_memory` |
 //! | a client with a 1 KB receive window that reads slowly | gets everything in order, or is dropped with the notice; never corrupt data | here: `load_a_one_kilobyte_receive_window_gets_everything_or_the_notice` |
-//! | 1,000 connections that send one byte and stall | each told `! line not finished` and closed after the line timeout; fds back to baseline; slots reusable; others chat meanwhile | here: `load_a_thousand_slowloris_connections_are_freed_by_the_line_timeout`; `server.rs::a_line_left_unfinished_past_the_line_timeout_closes_the_connection` |
+//! | 1,000 connections that send one byte and stall | each told `! line not finished` and closed after the line timeout; sockets back to baseline; slots reusable; others chat meanwhile | here: `load_a_thousand_slowloris_connections_are_freed_by_the_line_timeout`; `server.rs::a_line_left_unfinished_past_the_line_timeout_closes_the_connection` |
 //! | a steady stream whose every write ends one line and begins the next | not mistaken for slowloris | fixed (a defect this catalogue found): `load_a_steady_stream_that_splits_every_line_is_not_a_slowloris` |
-//! | 2,000 connect-and-close per second for 10 s | server alive, a normal client chats during and after, fds back to baseline | here: `load_two_thousand_connect_and_close_per_second_for_ten_seconds` |
-//! | 10,000 join/leave cycles | fds back to baseline, RSS near it, only the observer online | here: `load_ten_thousand_join_leave_cycles_leak_nothing` |
+//! | 2,000 connect-and-close per second for 10 s | server alive, a normal client chats during and after, sockets back to baseline | here: `load_two_thousand_connect_and_close_per_second_for_ten_seconds` |
+//! | 10,000 join/leave cycles | sockets back to baseline, RSS near it, only the observer online | here: `load_ten_thousand_join_leave_cycles_leak_nothing` |
 //!
 //! # Faults
 //! | case | must happen | test |
@@ -69,10 +70,10 @@
 //! | many clients leaving at once | each one's last line is the reason for its close (`* bye`, `! line not finished`) | fixed (a defect this catalogue found): `faults_the_goodbye_is_the_last_line` |
 //! | the server killed under the client | the client says so and reconnects when it is back | `tui/main.rs::server_killed_under_the_client_reconnects` (SIGTERM), `tui/hostile.rs::server_sigkilled_under_the_client_is_reported_and_rejoined` (SIGKILL) |
 //! | `--serve` on a port in use | one line, exit 1 | `cli.rs::serve_on_a_port_in_use_exits_1_with_one_line` |
-//! | `--serve` on a privileged port | one line, exit 1 (skipped when this user may bind it, e.g. root) | here: `faults_serve_on_a_privileged_port_fails_with_one_line` |
+//! | `--serve` on a privileged port | one line, exit 1 (as root, CI included: run as `nobody` in a network namespace of its own) | here: `faults_serve_on_a_privileged_port_fails_with_one_line` |
 //! | `--serve` on an address not on this host (192.0.2.1, 2001:db8::1) | one line naming it (EADDRNOTAVAIL), exit 1, at once | here: `faults_serve_on_an_address_not_on_this_host_fails_with_one_line` |
-//! | `--serve` on a name that does not resolve | one line, exit 1 | here: `faults_serve_on_a_name_that_does_not_resolve_fails_with_one_line` |
-//! | IPv6 `[::1]` | works | `cli.rs::serve_over_ipv6_loopback` |
+//! | `--serve` on a name that does not resolve | one line, exit 1, at once (a name glibc refuses before any query: no test waits on a resolver) | here: `faults_serve_on_a_name_that_does_not_resolve_fails_with_one_line` |
+//! | IPv6 `[::1]` | works | `cli.rs::serve_over_ipv6_loopback`; `2001:db8::1` here: `faults_serve_on_an_address_not_on_this_host_fails_with_one_line` |
 //! | a name that does not resolve (client) | `cannot resolve` shown, keeps running | `tui/hostile.rs::a_name_that_does_not_resolve_is_shown_and_the_client_keeps_running` |
 //! | a panic in a per-connection task | that member `left (server error)`, the server lives, others chat, new clients join, SIGTERM still exits 0 | here: `faults_a_panic_in_one_connection_task_leaves_the_server_running`; the TUI on such a connection: `tui/hostile.rs::a_server_task_panic_under_the_client_is_survived` |
 //! | SIGTERM, SIGHUP, SIGINT to the server | `* server shutting down` to every client, clean FIN, exit 0 | `cli.rs::serve_chats_and_sigterm_says_goodbye_then_exits_0` (TERM), here: `faults_sighup_and_sigint_to_the_server_shut_down_cleanly` |
@@ -80,8 +81,24 @@
 //! | resizes to 1×1 and 200 in a row | no panic, alive, a correct screen after | `tui/main.rs::resize_rewraps` (1×1), `tui/hostile.rs::width_sweep_from_1_to_200_columns_with_wide_text` |
 //!
 //! The heavy cases take the `HEAVY` lock so that at most one runs at a time on a small machine;
-//! their memory and descriptor figures are read from `/proc/PID` of a spawned `tcpchat --serve`,
+//! their memory and socket figures are read from `/proc/PID` of a spawned `tcpchat --serve`,
 //! which no other test shares.
+//!
+//! Timing: what a heavy case asserts is behaviour (nothing lost, in order, nobody blocked,
+//! sockets back, memory bounded). Where a time is asserted, the bound is a margin stated
+//! next to it, far from what the defect it catches would cost, so a busy machine cannot break
+//! it: a round trip through a loaded server must come back within `common::NOT_BLOCKED` (5 s;
+//! idle it takes under a millisecond). Memory bounds are not margins for load: memory does not
+//! grow when the machine is busy.
+//!
+//! # Prerequisites
+//! Three cases need what not every machine has: `netns` (the keepalive cases: `unshare`,
+//! `nsenter`, `ip`, and root or user namespaces), `ipv6` (`::1`) and, for a user other than
+//! root, `privport` (a port only root may bind: `net.ipv4.ip_unprivileged_port_start` above 1).
+//! Missing, such a case fails and says so, unless `TCPCHAT_TEST_SKIP` names the prerequisite
+//! (`TCPCHAT_TEST_SKIP=netns,ipv6`): then it prints `SKIPPED <test>: needs ...` on the real
+//! stderr, visible in every run, and returns. `.ci/run` makes sure CI has all three and never
+//! sets the variable, so in CI every case runs.
 
 // Raising RLIMIT_NOFILE and entering a network namespace need libc; each call says why it is
 // sound.
@@ -94,13 +111,16 @@ mod common;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Client, DEADLINE, Reader, Server, join, spawn_server, std_line};
+use common::{
+    Client, DEADLINE, NOT_BLOCKED, Reader, Server, join, prerequisite, spawn_server, std_line,
+};
 use tcpchat::server::{FloodLimit, Limits, Mode};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
@@ -240,10 +260,15 @@ impl Bin {
         self.child.id()
     }
 
-    /// Open file descriptors of the server process.
+    /// Sockets the server process holds open: its listener and one per connection, what a
+    /// leaked connection would leave behind. (Its other descriptors come and go on their own:
+    /// the store opens a reader at the first join with history to replay, and one per
+    /// `/history` question.)
     fn fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .expect("read /proc/PID/fd")
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
             .count()
     }
 
@@ -252,7 +277,7 @@ impl Bin {
         rss_kib(self.pid())
     }
 
-    /// Waits (polling, within `within`) until the descriptor count is at most `want`.
+    /// Waits (polling, within `within`) until the socket count is at most `want`.
     fn wait_fds_at_most(&self, want: usize, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
@@ -262,7 +287,7 @@ impl Bin {
             }
             assert!(
                 Instant::now() < deadline,
-                "the server still has {now} descriptors open, {want} before"
+                "the server still has {now} sockets open, {want} before"
             );
             thread::sleep(Duration::from_millis(20));
         }
@@ -452,13 +477,25 @@ impl Observer {
         }
     }
 
-    /// Says `text` and measures how long until its own line comes back.
+    /// Says `text` and measures how long until its own line comes back (waiting up to 30 s,
+    /// so that a slow answer is measured and reported rather than mistaken for none).
     fn round_trip(&mut self, nick: &str, text: &str) -> Duration {
         let sent = Instant::now();
         self.send(&format!("{text}\n"));
         let want = format!("<{nick}> {text}");
-        let (at, _) = self.expect(|l| l == want, &want, Duration::from_secs(5));
+        let (at, _) = self.expect(|l| l == want, &want, Duration::from_secs(30));
         at - sent
+    }
+
+    /// [`Observer::round_trip`], which must take less than [`NOT_BLOCKED`]: the room goes on
+    /// whatever load the test puts on the server.
+    fn not_blocked(&mut self, nick: &str, text: &str) -> Duration {
+        let took = self.round_trip(nick, text);
+        assert!(
+            took < NOT_BLOCKED,
+            "{text:?} took {took:?} to come back: the room was blocked (margin {NOT_BLOCKED:?})"
+        );
+        took
     }
 }
 
@@ -558,9 +595,9 @@ fn framing_ten_megabytes_without_a_newline_is_refused_in_bounded_memory() {
             .expect("the server kept reading");
         peak = peak.max(server.rss_kib());
         if i == 80 {
-            // Half way: others chat as usual.
-            let took = observer.round_trip("guest-1", "during the 10 MB");
-            assert!(took < Duration::from_secs(1), "{took:?}");
+            // Half way, with the line unfinished (its newline comes last): others chat as
+            // usual. A server that waited for the line's end would never answer here.
+            observer.not_blocked("guest-1", "during the 10 MB");
         }
         if told_at.is_none()
             && let Ok((_, line)) = sender_rx.lines.try_recv()
@@ -593,6 +630,8 @@ fn framing_ten_megabytes_without_a_newline_is_refused_in_bounded_memory() {
         "{:?}",
         observer.seen
     );
+    // Measured: +64 KiB. Keeping the line, or any sizeable part of it, would cost 10 MiB;
+    // 4 MiB is the margin (memory, unlike time, does not grow when the machine is busy).
     let grew = peak.saturating_sub(before);
     assert!(
         grew < 4 * 1024,
@@ -630,9 +669,12 @@ async fn framing_a_hundred_thousand_empty_lines_are_ignored_quickly() {
         a_saw.iter().all(|l| l == "<guest-3> meanwhile"),
         "the sender was told something: {a_saw:?}"
     );
+    // Counted against the flood limit, they would take 400 s (and the sender would be told
+    // `! flood limit`, which the checks above refuse); measured: well under a second. 60 s is
+    // the margin for a debug build on a busy machine.
     let took = started.elapsed();
     assert!(
-        took < Duration::from_secs(2),
+        took < Duration::from_secs(60),
         "100,000 empty lines took {took:?}"
     );
     c.expect("<guest-3> meanwhile").await;
@@ -1111,7 +1153,11 @@ async fn load_a_flood_of_two_hundred_thousand_lines_is_delayed_not_dropped() {
         a_seen.other
     );
     assert!(b_seen.other.is_empty(), "{:?}", b_seen.other);
-    // b's lines all came back, in order, promptly.
+    // b's lines all came back, in order, without waiting for the flood: it lasts at least
+    // `least` (8 s), so a line queued behind it would wait seconds. (The time measured
+    // includes this test's own readers, which a busy machine slows down: half the flood's
+    // length is the margin.)
+    let prompt = least / 2;
     for seen in [&a_seen, &b_seen] {
         let numbers: Vec<usize> = seen.pings.iter().map(|&(n, _)| n).collect();
         let sent_before_end: Vec<usize> = (0..numbers.len()).collect();
@@ -1119,8 +1165,8 @@ async fn load_a_flood_of_two_hundred_thousand_lines_is_delayed_not_dropped() {
         for &(n, at) in &seen.pings {
             let waited = at - sent_at[n];
             assert!(
-                waited < Duration::from_secs(1),
-                "b's line {n} took {waited:?}"
+                waited < prompt,
+                "b's line {n} took {waited:?}: it waited for the flood (margin {prompt:?})"
             );
         }
     }
@@ -1284,15 +1330,16 @@ fn load_clients_that_ask_and_never_read_pin_a_bounded_amount_of_memory() {
         })
         .collect();
     // The old server queued all of it within a fraction of a second; three seconds of looking
-    // is a wide margin. Meanwhile the room goes on as usual.
+    // is a wide margin. The budget: each asker's outbox (1 MiB) twice over, and 16 MiB for the
+    // allocator (measured: +12 MiB in all; without the byte bound, +232 MiB). Meanwhile the
+    // room goes on as usual.
     let budget_kib = ASKERS as u64 * 2 * 1024 + 16 * 1024;
     let mut peak = baseline;
     let watch_until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < watch_until {
         peak = peak.max(server.rss_kib());
-        let took = observer.round_trip("guest-1", "still chatting");
-        assert!(took < Duration::from_secs(1), "{took:?}");
-        thread::sleep(Duration::from_millis(100));
+        observer.not_blocked("guest-1", "still chatting");
+        thread::sleep(Duration::from_millis(100)); // pacing the samples
     }
     eprintln!("server RSS {baseline} KiB before, {peak} KiB at most while they did not read");
     assert!(
@@ -1352,22 +1399,22 @@ fn load_a_thousand_slowloris_connections_are_freed_by_the_line_timeout() {
     observer.expect(
         |l| l == format!("*** guest-{} joined; {} online", STALLERS + 1, STALLERS + 1),
         "the last staller's join",
-        Duration::from_secs(10),
+        Duration::from_secs(30),
     );
     assert!(server.fds() >= baseline + STALLERS);
     for stream in &mut stallers {
         stream.write_all(b"x").expect("one byte");
     }
     // The room goes on while they stall.
-    let took = observer.round_trip("guest-1", "chatting past the stallers");
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    observer.not_blocked("guest-1", "chatting past the stallers");
 
     // Each is told and closed once its line has been unfinished for 1 s. (Room events that
     // raced with the notice may follow it: see `faults_the_goodbye_is_the_last_line`.)
     let notice = "! line not finished within 1 s; closing";
     for (i, stream) in stallers.iter_mut().enumerate() {
+        // The first is told after 1 s; 30 s is the margin for a busy machine.
         stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
         let mut tail = Vec::new();
         let mut buf = [0u8; 64 * 1024];
@@ -1406,8 +1453,7 @@ fn load_a_thousand_slowloris_connections_are_freed_by_the_line_timeout() {
         (0..STALLERS).map(|_| std_join(server.addr)).collect();
     drop(newcomers);
     server.wait_fds_at_most(baseline, Duration::from_secs(5));
-    let took = observer.round_trip("guest-1", "after the stallers");
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    observer.not_blocked("guest-1", "after the stallers");
     eprintln!("slowloris: {STALLERS} stallers freed {freed:?} after they connected");
 }
 
@@ -1462,7 +1508,8 @@ fn load_two_thousand_connect_and_close_per_second_for_ten_seconds() {
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
                         thread::sleep(wait); // pacing the storm, not synchronising
                     }
-                    match TcpStream::connect_timeout(&addr, Duration::from_secs(10)) {
+                    // A SYN the kernel retried at 1, 3, 7 and 15 s still gets in.
+                    match TcpStream::connect_timeout(&addr, Duration::from_secs(30)) {
                         Ok(stream) if (n + t) % 2 == 0 => drop(stream),
                         Ok(stream) => reset_std(stream),
                         Err(e) => failures.push(e.to_string()),
@@ -1476,15 +1523,15 @@ fn load_two_thousand_connect_and_close_per_second_for_ten_seconds() {
             })
         })
         .collect();
-    // A normal client chats throughout: a line every 250 ms.
+    // A normal client chats throughout: a line every 250 ms, each back within NOT_BLOCKED.
     let mut trips = Vec::new();
     while storm.iter().any(|t| !t.is_finished()) {
         let n = trips.len();
         let took = observer.round_trip("guest-1", &format!("during the storm {n}"));
         trips.push(took);
-        if took > Duration::from_secs(3) {
+        if took >= NOT_BLOCKED {
             stop.store(true, Ordering::Relaxed);
-            panic!("a line took {took:?} during the storm");
+            panic!("a line took {took:?} during the storm (margin {NOT_BLOCKED:?})");
         }
         thread::sleep(Duration::from_millis(250)); // pacing the chat
     }
@@ -1493,6 +1540,7 @@ fn load_two_thousand_connect_and_close_per_second_for_ten_seconds() {
         .into_iter()
         .flat_map(|t| t.join().expect("storm thread"))
         .collect();
+    // Every connection got in: none failed, none was left out.
     let connections = done.load(Ordering::Relaxed);
     assert!(
         failures.is_empty(),
@@ -1500,22 +1548,26 @@ fn load_two_thousand_connect_and_close_per_second_for_ten_seconds() {
         failures.len(),
         &failures[..failures.len().min(5)]
     );
+    assert_eq!(
+        connections,
+        (PER_SECOND / THREADS * SECONDS * THREADS) as usize
+    );
+    assert!(!trips.is_empty(), "nobody chatted during the storm");
     // 10 s when the server keeps up (it does on an idle 2-core machine, in a debug build);
     // on a loaded machine the accept queue overflows, the kernel retries dropped SYNs after
-    // 1 s, 3 s, 7 s... and the storm takes longer, but every connection still gets in.
+    // 1 s, 3 s, 7 s... and the storm takes longer, but every connection still gets in. How
+    // long is not a promise of the server's; 120 s (12 times the storm) only bounds the test.
     assert!(
-        took < Duration::from_secs(30),
+        took < Duration::from_secs(120),
         "{connections} connections took {took:?}"
     );
     if took > Duration::from_secs(u64::from(SECONDS) + 3) {
         eprintln!("storm: the server did not keep up with {PER_SECOND}/s on this machine now");
     }
-    assert!(trips.len() >= 20, "{} lines during the storm", trips.len());
 
-    // After: the server is fine, every descriptor returned, memory near where it was.
+    // After: the server is fine, every socket closed, memory near where it was.
     server.wait_fds_at_most(baseline_fds, Duration::from_secs(5));
-    let after = observer.round_trip("guest-1", "after the storm");
-    assert!(after < Duration::from_secs(1), "{after:?}");
+    observer.not_blocked("guest-1", "after the storm");
     observer.send("/who\n");
     observer.expect(
         |l| l == "*** online (1): guest-1",
@@ -1528,6 +1580,8 @@ fn load_two_thousand_connect_and_close_per_second_for_ten_seconds() {
         "storm: {connections} connect-and-close in {took:?}; worst chat round trip {worst:?}; \
          server RSS {baseline_rss} → {rss} KiB"
     );
+    // Measured: +4 MiB (the allocator keeps what 20,000 short sessions used). A leak of even
+    // 1 KiB per connection would be 20 MiB.
     assert!(
         rss < baseline_rss + 16 * 1024,
         "RSS {baseline_rss} → {rss} KiB"
@@ -1620,11 +1674,15 @@ fn load_ten_thousand_join_leave_cycles_leak_nothing() {
     );
     let rss_after = server.rss_kib();
     eprintln!("{CYCLES} join/leave cycles in {took:?}; fds {fds}; RSS {rss} → {rss_after} KiB");
+    // Measured: +0.1 MiB. A leak of 1 KiB per cycle would be 10 MiB.
     assert!(
         rss_after < rss + 8 * 1024,
         "RSS grew from {rss} to {rss_after} KiB over {CYCLES} cycles"
     );
-    assert!(took < Duration::from_secs(15), "{took:?}");
+    // Measured: 4 s in a debug build. The bound, 30 times that, is only there to catch a cost
+    // per cycle that grows with the cycles (what a leak in a list walked per join would do),
+    // not to time the server on a busy machine.
+    assert!(took < Duration::from_secs(120), "{took:?}");
 }
 
 // ---------------------------------------------------------------- faults
@@ -1757,24 +1815,41 @@ async fn faults_the_goodbye_is_the_last_line() {
     );
 }
 
+/// Whether this machine can make a network namespace and work in it (root, or user
+/// namespaces; `unshare`, `nsenter` and `ip`), and if not, why.
+fn netns_available() -> Result<(), String> {
+    let ran = |program: &str, args: &[&str]| {
+        let output = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("{program}: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            Err(format!(
+                "{program} {args:?}: {} {}",
+                output.status,
+                stderr.trim()
+            ))
+        }
+    };
+    ran("unshare", &["--net", "ip", "link", "set", "lo", "up"])?;
+    ran("nsenter", &["--version"])
+}
+
 /// A server in a network namespace of its own, where policy routing can make one client
-/// address vanish; `None` (the test is skipped) where namespaces cannot be made.
+/// address vanish. `None` where namespaces cannot be made and `TCPCHAT_TEST_SKIP` names
+/// `netns` (see [`prerequisite`]); elsewhere that is a failure.
 struct Netns {
     server: Bin,
 }
 
 impl Netns {
     fn start(args: &[&str]) -> Option<Self> {
-        let probe = Command::new("unshare")
-            .args(["--net", "ip", "link", "set", "lo", "up"])
-            .stderr(Stdio::null())
-            .status();
-        let nsenter = Command::new("nsenter")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status();
-        if !probe.is_ok_and(|s| s.success()) || !nsenter.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: cannot make a network namespace here (unshare --net, ip, nsenter)");
+        if !prerequisite("netns", netns_available()) {
             return None;
         }
         let mut command = Command::new("unshare");
@@ -1865,8 +1940,7 @@ fn faults_a_client_that_vanishes_without_fin_is_noticed_by_keepalive() {
     eprintln!("vanished client noticed after {took:?}: {left:?}");
     assert!(left.ends_with("; 1 online"), "{left}");
     assert!(took < Duration::from_secs(10), "{took:?}");
-    let back = observer.round_trip("guest-1", "still here");
-    assert!(back < Duration::from_secs(1));
+    observer.not_blocked("guest-1", "still here");
 }
 
 #[test]
@@ -1900,11 +1974,17 @@ fn faults_a_vanished_client_with_data_in_flight_is_noticed() {
 
 /// Runs `tcpchat ARGS` to completion within 10 s; returns exit code, stderr lines and time.
 fn run_bin(args: &[&str]) -> (Option<i32>, Vec<String>, Duration) {
-    let started = Instant::now();
     let data = tempfile::tempdir().expect("a temporary data home");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tcpchat"))
-        .args(args)
-        .env("XDG_DATA_HOME", data.path())
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tcpchat"));
+    command.args(args).env("XDG_DATA_HOME", data.path());
+    run_to_end(command)
+}
+
+/// Runs `command` (a `tcpchat`) to completion within 10 s; returns exit code, stderr lines
+/// and time.
+fn run_to_end(mut command: Command) -> (Option<i32>, Vec<String>, Duration) {
+    let started = Instant::now();
+    let mut child = command
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1919,7 +1999,7 @@ fn run_bin(args: &[&str]) -> (Option<i32>, Vec<String>, Duration) {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("tcpchat {args:?} did not exit within 10 s");
+            panic!("{command:?} did not exit within 10 s");
         }
         thread::sleep(Duration::from_millis(10));
     };
@@ -1934,9 +2014,21 @@ fn run_bin(args: &[&str]) -> (Option<i32>, Vec<String>, Duration) {
     (status.code(), lines, started.elapsed())
 }
 
-/// Asserts a failed `--serve`: exit 1, one `tcpchat: cannot listen on ADDR: ...` line.
+/// Asserts a failed `--serve`: exit 1, one `tcpchat: cannot listen on ADDR: ...` line that
+/// says `because`, at once.
 fn assert_cannot_listen(listen: &str, because: &str) {
     let (code, lines, took) = run_bin(&["--serve", "--listen", listen]);
+    assert_failed_to_listen(listen, because, code, &lines, took);
+}
+
+fn assert_failed_to_listen(
+    listen: &str,
+    because: &str,
+    code: Option<i32>,
+    lines: &[String],
+    took: Duration,
+) {
+    assert!(!because.is_empty(), "say what the error must say");
     assert_eq!(code, Some(1), "{listen}: {lines:?}");
     assert_eq!(lines.len(), 1, "{listen}: {lines:?}");
     assert!(
@@ -1947,34 +2039,109 @@ fn assert_cannot_listen(listen: &str, because: &str) {
     assert!(took < Duration::from_secs(5), "{listen}: {took:?}");
 }
 
+/// The user `nobody`: no capability, so no privileged port.
+const NOBODY: u32 = 65_534;
+
+/// `path`, or a copy of it that every user may run (each directory above the test binaries may
+/// be closed to others, as `/root` is), kept in `dir`.
+fn runnable_by_anyone(path: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let open_to_others = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
+    };
+    if path.ancestors().all(open_to_others) {
+        return path.to_owned();
+    }
+    let copy = dir.join("tcpchat");
+    std::fs::copy(path, &copy).expect("copy tcpchat");
+    for p in [dir, &copy] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    copy
+}
+
+/// Runs `tcpchat --serve --listen 127.0.0.1:1` as `nobody` in a network namespace of its own,
+/// where the privileged ports are the kernel's default (below 1024, whatever this host's
+/// `net.ipv4.ip_unprivileged_port_start` says, which containers often set to 0).
+fn serve_on_port_1_as_nobody() -> (Option<i32>, Vec<String>, Duration) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let binary = runnable_by_anyone(
+        std::path::Path::new(env!("CARGO_BIN_EXE_tcpchat")),
+        dir.path(),
+    );
+    // A namespace belongs to the thread that made it, and a child to its parent thread's.
+    thread::spawn(move || {
+        // SAFETY: unshare takes one flag and touches no memory; CLONE_NEWNET moves only this
+        // short-lived thread (and what it spawns) into a new network namespace.
+        let made = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(made, 0, "unshare: {}", std::io::Error::last_os_error());
+        let lo = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("run ip");
+        assert!(lo.success(), "ip link set lo up: {lo}");
+        let mut command = Command::new(&binary);
+        command
+            // No store: it would be opened (as nobody) before the port is tried.
+            .args(["--serve", "--listen", "127.0.0.1:1", "--retain", "0"])
+            .env("XDG_DATA_HOME", "/nonexistent")
+            .uid(NOBODY)
+            .gid(NOBODY);
+        run_to_end(command)
+    })
+    .join()
+    .expect("the namespace thread")
+}
+
 #[test]
 fn faults_serve_on_a_privileged_port_fails_with_one_line() {
     // SAFETY: geteuid has no preconditions and touches no memory.
-    let root = unsafe { libc::geteuid() } == 0;
-    let bindable = std::net::TcpListener::bind("127.0.0.1:1").is_ok();
-    if root || bindable {
-        eprintln!(
-            "skipped: this user may bind privileged ports here (euid 0: {root}; \
-             binding 127.0.0.1:1 worked: {bindable})"
-        );
+    if unsafe { libc::geteuid() } == 0 {
+        // Root may bind it: run the server as nobody (in CI, which runs as root, too).
+        let (code, lines, took) = serve_on_port_1_as_nobody();
+        assert_failed_to_listen("127.0.0.1:1", "Permission denied", code, &lines, took);
         return;
     }
-    assert_cannot_listen("127.0.0.1:1", "ermission denied");
+    let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse::<u16>().ok())
+        .unwrap_or(1024);
+    let available = if start > 1 {
+        Ok(())
+    } else {
+        Err(format!(
+            "every user may bind port 1 here (ip_unprivileged_port_start = {start}) and only \
+             root can run the case in a namespace of its own"
+        ))
+    };
+    if prerequisite("privport", available) {
+        assert_cannot_listen("127.0.0.1:1", "Permission denied");
+    }
 }
 
 #[test]
 fn faults_serve_on_an_address_not_on_this_host_fails_with_one_line() {
     // TEST-NET-1 and the IPv6 documentation prefix: never assigned to a host.
     assert_cannot_listen("192.0.2.1:0", "Cannot assign requested address");
-    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+    let ipv6 = std::net::TcpListener::bind("[::1]:0")
+        .map(drop)
+        .map_err(|e| format!("cannot bind [::1]: {e}"));
+    if prerequisite("ipv6", ipv6) {
         assert_cannot_listen("[2001:db8::1]:0", "Cannot assign requested address");
     }
 }
 
+/// A name that cannot resolve, and fails at once on any network: glibc refuses a label longer
+/// than 63 bytes before it sends a query. (`nosuch.invalid` also never resolves, but asking
+/// about it waits for the resolver: 10 s when the configured one does not answer.)
+fn unresolvable_at_once() -> String {
+    format!("{}.invalid", "a".repeat(64))
+}
+
 #[test]
 fn faults_serve_on_a_name_that_does_not_resolve_fails_with_one_line() {
-    // `.invalid` never resolves (RFC 2606).
-    assert_cannot_listen("nosuch.invalid:0", "");
+    let listen = format!("{}:0", unresolvable_at_once());
+    assert_cannot_listen(&listen, "failed to lookup address information");
 }
 
 #[test]
