@@ -15,10 +15,10 @@ mod flood;
 mod history_query;
 mod line_reader;
 mod outbox;
-mod retention;
 mod room;
 mod sequencer;
 mod session;
+mod upkeep;
 mod writer;
 
 use std::net::SocketAddr;
@@ -239,16 +239,21 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         bytes: limits.outbox_bytes,
     };
     let room = Arc::new(Room::new(outbox, limits.announce_up_to));
-    let (history, retention, access) = match history {
+    let (history, upkeep, access) = match history {
         Some(kept) => {
             let path = kept.store.path().to_owned();
-            let retention = retention::spawn(&kept.store, kept.retain, kept.retain_lines);
+            let keep = upkeep::Keep {
+                for_: kept.retain,
+                lines: kept.retain_lines,
+            };
+            let (nudge, upkeep) = upkeep::spawn(&kept.store, keep).unzip();
             let history = sequencer::History {
                 store: kept.store,
                 replay: kept.replay,
                 replay_bytes: limits.outbox_bytes / 2,
+                indexer: nudge,
             };
-            (Some(history), retention, Some(path))
+            (Some(history), upkeep, Some(path))
         }
         None => (None, None, None),
     };
@@ -327,11 +332,16 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     // The sequencer ends once the last sender is gone: after every session, and this one.
     drop(shared);
     drop(sequencer.requests);
-    let stopped = tokio::task::spawn_blocking(move || sequencer.thread.join());
+    let stopped = tokio::task::spawn_blocking(move || {
+        let _ = sequencer.thread.join();
+        // The sequencer's end drops the upkeep's nudge: it indexes what is left and stops.
+        if let Some(upkeep) = upkeep {
+            let _ = upkeep.join();
+        }
+    });
     if tokio::time::timeout(SEQUENCER_STOP, stopped).await.is_err() {
-        warn!("the sequencer did not stop in time");
+        warn!("the sequencer or the store's upkeep did not stop in time");
     }
-    drop(retention);
 }
 
 /// How long shutdown waits for the sequencer's last batch to be stored.

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
@@ -62,6 +62,8 @@ pub struct History {
     /// Most bytes a replay may take (the newest lines are kept): it must fit the member's
     /// outbox with room to spare, or the member would be dropped as it joins.
     pub replay_bytes: usize,
+    /// Told after each commit that there are lines to index for search.
+    pub indexer: Option<std::sync::mpsc::SyncSender<()>>,
 }
 
 /// The sequencer's handle: where to send requests, how far delivery has got, and its thread.
@@ -92,7 +94,7 @@ pub fn spawn(room: Arc<Room>, history: Option<History>) -> std::io::Result<Seque
         reader: None,
         next,
         delivered: delivered.clone(),
-        failing: false,
+        health: Health::default(),
     };
     let thread = std::thread::Builder::new()
         .name("sequencer".into())
@@ -112,8 +114,8 @@ struct State {
     /// The number the next line in the lobby gets.
     next: u64,
     delivered: Arc<AtomicU64>,
-    /// Whether the last write to the store failed (logged once per episode).
-    failing: bool,
+    /// Whether writes to the store fail, for the log.
+    health: Health,
 }
 
 impl State {
@@ -178,20 +180,28 @@ impl State {
                     }
                 })
                 .collect();
-            match history.store.append(&rows) {
-                Ok(()) if self.failing => {
-                    self.failing = false;
-                    info!("the store accepts lines again");
+            let stored = history.store.append(&rows);
+            if stored.is_ok()
+                && let Some(indexer) = &history.indexer
+            {
+                // Full: a nudge is pending already, and it covers these lines too.
+                let _ = indexer.try_send(());
+            }
+            let now = Instant::now();
+            match stored {
+                Ok(()) => {
+                    if self.health.recovered(now) {
+                        info!("the store accepts lines again");
+                    }
                 }
-                Ok(()) => {}
-                Err(error) if !self.failing => {
-                    self.failing = true;
-                    error!(
-                        %error,
-                        "cannot write to the store; lines are delivered but not kept until it recovers"
-                    );
+                Err(error) => {
+                    if self.health.failed(now) {
+                        error!(
+                            %error,
+                            "cannot write to the store; lines are delivered but not kept until it recovers"
+                        );
+                    }
                 }
-                Err(_) => {}
             }
         }
         self.room.broadcast_each(entries);
@@ -241,6 +251,36 @@ impl State {
             }
         }
         self.reader.as_ref()
+    }
+}
+
+/// How long writes must succeed, after a failure, before the store counts as recovered. A
+/// nearly full disk takes some small batches and refuses bigger ones: without this, each
+/// flip would be logged.
+const RECOVERED_AFTER: Duration = Duration::from_secs(60);
+
+/// Whether the store's writes fail: one report per episode, however the writes flip within it.
+#[derive(Debug, Default)]
+struct Health {
+    /// The last failure, while the episode lasts.
+    failed_at: Option<Instant>,
+}
+
+impl Health {
+    /// A write failed; whether this starts an episode (to be reported).
+    fn failed(&mut self, now: Instant) -> bool {
+        self.failed_at.replace(now).is_none()
+    }
+
+    /// A write succeeded; whether this ends an episode (to be reported).
+    fn recovered(&mut self, now: Instant) -> bool {
+        let over = self
+            .failed_at
+            .is_some_and(|at| now.duration_since(at) >= RECOVERED_AFTER);
+        if over {
+            self.failed_at = None;
+        }
+        over
     }
 }
 
@@ -298,4 +338,24 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flapping_store_is_reported_once_per_episode() {
+        let mut health = Health::default();
+        let t0 = Instant::now();
+        assert!(health.failed(t0), "the first failure is reported");
+        assert!(!health.recovered(t0 + Duration::from_secs(1)));
+        assert!(!health.failed(t0 + Duration::from_secs(2)), "a flip is not");
+        assert!(!health.recovered(t0 + Duration::from_secs(61)));
+        assert!(
+            health.recovered(t0 + Duration::from_secs(62)),
+            "a minute without failing"
+        );
+        assert!(health.failed(t0 + Duration::from_secs(63)), "a new episode");
+    }
 }

@@ -209,30 +209,55 @@ impl Store {
         Ok(seq.unwrap_or(0).max(0) as u64)
     }
 
-    /// A connection of its own for expiring old lines, so that a long expiry never holds up
-    /// the writer by more than one small transaction.
-    pub fn expirer(&self) -> rusqlite::Result<Expirer> {
+    /// A connection of its own for the store's upkeep (indexing lines for search, expiring
+    /// old ones), so that neither ever holds up the writer by more than one small transaction.
+    pub fn upkeep(&self) -> rusqlite::Result<Upkeep> {
         let conn = Connection::open(&self.path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(Expirer { conn })
+        #[cfg(debug_assertions)]
+        fault_injection::limit_size(&conn);
+        Ok(Upkeep { conn })
     }
 }
 
-/// Deletes what retention says is past keeping.
+/// Lines indexed, or expired, per transaction.
+const CHUNK: i64 = 5_000;
+
+/// Indexes new lines for search and deletes what is past keeping.
 #[derive(Debug)]
-pub struct Expirer {
+pub struct Upkeep {
     conn: Connection,
 }
 
-impl Expirer {
+impl Upkeep {
+    /// Adds up to [`CHUNK`] lines not yet in the search index; returns how many.
+    pub fn index(&mut self) -> rusqlite::Result<usize> {
+        let tx = self.conn.transaction()?;
+        let added = tx.execute(
+            "INSERT INTO lines_text (rowid, text)
+             SELECT id, text FROM lines WHERE id > (SELECT id FROM indexed) ORDER BY id LIMIT ?1",
+            [CHUNK],
+        )?;
+        tx.execute(
+            "UPDATE indexed SET id = (SELECT IFNULL(MAX(rowid), 0) FROM lines_text)",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(added)
+    }
+
     /// Deletes lines older than `before_ms`, and in each room all but the newest `keep`;
-    /// returns how many went. Works in small transactions so the writer is never held long.
+    /// returns how many went. Only indexed lines go (the index must see each line it has
+    /// leave), in small transactions so the writer is never held long.
     pub fn expire(&mut self, before_ms: i64, keep: u64) -> rusqlite::Result<usize> {
-        const CHUNK: i64 = 5_000;
         let mut deleted = 0;
+        // Oldest first, a chunk at a time, until a chunk holds a line young enough to keep
+        // (ids follow the order lines were said in, so the rest are younger still).
         loop {
             let n = self.conn.execute(
-                "DELETE FROM lines WHERE id IN (SELECT id FROM lines WHERE at < ?1 LIMIT ?2)",
+                "DELETE FROM lines WHERE id IN (SELECT id FROM lines
+                     WHERE id <= (SELECT id FROM indexed) ORDER BY id LIMIT ?2)
+                 AND at < ?1",
                 params![before_ms, CHUNK],
             )?;
             deleted += n;
@@ -252,8 +277,9 @@ impl Expirer {
             let floor = max - keep.min(i64::MAX as u64) as i64;
             loop {
                 let n = self.conn.execute(
-                    "DELETE FROM lines WHERE id IN
-                         (SELECT id FROM lines WHERE room = ?1 AND seq <= ?2 LIMIT ?3)",
+                    "DELETE FROM lines WHERE id IN (SELECT id FROM lines
+                         WHERE room = ?1 AND seq <= ?2 AND id <= (SELECT id FROM indexed)
+                         LIMIT ?3)",
                     params![room, floor, CHUNK],
                 )?;
                 deleted += n;
@@ -335,9 +361,10 @@ impl Reader {
     }
 
     /// Lines of `room` (numbered at most `up_to`) containing every word of `words`, any case,
-    /// newest first, at most `n`. Words of three characters or more use the trigram index;
-    /// shorter ones are matched by scanning the room's newest lines. Every word is a bound
-    /// parameter, taken literally: no SQL or FTS5 syntax in it means anything.
+    /// newest first, at most `n`. Words of three characters or more use the trigram index
+    /// (lines not indexed yet are scanned); shorter ones are matched by scanning the room's
+    /// newest lines. Every word is a bound parameter, taken literally: no SQL or FTS5 syntax
+    /// in it means anything.
     pub fn search(
         &self,
         room: &str,
@@ -348,36 +375,56 @@ impl Reader {
         use rusqlite::types::Value;
         /// How far back a search with only short words looks.
         const SCAN: i64 = 200_000;
-        let (indexed, short): (Vec<&str>, Vec<&str>) =
+        let (long, short): (Vec<&str>, Vec<&str>) =
             words.iter().partition(|w| w.chars().count() >= 3);
-        let mut values = vec![
-            Value::Text(room.to_owned()),
-            Value::Integer(up_to as i64),
-            Value::Integer(n as i64),
-        ];
-        let mut filter = String::new();
-        if indexed.is_empty() {
+        let likes = |words: &[&str], values: &mut Vec<Value>| -> String {
+            let mut filter = String::new();
+            for word in words {
+                values.push(Value::Text(format!("%{}%", like_pattern(word))));
+                filter.push_str(&format!(" AND text LIKE ?{} ESCAPE '\\'", values.len()));
+            }
+            filter
+        };
+        let base = || {
+            vec![
+                Value::Text(room.to_owned()),
+                Value::Integer(up_to as i64),
+                Value::Integer(n as i64),
+            ]
+        };
+        let select = |filter: &str| {
+            format!(
+                "SELECT seq, at, kind, nick, text FROM lines
+                 WHERE room = ?1 AND seq <= ?2{filter} ORDER BY seq DESC LIMIT ?3"
+            )
+        };
+        if long.is_empty() {
+            let mut values = base();
             values.push(Value::Integer(SCAN));
-            filter.push_str(" AND seq > ?2 - ?4");
-        } else {
-            // Each word a quoted phrase, so FTS5 operators in it are plain text.
-            let phrases: Vec<String> = indexed
-                .iter()
-                .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-                .collect();
-            values.push(Value::Text(phrases.join(" AND ")));
-            filter.push_str(" AND id IN (SELECT rowid FROM lines_text WHERE lines_text MATCH ?4)");
+            let filter = format!(" AND seq > ?2 - ?4{}", likes(&short, &mut values));
+            return self.query(&select(&filter), rusqlite::params_from_iter(values));
         }
-        for word in short {
-            values.push(Value::Text(format!("%{}%", like_pattern(word))));
-            filter.push_str(&format!(" AND text LIKE ?{} ESCAPE '\\'", values.len()));
-        }
-        let sql = format!(
-            "SELECT seq, at, kind, nick, text FROM lines
-             WHERE room = ?1 AND seq <= ?2{filter}
-             ORDER BY seq DESC LIMIT ?3"
+        // The newest lines, not yet indexed: every word scanned.
+        let mut values = base();
+        let filter = format!(
+            " AND id > (SELECT id FROM indexed){}",
+            likes(words, &mut values)
         );
-        self.query(&sql, rusqlite::params_from_iter(values))
+        let mut found = self.query(&select(&filter), rusqlite::params_from_iter(values))?;
+        // The indexed ones: each long word a quoted phrase, so FTS5 operators are plain text.
+        let mut values = base();
+        let phrases: Vec<String> = long
+            .iter()
+            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+            .collect();
+        values.push(Value::Text(phrases.join(" AND ")));
+        let filter = format!(
+            " AND id IN (SELECT rowid FROM lines_text WHERE lines_text MATCH ?4){}",
+            likes(&short, &mut values)
+        );
+        found.extend(self.query(&select(&filter), rusqlite::params_from_iter(values))?);
+        found.truncate(n);
+        Ok(found)
     }
 
     fn query(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Vec<StoredLine>> {

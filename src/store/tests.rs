@@ -110,38 +110,49 @@ fn search_takes_every_word_literally() {
         .collect();
     store.append(&lines).unwrap();
     let reader = store.reader().unwrap();
-    let search = |words: &[&str]| {
-        texts(&reader.search("#lobby", words, 99, 50).unwrap())
-            .into_iter()
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        search(&["RUST"]),
-        ["rust and tokio", "Rust is great"],
-        "newest first, any case"
-    );
-    assert_eq!(search(&["rust", "tokio"]), ["rust and tokio"]);
-    assert_eq!(
-        search(&["天气"]),
-        ["今天天气很好"],
-        "two characters: scanned"
-    );
-    assert_eq!(search(&["天气很好"]), ["今天天气很好"], "four: indexed");
-    assert_eq!(search(&["%"]), ["100% sure_thing"]);
-    assert_eq!(search(&["e_t"]), ["100% sure_thing"], "_ is not a wildcard");
-    assert!(search(&["_"]).len() == 1);
-    for hostile in [
-        "\"quoted\"",
-        "NEAR(word)",
-        "OR",
-        "*star*",
-        "DROP TABLE",
-        "';",
-    ] {
-        assert_eq!(search(&[hostile]).len(), 1, "{hostile}");
+    let mut upkeep = store.upkeep().unwrap();
+    // The same answers from the newest lines, scanned, and once they are indexed.
+    for indexed in [false, true] {
+        if indexed {
+            assert_eq!(upkeep.index().unwrap(), said.len());
+        }
+        let search = |words: &[&str]| {
+            texts(&reader.search("#lobby", words, 99, 50).unwrap())
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            search(&["RUST"]),
+            ["rust and tokio", "Rust is great"],
+            "newest first, any case (indexed: {indexed})"
+        );
+        assert_eq!(search(&["rust", "tokio"]), ["rust and tokio"]);
+        assert_eq!(
+            search(&["天气"]),
+            ["今天天气很好"],
+            "two characters: scanned"
+        );
+        assert_eq!(search(&["天气很好"]), ["今天天气很好"]);
+        assert_eq!(search(&["%"]), ["100% sure_thing"]);
+        assert_eq!(search(&["e_t"]), ["100% sure_thing"], "_ is not a wildcard");
+        assert_eq!(search(&["_"]).len(), 1);
+        for hostile in [
+            "\"quoted\"",
+            "NEAR(word)",
+            "OR",
+            "*star*",
+            "DROP TABLE",
+            "';",
+        ] {
+            assert_eq!(
+                search(&[hostile]).len(),
+                1,
+                "{hostile} (indexed: {indexed})"
+            );
+        }
+        assert!(search(&["absent"]).is_empty());
     }
-    assert!(search(&["absent"]).is_empty());
     assert_eq!(store.last_seq("#lobby").unwrap(), 6, "nothing was dropped");
 }
 
@@ -156,7 +167,12 @@ fn expiry_deletes_by_age_and_by_count_and_the_index_follows() {
         .map(|(i, text)| line("#lobby", i as u64 + 1, "x", text))
         .collect();
     store.append(&batch).unwrap();
-    let mut expirer = store.expirer().unwrap();
+    let mut expirer = store.upkeep().unwrap();
+    assert_eq!(
+        expirer.index().unwrap(),
+        10,
+        "expiry takes only indexed lines"
+    );
     // Older than 3 s: seq 1 and 2 (at 1 s, 2 s).
     assert_eq!(expirer.expire(3_000, 100).unwrap(), 2);
     // Keep the newest 5 of the 8 left.
