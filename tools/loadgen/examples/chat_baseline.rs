@@ -1,25 +1,35 @@
-//! A re-creation of tokio's chat example's design, for comparison: the baseline peer that
-//! `tools/loadgen/bench/run.sh` measures `tcpchat --serve` against. Written for this project
-//! from a description of that design, not copied.
+//! tokio's chat example (`examples/chat.rs` in tokio-rs/tokio), re-created for this project from
+//! its design, to be measured next to `tcpchat --serve` by `tools/loadgen/bench/run.sh`. Written
+//! here, not copied; checked against the example at tokio's HEAD of 2026-08-20 (`ea91b33`).
 //!
-//! The design, kept as it is because it is what is being measured:
+//! The same as the example, because this is what is measured:
 //!
 //! - one task per connection, `select!`-ing between its channel and its socket;
 //! - the room is a `HashMap` from peer address to that peer's **unbounded** `mpsc` sender, behind
-//!   one `tokio::sync::Mutex`; a broadcast clones the line into every other peer's channel, so a
-//!   peer that does not read grows the server's memory without bound;
-//! - `LinesCodec` framing through `Framed`, and **one write per line** (`SinkExt::send` encodes
-//!   and flushes each line on its own); no `TCP_NODELAY`;
-//! - a connection is asked for a username and joins the room only after sending one; the others
-//!   are told `NAME has joined the chat`, lines go to everyone but their sender as `NAME: text`.
+//!   one `tokio::sync::Mutex`; a broadcast clones the line into every other peer's channel (so a
+//!   peer that does not read grows the server's memory without bound), and forgets peers whose
+//!   channel is closed;
+//! - `LinesCodec::new()` (no length limit) through `Framed`, and **one write per line**
+//!   (`SinkExt::send` encodes and flushes each line on its own); no `TCP_NODELAY`;
+//! - the lines: `Please enter your username:` on connect; the first line read is the name, and
+//!   the peer joins the room only then; `NAME has joined the chat` and `NAME has left the chat`
+//!   to the others, and each line as `NAME: text` to everyone but its sender. The new client is
+//!   told nothing when it is in (the load generator finds out with a probe, see its `proto`).
 //!
-//! One addition for the load generator: a joining client is told `* welcome NAME` once it is in
-//! the room, so a benchmark knows when it may start sending.
+//! Where it differs, none of it on the path of a relayed line:
 //!
-//! Usage: `chat_baseline [--listen 127.0.0.1:PORT]` (port 0 picks one); prints
-//! `listening on ADDR` on stderr once bound.
+//! - the example logs with `tracing-subscriber` to stdout (a line per join and per leave at its
+//!   default level); this logs the same events to stderr, one write each, and as there, a log
+//!   that cannot be written is not an error;
+//! - the example takes the address as its only argument and exits when `accept` fails (as when
+//!   it runs out of file descriptors); this takes `--listen ADDR`, prints the bound address
+//!   (port 0 picks one), and waits 10 ms and goes on after a failed `accept`.
+//!
+//! Usage: `chat_baseline [--listen 127.0.0.1:PORT]`; prints `listening on ADDR` on stderr once
+//! bound.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -36,12 +46,17 @@ struct Room {
 }
 
 impl Room {
-    /// Queues `line` for every peer but `from`; never waits, never drops.
-    fn broadcast(&self, from: SocketAddr, line: &str) {
+    /// Queues `line` for every peer but `from`; never waits, never drops a line for a live peer.
+    fn broadcast(&mut self, from: SocketAddr, line: &str) {
+        let line = line.to_owned();
+        let mut gone = Vec::new();
         for (addr, peer) in &self.peers {
-            if *addr != from {
-                let _ = peer.send(line.to_owned());
+            if *addr != from && peer.send(line.clone()).is_err() {
+                gone.push(*addr);
             }
+        }
+        for addr in gone {
+            self.peers.remove(&addr);
         }
     }
 }
@@ -50,7 +65,7 @@ impl Room {
 async fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let listen = match (args.next().as_deref(), args.next()) {
-        (None, _) => "127.0.0.1:8888".to_owned(),
+        (None, _) => "127.0.0.1:6142".to_owned(),
         (Some("--listen"), Some(addr)) => addr,
         _ => bail!("usage: chat_baseline [--listen 127.0.0.1:PORT]"),
     };
@@ -63,7 +78,7 @@ async fn main() -> Result<()> {
         let (stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
-                eprintln!("accept failed: {error}");
+                log(&format!("accept failed: {error}"));
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }
@@ -71,7 +86,7 @@ async fn main() -> Result<()> {
         let room = room.clone();
         tokio::spawn(async move {
             if let Err(error) = serve(room, stream, addr).await {
-                eprintln!("{addr}: {error:#}");
+                log(&format!("{addr}: {error:#}"));
             }
         });
     }
@@ -86,22 +101,25 @@ async fn serve(room: Arc<Mutex<Room>>, stream: TcpStream, addr: SocketAddr) -> R
     };
 
     let (tx, mut rx) = mpsc::unbounded_channel();
+    room.lock().await.peers.insert(addr, tx);
     {
-        let mut room = room.lock().await;
-        room.peers.insert(addr, tx);
-        room.broadcast(addr, &format!("{name} has joined the chat"));
+        let joined = format!("{name} has joined the chat");
+        log(&joined);
+        room.lock().await.broadcast(addr, &joined);
     }
-    lines.send(format!("* welcome {name}")).await?;
 
     let ended = loop {
         tokio::select! {
             Some(line) = rx.recv() => {
-                if let Err(error) = lines.send(line).await {
+                if let Err(error) = lines.send(&line).await {
                     break Err(error.into());
                 }
             }
             received = lines.next() => match received {
-                Some(Ok(line)) => room.lock().await.broadcast(addr, &format!("{name}: {line}")),
+                Some(Ok(line)) => {
+                    let mut room = room.lock().await;
+                    room.broadcast(addr, &format!("{name}: {line}"));
+                }
                 Some(Err(error)) => break Err(error.into()),
                 None => break Ok(()),
             },
@@ -110,6 +128,13 @@ async fn serve(room: Arc<Mutex<Room>>, stream: TcpStream, addr: SocketAddr) -> R
 
     let mut room = room.lock().await;
     room.peers.remove(&addr);
-    room.broadcast(addr, &format!("{name} has left the chat"));
+    let left = format!("{name} has left the chat");
+    log(&left);
+    room.broadcast(addr, &left);
     ended
+}
+
+/// One line of log on stderr; one that cannot be written is dropped.
+fn log(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
