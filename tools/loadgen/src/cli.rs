@@ -96,7 +96,7 @@ pub struct EchoArgs {
     #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = positive)]
     pub seconds: f64,
     /// The echo server spoken to (both speak the article's `server.py` protocol).
-    #[arg(long, value_enum, default_value_t = EchoProto::TcpchatEcho)]
+    #[arg(long, value_enum, default_value_t = EchoProto::Tcpchat)]
     pub proto: EchoProto,
     #[command(flatten)]
     pub common: Common,

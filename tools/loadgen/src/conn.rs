@@ -1,5 +1,6 @@
 //! Opening connections: connect, read up to the line that says the client is in (answering the
-//! tokio-chat design's username prompt on the way), and why one failed, for the report.
+//! tokio-chat design's username prompt on the way), and why one failed, for the report; the
+//! probe that tells clients of servers that never say so that they are in (see [`crate::proto`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::cli::Common;
 use crate::lines::Lines;
-use crate::proto::{Proto, USERNAME_PROMPT};
+use crate::proto::{BARRIER, Proto};
 
 /// Longest wait for one connection to open and greet.
 pub const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
@@ -61,9 +62,10 @@ impl std::fmt::Display for ClosedBeforeGreeting {
 
 impl std::error::Error for ClosedBeforeGreeting {}
 
-/// Connects and reads up to the line saying this client is in (joining the room, for the
-/// protocols where that takes a step). Reads up to `chunk` bytes at a time, during the greeting
-/// and after it.
+/// Connects and reads up to the line saying this client is in; for tokio-chat, up to the
+/// username prompt, answered with `u{index}` if `joining` (the client is then in once the server
+/// has read it: [`probe`] tells when). The relay says nothing: connected is all there is. Reads
+/// up to `chunk` bytes at a time, during the greeting and after it.
 pub async fn open(
     target: SocketAddr,
     proto: Proto,
@@ -75,27 +77,67 @@ pub async fn open(
     stream.set_nodelay(true)?;
     let (reader, mut writer) = stream.into_split();
     let mut lines = Lines::new(reader, chunk);
-    // tokio-chat asks for a username first; joining means answering it.
-    let mut must_name = proto == Proto::TokioChat && joining;
+    if proto == Proto::Relay {
+        return Ok(Conn { lines, writer });
+    }
     loop {
         while let Some(frame) = lines.next_line() {
             let Frame::Line { text, .. } = frame else {
                 continue;
             };
-            if must_name {
-                if text.starts_with(USERNAME_PROMPT) {
-                    must_name = false;
+            if proto.is_ready(&text) {
+                if proto == Proto::TokioChat && joining {
                     writer.write_all(format!("u{index}\n").as_bytes()).await?;
                 }
-                continue;
-            }
-            if proto.is_ready(&text, joining) {
                 return Ok(Conn { lines, writer });
             }
         }
         if lines.fill().await? == 0 {
             return Err(ClosedBeforeGreeting.into());
         }
+    }
+}
+
+/// Joins one more client, `u{index}`, once all the others are open; see [`Probe::say`].
+pub async fn probe(target: SocketAddr, proto: Proto, index: usize) -> Result<Probe> {
+    let conn =
+        tokio::time::timeout(CONNECT_DEADLINE, open(target, proto, index, true, 4096)).await??;
+    Ok(Probe(conn))
+}
+
+/// The client that tells the others they are in the room, for servers that never say so.
+pub struct Probe(Conn);
+
+impl Probe {
+    /// Says [`BARRIER`] once more. Whoever receives it was in the room when the server read it;
+    /// a client whose join the server had not handled yet misses it, so the caller says it
+    /// again until every client has heard it. Dropping the probe is a leave like any other.
+    pub async fn say(&mut self) -> Result<()> {
+        self.0.writer.write_all(&[BARRIER, b"\n"].concat()).await?;
+        Ok(())
+    }
+
+    /// Says [`BARRIER`] until `all_heard()` (true) or `deadline` (false): again after 20 ms,
+    /// then twice as long each time up to a second, so that a room of thousands is not flooded
+    /// with barriers while it catches up.
+    pub async fn until(
+        &mut self,
+        all_heard: impl Fn() -> bool,
+        deadline: tokio::time::Instant,
+    ) -> Result<bool> {
+        let mut wait = Duration::from_millis(20);
+        while !all_heard() {
+            self.say().await?;
+            let again = tokio::time::Instant::now() + wait;
+            while !all_heard() && tokio::time::Instant::now() < again {
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(false);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            wait = (wait * 2).min(Duration::from_secs(1));
+        }
+        Ok(true)
     }
 }
 

@@ -87,6 +87,9 @@ async fn echo_conn(
                 break;
             }
         }
+        if tokio::time::Instant::now() > end {
+            break; // counted in the time it took: only trips done by the end count
+        }
         tally
             .rtts
             .push(u64::try_from(sent.elapsed().as_nanos()).unwrap_or(u64::MAX));
@@ -118,9 +121,15 @@ pub async fn run(args: EchoArgs) -> Result<Report> {
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let cpu_start = common.server_pid.map(sys::cpu_ticks).transpose()?;
+    let cpu_start = common.server_pid.map(sys::CpuTimes::of).transpose()?;
     let started = tokio::time::Instant::now();
-    go_tx.send_replace(Some(started + secs(args.seconds)));
+    let end = started + secs(args.seconds);
+    go_tx.send_replace(Some(end));
+    // The server's CPU time up to the end, before the connections say `exit` (a thread per
+    // connection ends with it).
+    tokio::time::sleep_until(end.min(deadline)).await;
+    let cpu_end = common.server_pid.map(sys::CpuTimes::of).transpose()?;
+    let elapsed = started.elapsed().as_secs_f64();
 
     let mut round_trips = 0u64;
     let mut rtts = Vec::new();
@@ -145,8 +154,6 @@ pub async fn run(args: EchoArgs) -> Result<Report> {
             }
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu_end = common.server_pid.map(sys::cpu_ticks).transpose()?;
     for (error, count) in &errors {
         eprintln!("echo: {count} connection(s): {error}");
     }
@@ -166,8 +173,8 @@ pub async fn run(args: EchoArgs) -> Result<Report> {
         report.add("p99_ms", ms(percentile(&mut rtts, 0.99)));
     }
     if let (Some(start), Some(end)) = (cpu_start, cpu_end) {
-        let cpu = end.saturating_sub(start) as f64 / sys::ticks_per_second();
-        report.add("server_cpu_s", format!("{cpu:.2}"));
+        let cpu = end.seconds_since(&start);
+        report.add("server_cpu_s", format!("{cpu:.3}"));
         report.add(
             "server_cpu_us_per_round_trip",
             format!("{:.3}", cpu * 1e6 / round_trips.max(1) as f64),

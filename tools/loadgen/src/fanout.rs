@@ -4,20 +4,19 @@
 //! `--server-pid`, the server's CPU time per delivery.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use tcpchat::codec::Frame;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{FanoutArgs, secs};
-use crate::conn::{failures, open_all};
+use crate::conn::{failures, open_all, probe};
 use crate::data::data_line;
-use crate::lines::Lines;
+use crate::lines::{Lines, Raw};
 use crate::proto::{Classifier, Proto, Received};
 use crate::report::{Report, ms, percentile, value_name};
 use crate::sys;
@@ -36,17 +35,20 @@ struct Tally {
     latencies: Vec<u64>,
     last_ns: u64,
     ended: Option<&'static str>,
+    /// Whether the probe's barrier arrived (see [`crate::proto`]).
+    in_room: bool,
 }
 
 impl Tally {
-    fn take(&mut self, received: Received, now_ns: u64, senders: usize, lines: u32) {
+    /// Counts one line; true if it is the first barrier.
+    fn take(&mut self, received: Received, now_ns: u64, senders: usize, lines: u32) -> bool {
         match received {
             Received::Data(data) if data.sender < senders && data.seq < lines => {
                 let bit = data.sender * lines as usize + data.seq as usize;
                 let (word, mask) = (bit / 64, 1u64 << (bit % 64));
                 if self.seen[word] & mask != 0 {
                     self.duplicated += 1;
-                    return;
+                    return false;
                 }
                 self.seen[word] |= mask;
                 self.unique += 1;
@@ -55,8 +57,10 @@ impl Tally {
             }
             Received::Data(_) | Received::Mangled => self.mangled += 1,
             Received::Notice => self.notices += 1,
+            Received::Barrier => return !std::mem::replace(&mut self.in_room, true),
             Received::Event => {}
         }
+        false
     }
 }
 
@@ -68,6 +72,8 @@ struct Shared {
     senders: usize,
     lines: u32,
     delivered: AtomicU64,
+    /// Receivers that heard the probe's barrier.
+    in_room: AtomicUsize,
     stop: CancellationToken,
 }
 
@@ -90,21 +96,22 @@ async fn receive(mut incoming: Lines<OwnedReadHalf>, shared: Arc<Shared>, expect
     let mut now_ns = shared.now_ns();
     loop {
         let before = tally.unique;
-        while let Some(frame) = incoming.next_line() {
-            let received = match frame {
-                Frame::Line {
-                    text,
-                    invalid_utf8: false,
-                } => classifier.classify(&text),
-                // Bytes the server altered, or a line longer than any it was sent.
-                Frame::Line { .. } | Frame::TooLong { .. } => Received::Mangled,
+        while let Some(raw) = incoming.next_raw() {
+            let received = match raw {
+                Raw::Line(line) => classifier.classify(line),
+                // A line longer than any that was sent.
+                Raw::TooLong => Received::Mangled,
             };
-            tally.take(received, now_ns, senders, lines);
+            if tally.take(received, now_ns, senders, lines) {
+                shared.in_room.fetch_add(1, Ordering::Relaxed);
+            }
         }
         shared
             .delivered
             .fetch_add(tally.unique - before, Ordering::Relaxed);
-        if tally.unique >= expected {
+        // Done when every expected line is in, and the barrier too where there is one (a
+        // sender of a server that sends it nothing expects no line, but must hear it).
+        if tally.unique >= expected && (tally.in_room || !shared.proto.needs_barrier()) {
             break;
         }
         let read = tokio::select! {
@@ -197,6 +204,7 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
         senders: args.senders,
         lines: args.lines,
         delivered: AtomicU64::new(0),
+        in_room: AtomicUsize::new(0),
         stop: CancellationToken::new(),
     });
     let (go_tx, go_rx) = watch::channel(false);
@@ -227,7 +235,19 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
         }
     }
 
-    let cpu_start = common.server_pid.map(sys::cpu_ticks).transpose()?;
+    if args.proto.needs_barrier() {
+        let mut probe = probe(common.target, args.proto, args.clients).await?;
+        let all_in = || shared.in_room.load(Ordering::Relaxed) >= args.clients;
+        if !probe.until(all_in, deadline).await? {
+            bail!(
+                "only {} of {} clients heard the probe: not all in the room",
+                shared.in_room.load(Ordering::Relaxed),
+                args.clients
+            );
+        }
+    }
+
+    let cpu_start = common.server_pid.map(sys::CpuTimes::of).transpose()?;
     let start_ns = shared.now_ns();
     go_tx.send_replace(true);
 
@@ -270,7 +290,7 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let cpu_end = common.server_pid.map(sys::cpu_ticks).transpose()?;
+    let cpu_end = common.server_pid.map(sys::CpuTimes::of).transpose()?;
     shared.stop.cancel();
     let mut tallies = Vec::with_capacity(args.clients);
     while let Some(tally) = receivers.join_next().await {
@@ -311,8 +331,8 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
         report.add("max_ms", ms(latencies.iter().copied().max().unwrap_or(0)));
     }
     if let (Some(start), Some(end)) = (cpu_start, cpu_end) {
-        let cpu = end.saturating_sub(start) as f64 / sys::ticks_per_second();
-        report.add("server_cpu_s", format!("{cpu:.2}"));
+        let cpu = end.seconds_since(&start);
+        report.add("server_cpu_s", format!("{cpu:.3}"));
         report.add(
             "server_cpu_us_per_delivery",
             format!("{:.3}", cpu * 1e6 / delivered.max(1) as f64),

@@ -1,5 +1,9 @@
 //! `idle`: open N connections, read each greeting, hold them; how many were held and, with
 //! `--server-pid`, the server's resident memory per connection.
+//!
+//! tokio-chat's connections stay at its username prompt, outside the room: there every join is
+//! announced to everyone (the example has no limit), so 10,000 joins make 50 million notices,
+//! minutes of work and gigabytes of queues before anything is idle.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,7 +15,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{IdleArgs, secs};
-use crate::conn::{CONNECT_DEADLINE, Conn, failure_kind, failures, open};
+use crate::conn::{CONNECT_DEADLINE, Conn, failure_kind, failures, open, probe};
+use crate::lines::Raw;
+use crate::proto::BARRIER;
 use crate::report::{Report, value_name};
 use crate::sys;
 
@@ -52,8 +58,14 @@ pub async fn run(args: IdleArgs, nofile: u64) -> Result<Report> {
             };
             counts.connected.fetch_add(1, Ordering::Relaxed);
             counts.open.fetch_add(1, Ordering::Relaxed);
+            let mut in_room = false;
             loop {
-                lines.discard();
+                while let Some(raw) = lines.next_raw() {
+                    if !in_room && matches!(raw, Raw::Line(line) if line.ends_with(BARRIER)) {
+                        in_room = true;
+                        counts.in_room.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 let read = tokio::select! {
                     () = stop.cancelled() => return None,
                     read = lines.fill() => read,
@@ -90,8 +102,21 @@ pub async fn run(args: IdleArgs, nofile: u64) -> Result<Report> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let connect_secs = started.elapsed().as_secs_f64();
     let connected = counts.connected.load(Ordering::Relaxed);
+    if !args.proto.greets() && connected > 0 {
+        // Nothing says the server has taken them in: the probe joins, says its barrier until
+        // every open connection heard it, and leaves.
+        let mut probe = probe(common.target, args.proto, args.clients).await?;
+        let all_in =
+            || counts.in_room.load(Ordering::Relaxed) >= counts.open.load(Ordering::Relaxed);
+        if !probe.until(all_in, deadline).await? {
+            eprintln!(
+                "idle: only {} of {connected} heard the probe",
+                counts.in_room.load(Ordering::Relaxed)
+            );
+        }
+    }
+    let connect_secs = started.elapsed().as_secs_f64();
     eprintln!(
         "idle: {connected} of {} connected in {connect_secs:.1} s",
         args.clients
@@ -145,6 +170,8 @@ struct IdleCounts {
     connected: AtomicUsize,
     /// Greeted and not yet closed by the server.
     open: AtomicUsize,
+    /// Heard the probe's barrier (for servers that never say a client is in).
+    in_room: AtomicUsize,
     /// Bytes received (and discarded) by all of them.
     bytes: AtomicU64,
 }

@@ -1,6 +1,7 @@
 //! `tcpchat-load`: the load generator behind `tools/loadgen/bench/run.sh`, for `tcpchat --serve`
-//! and the peers it is compared with (`ncat --chat`, the Python threaded servers under
-//! `tools/loadgen/peers/`, and `tools/loadgen/examples/chat_baseline.rs`).
+//! and the peers it is compared with (the bare relay and bare echo in `tools/loadgen/examples/`,
+//! the re-creation of tokio's chat example there or the real one, `ncat --chat`, and the Python
+//! threaded servers under `tools/loadgen/peers/`).
 //!
 //! Three modes, each bounded by `--timeout`:
 //!
@@ -15,7 +16,8 @@
 //!   (`tcpchat --serve --mode echo`).
 //!
 //! The data lines are described in [`data`]; how each server's lines look, in [`proto`]. Lines
-//! are read with tcpchat's own codec ([`lines`]).
+//! are read with tcpchat's own codec until a client is in, then split with `memchr`: the codec
+//! cost more per line than the servers did per delivery ([`lines`]).
 //!
 //! The result is one line of `key=value` pairs on stdout (what `bench/run.sh` parses); progress
 //! and problems go to stderr. Exit code 0: complete (every expected line arrived intact);

@@ -1,6 +1,9 @@
 //! Each server's conventions, as the load generator needs them: how its greeting looks, what it
 //! puts before a relayed line, which of its lines are events and notices. tcpchat's own lines are
 //! read with tcpchat's own reader ([`ServerLine::parse`]), so the two cannot disagree.
+//!
+//! Two servers never say that a client is in the room (tokio's chat design and the bare relay):
+//! for them a probe client joins last and says [`BARRIER`], and whoever has read it is in.
 
 use clap::ValueEnum;
 use tcpchat::protocol::{Event, ServerLine};
@@ -19,25 +22,37 @@ pub enum Proto {
     /// `peers/chat_server.py`: `* welcome, you are user-N`, lines `<user-N> text` to
     /// everyone, the sender included.
     Python,
-    /// `examples/chat_baseline.rs` (tokio's chat example's design): a username prompt, then
-    /// `* welcome …`; lines `NAME: text` to everyone but the sender; `NAME has joined the chat`.
+    /// tokio's chat example (`examples/chat_baseline.rs`, or the real one): the prompt
+    /// `Please enter your username:`, then nothing to the new client; `NAME: text` to everyone
+    /// but the sender; `NAME has joined the chat`, `NAME has left the chat`.
     TokioChat,
+    /// `examples/bare_relay.rs`: no greeting, no prefix; what a client sends goes to everyone
+    /// else as it was sent.
+    Relay,
 }
 
 /// An echo server speaking the article's `server.py` protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EchoProto {
     /// `tcpchat --serve --mode echo`.
-    TcpchatEcho,
+    #[value(name = "tcpchat-echo")]
+    Tcpchat,
     /// `peers/echo_server.py`.
-    PythonEcho,
+    #[value(name = "python-echo")]
+    Python,
+    /// `examples/bare_echo.rs`.
+    #[value(name = "bare-echo")]
+    Bare,
 }
 
 /// The echo servers' greeting, sent on accept without a newline.
 pub const ECHO_GREETING: &str = tcpchat::protocol::CONNECTED;
 
 /// The tokio-chat design's first line to a new connection.
-pub const USERNAME_PROMPT: &str = "Please enter your username";
+pub const USERNAME_PROMPT: &[u8] = b"Please enter your username";
+
+/// What the probe says once it is in the room, after every other client (see the module docs).
+pub const BARRIER: &[u8] = b"@B barrier";
 
 /// What one received line is.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,6 +61,8 @@ pub enum Received {
     Data(Data),
     /// A server event (join, leave, announce…): not counted.
     Event,
+    /// The probe's [`BARRIER`]: this client is in the room.
+    Barrier,
     /// A server notice to this client (`! …` in tcpchat): counted apart.
     Notice,
     /// Cut, merged, altered or unexpected.
@@ -78,10 +95,9 @@ impl Classifier {
     }
 
     /// What `line` (without its newline) is.
-    pub fn classify(&mut self, line: &str) -> Received {
-        let bytes = line.as_bytes();
-        let data = match find_marker(bytes) {
-            Some(at) if self.proto == Proto::Chat => bytes.split_at(at),
+    pub fn classify(&mut self, line: &[u8]) -> Received {
+        let data = match find_marker(line) {
+            Some(at) if self.proto == Proto::Chat => line.split_at(at),
             _ => return self.proto.classify(line, self.size),
         };
         let (prefix, body) = data;
@@ -122,49 +138,62 @@ impl Proto {
         matches!(self, Self::Chat | Self::Python)
     }
 
+    /// Whether the server never says a client is in the room, so that the probe's [`BARRIER`]
+    /// must (see the module docs).
+    pub fn needs_barrier(self) -> bool {
+        matches!(self, Self::TokioChat | Self::Relay)
+    }
+
+    /// Whether the server says something to every new connection (so that one that heard it
+    /// is served).
+    pub fn greets(self) -> bool {
+        self != Self::Relay
+    }
+
     /// What `line` (without its newline) is, for data lines of `size` bytes.
-    pub fn classify(self, line: &str, size: usize) -> Received {
-        let bytes = line.as_bytes();
-        if let Some(at) = find_marker(bytes) {
-            let (prefix, body) = bytes.split_at(at);
-            let prefix_ok = match self {
-                // The whole line is a message whose text starts at the marker.
-                Self::Chat => matches!(
-                    ServerLine::parse(line),
-                    Some(ServerLine::Message { text, .. }) if text.len() == body.len()
-                ),
-                Self::Python => angle_prefix(prefix),
-                Self::Ncat => prefix.is_empty() || angle_prefix(prefix),
-                Self::TokioChat => {
-                    prefix.len() > 2
-                        && prefix.ends_with(b": ")
-                        && !prefix[..prefix.len() - 2].contains(&b' ')
-                }
-            };
+    pub fn classify(self, line: &[u8], size: usize) -> Received {
+        if let Some(at) = find_marker(line) {
+            let (prefix, body) = line.split_at(at);
+            let prefix_ok = std::str::from_utf8(prefix).is_ok()
+                && match self {
+                    // The whole line is a message whose text starts at the marker.
+                    Self::Chat => matches!(
+                        std::str::from_utf8(line).ok().and_then(ServerLine::parse),
+                        Some(ServerLine::Message { text, .. }) if text.len() == body.len()
+                    ),
+                    Self::Python => angle_prefix(prefix),
+                    Self::Ncat => prefix.is_empty() || angle_prefix(prefix),
+                    Self::TokioChat => {
+                        prefix.len() > 2
+                            && prefix.ends_with(b": ")
+                            && !prefix[..prefix.len() - 2].contains(&b' ')
+                    }
+                    Self::Relay => prefix.is_empty(),
+                };
             return match parse_body(body, size) {
                 Some(data) if prefix_ok => Received::Data(data),
                 _ => Received::Mangled,
             };
         }
+        if line.ends_with(BARRIER) {
+            return Received::Barrier;
+        }
         let event = match self {
             Self::Chat => {
-                return match ServerLine::parse(line) {
+                return match std::str::from_utf8(line).ok().and_then(ServerLine::parse) {
                     Some(ServerLine::Event(_)) => Received::Event,
                     Some(ServerLine::Error(_)) => Received::Notice,
-                    // A message without a data line, or someone's `/me`: nobody in a benchmark
-                    // says either.
-                    Some(ServerLine::Message { .. } | ServerLine::Action { .. }) | None => {
-                        Received::Mangled
-                    }
+                    // A message without a data line, someone's `/me`, anything else: nobody
+                    // in a benchmark says it.
+                    _ => Received::Mangled,
                 };
             }
-            Self::Python => line.starts_with("* "),
-            Self::Ncat => line.starts_with("<announce> "),
+            Self::Python => line.starts_with(b"* "),
+            Self::Ncat => line.starts_with(b"<announce> "),
             Self::TokioChat => {
-                line.starts_with("* ")
-                    || line.ends_with(" has joined the chat")
-                    || line.ends_with(" has left the chat")
+                line.ends_with(b" has joined the chat") || line.ends_with(b" has left the chat")
             }
+            Self::Relay => false,
         };
         if event {
             Received::Event
@@ -173,8 +202,9 @@ impl Proto {
         }
     }
 
-    /// Whether `line` tells a new client it is in the room (for idle: that it was served).
-    pub fn is_ready(self, line: &str, joining: bool) -> bool {
+    /// Whether `line`, read by a new client, ends its greeting: it is in the room (tcpchat,
+    /// Python, ncat), or asked for a name (tokio-chat). The relay greets nobody.
+    pub fn is_ready(self, line: &str) -> bool {
         match self {
             Self::Chat => matches!(
                 ServerLine::parse(line),
@@ -182,8 +212,8 @@ impl Proto {
             ),
             Self::Python => line.starts_with("* welcome"),
             Self::Ncat => line.starts_with("<announce> already connected:"),
-            Self::TokioChat if joining => line.starts_with("* welcome"),
-            Self::TokioChat => line.starts_with(USERNAME_PROMPT),
+            Self::TokioChat => line.as_bytes().starts_with(USERNAME_PROMPT),
+            Self::Relay => true,
         }
     }
 }
@@ -201,48 +231,78 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    fn classify(proto: Proto, line: &str) -> Received {
+        proto.classify(line.as_bytes(), 64)
+    }
+
     #[test]
     fn prefixes_are_checked_per_protocol_and_damage_is_mangled() {
         let body = body();
         let with = |prefix: &str| format!("{prefix}{body}");
         assert!(matches!(
-            Proto::Chat.classify(&with("<guest-3> "), 64),
+            classify(Proto::Chat, &with("<guest-3> ")),
             Received::Data(_)
         ));
-        assert!(matches!(Proto::Ncat.classify(&body, 64), Received::Data(_)));
+        assert!(matches!(classify(Proto::Ncat, &body), Received::Data(_)));
+        assert!(matches!(classify(Proto::Relay, &body), Received::Data(_)));
         assert!(matches!(
-            Proto::TokioChat.classify(&with("u3: "), 64),
+            classify(Proto::TokioChat, &with("u3: ")),
             Received::Data(_)
         ));
-        assert_eq!(Proto::Chat.classify(&body, 64), Received::Mangled);
+        assert_eq!(classify(Proto::Chat, &body), Received::Mangled);
+        assert_eq!(classify(Proto::Relay, &with("u3: ")), Received::Mangled);
         // ncat's prefix in the middle of a line split across two of its reads.
         let mut cut = with("<user5> ");
         cut.insert_str(30, "<user5> ");
-        assert_eq!(Proto::Ncat.classify(&cut, 64), Received::Mangled);
+        assert_eq!(classify(Proto::Ncat, &cut), Received::Mangled);
         // One byte changed.
         let changed = with("<guest-3> ").replacen("xx", "xy", 1);
-        assert_eq!(Proto::Chat.classify(&changed, 64), Received::Mangled);
+        assert_eq!(classify(Proto::Chat, &changed), Received::Mangled);
+        // Bytes that are not UTF-8 before the data.
+        let mut invalid = b"<guest-\xff> ".to_vec();
+        invalid.extend_from_slice(body.as_bytes());
+        assert_eq!(Proto::Chat.classify(&invalid, 64), Received::Mangled);
+        assert_eq!(Proto::Python.classify(&invalid, 64), Received::Mangled);
         assert_eq!(
-            Proto::Chat.classify("*** guest-9 joined; 2 online", 64),
+            classify(Proto::Chat, "*** guest-9 joined; 2 online"),
             Received::Event
         );
         assert_eq!(
-            Proto::Chat.classify("*** guest-9 left (too slow); 1 online", 64),
+            classify(Proto::Chat, "*** guest-9 left (too slow); 1 online"),
             Received::Event
         );
-        assert_eq!(Proto::Chat.classify("! flood limit", 64), Received::Notice);
+        assert_eq!(classify(Proto::Chat, "! flood limit"), Received::Notice);
         // Someone's `/me` and a plain message are not what a benchmark room says.
-        assert_eq!(
-            Proto::Chat.classify("* guest-9 joined", 64),
-            Received::Mangled
-        );
-        assert_eq!(Proto::Chat.classify("<guest-9> hi", 64), Received::Mangled);
+        assert_eq!(classify(Proto::Chat, "* guest-9 joined"), Received::Mangled);
+        assert_eq!(classify(Proto::Chat, "<guest-9> hi"), Received::Mangled);
         // A data line behind something that is not a nick.
         assert_eq!(
-            Proto::Chat.classify(&with("<guest 3> "), 64),
+            classify(Proto::Chat, &with("<guest 3> ")),
             Received::Mangled
         );
-        assert_eq!(Proto::Ncat.classify("@<user5> L 1", 64), Received::Mangled);
+        assert_eq!(classify(Proto::Ncat, "@<user5> L 1"), Received::Mangled);
+        assert_eq!(
+            classify(Proto::TokioChat, "u7 has joined the chat"),
+            Received::Event
+        );
+        assert_eq!(
+            classify(Proto::Relay, "u7 has joined the chat"),
+            Received::Mangled
+        );
+    }
+
+    #[test]
+    fn the_barrier_is_read_behind_any_prefix() {
+        for (proto, line) in [
+            (Proto::Chat, "<guest-9> @B barrier"),
+            (Proto::TokioChat, "u9: @B barrier"),
+            (Proto::Relay, "@B barrier"),
+        ] {
+            assert_eq!(classify(proto, line), Received::Barrier, "{line}");
+        }
+        assert!(Proto::Relay.needs_barrier() && Proto::TokioChat.needs_barrier());
+        assert!(!Proto::Chat.needs_barrier());
+        assert!(Proto::TokioChat.greets() && !Proto::Relay.greets());
     }
 
     #[test]
@@ -261,27 +321,28 @@ mod tests {
                 "! flood limit".to_owned(),
             ] {
                 assert_eq!(
-                    classifier.classify(&line),
-                    Proto::Chat.classify(&line, 64),
+                    classifier.classify(line.as_bytes()),
+                    classify(Proto::Chat, &line),
                     "{line}"
                 );
             }
         }
         let mut ncat = Classifier::new(Proto::Ncat, 64);
-        assert!(matches!(ncat.classify(&body), Received::Data(_)));
+        assert!(matches!(ncat.classify(body.as_bytes()), Received::Data(_)));
     }
 
     #[test]
     fn a_chat_client_is_in_at_the_typed_greeting_only() {
         let greeting = "*** 连接成功! you are guest-1; 3 online; /help lists the commands";
-        assert!(Proto::Chat.is_ready(greeting, true));
+        assert!(Proto::Chat.is_ready(greeting));
         for not_yet in [
             // The greeting before the events got their own prefix, and a `/me` forging it.
             "* 连接成功! you are guest-1; 3 online; /help lists the commands",
             "*** guest-2 joined; 2 online",
             "<guest-2> *** 连接成功! you are guest-1; 3 online; /help lists the commands",
         ] {
-            assert!(!Proto::Chat.is_ready(not_yet, true), "{not_yet}");
+            assert!(!Proto::Chat.is_ready(not_yet), "{not_yet}");
         }
+        assert!(Proto::TokioChat.is_ready("Please enter your username:"));
     }
 }

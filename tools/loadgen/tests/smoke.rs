@@ -1,10 +1,13 @@
-//! Smoke runs of the real `tcpchat-load` binary against tcpchat's real server on loopback, so the
-//! benchmark tooling (`tools/loadgen/bench/run.sh`) cannot rot: a tiny fan-out in chat mode and a
-//! short echo run, each checked from the load generator's one-line report. Not the benchmarks.
+//! Smoke runs of the real `tcpchat-load` binary against tcpchat's real server and this
+//! package's peers on loopback, so the benchmark tooling (`tools/loadgen/bench/run.sh`) cannot
+//! rot: tiny fan-outs, short echo runs and a few idle connections, each checked from the load
+//! generator's one-line report. Not the benchmarks.
 //!
-//! The server is the library's [`server::run`] in this process (the `tcpchat` binary belongs to
-//! another package of the workspace, so Cargo does not build it for these tests); it serves what
-//! `tcpchat --serve` serves. The load generator is this package's binary, run as a process.
+//! tcpchat's server is the library's [`server::run`] in this process (the `tcpchat` binary
+//! belongs to another package of the workspace, so Cargo does not build it for these tests); it
+//! serves what `tcpchat --serve` serves. The peers are this package's examples (`bare_relay`,
+//! `bare_echo`, `chat_baseline`), which `cargo test` builds next to the binaries. The load
+//! generator is this package's binary, run as a process.
 
 // In a test a failed expectation is meant to panic: that is the test failing.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -83,6 +86,52 @@ impl Drop for Served {
                 assert!(joined.is_ok(), "the server thread panicked");
             }
         }
+    }
+}
+
+/// One of this package's examples, listening on 127.0.0.1 and a port the OS picks; killed when
+/// dropped.
+struct Peer {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Peer {
+    fn start(example: &str) -> Self {
+        // Examples are built into `examples/` beside the directory of the package's binaries.
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tcpchat-load"));
+        let path = bin.with_file_name("examples").join(example);
+        assert!(
+            path.exists(),
+            "{} is not built: run `cargo test -p tcpchat-load`, which builds the examples",
+            path.display()
+        );
+        let mut child = Command::new(&path)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the peer");
+        // Its first line says where it listens; the rest of its log is read and dropped (a
+        // closed pipe would fail its writes).
+        let mut first = String::new();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().expect("the peer's stderr"));
+        std::io::BufRead::read_line(&mut stderr, &mut first).expect("the peer's first line");
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{example} said {first:?}"))
+            .to_owned();
+        Self { child, addr }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -185,4 +234,94 @@ fn only_loopback_targets_are_accepted() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("only 127.0.0.1 and ::1"), "{stderr}");
+}
+
+/// A fan-out of 3 clients, one sending 5 lines, through `peer` spoken to as `proto`: every line
+/// reaches the two others intact (neither server sends a line back to its sender).
+fn fanout_through(example: &str, proto: &str) {
+    let peer = Peer::start(example);
+    let pid = peer.child.id().to_string();
+    let output = load(&[
+        "fanout",
+        "--clients",
+        "3",
+        "--senders",
+        "1",
+        "--lines",
+        "5",
+        "--proto",
+        proto,
+        "--target",
+        &peer.addr,
+        "--server-pid",
+        &pid,
+        "--timeout",
+        "8",
+    ]);
+    let fields = report(&output, "fanout");
+    assert_eq!(fields["expected"], "10", "{fields:?}");
+    assert_eq!(fields["delivered"], "10", "{fields:?}");
+    assert_eq!(fields["mangled"], "0", "{fields:?}");
+    assert!(
+        fields.contains_key("server_cpu_us_per_delivery"),
+        "{fields:?}"
+    );
+}
+
+#[test]
+fn fanout_through_the_bare_relay_which_never_says_who_is_in() {
+    fanout_through("bare_relay", "relay");
+}
+
+#[test]
+fn fanout_through_the_tokio_chat_re_creation() {
+    fanout_through("chat_baseline", "tokio-chat");
+}
+
+#[test]
+fn idle_connections_to_the_bare_relay_are_held_once_it_has_taken_them() {
+    let peer = Peer::start("bare_relay");
+    let pid = peer.child.id().to_string();
+    let output = load(&[
+        "idle",
+        "--clients",
+        "20",
+        "--hold",
+        "0.2",
+        "--proto",
+        "relay",
+        "--target",
+        &peer.addr,
+        "--server-pid",
+        &pid,
+        "--timeout",
+        "8",
+    ]);
+    let fields = report(&output, "idle");
+    assert_eq!(fields["held"], "20", "{fields:?}");
+    // Each heard the probe's barrier at least once (11 bytes with its newline).
+    let bytes: u64 = fields["bytes_in"].parse().unwrap();
+    assert!(bytes >= 20 * 11, "{fields:?}");
+}
+
+#[test]
+fn echo_round_trips_against_the_bare_echo_server() {
+    let peer = Peer::start("bare_echo");
+    let output = load(&[
+        "echo",
+        "--conns",
+        "2",
+        "--seconds",
+        "0.3",
+        "--proto",
+        "bare-echo",
+        "--target",
+        &peer.addr,
+        "--timeout",
+        "8",
+    ]);
+    let fields = report(&output, "echo");
+    assert_eq!(fields["errors"], "0");
+    let round_trips: u64 = fields["round_trips"].parse().unwrap();
+    assert!(round_trips > 10, "{fields:?}");
 }
