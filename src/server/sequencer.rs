@@ -3,10 +3,11 @@
 //!
 //! Sessions hand it what they said ([`Said`], the lines one read brought, as one request) and
 //! joins ([`Request::Join`]); it takes whatever has queued up (group commit: one transaction
-//! for the lot, while the next batch queues), writes it to the store, then delivers it through
-//! the room. So a line anyone received is a line in the store, and the room's fan-out never
-//! waits on the disk: only this thread does. A join is handled between two batches, which makes
-//! its history replay end exactly where its live lines begin (none missing, none twice).
+//! for the lot, while the next batch queues), writes it to the store, then hands it to a second
+//! thread that delivers it through the room — while the first writes the next batch. So a line
+//! anyone received is a line in the store, and the room's fan-out never waits on the disk. A
+//! join is handed over between two batches, which makes its history replay end exactly where
+//! its live lines begin (none missing, none twice).
 //!
 //! If the store fails (a full disk), the sequencer says so in the log once, keeps delivering
 //! from memory, and tries the disk again with every batch: the room never stops for its store.
@@ -88,17 +89,42 @@ pub fn spawn(room: Arc<Room>, history: Option<History>) -> std::io::Result<Seque
         None => 0,
     } + 1;
     let delivered = Arc::new(AtomicU64::new(next - 1));
-    let state = State {
-        room,
-        history,
+    let replay = history.as_ref().map(|history| Replay {
+        path: history.store.path().to_owned(),
+        lines: history.replay,
+        bytes: history.replay_bytes,
         reader: None,
+    });
+    let (handover, handed) = std::sync::mpsc::sync_channel(HANDOVER);
+    let delivering = Delivering {
+        room,
+        replay,
         next,
         delivered: delivered.clone(),
+    };
+    let storing = Storing {
+        history,
+        next,
         health: Health::default(),
+        handover,
     };
     let thread = std::thread::Builder::new()
         .name("sequencer".into())
-        .spawn(move || state.run(rx))?;
+        .spawn(move || {
+            let delivery = std::thread::Builder::new()
+                .name("delivery".into())
+                .spawn(move || delivering.run(&handed));
+            match delivery {
+                Ok(delivery) => {
+                    storing.run(rx);
+                    // The storing side is done and has dropped its end: delivery finishes
+                    // what was handed over, then stops.
+                    let _ = delivery.join();
+                }
+                Err(error) => error!(%error, "cannot start the delivery thread"),
+            }
+            info!("sequencer stopped");
+        })?;
     Ok(Sequencer {
         requests,
         delivered,
@@ -106,19 +132,36 @@ pub fn spawn(room: Arc<Room>, history: Option<History>) -> std::io::Result<Seque
     })
 }
 
-struct State {
-    room: Arc<Room>,
-    history: Option<History>,
-    /// Opened on first use, for join replays.
-    reader: Option<Reader>,
-    /// The number the next line in the lobby gets.
-    next: u64,
-    delivered: Arc<AtomicU64>,
-    /// Whether writes to the store fail, for the log.
-    health: Health,
+/// Batches handed from storing to delivery before storing waits: delivery lagging behind the
+/// disk by more than this slows the sessions, as the request queue does.
+const HANDOVER: usize = 64;
+
+/// What storing hands to delivery, in the order it must happen.
+enum Handover {
+    /// Lines now stored: deliver them, then tell their senders.
+    Said {
+        /// One entry per request, every member gets each.
+        entries: Vec<Bytes>,
+        /// The number of the last line among them.
+        last: u64,
+        /// The senders to tell.
+        delivered: Vec<oneshot::Sender<()>>,
+    },
+    /// A member joins after everything handed over before it.
+    Join(oneshot::Sender<Option<Joined>>),
 }
 
-impl State {
+/// The first stage, on the sequencer thread: numbers lines and stores them.
+struct Storing {
+    history: Option<History>,
+    /// The number the next line in the lobby gets.
+    next: u64,
+    /// Whether writes to the store fail, for the log.
+    health: Health,
+    handover: std::sync::mpsc::SyncSender<Handover>,
+}
+
+impl Storing {
     fn run(mut self, mut rx: mpsc::Receiver<Request>) {
         let mut batch = Vec::with_capacity(BATCH);
         while let Some(first) = rx.blocking_recv() {
@@ -136,48 +179,36 @@ impl State {
                     Request::Join(reply) => {
                         // Everything before the join is delivered before it: the replay ends
                         // where live lines begin.
-                        self.deliver(std::mem::take(&mut said));
-                        let _ = reply.send(self.join());
+                        self.store(std::mem::take(&mut said));
+                        let _ = self.handover.send(Handover::Join(reply));
                     }
                 }
             }
-            self.deliver(said);
+            self.store(said);
         }
-        info!("sequencer stopped");
     }
 
-    /// Numbers, stores, then delivers `said`, and tells each sender it is done.
-    fn deliver(&mut self, said: Vec<Said>) {
+    /// Numbers and stores `said`, then hands it to delivery.
+    fn store(&mut self, said: Vec<Said>) {
         if said.is_empty() {
             return;
         }
         let at_ms = now_ms();
         let first = self.next;
-        let mut entries = Vec::with_capacity(said.len());
-        for one in &said {
-            let mut bytes = BytesMut::new();
-            for (kind, text) in &one.lines {
-                said_line(*kind, &one.nick, text).write_to(&mut bytes);
-            }
-            entries.push(bytes.freeze());
-        }
         let count: usize = said.iter().map(|s| s.lines.len()).sum();
         self.next += count as u64;
         if let Some(history) = &mut self.history {
-            let mut seq = first;
             let rows: Vec<NewLine<'_>> = said
                 .iter()
                 .flat_map(|one| one.lines.iter().map(move |line| (one, line)))
-                .map(|(one, (kind, text))| {
-                    seq += 1;
-                    NewLine {
-                        room: LOBBY,
-                        seq: seq - 1,
-                        at_ms,
-                        kind: *kind,
-                        nick: &one.nick,
-                        text,
-                    }
+                .zip(first..)
+                .map(|((one, (kind, text)), seq)| NewLine {
+                    room: LOBBY,
+                    seq,
+                    at_ms,
+                    kind: *kind,
+                    nick: &one.nick,
+                    text,
                 })
                 .collect();
             let stored = history.store.append(&rows);
@@ -204,53 +235,94 @@ impl State {
                 }
             }
         }
-        self.room.broadcast_each(entries);
-        self.delivered.store(self.next - 1, Ordering::Release);
+        let mut entries = Vec::with_capacity(said.len());
+        let mut delivered = Vec::with_capacity(said.len());
         for one in said {
-            let _ = one.delivered.send(());
+            let mut bytes = BytesMut::new();
+            for (kind, text) in &one.lines {
+                said_line(*kind, &one.nick, text).write_to(&mut bytes);
+            }
+            entries.push(bytes.freeze());
+            delivered.push(one.delivered);
+        }
+        let last = self.next - 1;
+        let _ = self.handover.send(Handover::Said {
+            entries,
+            last,
+            delivered,
+        });
+    }
+}
+
+/// What a joiner is replayed, and where it is read from.
+struct Replay {
+    path: std::path::PathBuf,
+    /// Lines replayed (0: none).
+    lines: usize,
+    /// Most bytes a replay takes.
+    bytes: usize,
+    /// Opened on first use.
+    reader: Option<Reader>,
+}
+
+/// The second stage, on a thread of its own: delivers what is stored, and lets members join
+/// between two deliveries. While it delivers one batch, storing writes the next.
+struct Delivering {
+    room: Arc<Room>,
+    replay: Option<Replay>,
+    /// The number the next line delivered will have.
+    next: u64,
+    delivered: Arc<AtomicU64>,
+}
+
+impl Delivering {
+    fn run(mut self, handed: &std::sync::mpsc::Receiver<Handover>) {
+        for handover in handed {
+            match handover {
+                Handover::Said {
+                    entries,
+                    last,
+                    delivered,
+                } => {
+                    self.room.broadcast_each(entries);
+                    self.next = last + 1;
+                    self.delivered.store(last, Ordering::Release);
+                    for sender in delivered {
+                        let _ = sender.send(());
+                    }
+                }
+                Handover::Join(reply) => {
+                    let replay = self.replay_block();
+                    let _ = reply.send(self.room.join(&replay));
+                }
+            }
         }
     }
 
-    /// Registers a member with the room's recent history queued after its greeting.
-    fn join(&mut self) -> Option<Joined> {
-        let replay = self.replay();
-        self.room.join(&replay)
-    }
-
-    /// The history block a joining member gets: a rule, the lobby's last lines up to the last
-    /// one delivered, a rule with the next number. Empty without a store.
-    fn replay(&mut self) -> Vec<Bytes> {
-        let Some(history) = &self.history else {
+    /// The history block a joining member gets: the lobby's last lines up to the last one
+    /// delivered, between rules. Empty without a store.
+    fn replay_block(&mut self) -> Vec<Bytes> {
+        let Some(replay) = &mut self.replay else {
             return Vec::new();
         };
-        let (replay, replay_bytes) = (history.replay, history.replay_bytes);
-        if replay == 0 {
+        if replay.lines == 0 {
             return Vec::new();
         }
-        let up_to = self.next - 1;
-        let lines = match self.reader_for_replay() {
-            Some(reader) => reader.last(LOBBY, up_to, replay),
+        if replay.reader.is_none() {
+            match Reader::open(&replay.path) {
+                Ok(reader) => replay.reader = Some(reader),
+                Err(error) => warn!(%error, "cannot open a reader on the store"),
+            }
+        }
+        let lines = match &replay.reader {
+            Some(reader) => reader.last(LOBBY, self.next - 1, replay.lines),
             None => Ok(Vec::new()),
         };
         let lines = lines.unwrap_or_else(|error| {
             warn!(%error, "cannot read history for a join; it gets none");
             Vec::new()
         });
-        replay_block(&lines, self.next, replay_bytes)
-    }
-
-    fn reader_for_replay(&mut self) -> Option<&Reader> {
-        if self.reader.is_none() {
-            let history = self.history.as_ref()?;
-            match history.store.reader() {
-                Ok(reader) => self.reader = Some(reader),
-                Err(error) => {
-                    warn!(%error, "cannot open a reader on the store");
-                    return None;
-                }
-            }
-        }
-        self.reader.as_ref()
+        replay_block(&lines, self.next, replay.bytes)
     }
 }
 
