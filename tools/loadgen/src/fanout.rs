@@ -32,6 +32,8 @@ struct Tally {
     duplicated: u64,
     mangled: u64,
     notices: u64,
+    /// The first notice, for the log.
+    first_notice: Option<String>,
     latencies: Vec<u64>,
     last_ns: u64,
     ended: Option<&'static str>,
@@ -98,7 +100,13 @@ async fn receive(mut incoming: Lines<OwnedReadHalf>, shared: Arc<Shared>, expect
         let before = tally.unique;
         while let Some(raw) = incoming.next_raw() {
             let received = match raw {
-                Raw::Line(line) => classifier.classify(line),
+                Raw::Line(line) => {
+                    let received = classifier.classify(line);
+                    if received == Received::Notice && tally.first_notice.is_none() {
+                        tally.first_notice = Some(String::from_utf8_lossy(line).into_owned());
+                    }
+                    received
+                }
                 // A line longer than any that was sent.
                 Raw::TooLong => Received::Mangled,
             };
@@ -303,6 +311,15 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
     let duplicated: u64 = tallies.iter().map(|t| t.duplicated).sum();
     let mangled: u64 = tallies.iter().map(|t| t.mangled).sum();
     let notices: u64 = tallies.iter().map(|t| t.notices).sum();
+    let mut told: Vec<&str> = tallies
+        .iter()
+        .filter_map(|t| t.first_notice.as_deref())
+        .collect();
+    told.sort_unstable();
+    told.dedup();
+    for notice in told.iter().take(3) {
+        eprintln!("fanout: the server told a client: {notice}");
+    }
     let closed = tallies.iter().filter(|t| t.ended.is_some()).count();
     let last_ns = tallies.iter().map(|t| t.last_ns).max().unwrap_or(start_ns);
     let elapsed = last_ns.saturating_sub(start_ns).max(1) as f64 / 1e9;

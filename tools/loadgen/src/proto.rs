@@ -156,11 +156,15 @@ impl Proto {
             let (prefix, body) = line.split_at(at);
             let prefix_ok = std::str::from_utf8(prefix).is_ok()
                 && match self {
-                    // The whole line is a message whose text starts at the marker.
-                    Self::Chat => matches!(
-                        std::str::from_utf8(line).ok().and_then(ServerLine::parse),
-                        Some(ServerLine::Message { text, .. }) if text.len() == body.len()
-                    ),
+                    // The whole line is a message whose text starts at the marker; a line
+                    // replayed from history (a server reused across runs) is not a delivery.
+                    Self::Chat => {
+                        match std::str::from_utf8(line).ok().and_then(ServerLine::parse) {
+                            Some(ServerLine::Message { text, .. }) => text.len() == body.len(),
+                            Some(ServerLine::Replayed { .. }) => return Received::Event,
+                            _ => false,
+                        }
+                    }
                     Self::Python => angle_prefix(prefix),
                     Self::Ncat => prefix.is_empty() || angle_prefix(prefix),
                     Self::TokioChat => {
@@ -281,6 +285,10 @@ mod tests {
             Received::Mangled
         );
         assert_eq!(classify(Proto::Ncat, "@<user5> L 1"), Received::Mangled);
+        assert_eq!(
+            classify(Proto::Chat, &with("[2026-11-30 10:01:02Z #170] <guest-3> ")),
+            Received::Event
+        );
         assert_eq!(
             classify(Proto::TokioChat, "u7 has joined the chat"),
             Received::Event
