@@ -166,4 +166,19 @@ else
     echo "| frame flat as history grows (time, 100k ÷ 1k ≤ 1.25) | $flat | $(verdict "$flat_ok") |"
 fi
 echo "| ingest ≥ 200,000 lines/s | $r1 | $(verdict "$ingest_ok") |"
+# Issue 10's headroom targets: memory per scrollback line, and the frame scrolled to the oldest
+# line as cheap as the one following the newest.
+per_line=$(echo "$memory" | awk -F'|' '$2 ~ / lines / { gsub(/[ B]/, "", $4); if ($4 + 0 > m) m = $4 + 0 } END { print (m > 0) ? m : "nan" }')
+per_line_ok=$(awk -v b="$per_line" 'BEGIN { print (b != "nan" && b <= 150) ? 1 : 0 }')
+echo "| scrollback ≤ 150 B per line (worst of 10k and 100k) | ${per_line} B | $(verdict "$per_line_ok") |"
+top100=$(median frame_scrolled_top/100000)
+if ((${#instructions[@]})); then
+    top=$(ratio "${instructions[4]}" "${instructions[2]}")
+    top_ok=$(awk -v r="$top" 'BEGIN { print (r != "–" && r <= 1.05) ? 1 : 0 }')
+    echo "| frame scrolled to the oldest of 100k lines ÷ following the newest (instructions, ≤ 1.05) | $top | $(verdict "$top_ok") |"
+else
+    top=$(ratio "$top100" "$frame100")
+    top_ok=$(awk -v r="$top" 'BEGIN { print (r != "–" && r <= 1.25) ? 1 : 0 }')
+    echo "| frame scrolled to the oldest of 100k lines ÷ following the newest (time, ≤ 1.25) | $top ($(human "$top100") vs $(human "$frame100")) | $(verdict "$top_ok") |"
+fi
 echo "| CPU while idle 0–1 ticks over 5 s | ${idle_ticks:-–} | $(verdict "$idle_ok") |"
