@@ -196,7 +196,7 @@ fn peer_paragraph(c: &mut Criterion, apps: &[(usize, App)]) {
                     let lines: Vec<Line<'_>> = app
                         .scrollback
                         .entries()
-                        .map(|e| Line::raw(e.text.as_str()))
+                        .map(|e| Line::raw(&*e.text))
                         .collect();
                     let paragraph = Paragraph::new(lines)
                         .wrap(Wrap { trim: false })

@@ -57,34 +57,41 @@ pub enum Kind {
     Note,
 }
 
-/// One line of the scrollback.
+/// One line of the scrollback. Kept small (48 bytes beside its text): a long session holds
+/// a hundred thousand of them.
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// Sanitised text, tabs expanded.
-    pub text: String,
+    pub text: Box<str>,
     /// How it is drawn.
     pub kind: Kind,
     /// Local time of arrival.
     pub time: NaiveTime,
-    /// Byte offsets where each wrapped row starts (the first is 0) for the current width.
-    rows: Vec<u32>,
+    /// Byte offsets where each wrapped row after the first starts, for the current width:
+    /// empty (no allocation) for the many lines that fit one row.
+    breaks: Box<[u32]>,
 }
 
 impl Entry {
     /// The wrapped rows of this entry as byte ranges into `text`.
     pub fn rows(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let starts = std::iter::once(0).chain(self.breaks.iter().map(|&r| r as usize));
         let ends = self
-            .rows
+            .breaks
             .iter()
-            .skip(1)
             .map(|&r| r as usize)
             .chain([self.text.len()]);
-        self.rows.iter().map(|&r| r as usize).zip(ends)
+        starts.zip(ends)
     }
 
     fn row_count(&self) -> usize {
-        self.rows.len()
+        self.breaks.len() + 1
     }
+}
+
+/// The row starts after the first, as an [`Entry`] keeps them.
+fn breaks(text: &str, width: usize) -> Box<[u32]> {
+    wrap(text, width).into_iter().skip(1).collect()
 }
 
 /// The bounded, wrapped history.
@@ -164,13 +171,21 @@ impl Scrollback {
         match self.entries.back_mut() {
             Some(last) if self.open => {
                 let before = last.row_count();
-                last.text.push_str(text);
+                let mut grown = String::from(std::mem::take(&mut last.text));
+                grown.push_str(text);
+                last.text = grown.into_boxed_str();
                 last.kind = classify(&last.text);
                 // Greedy wrapping never revisits a finished row: only the last row (now
                 // longer) is wrapped again, so a line growing read by read costs linear time.
-                let from = last.rows.pop().unwrap_or(0);
+                let mut starts = last.breaks.to_vec();
+                let from = starts.pop().unwrap_or(0);
                 let tail = wrap(&last.text[from as usize..], self.width);
-                last.rows.extend(tail.into_iter().map(|start| start + from));
+                starts.extend(
+                    tail.into_iter()
+                        .map(|start| start + from)
+                        .filter(|&s| s > 0),
+                );
+                last.breaks = starts.into_boxed_slice();
                 let grown = last.row_count().saturating_sub(before);
                 self.total_rows += grown;
                 self.total_bytes += text.len();
@@ -209,14 +224,14 @@ impl Scrollback {
     }
 
     fn push_entry(&mut self, text: String, kind: Kind, time: NaiveTime) {
-        let rows = wrap(&text, self.width);
-        let added = rows.len();
+        let breaks = breaks(&text, self.width);
+        let added = breaks.len() + 1;
         self.total_bytes += text.len();
         self.entries.push_back(Entry {
-            text,
+            text: text.into_boxed_str(),
             kind,
             time,
-            rows,
+            breaks,
         });
         self.total_rows += added;
         if self.offset > 0 {
@@ -244,8 +259,8 @@ impl Scrollback {
         self.width = width;
         self.total_rows = 0;
         for entry in &mut self.entries {
-            entry.rows = wrap(&entry.text, width);
-            self.total_rows += entry.rows.len();
+            entry.breaks = breaks(&entry.text, width);
+            self.total_rows += entry.row_count();
         }
         self.offset = self.offset.min(self.max_offset());
     }
@@ -486,7 +501,7 @@ mod tests {
         for n in 0..5 {
             sb.push(&format!("line {n}"), Kind::Plain, NaiveTime::MIN);
         }
-        let texts: Vec<_> = sb.entries().map(|e| e.text.as_str()).collect();
+        let texts: Vec<_> = sb.entries().map(|e| &*e.text).collect();
         assert_eq!(texts, ["line 2", "line 3", "line 4"]);
     }
 
@@ -500,18 +515,18 @@ mod tests {
         let before: Vec<String> = sb
             .visible(10)
             .iter()
-            .map(|(e, _, _)| e.text.clone())
+            .map(|(e, _, _)| e.text.to_string())
             .collect();
         sb.push("newer", Kind::Plain, NaiveTime::MIN);
         let after: Vec<String> = sb
             .visible(10)
             .iter()
-            .map(|(e, _, _)| e.text.clone())
+            .map(|(e, _, _)| e.text.to_string())
             .collect();
         assert_eq!(before, after);
         assert_eq!(sb.unread(), 1);
         sb.to_bottom();
-        assert_eq!(sb.visible(10).last().unwrap().0.text, "newer");
+        assert_eq!(&*sb.visible(10).last().unwrap().0.text, "newer");
     }
 
     #[test]
@@ -525,7 +540,8 @@ mod tests {
                 sb.append(piece, false, NaiveTime::MIN, |_| Kind::Plain);
             }
             let entry = sb.entries().next().unwrap();
-            assert_eq!(entry.rows, wrap(text, width), "width {width}");
+            let starts: Vec<u32> = entry.rows().map(|(start, _)| start as u32).collect();
+            assert_eq!(starts, wrap(text, width), "width {width}");
         }
     }
 
@@ -542,7 +558,7 @@ mod tests {
             }
         });
         let entry = sb.entries().next().unwrap();
-        assert_eq!(entry.text, "<alice> hello");
+        assert_eq!(&*entry.text, "<alice> hello");
         assert_eq!(entry.kind, Kind::Own { prefix: 8 });
         assert_eq!(entry.rows().count(), 3);
         sb.append("next", true, NaiveTime::MIN, |_| Kind::Plain);
@@ -562,7 +578,8 @@ mod tests {
         assert_eq!(sb.len(), 20 * chunk.len() / MAX_ENTRY_BYTES + 1);
         // Growing read by read wraps exactly as the whole text at once would.
         for entry in sb.entries() {
-            assert_eq!(entry.rows, wrap(&entry.text, 80));
+            let starts: Vec<u32> = entry.rows().map(|(start, _)| start as u32).collect();
+            assert_eq!(starts, wrap(&entry.text, 80));
         }
     }
 

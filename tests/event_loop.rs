@@ -195,7 +195,7 @@ async fn scripted_keys_chat_and_exit_through_the_real_loop() {
         "each line starts HH:MM:SS"
     );
 
-    let lines: Vec<&str> = app.scrollback.entries().map(|e| e.text.as_str()).collect();
+    let lines: Vec<&str> = app.scrollback.entries().map(|e| &*e.text).collect();
     let tail = &lines[lines.len() - 3..];
     assert_eq!(
         tail,
@@ -331,7 +331,7 @@ async fn a_client_cut_off_gets_what_it_missed_once_after_reconnecting() {
     let (result, ()) = tokio::join!(looping, script);
     result.expect("the loop ends").expect("without an error");
 
-    let lines: Vec<&str> = app.scrollback.entries().map(|e| e.text.as_str()).collect();
+    let lines: Vec<&str> = app.scrollback.entries().map(|e| &*e.text).collect();
     let count = |said: &str| lines.iter().filter(|l| l.ends_with(said)).count();
     assert_eq!(
         count("<guest-1> b1"),

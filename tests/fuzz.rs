@@ -897,7 +897,7 @@ mod regressions {
         app.on_net(failure, tokio::time::Instant::now());
         draw(&app, (20, 24));
         let note = app.scrollback.entries().next_back().unwrap();
-        assert_eq!(note.text, "-- cannot resolve x:1: no");
+        assert_eq!(&*note.text, "-- cannot resolve x:1: no");
     }
 
     /// Was: `你` does not fit after `bcd`, so `wrap` broke after the leading space, carried

@@ -155,7 +155,7 @@ async fn a_whole_chat_session_reads_as_the_article_tells_it() {
         })
     ));
 
-    let timeline: Vec<String> = inspector.timeline().map(|e| e.text.clone()).collect();
+    let timeline: Vec<String> = inspector.timeline().map(|e| e.text.to_string()).collect();
     let expected = [
         format!("resolve {addr}"),
         format!("socket(); connect({addr}): SYN →"),

@@ -128,7 +128,7 @@ impl App {
         if let (Some(lines), Some(entry)) =
             (&mut self.transcript, self.scrollback.entries().next_back())
         {
-            lines.push((time, entry.text.clone()));
+            lines.push((time, entry.text.to_string()));
         }
     }
 

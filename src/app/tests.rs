@@ -73,7 +73,10 @@ fn receive(app: &mut App, text: &str) {
 }
 
 fn texts(app: &App) -> Vec<String> {
-    app.scrollback.entries().map(|e| e.text.clone()).collect()
+    app.scrollback
+        .entries()
+        .map(|e| e.text.to_string())
+        .collect()
 }
 
 fn type_line(app: &mut App, text: &str) -> Vec<Effect> {
@@ -391,7 +394,7 @@ fn replayed_lines_are_shown_without_their_stamp_at_the_time_they_were_said() {
         .scrollback
         .entries()
         .skip(2)
-        .map(|e| (e.text.clone(), e.kind))
+        .map(|e| (e.text.to_string(), e.kind))
         .collect();
     assert_eq!(
         shown,
