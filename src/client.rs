@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use crossterm::event::EventStream;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -84,7 +83,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         let (mut tui, _guard) = terminal::init()?;
         let io = Io {
             terminal: &mut tui,
-            events: EventStream::new(),
+            events: terminal::events(),
             net: &mut net,
             shutdown: &signals,
             capture_mouse: &mut terminal::capture_mouse,

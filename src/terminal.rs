@@ -5,12 +5,14 @@
 use std::io::{self, IsTerminal, Stdout, Write};
 
 use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
+    EventStream,
 };
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use crossterm::{cursor, execute};
+use futures_util::Stream;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
@@ -65,6 +67,49 @@ pub fn init() -> anyhow::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalGua
     )?;
     let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     Ok((terminal, guard))
+}
+
+/// The terminal's events (keys, pastes, resizes, the mouse) for the loop to read. Debug builds
+/// add a fault-injection hook for tests (see `fault_injection`).
+pub fn events() -> impl Stream<Item = io::Result<Event>> + Unpin {
+    fault_injection::wrap(EventStream::new())
+}
+
+/// Fault injection for tests, compiled into debug builds only: with the environment variable
+/// `TCPCHAT_FAULT_ON_F12=panic` the key F12 panics the UI thread, and with
+/// `TCPCHAT_FAULT_ON_F12=error` it arrives as a failed terminal read, which ends the client
+/// with an error (exit 1). `tests/tui/` checks that the terminal is restored after each.
+#[cfg(debug_assertions)]
+mod fault_injection {
+    use std::io;
+
+    use crossterm::event::{Event, KeyCode, KeyEventKind};
+    use futures_util::{Stream, StreamExt};
+
+    pub(super) fn wrap(
+        events: impl Stream<Item = io::Result<Event>> + Unpin,
+    ) -> impl Stream<Item = io::Result<Event>> + Unpin {
+        let fault = std::env::var("TCPCHAT_FAULT_ON_F12").ok();
+        events.map(move |event| {
+            let f12 = matches!(&event, Ok(Event::Key(key))
+                if key.code == KeyCode::F(12) && key.kind == KeyEventKind::Press);
+            match (f12, fault.as_deref()) {
+                (true, Some("panic")) => panic!("fault injection: F12 with TCPCHAT_FAULT_ON_F12"),
+                (true, Some("error")) => Err(io::Error::other(
+                    "fault injection: F12 with TCPCHAT_FAULT_ON_F12",
+                )),
+                _ => event,
+            }
+        })
+    }
+}
+
+/// Release builds have no fault injection.
+#[cfg(not(debug_assertions))]
+mod fault_injection {
+    pub(super) fn wrap<S>(events: S) -> S {
+        events
+    }
 }
 
 /// Captures the mouse (wheel scrolling) or releases it to the terminal (text selection).
