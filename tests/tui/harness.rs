@@ -53,8 +53,14 @@ pub mod keys {
     pub const ALT_H: &str = "\x1bh";
     /// Ctrl-L.
     pub const CTRL_L: &str = "\x0c";
+    /// F2.
+    pub const F2: &str = "\x1bOQ";
+    /// Alt-I, the inspector's fallback for terminals that take F2.
+    pub const ALT_I: &str = "\x1bi";
     /// F4.
     pub const F4: &str = "\x1bOS";
+    /// F12 (bound to nothing; the client's fault-injection hook uses it).
+    pub const F12: &str = "\x1b[24~";
     /// Mouse wheel up at column 40, row 5 (SGR encoding).
     pub const WHEEL_UP: &str = "\x1b[<64;40;5M";
     /// Mouse wheel down at column 40, row 5 (SGR encoding).
@@ -95,6 +101,54 @@ pub fn signal(pid: u32, signal: libc::c_int) {
     );
 }
 
+/// The terminal's modes (termios flags) as the kernel keeps them for the pty: what raw mode
+/// changes and what leaving it must put back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Modes {
+    /// Input flags (`ICRNL`, `IXON`...).
+    pub iflag: libc::tcflag_t,
+    /// Output flags (`OPOST`...).
+    pub oflag: libc::tcflag_t,
+    /// Control flags (`CS8`...).
+    pub cflag: libc::tcflag_t,
+    /// Local flags (`ICANON`, `ECHO`, `ISIG`, `IEXTEN`).
+    pub lflag: libc::tcflag_t,
+}
+
+impl Modes {
+    /// Reads the modes of the pty whose master is `fd`. (On Linux the master's `TCGETS`
+    /// answers for the slave, and keeps answering after the program on it has gone.)
+    fn of(fd: std::os::unix::io::RawFd) -> Self {
+        // SAFETY: an all-zero termios is a valid value of this plain C struct.
+        let mut termios: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: tcgetattr writes one termios into the struct we own, which outlives the call;
+        // `fd` is the pty master this harness holds open.
+        let result = unsafe { libc::tcgetattr(fd, &raw mut termios) };
+        assert_eq!(
+            result,
+            0,
+            "tcgetattr on the pty: {}",
+            std::io::Error::last_os_error()
+        );
+        Self {
+            iflag: termios.c_iflag,
+            oflag: termios.c_oflag,
+            cflag: termios.c_cflag,
+            lflag: termios.c_lflag,
+        }
+    }
+
+    /// Line editing and echo on: the terminal a shell expects.
+    pub fn cooked(&self) -> bool {
+        self.lflag & libc::ICANON != 0 && self.lflag & libc::ECHO != 0
+    }
+
+    /// Line editing and echo off, as a TUI runs it.
+    pub fn raw(&self) -> bool {
+        self.lflag & (libc::ICANON | libc::ECHO) == 0
+    }
+}
+
 /// The real TUI running in a pseudo-terminal.
 pub struct Tui {
     parser: Arc<Mutex<vt100::Parser>>,
@@ -104,6 +158,8 @@ pub struct Tui {
     writer: Arc<Mutex<Box<dyn Write + Send>>>,
     child: Box<dyn Child + Send + Sync>,
     size: (u16, u16),
+    /// The pty's modes before the program started.
+    initial_modes: Modes,
     /// Its own data home (`XDG_DATA_HOME`): a room it hosts keeps history there, not in the
     /// user's store, and shares it with no other test.
     _data: tempfile::TempDir,
@@ -130,12 +186,31 @@ impl Tui {
 
     /// [`Tui::spawn`] on a terminal that answers cursor position queries or not.
     pub fn spawn_on(args: &[&str], cols: u16, rows: u16, queries: Queries) -> Self {
+        Self::spawn_full(args, &[], cols, rows, queries)
+    }
+
+    /// [`Tui::spawn`] with environment variables `env` set.
+    pub fn spawn_with(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Self {
+        Self::spawn_full(args, env, cols, rows, Queries::Answered)
+    }
+
+    fn spawn_full(
+        args: &[&str],
+        env: &[(&str, &str)],
+        cols: u16,
+        rows: u16,
+        queries: Queries,
+    ) -> Self {
         let pair = native_pty_system()
             .openpty(pty_size(cols, rows))
             .expect("openpty");
+        let initial_modes = Modes::of(pair.master.as_raw_fd().expect("the pty's descriptor"));
         let data = tempfile::tempdir().expect("a temporary data home");
         let mut command = CommandBuilder::new(binary());
         command.args(args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
         command.env("XDG_DATA_HOME", data.path());
         command.env("TERM", "xterm-256color");
         command.env_remove("RUST_LOG");
@@ -203,6 +278,7 @@ impl Tui {
             writer,
             child,
             size: (cols, rows),
+            initial_modes,
             _data: data,
         }
     }
@@ -225,11 +301,6 @@ impl Tui {
     /// The screen's text, one line per row.
     pub fn text(&self) -> String {
         self.parser.lock().unwrap().screen().contents()
-    }
-
-    /// The terminal cursor, `(row, column)` from 0.
-    pub fn cursor(&self) -> (u16, u16) {
-        self.parser.lock().unwrap().screen().cursor_position()
     }
 
     /// Waits until `done` holds for the screen, or fails the test showing the screen.
@@ -291,6 +362,16 @@ impl Tui {
         self.master
             .resize(pty_size(cols, rows))
             .expect("resize the pty");
+    }
+
+    /// The pty's modes now.
+    pub fn modes(&self) -> Modes {
+        Modes::of(self.master.as_raw_fd().expect("the pty's descriptor"))
+    }
+
+    /// The pty's modes before the program started.
+    pub fn initial_modes(&self) -> Modes {
+        self.initial_modes
     }
 
     /// Whether the program is still running.

@@ -81,6 +81,44 @@ fn find(screen: &vt100::Screen, text: &str) -> Option<(u16, u16)> {
         })
 }
 
+/// After the program has ended: the terminal is as it found it. The escape sequences that
+/// leave the alternate screen and bracketed paste were written, and the pty's modes (termios:
+/// line editing, echo, signals, CR/LF handling) are the ones it had before the program started,
+/// which were a shell's (cooked).
+fn assert_restored(tui: &Tui) {
+    tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
+    tui.wait_for_output(BRACKETED_PASTE_OFF);
+    tui.wait_for(|s| !s.alternate_screen(), "the main screen back");
+    assert!(
+        tui.initial_modes().cooked(),
+        "the pty did not start cooked: {:?}",
+        tui.initial_modes()
+    );
+    assert_eq!(tui.modes(), tui.initial_modes(), "the terminal's modes");
+}
+
+/// Asserts that the program runs the terminal raw (so that [`assert_restored`] later means
+/// something).
+fn assert_raw(tui: &Tui) {
+    let modes = tui.modes();
+    assert!(modes.raw(), "the TUI runs without raw mode: {modes:?}");
+}
+
+/// The figure after `label ` in the status bar or the inspector, in bytes (`in 354 B`,
+/// `received   1,117 B`); `None` if it is not there in bytes.
+fn bytes_after(text: &str, label: &str) -> Option<u64> {
+    let (_, rest) = text.split_once(label)?;
+    let figure = rest.trim_start().split(" B").next()?;
+    figure.replace(',', "").parse().ok()
+}
+
+/// The smoothed RTT the status bar shows (`rtt 0.05 ms`), in milliseconds.
+fn status_rtt(screen: &vt100::Screen) -> Option<f64> {
+    let status = status_row(screen);
+    let (_, rest) = status.split_once(" rtt ")?;
+    rest.split(" ms").next()?.parse().ok()
+}
+
 /// Another user types lines that look like events about alice; her client learns nothing from
 /// them: the status bar keeps her nick and the count, and her own lines stay marked as hers.
 #[test]
@@ -141,6 +179,8 @@ fn connect_send_and_see_another_client() {
 fn chinese_input_cursor_column() {
     let server = Server::start("chat");
     let mut tui = join(&server.addr, "alice", 80, 24);
+    let mut peer = plain_peer(&server.addr, "bob");
+    tui.wait_for_text("is now known as bob");
 
     // The prompt "> " is 2 columns; each CJK character is 2 more.
     tui.send("你好");
@@ -156,7 +196,12 @@ fn chinese_input_cursor_column() {
     tui.send(keys::LEFT);
     tui.send(keys::LEFT);
     tui.wait_for_cursor((23, 6));
-    assert_eq!(tui.cursor(), (23, 6), "the caret stays put once drawn");
+    // A frame drawn for something else (a line arriving) puts the caret back where it was.
+    peer.send("a line that redraws the screen\n");
+    tui.wait_for(
+        |s| s.contents().contains("<bob> a line that redraws") && s.cursor_position() == (23, 6),
+        "the new line drawn and the caret still at column 6",
+    );
     tui.send(keys::LEFT);
     tui.wait_for_cursor((23, 4));
 
@@ -429,6 +474,7 @@ fn exit_key_ends_session_cleanly() {
     let mut peer = plain_peer(&server.addr, "bob");
     tui.wait_for_text("is now known as bob");
 
+    assert_raw(&tui);
     let started = Instant::now();
     tui.send(keys::CTRL_D);
     assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
@@ -439,10 +485,83 @@ fn exit_key_ends_session_cleanly() {
         took < Duration::from_secs(2),
         "the exit took {took:?}: the client did not see the server close"
     );
-    tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
-    tui.wait_for_output(BRACKETED_PASTE_OFF);
-    tui.wait_for(|s| !s.alternate_screen(), "the main screen back");
+    assert_restored(&tui);
     peer.expect_line(|l| l.starts_with("*** alice left (exit)"), "alice leaving");
+}
+
+/// The word `exit` typed alone ends the session as Ctrl-D does: `exit` goes out, then our FIN,
+/// and the client quits when the server closes. (Sent as a plain line, the server would close
+/// all the same and the client would reconnect.) With the inspector open the close stays on
+/// screen, which shows the client saw the server's FIN, with no clock involved.
+#[test]
+fn typed_exit_ends_the_session_like_ctrl_d() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 100, 40);
+    let mut peer = plain_peer(&server.addr, "bob");
+    tui.wait_for_text("is now known as bob");
+    tui.send(keys::F2);
+    tui.wait_for_text("TCP inspector");
+
+    tui.send("exit");
+    tui.send(keys::ENTER);
+    peer.expect_line(|l| l.starts_with("*** alice left (exit)"), "alice leaving");
+    tui.wait_for(
+        |s| {
+            let text = s.contents();
+            text.contains("shutdown(WR): our FIN") && text.contains("session over")
+        },
+        "our FIN, the server's close, and the session over",
+    );
+    tui.send("q");
+    assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
+    assert_restored(&tui);
+}
+
+/// After a deliberate exit (Ctrl-D, or `exit` typed) the client never connects again, even
+/// while it stays on screen to show the close (the inspector open): no connection reaches the
+/// listener after the first, during three times the first reconnect delay (1 s) or after.
+#[test]
+fn a_deliberate_exit_never_reconnects() {
+    for (how, keys) in [("Ctrl-D", keys::CTRL_D), ("exit typed", "exit\r")] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("local_addr").to_string();
+        let mut tui = Tui::spawn(&[&addr], 100, 40);
+        let mut server = accept_one(&listener);
+        server.write_all(b"a server of our own\n").expect("write");
+        tui.wait_for_text("a server of our own");
+        tui.send(keys::F2);
+        tui.wait_for_text("TCP inspector");
+
+        tui.send(keys);
+        server
+            .set_read_timeout(Some(harness::DEADLINE))
+            .expect("set_read_timeout");
+        let mut received = Vec::new();
+        std::io::Read::read_to_end(&mut server, &mut received)
+            .unwrap_or_else(|e| panic!("{how}: no FIN from the client: {e}"));
+        assert_eq!(received, b"exit\n", "{how}");
+        drop(server); // our FIN: the session is over
+        tui.wait_for_text("session over");
+
+        listener.set_nonblocking(true).expect("set_nonblocking");
+        let watch_until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < watch_until {
+            if let Ok((_, from)) = listener.accept() {
+                panic!("{how}: the client connected again, from {from}");
+            }
+            assert!(
+                !tui.text().contains("reconnecting"),
+                "{how}: the client is reconnecting"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tui.send("q");
+        assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0, "{how}");
+        assert!(
+            listener.accept().is_err(),
+            "{how}: a connection came in as the client quit"
+        );
+    }
 }
 
 #[test]
@@ -512,6 +631,92 @@ fn raw_mode_against_article_echo_server() {
     tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
 }
 
+/// `--raw` sends exactly what was typed: no newline after a line, `exit` alone for the exit
+/// (the article's server compares each read with `b'exit'`; our own echo mode also takes
+/// `exit\n`, so only the bytes on the wire can tell).
+#[test]
+fn raw_mode_sends_exactly_what_was_typed() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local_addr").to_string();
+    let mut tui = Tui::spawn(&["--raw", &addr], 80, 24);
+    let mut server = accept_one(&listener);
+    server.write_all("连接成功!".as_bytes()).expect("write");
+    tui.wait_for_text("连接成功!");
+    server
+        .set_read_timeout(Some(harness::DEADLINE))
+        .expect("set_read_timeout");
+    let mut wire = Vec::new();
+    for typed in ["hello", "你好", "x"] {
+        tui.send(typed);
+        tui.send(keys::ENTER);
+        tui.wait_for_text(&format!("→ {typed}"));
+        // Everything up to this line's last byte; a newline after it would start the next.
+        let want = wire.len() + typed.len();
+        while wire.len() < want {
+            let mut buf = [0u8; 64];
+            let n = std::io::Read::read(&mut server, &mut buf).expect("the typed bytes");
+            assert!(n > 0, "the client closed after {wire:?}");
+            wire.extend_from_slice(&buf[..n]);
+        }
+    }
+    tui.send("exit");
+    tui.send(keys::ENTER);
+    std::io::Read::read_to_end(&mut server, &mut wire).expect("exit, then the client's FIN");
+    assert_eq!(
+        String::from_utf8_lossy(&wire),
+        "hello你好xexit",
+        "the bytes on the wire"
+    );
+    drop(server);
+    assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
+}
+
+/// Once connected, the status bar shows the kernel's smoothed RTT for the connection (Linux
+/// `TCP_INFO`); it goes when the connection does.
+#[test]
+fn the_status_bar_shows_the_rtt_while_connected() {
+    let server = Server::start("chat");
+    // Wide enough for every part of the status bar.
+    let tui = join(&server.addr, "alice", 180, 24);
+    tui.wait_for(
+        |s| status_rtt(s).is_some_and(|ms| ms > 0.0 && ms < 1000.0),
+        "`rtt N ms` in the status bar",
+    );
+    drop(server); // SIGKILL: the connection goes
+    tui.wait_for(
+        |s| !status_row(s).contains(" connected ") && status_rtt(s).is_none(),
+        "no rtt once the connection is gone",
+    );
+}
+
+/// With the inspector open (F2, or Alt-I), the kernel's figures are sampled live: the bytes
+/// the kernel says it received catch up with what the client read (the status bar's `in`)
+/// after each new line, with no network event carrying them.
+#[test]
+fn the_inspector_shows_the_kernels_figures_live() {
+    let server = Server::start("chat");
+    let mut tui = join(&server.addr, "alice", 180, 50);
+    let mut peer = plain_peer(&server.addr, "bob");
+    tui.wait_for_text("is now known as bob");
+    for (i, open) in [keys::F2, keys::ALT_I].into_iter().enumerate() {
+        tui.send(open);
+        tui.wait_for_text("TCP inspector");
+        peer.send(&format!("line {i}\n"));
+        tui.wait_for(
+            |s| {
+                let text = s.contents();
+                let read = bytes_after(&status_row(s), " in ");
+                text.contains(&format!("<bob> line {i}"))
+                    && read.is_some()
+                    && bytes_after(&text, "received ") == read
+            },
+            "the kernel's bytes received equal to the bytes read",
+        );
+        tui.send(keys::F2); // closes it
+        tui.wait_for_no_text("TCP inspector");
+    }
+}
+
 #[test]
 fn help_opens_and_closes() {
     let server = Server::start("chat");
@@ -550,11 +755,10 @@ fn ctrl_c_quits_at_once_and_restores() {
     tui.send("half a line");
     tui.wait_for(|s| input_row(s) == "> half a line", "the typed text");
 
+    assert_raw(&tui);
     tui.send(keys::CTRL_C);
     assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
-    tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
-    tui.wait_for_output(BRACKETED_PASTE_OFF);
-    tui.wait_for(|s| !s.alternate_screen(), "the main screen back");
+    assert_restored(&tui);
 }
 
 #[test]
@@ -562,11 +766,10 @@ fn sigterm_restores_terminal() {
     let server = Server::start("chat");
     let mut tui = join(&server.addr, "alice", 80, 24);
 
+    assert_raw(&tui);
     signal(tui.pid(), libc::SIGTERM);
     assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
-    tui.wait_for_output(LEAVE_ALTERNATE_SCREEN);
-    tui.wait_for_output(BRACKETED_PASTE_OFF);
-    tui.wait_for(|s| !s.alternate_screen(), "the main screen back");
+    assert_restored(&tui);
 }
 
 #[test]
