@@ -77,7 +77,8 @@
 //! | a name that does not resolve (client) | `cannot resolve` shown, keeps running | `tui/hostile.rs::a_name_that_does_not_resolve_is_shown_and_the_client_keeps_running` |
 //! | a panic in a per-connection task | that member `left (server error)`, the server lives, others chat, new clients join, SIGTERM still exits 0 | here: `faults_a_panic_in_one_connection_task_leaves_the_server_running`; the TUI on such a connection: `tui/hostile.rs::a_server_task_panic_under_the_client_is_survived` |
 //! | SIGTERM, SIGHUP, SIGINT to the server | `* server shutting down` to every client, clean FIN, exit 0 | `cli.rs::serve_chats_and_sigterm_says_goodbye_then_exits_0` (TERM), here: `faults_sighup_and_sigint_to_the_server_shut_down_cleanly` |
-//! | SIGTERM, SIGHUP, SIGINT to the client | terminal restored (`ESC [?1049l`), exit 0 | `tui/main.rs::sigterm_restores_terminal`, `tui/main.rs::ctrl_c_quits_at_once_and_restores` (Ctrl-C as a key), `tui/hostile.rs::sighup_and_sigint_to_the_client_restore_the_terminal` |
+//! | SIGTERM, SIGHUP, SIGINT to the client | terminal restored (`ESC [?1049l`, and the pty's termios modes as they were), exit 0 | `tui/main.rs::sigterm_restores_terminal`, `tui/main.rs::ctrl_c_quits_at_once_and_restores` (Ctrl-C as a key), `tui/hostile.rs::sighup_and_sigint_to_the_client_restore_the_terminal` |
+//! | a panic in the client, an error exit | terminal restored (modes too) before the message, which is on the main screen; exit 101, exit 1 | `tui/hostile.rs::a_panic_in_the_client_restores_the_terminal`, `tui/hostile.rs::an_error_exit_restores_the_terminal` (the debug-build fault hook `TCPCHAT_FAULT_ON_F12`) |
 //! | resizes to 1×1 and 200 in a row | no panic, alive, a correct screen after | `tui/main.rs::resize_rewraps` (1×1), `tui/hostile.rs::width_sweep_from_1_to_200_columns_with_wide_text` |
 //!
 //! The heavy cases take the `HEAVY` lock so that at most one runs at a time on a small machine;
