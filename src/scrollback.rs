@@ -6,6 +6,7 @@
 //! renderer draws are exactly the rows counted here. Each entry keeps its row breaks for the
 //! current width; a resize re-wraps once, a frame only walks the rows it shows.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 use chrono::NaiveTime;
@@ -110,6 +111,24 @@ pub struct Scrollback {
     offset: usize,
     /// Lines that arrived while scrolled up.
     unread: usize,
+    /// Rows and entries that have left from the front since the start: with them a row or an
+    /// entry has a number that new lines and evictions do not change.
+    evicted_rows: u64,
+    first_entry: u64,
+    /// Bumped whenever rows are renumbered (a rewrap, a line taken back).
+    generation: u64,
+    /// Where the view's bottom row was last found, so a frame scrolled far up walks from
+    /// there instead of from the newest line (a frame costs its height, wherever it is).
+    view: Cell<Option<Position>>,
+}
+
+/// A row, and where it is: its entry and its place in that entry.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    generation: u64,
+    row: u64,
+    entry: u64,
+    row_in_entry: usize,
 }
 
 impl Scrollback {
@@ -125,6 +144,10 @@ impl Scrollback {
             open: false,
             offset: 0,
             unread: 0,
+            evicted_rows: 0,
+            first_entry: 0,
+            generation: 0,
+            view: Cell::new(None),
         }
     }
 
@@ -201,6 +224,7 @@ impl Scrollback {
     /// Removes the newest line (one the client decided not to show after all).
     pub fn drop_last(&mut self) {
         if let Some(last) = self.entries.pop_back() {
+            self.generation += 1;
             self.total_rows -= last.row_count();
             self.total_bytes -= last.text.len();
             self.open = false;
@@ -245,6 +269,8 @@ impl Scrollback {
             if let Some(old) = self.entries.pop_front() {
                 self.total_rows -= old.row_count();
                 self.total_bytes -= old.text.len();
+                self.evicted_rows += old.row_count() as u64;
+                self.first_entry += 1;
             }
         }
         self.offset = self.offset.min(self.max_offset());
@@ -257,6 +283,7 @@ impl Scrollback {
             return;
         }
         self.width = width;
+        self.generation += 1;
         self.total_rows = 0;
         for entry in &mut self.entries {
             entry.breaks = breaks(&entry.text, width);
@@ -310,31 +337,84 @@ impl Scrollback {
     }
 
     /// The rows to show in a view `height` rows tall, oldest first: each is an entry, the byte
-    /// range of the row, and whether it is the entry's first row. Walks back only as far as the
-    /// view needs.
+    /// range of the row, and whether it is the entry's first row. Costs the view's height
+    /// (and the distance scrolled since the last frame), not the history's length.
     pub fn visible(&self, height: usize) -> Vec<(&Entry, (usize, usize), bool)> {
-        let mut skip = self.offset;
-        let mut rows = Vec::with_capacity(height);
-        'entries: for entry in self.entries.iter().rev() {
-            let count = entry.row_count();
-            if skip >= count {
-                skip -= count;
-                continue;
+        let Some(newest) = self.newest_row() else {
+            return Vec::new();
+        };
+        let bottom =
+            self.evicted_rows + (self.total_rows - 1 - self.offset.min(self.total_rows - 1)) as u64;
+        let start = match self.view.get() {
+            Some(known)
+                if known.generation == self.generation && known.entry >= self.first_entry =>
+            {
+                known
             }
+            _ => newest,
+        };
+        let at = self.walk(start, bottom);
+        self.view.set(Some(at));
+        let mut rows = Vec::with_capacity(height);
+        let mut entry_index = (at.entry - self.first_entry) as usize;
+        let mut skip_below = self.entries[entry_index].row_count() - 1 - at.row_in_entry;
+        'entries: loop {
+            let entry = &self.entries[entry_index];
             let ranges: Vec<(usize, usize)> = entry.rows().collect();
-            for (index, range) in ranges.into_iter().enumerate().rev() {
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
+            for (index, range) in ranges.into_iter().enumerate().rev().skip(skip_below) {
                 rows.push((entry, range, index == 0));
                 if rows.len() == height {
                     break 'entries;
                 }
             }
+            skip_below = 0;
+            if entry_index == 0 {
+                break;
+            }
+            entry_index -= 1;
         }
         rows.reverse();
         rows
+    }
+
+    /// The newest row's position, if there is a row.
+    fn newest_row(&self) -> Option<Position> {
+        let last = self.entries.back()?;
+        Some(Position {
+            generation: self.generation,
+            row: self.evicted_rows + self.total_rows as u64 - 1,
+            entry: self.first_entry + self.entries.len() as u64 - 1,
+            row_in_entry: last.row_count() - 1,
+        })
+    }
+
+    /// The position of row `to`, found by walking from `from`, a whole entry at a time.
+    fn walk(&self, mut at: Position, to: u64) -> Position {
+        let rows_of = |entry: u64| self.entries[(entry - self.first_entry) as usize].row_count();
+        while at.row > to {
+            let back = at.row - to;
+            if back <= at.row_in_entry as u64 {
+                at.row_in_entry -= back as usize;
+                at.row = to;
+            } else {
+                at.row -= at.row_in_entry as u64 + 1;
+                at.entry -= 1;
+                at.row_in_entry = rows_of(at.entry) - 1;
+            }
+        }
+        while at.row < to {
+            let ahead = to - at.row;
+            let left = (rows_of(at.entry) - 1 - at.row_in_entry) as u64;
+            if ahead <= left {
+                at.row_in_entry += ahead as usize;
+                at.row = to;
+            } else {
+                at.row += left + 1;
+                at.entry += 1;
+                at.row_in_entry = 0;
+            }
+        }
+        at
     }
 }
 
@@ -599,5 +679,55 @@ mod tests {
     #[test]
     fn tabs_expand_to_stops() {
         assert_eq!(expand_tabs("a\tb\t\tc"), "a   b       c");
+    }
+
+    /// The view as the slow, obvious way finds it: every row in order, then a window.
+    fn naive_view(sb: &Scrollback, height: usize) -> Vec<(String, bool)> {
+        let all: Vec<(String, bool)> = sb
+            .entries()
+            .flat_map(|e| {
+                e.rows()
+                    .enumerate()
+                    .map(|(i, (a, b))| (e.text[a..b].to_owned(), i == 0))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let end = all.len() - sb.offset().min(all.len().saturating_sub(1));
+        all[end.saturating_sub(height)..end].to_vec()
+    }
+
+    #[test]
+    fn the_view_found_from_where_it_was_is_the_view_found_from_scratch() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut sb = Scrollback::new(300);
+        for step in 0..4_000 {
+            match rng.u8(0..10) {
+                0..=3 => {
+                    let len = rng.usize(0..60);
+                    sb.push(&"w ".repeat(len), Kind::Plain, NaiveTime::MIN);
+                }
+                4 => sb.append(
+                    &"x".repeat(rng.usize(1..40)),
+                    rng.bool(),
+                    NaiveTime::MIN,
+                    |_| Kind::Plain,
+                ),
+                5 | 6 => sb.scroll(rng.isize(-30..60), 10),
+                7 => sb.set_width(rng.usize(5..40)),
+                8 => sb.drop_last(),
+                _ => sb.to_bottom(),
+            }
+            let height = rng.usize(1..25);
+            let fast: Vec<(String, bool)> = sb
+                .visible(height)
+                .into_iter()
+                .map(|(e, (a, b), first)| (e.text[a..b].to_owned(), first))
+                .collect();
+            if sb.is_empty() {
+                assert!(fast.is_empty());
+                continue;
+            }
+            assert_eq!(fast, naive_view(&sb, height), "step {step}");
+        }
     }
 }
