@@ -4,7 +4,7 @@
 use clap::Parser;
 
 use crate::codec::DEFAULT_MAX_LINE;
-use crate::nick::Nick;
+use crate::names::Nick;
 use std::time::Duration;
 
 use crate::server::{

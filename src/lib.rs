@@ -12,7 +12,7 @@
 //! - [`protocol`]: every line the server writes and the client reads, typed, with one writer
 //!   and one reader; the commands and `/help` from one table; the `exit` rule; why an event
 //!   cannot be forged.
-//! - [`nick`]: what a nick may be, and when two are the same.
+//! - [`names`]: what a nick or a room name may be, and when two are the same.
 //! - [`tcpinfo`]: the kernel's `TCP_INFO` for a socket (the only `unsafe`).
 //!
 //! The server (`--serve`, and the room local mode hosts):
@@ -43,8 +43,8 @@ pub mod data_dir;
 pub mod editbox;
 pub mod event_loop;
 pub mod inspector;
+pub mod names;
 pub mod net;
-pub mod nick;
 pub mod protocol;
 pub mod scrollback;
 pub mod server;

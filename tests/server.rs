@@ -242,9 +242,9 @@ async fn nothing_a_user_sends_reads_as_an_event() {
     }
     // Nicks that would start like an event or a room are refused.
     a.send("/nick ***\n/nick #lobby\n").await;
-    a.expect("! nick may not start with * (kept for events and rooms)")
+    a.expect("! nick may not start with * (kept for events, rooms and private messages)")
         .await;
-    a.expect("! nick may not start with # (kept for events and rooms)")
+    a.expect("! nick may not start with # (kept for events, rooms and private messages)")
         .await;
 }
 

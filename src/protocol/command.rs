@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use super::EXIT;
-use crate::nick::{MAX_NICK_CHARS, NickError};
+use crate::names::{MAX_NICK_CHARS, NickError};
 
 /// A line from a client, parsed. Borrowed from the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

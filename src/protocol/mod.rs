@@ -35,7 +35,7 @@ use bytes::{Bytes, BytesMut};
 
 pub use command::{COMMANDS, Command, CommandSpec, HistoryRequest, Refusal, help_lines};
 
-use crate::nick::Nick;
+use crate::names::{Nick, RoomName};
 
 /// Starts every event line: what no user-caused line can start with (see the module docs).
 pub const EVENT_PREFIX: &str = "*** ";
@@ -397,10 +397,9 @@ fn valid(nick: &str) -> Option<&str> {
     Nick::is_valid(nick).then_some(nick)
 }
 
-/// A room name: `#` and what a nick may be.
+/// A room name, as [`RoomName`] has them.
 fn valid_room(room: &str) -> Option<&str> {
-    let name = room.strip_prefix('#')?;
-    (!name.starts_with('#') && Nick::is_valid(name)).then_some(room)
+    RoomName::is_valid(room).then_some(room)
 }
 
 /// A count as the server writes it: decimal digits only.

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::outbox::{Outbox, OutboxReader, OutboxRoom, Refused, outbox};
-use crate::nick::{Nick, NickError};
+use crate::names::{Nick, NickError};
 use crate::protocol::{Event, ServerLine};
 
 /// The reason given when the room drops a member whose outbox is full.

@@ -25,7 +25,7 @@ use super::sequencer::{Request, Said};
 use super::writer::{self, DROPPED_NOTICE_TIMEOUT};
 use super::{Ending, LINGER, Limits, kernel_summary, linger};
 use crate::codec::sanitize;
-use crate::nick::Nick;
+use crate::names::Nick;
 use crate::protocol::{Command, Event, HistoryRequest, Refusal, SaidKind, ServerLine, help_lines};
 
 /// Seconds between two flood-limit notices to the same client.

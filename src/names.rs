@@ -1,6 +1,11 @@
-//! Nicknames: what a valid one is, and when two are the same. Shared by the server (who may
-//! take which nick), the protocol reader (a line names a real nick or is not that kind of line)
-//! and the command line (`--nick`).
+//! Nicknames and room names: what a valid one is, and when two are the same. Shared by the
+//! server (who may take which nick, which room may exist), the protocol reader (a line names a
+//! real nick or room or is not that kind of line) and the command line (`--nick`).
+//!
+//! Both follow one set of character rules (no spaces, controls, invisible characters, `<` or
+//! `>`), both are stored composed (NFC) and compared by [`fold`] (compatibility forms and case
+//! ignored). A nick cannot start with `*`, `#` or `@`: the protocol's events, rooms and private
+//! conversations begin that way.
 
 use std::fmt;
 
@@ -8,6 +13,9 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Longest nick, in characters.
 pub const MAX_NICK_CHARS: usize = 24;
+
+/// Longest room name, in characters after its `#`.
+pub const MAX_ROOM_CHARS: usize = 32;
 
 /// A validated nickname, kept in Unicode's composed form (NFC), so `e` + U+0301 is stored and
 /// shown as `é`. Two nicks are the same person when their [`Nick::key`]s are equal: case and
@@ -26,8 +34,8 @@ pub enum NickError {
     TooLong,
     /// A space, a control character, an invisible one, or `<`/`>` that would fake a message prefix.
     BadCharacter(char),
-    /// Starts with a character reserved for the protocol: `*` (events and `/me` lines) or `#`
-    /// (room names).
+    /// Starts with a character reserved for the protocol: `*` (events and `/me` lines), `#`
+    /// (room names) or `@` (private conversations).
     BadStart(char),
     /// Someone online already has it (ignoring case).
     Taken(String),
@@ -43,9 +51,10 @@ impl fmt::Display for NickError {
                 "nick may not contain {:?} (no spaces, control or invisible characters, < or >)",
                 c.escape_unicode().to_string()
             ),
-            Self::BadStart(c) => {
-                write!(f, "nick may not start with {c} (kept for events and rooms)")
-            }
+            Self::BadStart(c) => write!(
+                f,
+                "nick may not start with {c} (kept for events, rooms and private messages)"
+            ),
             Self::Taken(nick) => write!(f, "nick {nick} is already taken"),
         }
     }
@@ -70,10 +79,9 @@ impl Nick {
         Self(format!("guest-{n}"))
     }
 
-    /// The identity used for uniqueness: compatibility-composed (NFKC) and in lower case.
+    /// The identity used for uniqueness (see [`fold`]).
     pub fn key(&self) -> String {
-        let folded: String = self.0.nfkc().collect();
-        folded.to_lowercase().nfkc().collect()
+        fold(&self.0)
     }
 
     /// The nick as text.
@@ -88,6 +96,13 @@ impl fmt::Display for Nick {
     }
 }
 
+/// What two names are compared by: compatibility-composed (NFKC) and in lower case, so `Alice`,
+/// `alice` and the full-width `ａｌｉｃｅ` are one.
+pub fn fold(name: &str) -> String {
+    let folded: String = name.nfkc().collect();
+    folded.to_lowercase().nfkc().collect()
+}
+
 fn check(requested: &str) -> Result<(), NickError> {
     let Some(first) = requested.chars().next() else {
         return Err(NickError::Empty);
@@ -98,8 +113,93 @@ fn check(requested: &str) -> Result<(), NickError> {
     if let Some(bad) = requested.chars().find(|&c| is_forbidden(c)) {
         return Err(NickError::BadCharacter(bad));
     }
-    if matches!(first, '*' | '#') {
+    if matches!(first, '*' | '#' | '@') {
         return Err(NickError::BadStart(first));
+    }
+    Ok(())
+}
+
+/// A validated room name: `#` and 1–32 characters by the nick's character rules, stored
+/// composed; two are one room when their [`RoomName::key`]s are equal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RoomName(String);
+
+/// Why a room name was refused; the `Display` text is sent after `! `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomNameError {
+    /// It does not start with `#`.
+    NoHash,
+    /// Nothing after the `#`, or a second `#`.
+    Empty,
+    /// More than [`MAX_ROOM_CHARS`] characters after the `#`.
+    TooLong,
+    /// A space, a control character, an invisible one, or `<`/`>`.
+    BadCharacter(char),
+}
+
+impl fmt::Display for RoomNameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoHash => f.write_str("a room's name starts with #, as in #lobby"),
+            Self::Empty => f.write_str("a room needs a name after its #"),
+            Self::TooLong => write!(
+                f,
+                "room name too long: at most {MAX_ROOM_CHARS} characters after the #"
+            ),
+            Self::BadCharacter(c) => write!(
+                f,
+                "a room's name may not contain {:?} (no spaces, control or invisible characters, < or >)",
+                c.escape_unicode().to_string()
+            ),
+        }
+    }
+}
+
+impl RoomName {
+    /// Validates a requested room name.
+    pub fn parse(requested: &str) -> Result<Self, RoomNameError> {
+        let composed: String = requested.nfc().collect();
+        check_room(&composed)?;
+        Ok(Self(composed))
+    }
+
+    /// Whether `text` is a room name [`RoomName::parse`] would accept.
+    pub fn is_valid(text: &str) -> bool {
+        check_room(text).is_ok()
+    }
+
+    /// The room everyone starts in.
+    pub fn lobby() -> Self {
+        Self(crate::protocol::LOBBY.to_owned())
+    }
+
+    /// The identity rooms are told apart by (see [`fold`]).
+    pub fn key(&self) -> String {
+        fold(&self.0)
+    }
+
+    /// The name as text, `#` included.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn check_room(requested: &str) -> Result<(), RoomNameError> {
+    let name = requested.strip_prefix('#').ok_or(RoomNameError::NoHash)?;
+    if name.is_empty() || name.starts_with('#') {
+        return Err(RoomNameError::Empty);
+    }
+    if name.chars().count() > MAX_ROOM_CHARS {
+        return Err(RoomNameError::TooLong);
+    }
+    if let Some(bad) = name.chars().find(|&c| is_forbidden(c)) {
+        return Err(RoomNameError::BadCharacter(bad));
     }
     Ok(())
 }
@@ -171,6 +271,7 @@ mod tests {
     fn refuses_the_prefixes_of_events_and_rooms() {
         assert_eq!(Nick::parse("***"), Err(NickError::BadStart('*')));
         assert_eq!(Nick::parse("#lobby"), Err(NickError::BadStart('#')));
+        assert_eq!(Nick::parse("@bob"), Err(NickError::BadStart('@')));
         assert!(Nick::parse("a*b#").is_ok());
     }
 
@@ -183,6 +284,30 @@ mod tests {
         let full_width = Nick::parse("ＡＬＩＣＥ").unwrap();
         assert_eq!(full_width.as_str(), "ＡＬＩＣＥ", "shown as typed");
         assert_eq!(full_width.key(), Nick::parse("alice").unwrap().key());
+    }
+
+    #[test]
+    fn room_names_follow_the_nick_rules_after_their_hash() {
+        assert_eq!(RoomName::parse("#Rust").unwrap().key(), "#rust");
+        assert_eq!(
+            RoomName::parse("#ＲＵＳＴ").unwrap().key(),
+            RoomName::parse("#rust").unwrap().key()
+        );
+        assert!(RoomName::parse(&format!("#{}", "x".repeat(MAX_ROOM_CHARS))).is_ok());
+        for (bad, error) in [
+            ("rust", RoomNameError::NoHash),
+            ("#", RoomNameError::Empty),
+            ("##x", RoomNameError::Empty),
+            ("#a b", RoomNameError::BadCharacter(' ')),
+            ("#a/../b\u{202e}", RoomNameError::BadCharacter('\u{202e}')),
+        ] {
+            assert_eq!(RoomName::parse(bad), Err(error), "{bad:?}");
+        }
+        assert_eq!(
+            RoomName::parse(&format!("#{}", "x".repeat(MAX_ROOM_CHARS + 1))),
+            Err(RoomNameError::TooLong)
+        );
+        assert!(RoomName::is_valid("#lobby") && RoomName::is_valid("#中文"));
     }
 
     #[test]
