@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use crate::server::{
     DEFAULT_ANNOUNCE_UP_TO, DEFAULT_KEEPALIVE, DEFAULT_LINE_TIMEOUT, DEFAULT_MAX_CLIENTS,
-    DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_LINES, DEFAULT_REPLAY, DEFAULT_RETAIN_DAYS,
-    DEFAULT_RETAIN_LINES, FloodLimit, HistorySettings, Limits, Mode,
+    DEFAULT_MAX_ROOMS, DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_LINES, DEFAULT_REPLAY,
+    DEFAULT_RETAIN_DAYS, DEFAULT_RETAIN_LINES, DEFAULT_ROOM_MEMBERS, DEFAULT_ROOMS_PER_CLIENT,
+    FloodLimit, HistorySettings, Limits, Mode,
 };
 
 /// The article's address: the default to listen on and to join.
@@ -99,6 +100,18 @@ pub struct Cli {
     #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ANNOUNCE_UP_TO)]
     pub announce_up_to: usize,
 
+    /// Server: most rooms one client may be in at once, #lobby included.
+    #[arg(long, value_name = "ROOMS", default_value_t = DEFAULT_ROOMS_PER_CLIENT, value_parser = at_least_one)]
+    pub rooms_per_client: usize,
+
+    /// Server: most rooms the server holds at once, #lobby included.
+    #[arg(long, value_name = "ROOMS", default_value_t = DEFAULT_MAX_ROOMS, value_parser = at_least_one)]
+    pub max_rooms: usize,
+
+    /// Server: most members one room holds (#lobby is bounded by --max-clients).
+    #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ROOM_MEMBERS, value_parser = at_least_one)]
+    pub room_members: usize,
+
     /// Where the server keeps its store (history): default $XDG_DATA_HOME/tcpchat. Local mode's
     /// room uses it too.
     #[arg(long, value_name = "DIR")]
@@ -146,6 +159,9 @@ impl Cli {
             line_timeout: Duration::from_secs_f64(self.line_timeout),
             keepalive: Duration::from_secs_f64(self.keepalive),
             announce_up_to: self.announce_up_to,
+            rooms_per_client: self.rooms_per_client,
+            max_rooms: self.max_rooms,
+            room_members: self.room_members,
             ..Limits::default()
         }
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use super::EXIT;
-use crate::names::{MAX_NICK_CHARS, NickError};
+use crate::names::{MAX_NICK_CHARS, NickError, RoomNameError};
 
 /// A line from a client, parsed. Borrowed from the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,8 +16,20 @@ pub enum Command<'a> {
     Me(&'a str),
     /// `/nick NAME`.
     Nick(&'a str),
-    /// `/who` (or `/names`).
-    Who,
+    /// `/who [#room]` (or `/names`): who is in a room, the current one by default.
+    Who(&'a str),
+    /// `/join #room`: enter a room (made if new) and talk there.
+    Join(&'a str),
+    /// `/part [#room] [REASON]`: leave a room, the current one by default.
+    Part(&'a str),
+    /// `/switch #room`: talk in a room already joined, without joining again.
+    Switch(&'a str),
+    /// `/rooms [PAGE]`: the rooms, with their members and topics.
+    Rooms(&'a str),
+    /// `/topic [TEXT]`: show or set the current room's topic.
+    Topic(&'a str),
+    /// `/msg #room TEXT` or `/msg NICK TEXT`: say in a room, or to one person privately.
+    Msg(&'a str),
     /// `/help`.
     Help,
     /// `/quit [REASON]`.
@@ -60,9 +72,51 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "who",
         aliases: &["names"],
-        args: "",
-        help: "list who is online",
-        build: |_| Command::Who,
+        args: "[#ROOM]",
+        help: "who is in a room (this one by default)",
+        build: |rest| Command::Who(rest),
+    },
+    CommandSpec {
+        name: "join",
+        aliases: &[],
+        args: "#ROOM",
+        help: "enter a room (made if new) and talk there",
+        build: |rest| Command::Join(rest),
+    },
+    CommandSpec {
+        name: "part",
+        aliases: &["leave"],
+        args: "[#ROOM] [REASON]",
+        help: "leave a room (this one by default)",
+        build: |rest| Command::Part(rest),
+    },
+    CommandSpec {
+        name: "switch",
+        aliases: &[],
+        args: "#ROOM",
+        help: "talk in a room you are in",
+        build: |rest| Command::Switch(rest),
+    },
+    CommandSpec {
+        name: "rooms",
+        aliases: &["list"],
+        args: "[PAGE]",
+        help: "the rooms, their members and topics",
+        build: |rest| Command::Rooms(rest),
+    },
+    CommandSpec {
+        name: "topic",
+        aliases: &[],
+        args: "[TEXT]",
+        help: "show or set this room's topic",
+        build: |rest| Command::Topic(rest),
+    },
+    CommandSpec {
+        name: "msg",
+        aliases: &[],
+        args: "#ROOM|NICK TEXT",
+        help: "say in a room, or to one person privately",
+        build: |rest| Command::Msg(rest),
     },
     CommandSpec {
         name: "me",
@@ -141,7 +195,13 @@ impl fmt::Display for Command<'_> {
             Self::Say(text) => f.write_str(text),
             Self::Me(action) => with_args(f, "me", action),
             Self::Nick(nick) => with_args(f, "nick", nick),
-            Self::Who => f.write_str("/who"),
+            Self::Who(room) => with_args(f, "who", room),
+            Self::Join(room) => with_args(f, "join", room),
+            Self::Part(args) => with_args(f, "part", args),
+            Self::Switch(room) => with_args(f, "switch", room),
+            Self::Rooms(page) => with_args(f, "rooms", page),
+            Self::Topic(text) => with_args(f, "topic", text),
+            Self::Msg(args) => with_args(f, "msg", args),
             Self::Help => f.write_str("/help"),
             Self::Quit(reason) => with_args(f, "quit", reason),
             Self::History(args) => with_args(f, "history", args),
@@ -249,6 +309,40 @@ pub enum Refusal<'a> {
         /// The limit, in characters.
         max: usize,
     },
+    /// A room name that cannot be one.
+    RoomName(RoomNameError),
+    /// Nobody online has that nick.
+    NoSuchNick(&'a str),
+    /// A room this member is not in.
+    NotInRoom(&'a str),
+    /// A room that does not exist.
+    NoSuchRoom(&'a str),
+    /// A topic longer than a topic may be.
+    TopicTooLong {
+        /// The limit, in characters.
+        max: usize,
+    },
+    /// The member is in no room at all (it parted the last one).
+    NoRoom,
+    /// One room more than a member may be in.
+    TooManyRooms {
+        /// The limit.
+        max: usize,
+    },
+    /// One room more than the server holds.
+    ServerRoomsFull {
+        /// The limit.
+        max: usize,
+    },
+    /// One member more than a room holds.
+    RoomFull {
+        /// The room.
+        room: &'a str,
+        /// The limit.
+        max: usize,
+    },
+    /// A private message to oneself.
+    ToSelf,
 }
 
 impl fmt::Display for Refusal<'_> {
@@ -277,6 +371,28 @@ impl fmt::Display for Refusal<'_> {
                 f.write_str("history cannot be read right now; the operator has been told")
             }
             Self::SearchTooLong { max } => write!(f, "search too long (at most {max} characters)"),
+            Self::RoomName(error) => write!(f, "{error}"),
+            Self::NoSuchNick(nick) => write!(f, "nobody called {nick} is online"),
+            Self::NotInRoom(room) => write!(f, "you are not in {room}; /join {room} first"),
+            Self::NoSuchRoom(room) => {
+                write!(f, "there is no room called {room}; /rooms lists them")
+            }
+            Self::TopicTooLong { max } => write!(f, "topic too long (at most {max} characters)"),
+            Self::NoRoom => f.write_str("you are in no room; /join #ROOM (#lobby is everyone's)"),
+            Self::TooManyRooms { max } => {
+                write!(
+                    f,
+                    "you are in {max} rooms, the most one may be in; /part one first"
+                )
+            }
+            Self::ServerRoomsFull { max } => {
+                write!(
+                    f,
+                    "this server holds {max} rooms, its most; join one of them"
+                )
+            }
+            Self::RoomFull { room, max } => write!(f, "{room} is full ({max} members)"),
+            Self::ToSelf => f.write_str("that is you; a private message needs someone else"),
         }
     }
 }
@@ -300,8 +416,12 @@ mod tests {
             Command::parse("/quit gone home"),
             Command::Quit("gone home")
         );
-        assert_eq!(Command::parse("/who"), Command::Who);
-        assert_eq!(Command::parse("/names"), Command::Who);
+        assert_eq!(Command::parse("/who"), Command::Who(""));
+        assert_eq!(Command::parse("/names #rust"), Command::Who("#rust"));
+        assert_eq!(
+            Command::parse("/msg bob  hi there "),
+            Command::Msg("bob  hi there")
+        );
         assert_eq!(Command::parse("//etc/hosts"), Command::Say("/etc/hosts"));
         assert_eq!(
             Command::parse("/frobnicate x"),

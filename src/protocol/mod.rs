@@ -25,6 +25,7 @@
 //! ([`Nick`]), which is what makes each split below unambiguous.
 
 mod command;
+mod scope;
 
 pub mod article;
 
@@ -34,6 +35,7 @@ use std::fmt;
 use bytes::{Bytes, BytesMut};
 
 pub use command::{COMMANDS, Command, CommandSpec, HistoryRequest, Refusal, help_lines};
+pub use scope::{Scope, Scoped};
 
 use crate::names::{Nick, RoomName};
 
@@ -175,6 +177,38 @@ pub enum Event<'a> {
         /// The room searched.
         room: &'a str,
     },
+    /// `NICK set the topic: TEXT` (scoped to the room).
+    TopicSet {
+        /// Who set it.
+        nick: &'a str,
+        /// The new topic.
+        topic: &'a str,
+    },
+    /// `the topic is: TEXT`, or `no topic set` (scoped to the room): on joining, or `/topic`.
+    TopicIs(Option<&'a str>),
+    /// `now talking in ROOM`: plain lines go there from now on.
+    Talking {
+        /// The room.
+        room: &'a str,
+    },
+    /// `rooms: N; page P of Q`: [`Event::RoomInfo`] lines follow, one per room on the page.
+    Rooms {
+        /// Rooms on the server.
+        count: usize,
+        /// This page, from 1.
+        page: usize,
+        /// Pages in all.
+        pages: usize,
+    },
+    /// `ROOM: N online` or `ROOM: N online; topic: TEXT`.
+    RoomInfo {
+        /// The room.
+        room: &'a str,
+        /// Its members.
+        online: usize,
+        /// Its topic, if one is set.
+        topic: Option<&'a str>,
+    },
     /// Any other text from the server: help lines, notices.
     Notice(Cow<'a, str>),
 }
@@ -283,6 +317,7 @@ const GREETING_TAIL: &str = "; /help lists the commands";
 const RENAMED: &str = " is now known as ";
 const BYE_TAIL: &str = "; closing the connection";
 const SHUTTING_DOWN: &str = "server shutting down";
+const NO_TOPIC: &str = "no topic set";
 
 impl<'a> Event<'a> {
     /// Reads the text after [`EVENT_PREFIX`]; anything that is not one of the typed events is
@@ -297,6 +332,7 @@ impl<'a> Event<'a> {
     fn parse_typed(text: &'a str) -> Option<Self> {
         Self::greeting(text)
             .or_else(|| Self::history(text))
+            .or_else(|| Self::rooms(text))
             .or_else(|| Self::online(text))
             .or_else(|| Self::bye(text))
             .or_else(|| (text == SHUTTING_DOWN).then_some(Self::ShuttingDown))
@@ -349,6 +385,48 @@ impl<'a> Event<'a> {
         let room = text.strip_prefix("end of search in ")?;
         Some(Self::FoundEnd {
             room: valid_room(room)?,
+        })
+    }
+
+    /// Topics, the room being talked in, and the room list. A topic is the user's text: it is
+    /// read last, after the fixed words before it.
+    fn rooms(text: &'a str) -> Option<Self> {
+        if let Some(topic) = text.strip_prefix("the topic is: ") {
+            return Some(Self::TopicIs(Some(topic)));
+        }
+        if text == NO_TOPIC {
+            return Some(Self::TopicIs(None));
+        }
+        if let Some(room) = text.strip_prefix("now talking in ") {
+            return Some(Self::Talking {
+                room: valid_room(room)?,
+            });
+        }
+        if let Some(rest) = text.strip_prefix("rooms: ") {
+            let (count, pages) = rest.split_once("; page ")?;
+            let (page, of) = pages.split_once(" of ")?;
+            return Some(Self::Rooms {
+                count: self::count(count)?,
+                page: self::count(page)?,
+                pages: self::count(of)?,
+            });
+        }
+        if text.starts_with('#') {
+            let (room, rest) = text.split_once(": ")?;
+            let (online, topic) = match rest.split_once(" online; topic: ") {
+                Some((online, topic)) => (online, Some(topic)),
+                None => (rest.strip_suffix(" online")?, None),
+            };
+            return Some(Self::RoomInfo {
+                room: valid_room(room)?,
+                online: count(online)?,
+                topic,
+            });
+        }
+        let (nick, topic) = text.split_once(" set the topic: ")?;
+        Some(Self::TopicSet {
+            nick: valid(nick)?,
+            topic,
         })
     }
 
@@ -450,6 +528,23 @@ impl fmt::Display for Event<'_> {
                 "search in {room} for {words}: {count} lines, newest first"
             ),
             Self::FoundEnd { room } => write!(f, "end of search in {room}"),
+            Self::TopicSet { nick, topic } => write!(f, "{nick} set the topic: {topic}"),
+            Self::TopicIs(Some(topic)) => write!(f, "the topic is: {topic}"),
+            Self::TopicIs(None) => f.write_str(NO_TOPIC),
+            Self::Talking { room } => write!(f, "now talking in {room}"),
+            Self::Rooms { count, page, pages } => {
+                write!(f, "rooms: {count}; page {page} of {pages}")
+            }
+            Self::RoomInfo {
+                room,
+                online,
+                topic: None,
+            } => write!(f, "{room}: {online} online"),
+            Self::RoomInfo {
+                room,
+                online,
+                topic: Some(topic),
+            } => write!(f, "{room}: {online} online; topic: {topic}"),
             Self::Notice(text) => f.write_str(text),
         }
     }
@@ -563,6 +658,29 @@ mod tests {
                 count: 2,
             },
             Event::FoundEnd { room: LOBBY },
+            Event::TopicSet {
+                nick: "alice",
+                topic: "Rust; the next line is #3 ) set the topic: x",
+            },
+            Event::TopicIs(Some("")),
+            Event::TopicIs(Some("no topic set")),
+            Event::TopicIs(None),
+            Event::Talking { room: "#rust" },
+            Event::Rooms {
+                count: 1234,
+                page: 2,
+                pages: 25,
+            },
+            Event::RoomInfo {
+                room: "#rust",
+                online: 3,
+                topic: None,
+            },
+            Event::RoomInfo {
+                room: "#rust",
+                online: 3,
+                topic: Some("x online; topic: y"),
+            },
             Event::Notice(Cow::Borrowed("commands:")),
         ] {
             round_trip(ServerLine::Event(event));

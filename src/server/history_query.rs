@@ -1,16 +1,17 @@
-//! `/history` and `/search`: a member's question to the store, answered on a blocking thread
+//! `/history` and `/search`: a member's question to the store about its current room,
+//! answered on a blocking thread
 //! (SQLite is synchronous) and sent back in blocks small enough that the member's own outbox
 //! paces the answer: up to 5,000 lines, never more than its outbox holds at once.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use tracing::warn;
 
-use super::sequencer::replayed;
-use crate::protocol::{Event, HistoryRequest, LOBBY, Refusal, ServerLine};
+use super::sequencer::{Delivered, replayed};
+use crate::names::RoomName;
+use crate::protocol::{Event, HistoryRequest, Refusal, Scope, Scoped, ServerLine};
 use crate::store::{MAX_SEARCH_CHARS, Reader, StoredLine};
 
 /// Lines `/search` gives at most.
@@ -19,14 +20,14 @@ pub const SEARCH_RESULTS: usize = 50;
 /// Lines per outbox entry in an answer: a block, then the session waits for room.
 const LINES_PER_BLOCK: usize = 100;
 
-/// What sessions need to read history: where the store is, and how far delivery has got (no
-/// answer includes a line the room has not been given yet).
+/// What sessions need to read history: where the store is, and how far delivery has got in
+/// each room (no answer includes a line the room has not been given yet).
 #[derive(Debug, Clone)]
 pub struct HistoryAccess {
     /// The store's file.
     pub path: PathBuf,
-    /// The number of the last line delivered.
-    pub delivered: Arc<AtomicU64>,
+    /// The number of the last line delivered, per room.
+    pub delivered: Arc<Delivered>,
 }
 
 /// A question a member asked.
@@ -55,27 +56,38 @@ impl Question {
 }
 
 impl HistoryAccess {
-    /// Answers `question`, as the blocks of lines to queue for the asker, in order.
-    pub async fn answer(&self, question: Question) -> Result<Vec<Bytes>, Refusal<'static>> {
+    /// Answers `question` about `room`, as the blocks of lines to queue for the asker, in
+    /// order.
+    pub async fn answer(
+        &self,
+        room: &RoomName,
+        question: Question,
+    ) -> Result<Vec<Bytes>, Refusal<'static>> {
         let path = self.path.clone();
-        let up_to = self.delivered.load(Ordering::Acquire);
+        let key = room.key();
+        let delivered = self.delivered.get(&key);
         let found = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
             let reader = Reader::open(&path)?;
-            Ok(match &question {
-                Question::History(HistoryRequest::Last(n)) => reader.last(LOBBY, up_to, *n)?,
+            // Nothing said in this run: every stored line is older than it.
+            let up_to = match delivered {
+                Some(up_to) => up_to,
+                None => reader.last_seq(&key)?.unwrap_or(0),
+            };
+            let lines = match &question {
+                Question::History(HistoryRequest::Last(n)) => reader.last(&key, up_to, *n)?,
                 Question::History(HistoryRequest::Since(after)) => {
-                    reader.since(LOBBY, *after, up_to, HistoryRequest::MAX)?
+                    reader.since(&key, *after, up_to, HistoryRequest::MAX)?
                 }
                 Question::Search(words) => {
                     let words: Vec<&str> = words.split_whitespace().collect();
-                    reader.search(LOBBY, &words, up_to, SEARCH_RESULTS)?
+                    reader.search(&key, &words, up_to, SEARCH_RESULTS)?
                 }
-            })
-            .map(|lines| (question, lines))
+            };
+            Ok((question, lines, up_to))
         })
         .await;
         match found {
-            Ok(Ok((question, lines))) => Ok(blocks(&question, &lines, up_to + 1)),
+            Ok(Ok((question, lines, up_to))) => Ok(blocks(room, &question, &lines, up_to + 1)),
             Ok(Err(error)) => {
                 warn!(%error, "a history query failed");
                 Err(Refusal::StoreUnavailable)
@@ -89,37 +101,50 @@ impl HistoryAccess {
 }
 
 /// The answer as blocks: the opening rule, the lines in blocks of [`LINES_PER_BLOCK`], the
-/// closing rule.
-fn blocks(question: &Question, lines: &[StoredLine], next: u64) -> Vec<Bytes> {
+/// closing rule; each line named by the room unless it is the lobby.
+fn blocks(room: &RoomName, question: &Question, lines: &[StoredLine], next: u64) -> Vec<Bytes> {
     let count = lines.len();
+    let name = room.as_str();
+    let scope = Scope::room(name);
     let (open, close) = match question {
         Question::History(_) => (
             Event::History {
-                room: LOBBY,
+                room: name,
                 count,
                 next,
             },
-            Event::HistoryEnd { room: LOBBY },
+            Event::HistoryEnd { room: name },
         ),
         Question::Search(words) => (
             Event::Found {
-                room: LOBBY,
+                room: name,
                 words,
                 count,
             },
-            Event::FoundEnd { room: LOBBY },
+            Event::FoundEnd { room: name },
         ),
     };
-    let mut blocks = vec![ServerLine::Event(open).to_bytes()];
+    let event = |event| {
+        Scoped {
+            scope,
+            line: ServerLine::Event(event),
+        }
+        .to_bytes()
+    };
+    let mut blocks = vec![event(open)];
     for chunk in lines.chunks(LINES_PER_BLOCK) {
         let mut block = BytesMut::new();
         for line in chunk {
-            replayed(line).write_to(&mut block);
+            Scoped {
+                scope,
+                line: replayed(line),
+            }
+            .write_to(&mut block);
         }
         blocks.push(block.freeze());
     }
     if count > 0 {
-        blocks.push(ServerLine::Event(close).to_bytes());
+        blocks.push(event(close));
     }
     blocks
 }

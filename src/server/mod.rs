@@ -3,7 +3,7 @@
 //! [`run`] takes an already bound listener (so tests bind port 0), a [`Config`] and a shutdown
 //! token. Each accepted connection gets one task that owns its socket: a chat [`session`]
 //! (its input framed by [`line_reader`], its output by [`writer`]) or one of the [`article`]'s
-//! servers. The chat room they share lives in [`room`]; the lines they write, in
+//! servers. The rooms they share live in [`rooms`]; the lines they write, in
 //! [`crate::protocol`].
 //!
 //! Shutdown: cancelling the token stops accepting, every chat client is told
@@ -15,7 +15,7 @@ mod flood;
 mod history_query;
 mod line_reader;
 mod outbox;
-mod room;
+mod rooms;
 mod sequencer;
 mod session;
 mod upkeep;
@@ -38,7 +38,7 @@ use crate::codec::DEFAULT_MAX_LINE;
 use crate::protocol::article::ArticleMode;
 use crate::protocol::{Refusal, ServerLine};
 use crate::store::Store;
-use room::{OutboxLimits, Room};
+use rooms::{OutboxLimits, RoomLimits, Rooms};
 
 /// What the server speaks on each connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -101,6 +101,17 @@ pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 /// Past this size the greeting still gives the count and `/who` still lists everyone.
 pub const DEFAULT_ANNOUNCE_UP_TO: usize = 256;
 
+/// Default most rooms one client may be in at once, `#lobby` included (ergo's default is 100;
+/// a person rarely follows more than a few dozen). One more is a `! ` line.
+pub const DEFAULT_ROOMS_PER_CLIENT: usize = 50;
+
+/// Default most rooms the server holds at once, `#lobby` included: what bounds the memory a
+/// room-creating client can pin (each empty room is gone, so only occupied ones count).
+pub const DEFAULT_MAX_ROOMS: usize = 10_000;
+
+/// Default most members one room holds (not `#lobby`, which `--max-clients` bounds).
+pub const DEFAULT_ROOM_MEMBERS: usize = 10_000;
+
 /// Default time shutdown waits for goodbyes to be written before closing regardless.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
@@ -125,6 +136,12 @@ pub struct Limits {
     pub keepalive: Duration,
     /// Largest room that hears every join and leave ([`DEFAULT_ANNOUNCE_UP_TO`]).
     pub announce_up_to: usize,
+    /// Rooms one client may be in ([`DEFAULT_ROOMS_PER_CLIENT`]).
+    pub rooms_per_client: usize,
+    /// Rooms the server holds ([`DEFAULT_MAX_ROOMS`]).
+    pub max_rooms: usize,
+    /// Members one room holds ([`DEFAULT_ROOM_MEMBERS`]).
+    pub room_members: usize,
 }
 
 impl Default for Limits {
@@ -139,6 +156,9 @@ impl Default for Limits {
             line_timeout: DEFAULT_LINE_TIMEOUT,
             keepalive: DEFAULT_KEEPALIVE,
             announce_up_to: DEFAULT_ANNOUNCE_UP_TO,
+            rooms_per_client: DEFAULT_ROOMS_PER_CLIENT,
+            max_rooms: DEFAULT_MAX_ROOMS,
+            room_members: DEFAULT_ROOM_MEMBERS,
         }
     }
 }
@@ -238,7 +258,15 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         entries: limits.outbox_lines,
         bytes: limits.outbox_bytes,
     };
-    let room = Arc::new(Room::new(outbox, limits.announce_up_to));
+    let rooms = Arc::new(Rooms::new(
+        outbox,
+        RoomLimits {
+            per_member: limits.rooms_per_client,
+            rooms: limits.max_rooms,
+            members: limits.room_members,
+            announce_up_to: limits.announce_up_to,
+        },
+    ));
     let (history, upkeep, access) = match history {
         Some(kept) => {
             let path = kept.store.path().to_owned();
@@ -257,7 +285,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         }
         None => (None, None, None),
     };
-    let sequencer = match sequencer::spawn(room.clone(), history) {
+    let sequencer = match sequencer::spawn(rooms.clone(), history) {
         Ok(sequencer) => sequencer,
         Err(error) => {
             error!(%error, "cannot start the sequencer thread");
@@ -265,7 +293,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         }
     };
     let shared = Arc::new(session::Shared {
-        room: room.clone(),
+        rooms: rooms.clone(),
         sequencer: sequencer.requests.clone(),
         history: access.map(|path| history_query::HistoryAccess {
             path,
@@ -316,7 +344,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
 
     drop(listener);
     info!(connections = tracker.len(), "shutting down");
-    room.shut_down();
+    rooms.shut_down();
     tracker.close();
     // Each connection bounds its own goodbye by the grace period; this is the backstop.
     let backstop = limits.shutdown_grace + Duration::from_millis(250);
@@ -437,7 +465,7 @@ impl Ending {
 }
 
 impl std::fmt::Display for Ending {
-    /// The reason shown to the room in `*** nick left (REASON)`.
+    /// The reason shown to each of its rooms in `*** nick left (REASON)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Exit => f.write_str("exit"),
@@ -445,7 +473,7 @@ impl std::fmt::Display for Ending {
             Self::Quit(reason) => write!(f, "quit: {reason}"),
             Self::PeerClosed => f.write_str("closed"),
             Self::Reset => f.write_str("reset"),
-            Self::TooSlow => f.write_str(room::TOO_SLOW),
+            Self::TooSlow => f.write_str(rooms::TOO_SLOW),
             Self::Shutdown => f.write_str("server shutting down"),
             Self::LineTimeout => f.write_str("timed out"),
             Self::Vanished => f.write_str("no answer"),

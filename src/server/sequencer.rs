@@ -1,19 +1,20 @@
-//! The sequencer: the one thread everything said in the room passes through, so that each
-//! line is numbered, stored and only then delivered, in one order for everyone.
+//! The sequencer: the one thread everything said in any room passes through, so that each
+//! line is numbered in its room, stored and only then delivered, in one order for everyone.
 //!
-//! Sessions hand it what they said ([`Said`], the lines one read brought, as one request) and
-//! joins ([`Request::Join`]); it takes whatever has queued up (group commit: one transaction
-//! for the lot, while the next batch queues), writes it to the store, then hands it to a second
-//! thread that delivers it through the room — while the first writes the next batch. So a line
-//! anyone received is a line in the store, and the room's fan-out never waits on the disk. A
-//! join is handed over between two batches, which makes its history replay end exactly where
-//! its live lines begin (none missing, none twice).
+//! Sessions hand it what they said ([`Said`], the lines one read brought for one room, as one
+//! request), their arrival ([`Request::Join`]) and their entering a room ([`Request::Enter`]);
+//! it takes whatever has queued up (group commit: one transaction for the lot, while the next
+//! batch queues), writes it to the store, then hands it to a second thread that delivers it
+//! through [`Rooms`] — while the first writes the next batch. So a line anyone received is a
+//! line in the store, and fan-out never waits on the disk. A join or an enter is handed over
+//! between two batches, which makes its history replay end exactly where its live lines begin
+//! (none missing, none twice).
 //!
 //! If the store fails (a full disk), the sequencer says so in the log once, keeps delivering
 //! from memory, and tries the disk again with every batch: the room never stops for its store.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,8 +22,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
-use super::room::{Joined, Room};
-use crate::protocol::{Event, LOBBY, SaidKind, ServerLine};
+use super::rooms::{Entered, Full, Joined, MemberId, Rooms};
+use crate::names::RoomName;
+use crate::protocol::{Event, LOBBY, SaidKind, Scope, Scoped, ServerLine};
 use crate::store::{NewLine, Reader, Store, StoredLine};
 
 /// Requests queued towards the sequencer before sessions wait (TCP then pushes back on their
@@ -35,18 +37,29 @@ const BATCH: usize = 256;
 /// What the sequencer is asked to do.
 #[derive(Debug)]
 pub enum Request {
-    /// A member joins: register it, queue its greeting and the room's recent history, tell
-    /// the others. `None` once the server is shutting down.
+    /// A member comes online: register it, queue its greeting and the lobby's recent
+    /// history, tell the lobby. `None` once the server is shutting down.
     Join(oneshot::Sender<Option<Joined>>),
+    /// A member enters a room: put it there, then queue the room's recent history.
+    Enter {
+        /// The member.
+        id: MemberId,
+        /// The room, as it asked for it.
+        room: RoomName,
+        /// How it went.
+        reply: oneshot::Sender<Result<Entered, Full>>,
+    },
     /// Lines a member said, to number, store and deliver.
     Said(Said),
 }
 
-/// The lines one member said in one go.
+/// The lines one member said in one go, in one room.
 #[derive(Debug)]
 pub struct Said {
     /// Its nick when it said them.
     pub nick: String,
+    /// The room they were said in.
+    pub room: RoomName,
     /// Each line: message or action, and its sanitised text.
     pub lines: Vec<(SaidKind, String)>,
     /// Told once the lines are delivered, so the member's next reply comes after them.
@@ -67,28 +80,39 @@ pub struct History {
     pub indexer: Option<std::sync::mpsc::SyncSender<()>>,
 }
 
+/// How far delivery has got in each room: the number of the last line delivered, by room key.
+/// A query reads up to it, never past, so no answer holds a line its room has not been given.
+/// A room with no entry has had nothing said since the server started: all of its stored
+/// lines are older than this run.
+#[derive(Debug, Default)]
+pub struct Delivered(Mutex<HashMap<String, u64>>);
+
+impl Delivered {
+    /// The last line delivered in the room keyed `key`, if anything was said there in this run.
+    pub fn get(&self, key: &str) -> Option<u64> {
+        self.lock().get(key).copied()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The sequencer's handle: where to send requests, how far delivery has got, and its thread.
 #[derive(Debug)]
 pub struct Sequencer {
     /// Requests in.
     pub requests: mpsc::Sender<Request>,
-    /// The number of the last line delivered in the lobby: what a query may read up to.
-    pub delivered: Arc<AtomicU64>,
+    /// How far delivery has got in each room.
+    pub delivered: Arc<Delivered>,
     /// The thread; it ends once every sender is gone.
     pub thread: JoinHandle<()>,
 }
 
-/// Starts the sequencer for `room`, storing into `history` if there is one.
-pub fn spawn(room: Arc<Room>, history: Option<History>) -> std::io::Result<Sequencer> {
+/// Starts the sequencer for `rooms`, storing into `history` if there is one.
+pub fn spawn(rooms: Arc<Rooms>, history: Option<History>) -> std::io::Result<Sequencer> {
     let (requests, rx) = mpsc::channel(QUEUE);
-    let next = match &history {
-        Some(history) => history.store.last_seq(LOBBY).unwrap_or_else(|error| {
-            warn!(%error, "cannot read the last line number; numbering from 1");
-            0
-        }),
-        None => 0,
-    } + 1;
-    let delivered = Arc::new(AtomicU64::new(next - 1));
+    let delivered = Arc::new(Delivered::default());
     let replay = history.as_ref().map(|history| Replay {
         path: history.store.path().to_owned(),
         lines: history.replay,
@@ -97,14 +121,14 @@ pub fn spawn(room: Arc<Room>, history: Option<History>) -> std::io::Result<Seque
     });
     let (handover, handed) = std::sync::mpsc::sync_channel(HANDOVER);
     let delivering = Delivering {
-        room,
+        rooms,
         replay,
-        next,
         delivered: delivered.clone(),
     };
     let storing = Storing {
         history,
-        next,
+        next: HashMap::new(),
+        delivered: delivered.clone(),
         health: Health::default(),
         handover,
     };
@@ -140,22 +164,38 @@ const HANDOVER: usize = 64;
 enum Handover {
     /// Lines now stored: deliver them, then tell their senders.
     Said {
-        /// One entry per request, every member gets each.
-        entries: Vec<Bytes>,
-        /// The number of the last line among them.
-        last: u64,
+        /// One entry per request, with the key of its room: every member there gets it.
+        entries: Vec<(String, Bytes)>,
+        /// The number of the last line among them, per room key.
+        last: HashMap<String, u64>,
         /// The senders to tell.
         delivered: Vec<oneshot::Sender<()>>,
     },
-    /// A member joins after everything handed over before it.
-    Join(oneshot::Sender<Option<Joined>>),
+    /// A member comes online after everything handed over before it; the lobby's next line
+    /// will have number `next`.
+    Join {
+        next: u64,
+        reply: oneshot::Sender<Option<Joined>>,
+    },
+    /// A member enters a room after everything handed over before it; the room's next line
+    /// will have number `next`.
+    Enter {
+        id: MemberId,
+        room: RoomName,
+        next: u64,
+        reply: oneshot::Sender<Result<Entered, Full>>,
+    },
 }
 
 /// The first stage, on the sequencer thread: numbers lines and stores them.
 struct Storing {
     history: Option<History>,
-    /// The number the next line in the lobby gets.
-    next: u64,
+    /// The number the next line in each room gets, by room key; read from the store the first
+    /// time a room is used.
+    next: HashMap<String, u64>,
+    /// Where a room's last stored number is recorded as delivered when the room is first
+    /// used, before any line of this run is stored there.
+    delivered: Arc<Delivered>,
     /// Whether writes to the store fail, for the log.
     health: Health,
     handover: std::sync::mpsc::SyncSender<Handover>,
@@ -174,18 +214,50 @@ impl Storing {
             }
             let mut said = Vec::new();
             for request in batch.drain(..) {
-                match request {
-                    Request::Said(lines) => said.push(lines),
-                    Request::Join(reply) => {
-                        // Everything before the join is delivered before it: the replay ends
-                        // where live lines begin.
-                        self.store(std::mem::take(&mut said));
-                        let _ = self.handover.send(Handover::Join(reply));
+                // Everything before a join or an enter is delivered before it: the replay
+                // ends where live lines begin.
+                let handover = match request {
+                    Request::Said(lines) => {
+                        said.push(lines);
+                        continue;
                     }
-                }
+                    Request::Join(reply) => {
+                        self.store(std::mem::take(&mut said));
+                        Handover::Join {
+                            next: *self.next_in(LOBBY),
+                            reply,
+                        }
+                    }
+                    Request::Enter { id, room, reply } => {
+                        self.store(std::mem::take(&mut said));
+                        Handover::Enter {
+                            id,
+                            next: *self.next_in(&room.key()),
+                            room,
+                            reply,
+                        }
+                    }
+                };
+                let _ = self.handover.send(handover);
             }
             self.store(said);
         }
+    }
+
+    /// The number the next line in the room keyed `key` gets.
+    fn next_in(&mut self, key: &str) -> &mut u64 {
+        if !self.next.contains_key(key) {
+            let last = match &self.history {
+                Some(history) => history.store.last_seq(key).unwrap_or_else(|error| {
+                    warn!(%error, room = key, "cannot read the last line number; numbering from 1");
+                    0
+                }),
+                None => 0,
+            };
+            self.delivered.lock().entry(key.to_owned()).or_insert(last);
+            self.next.insert(key.to_owned(), last + 1);
+        }
+        self.next.entry(key.to_owned()).or_default()
     }
 
     /// Numbers and stores `said`, then hands it to delivery.
@@ -194,21 +266,36 @@ impl Storing {
             return;
         }
         let at_ms = now_ms();
-        let first = self.next;
-        let count: usize = said.iter().map(|s| s.lines.len()).sum();
-        self.next += count as u64;
+        let mut last = HashMap::new();
+        let keys: Vec<String> = said.iter().map(|one| one.room.key()).collect();
+        let firsts: Vec<u64> = said
+            .iter()
+            .zip(&keys)
+            .map(|(one, key)| {
+                let next = self.next_in(key);
+                let first = *next;
+                *next += one.lines.len() as u64;
+                last.insert(key.clone(), *next - 1);
+                first
+            })
+            .collect();
         if let Some(history) = &mut self.history {
             let rows: Vec<NewLine<'_>> = said
                 .iter()
-                .flat_map(|one| one.lines.iter().map(move |line| (one, line)))
-                .zip(first..)
-                .map(|((one, (kind, text)), seq)| NewLine {
-                    room: LOBBY,
-                    seq,
-                    at_ms,
-                    kind: *kind,
-                    nick: &one.nick,
-                    text,
+                .zip(&keys)
+                .zip(&firsts)
+                .flat_map(|((one, key), &first)| {
+                    one.lines
+                        .iter()
+                        .zip(first..)
+                        .map(move |((kind, text), seq)| NewLine {
+                            room: key,
+                            seq,
+                            at_ms,
+                            kind: *kind,
+                            nick: &one.nick,
+                            text,
+                        })
                 })
                 .collect();
             let stored = history.store.append(&rows);
@@ -237,15 +324,19 @@ impl Storing {
         }
         let mut entries = Vec::with_capacity(said.len());
         let mut delivered = Vec::with_capacity(said.len());
-        for one in said {
+        for (one, key) in said.into_iter().zip(keys) {
             let mut bytes = BytesMut::new();
+            let scope = Scope::room(one.room.as_str());
             for (kind, text) in &one.lines {
-                said_line(*kind, &one.nick, text).write_to(&mut bytes);
+                Scoped {
+                    scope,
+                    line: said_line(*kind, &one.nick, text),
+                }
+                .write_to(&mut bytes);
             }
-            entries.push(bytes.freeze());
+            entries.push((key, bytes.freeze()));
             delivered.push(one.delivered);
         }
-        let last = self.next - 1;
         let _ = self.handover.send(Handover::Said {
             entries,
             last,
@@ -266,13 +357,12 @@ struct Replay {
 }
 
 /// The second stage, on a thread of its own: delivers what is stored, and lets members join
-/// between two deliveries. While it delivers one batch, storing writes the next.
+/// and enter rooms between two deliveries. While it delivers one batch, storing writes the
+/// next.
 struct Delivering {
-    room: Arc<Room>,
+    rooms: Arc<Rooms>,
     replay: Option<Replay>,
-    /// The number the next line delivered will have.
-    next: u64,
-    delivered: Arc<AtomicU64>,
+    delivered: Arc<Delivered>,
 }
 
 impl Delivering {
@@ -284,24 +374,39 @@ impl Delivering {
                     last,
                     delivered,
                 } => {
-                    self.room.broadcast_each(entries);
-                    self.next = last + 1;
-                    self.delivered.store(last, Ordering::Release);
+                    self.rooms.broadcast(entries);
+                    self.delivered.lock().extend(last);
                     for sender in delivered {
                         let _ = sender.send(());
                     }
                 }
-                Handover::Join(reply) => {
-                    let replay = self.replay_block();
-                    let _ = reply.send(self.room.join(&replay));
+                Handover::Join { next, reply } => {
+                    let lobby = RoomName::lobby();
+                    let replay = self.replay_block(&lobby, next);
+                    let _ = reply.send(self.rooms.join(&replay));
+                }
+                Handover::Enter {
+                    id,
+                    room,
+                    next,
+                    reply,
+                } => {
+                    let entered = self.rooms.enter(id, &room);
+                    if let Ok(Entered::Joined(name)) = &entered {
+                        // Only this thread delivers said lines: none can come between.
+                        for block in self.replay_block(name, next) {
+                            self.rooms.send_to(id, block);
+                        }
+                    }
+                    let _ = reply.send(entered);
                 }
             }
         }
     }
 
-    /// The history block a joining member gets: the lobby's last lines up to the last one
-    /// delivered, between rules. Empty without a store.
-    fn replay_block(&mut self) -> Vec<Bytes> {
+    /// The history block a member entering `room` gets: its last lines before number `next`,
+    /// between rules. Empty without a store.
+    fn replay_block(&mut self, room: &RoomName, next: u64) -> Vec<Bytes> {
         let Some(replay) = &mut self.replay else {
             return Vec::new();
         };
@@ -315,14 +420,14 @@ impl Delivering {
             }
         }
         let lines = match &replay.reader {
-            Some(reader) => reader.last(LOBBY, self.next - 1, replay.lines),
+            Some(reader) => reader.last(&room.key(), next - 1, replay.lines),
             None => Ok(Vec::new()),
         };
         let lines = lines.unwrap_or_else(|error| {
-            warn!(%error, "cannot read history for a join; it gets none");
+            warn!(%error, %room, "cannot read history for a join; it gets none");
             Vec::new()
         });
-        replay_block(&lines, self.next, replay.bytes)
+        replay_block(&lines, room, next, replay.bytes)
     }
 }
 
@@ -364,23 +469,38 @@ fn said_line<'a>(kind: SaidKind, nick: &'a str, text: &'a str) -> ServerLine<'a>
     }
 }
 
-/// `lines` as a history block: the opening rule (which says which number comes next), each
-/// line with its time and number, the closing rule (when there were lines). One entry, so it reaches the member's outbox whole; if
-/// the lines take more than `max_bytes`, only the newest that fit are kept.
-pub fn replay_block(lines: &[StoredLine], next: u64, max_bytes: usize) -> Vec<Bytes> {
+/// `lines` of `room` as a history block: the opening rule (which says which number comes
+/// next), each line with its time and number, the closing rule (when there were lines); each
+/// named by the room unless it is the lobby. One entry, so it reaches the member's outbox
+/// whole; if the lines take more than `max_bytes`, only the newest that fit are kept.
+pub fn replay_block(
+    lines: &[StoredLine],
+    room: &RoomName,
+    next: u64,
+    max_bytes: usize,
+) -> Vec<Bytes> {
+    let scope = Scope::room(room.as_str());
     let mut kept: Vec<String> = Vec::new();
     let mut bytes = 0;
     for line in lines.iter().rev() {
-        let text = replayed(line).to_string();
+        let text = Scoped {
+            scope,
+            line: replayed(line),
+        }
+        .to_string();
         bytes += text.len() + 1;
         if bytes > max_bytes {
             break;
         }
         kept.push(text);
     }
+    let event = |event| Scoped {
+        scope,
+        line: ServerLine::Event(event),
+    };
     let mut block = BytesMut::new();
-    ServerLine::Event(Event::History {
-        room: LOBBY,
+    event(Event::History {
+        room: room.as_str(),
         count: kept.len(),
         next,
     })
@@ -390,7 +510,10 @@ pub fn replay_block(lines: &[StoredLine], next: u64, max_bytes: usize) -> Vec<By
         block.extend_from_slice(b"\n");
     }
     if !kept.is_empty() {
-        ServerLine::Event(Event::HistoryEnd { room: LOBBY }).write_to(&mut block);
+        event(Event::HistoryEnd {
+            room: room.as_str(),
+        })
+        .write_to(&mut block);
     }
     vec![block.freeze()]
 }

@@ -1,9 +1,13 @@
-//! One chat connection: its [`Session`] in the room reads lines ([`LineReader`]) and acts on
-//! each [`Command`], while its writer ([`writer::write_outbox`]) empties the member's outbox;
-//! both run side by side in one task, so a blocked write never stops reads. What the member
-//! says goes through the sequencer (numbered, stored, then delivered); the session waits for
-//! that before anything else it does reaches the room, so its lines and replies keep their
+//! One chat connection: its [`Session`] reads lines ([`LineReader`]) and acts on each
+//! [`Command`], while its writer ([`writer::write_outbox`]) empties the member's outbox; both
+//! run side by side in one task, so a blocked write never stops reads. What the member says
+//! goes through the sequencer (numbered, stored, then delivered in its room); the session waits
+//! for that before anything else it does reaches anyone, so its lines and replies keep their
 //! order for everyone.
+//!
+//! The session keeps the member's *current* room, where a plain line goes: the lobby at first,
+//! then the last room joined or switched to. Private messages are not stored: they go from
+//! this session straight to the two outboxes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,13 +24,15 @@ use super::flood::FloodGate;
 use super::history_query::{HistoryAccess, Question};
 use super::line_reader::{Input, LineReader};
 use super::outbox::OutboxRoom;
-use super::room::{Joined, MemberId, Room};
+use super::rooms::{Joined, MemberId, Rooms};
 use super::sequencer::{Request, Said};
 use super::writer::{self, DROPPED_NOTICE_TIMEOUT};
 use super::{Ending, LINGER, Limits, kernel_summary, linger};
 use crate::codec::sanitize;
-use crate::names::Nick;
-use crate::protocol::{Command, Event, HistoryRequest, Refusal, SaidKind, ServerLine, help_lines};
+use crate::names::{Nick, RoomName};
+use crate::protocol::{
+    Command, Event, HistoryRequest, Refusal, SaidKind, Scope, Scoped, ServerLine, help_lines,
+};
 
 /// Seconds between two flood-limit notices to the same client.
 const FLOOD_NOTICE_EVERY: Duration = Duration::from_secs(10);
@@ -43,8 +49,8 @@ fn reply_headroom() -> usize {
 /// What every chat session shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// The room.
-    pub room: Arc<Room>,
+    /// Everyone online and their rooms.
+    pub rooms: Arc<Rooms>,
     /// The sequencer's requests.
     pub sequencer: mpsc::Sender<Request>,
     /// Where history is read from, if it is kept.
@@ -59,7 +65,7 @@ pub async fn serve(
     limits: &Limits,
     shutdown: &CancellationToken,
 ) {
-    let room = &*shared.room;
+    let rooms = &*shared.rooms;
     let (reply, joined) = oneshot::channel();
     let joined = match shared.sequencer.send(Request::Join(reply)).await {
         Ok(()) => joined.await.ok().flatten(),
@@ -76,11 +82,11 @@ pub async fn serve(
         return; // shutting down: the socket closes without a word, like a full listen queue
     };
     info!(%peer, %nick, "joined");
-    // Leaves the room even if this task panics, so no ghost member stays behind.
-    let _seat = Seat { room, id };
+    // Goes offline even if this task panics, so no ghost member stays behind.
+    let _seat = Seat { rooms, id };
     let session = Session {
         id,
-        room,
+        rooms,
         sequencer: &shared.sequencer,
         history: shared.history.as_ref(),
         dropped: &dropped,
@@ -89,7 +95,11 @@ pub async fn serve(
     };
     let (rd, mut wr) = stream.split();
     let lines = LineReader::new(rd, limits.max_line, limits.line_timeout, peer);
-    let reading = session.run(lines, nick, limits);
+    let me = Me {
+        nick,
+        current: Some(RoomName::lobby()),
+    };
+    let reading = session.run(lines, me, limits);
     let writing = writer::write_outbox(&mut wr, outbox, &dropped, shutdown, limits.shutdown_grace);
     let ((ending, nick, bytes_in), written) = tokio::join!(reading, writing);
     let tcp = kernel_summary(&stream);
@@ -100,22 +110,33 @@ pub async fn serve(
     }
 }
 
-/// Removes its member from the room when dropped, with `left (server error)` if nothing else
-/// removed it first (normally the session leaves with the real reason, making this a no-op).
+/// Takes its member offline when dropped, with `left (server error)` if nothing else did
+/// first (normally the session leaves with the real reason, making this a no-op).
 struct Seat<'a> {
-    room: &'a Room,
+    rooms: &'a Rooms,
     id: MemberId,
 }
 
 impl Drop for Seat<'_> {
     fn drop(&mut self) {
-        self.room.leave(self.id, "server error", None);
+        self.rooms.leave(self.id, "server error", None);
     }
+}
+
+/// Who the member is and where it talks; only its own session changes either.
+struct Me {
+    nick: Nick,
+    /// Where a plain line goes; `None` once it parted every room.
+    current: Option<RoomName>,
 }
 
 /// Fault injection for tests, compiled into debug builds only: a chat line equal to the
 /// environment variable `TCPCHAT_FAULT_PANIC_LINE` panics its connection's task, which shows
 /// that one connection's crash stays in that connection.
+mod room_commands;
+
+use room_commands::room_message;
+
 #[cfg(debug_assertions)]
 mod fault_injection {
     use std::sync::OnceLock;
@@ -128,15 +149,15 @@ mod fault_injection {
     }
 }
 
-/// One connection's place in the room, and what can end it from outside.
+/// One connection's place among the rooms, and what can end it from outside.
 struct Session<'a> {
     id: MemberId,
-    room: &'a Room,
+    rooms: &'a Rooms,
     /// Where what the member says goes to be numbered, stored and delivered.
     sequencer: &'a mpsc::Sender<Request>,
     /// Where `/history` and `/search` are answered from, if the server keeps history.
     history: Option<&'a HistoryAccess>,
-    /// Cancelled when the room drops this member as too slow.
+    /// Cancelled when this member is dropped as too slow.
     dropped: &'a CancellationToken,
     shutdown: &'a CancellationToken,
     /// How full this member's own outbox is: the session waits there for room before
@@ -147,6 +168,8 @@ struct Session<'a> {
 /// What the member has said that is not delivered yet.
 #[derive(Default)]
 struct Saying {
+    /// The room the gathered lines go to.
+    room: Option<RoomName>,
     /// Gathered from the lines already read, not yet handed to the sequencer.
     lines: Vec<(SaidKind, String)>,
     /// Their size, which bounds a hand-over.
@@ -159,6 +182,11 @@ impl Saying {
     fn push(&mut self, kind: SaidKind, text: &str) {
         self.bytes += text.len();
         self.lines.push((kind, text.to_owned()));
+    }
+
+    /// Whether a line for `room` may join the gathered ones (one hand-over is one room).
+    fn fits(&self, room: &RoomName) -> bool {
+        self.lines.is_empty() || self.room.as_ref() == Some(room)
     }
 }
 
@@ -179,9 +207,13 @@ impl Session<'_> {
         if saying.lines.is_empty() {
             return Ok(());
         }
+        let Some(room) = saying.room.clone() else {
+            return Ok(()); // lines are only gathered with their room
+        };
         let (delivered, in_flight) = oneshot::channel();
         let said = Said {
             nick: nick.to_string(),
+            room,
             lines: std::mem::take(&mut saying.lines),
             delivered,
         };
@@ -209,7 +241,16 @@ impl Session<'_> {
 
     /// Queues one line for this member alone.
     fn tell<'l>(&self, line: impl Into<ServerLine<'l>>) {
-        self.room.send_to(self.id, line.into().to_bytes());
+        self.rooms.send_to(self.id, line.into().to_bytes());
+    }
+
+    /// Queues one line about `room` for this member alone.
+    fn tell_about<'l>(&self, room: &RoomName, line: impl Into<ServerLine<'l>>) {
+        let scoped = Scoped {
+            scope: Scope::room(room.as_str()),
+            line: line.into(),
+        };
+        self.rooms.send_to(self.id, scoped.to_bytes());
     }
 
     /// Reads and handles lines until the connection should end, leaves the room (which closes
@@ -219,7 +260,7 @@ impl Session<'_> {
     async fn run(
         &self,
         mut lines: LineReader<ReadHalf<'_>>,
-        mut nick: Nick,
+        mut me: Me,
         limits: &Limits,
     ) -> (Ending, Nick, u64) {
         let mut flood = Flood {
@@ -233,7 +274,7 @@ impl Session<'_> {
         let ending = loop {
             if !saying.lines.is_empty()
                 && !lines.has_buffered_line()
-                && let Err(ending) = self.flush(&mut saying, &nick).await
+                && let Err(ending) = self.flush(&mut saying, &me.nick).await
             {
                 break ending; // nothing more is ready without waiting for the socket
             }
@@ -247,8 +288,8 @@ impl Session<'_> {
                 Input::Line { text, .. } if text.trim().is_empty() => continue,
                 Input::TooLong { max } => {
                     async {
-                        self.pace(&mut flood, &mut saying, &nick).await?;
-                        self.settle(&mut saying, &nick).await?;
+                        self.pace(&mut flood, &mut saying, &me.nick).await?;
+                        self.settle(&mut saying, &me.nick).await?;
                         self.tell(Refusal::LineTooLong { max });
                         Ok(None)
                     }
@@ -256,13 +297,13 @@ impl Session<'_> {
                 }
                 Input::Line { text, invalid_utf8 } => {
                     async {
-                        self.pace(&mut flood, &mut saying, &nick).await?;
+                        self.pace(&mut flood, &mut saying, &me.nick).await?;
                         if invalid_utf8 && !told_invalid_utf8 {
                             told_invalid_utf8 = true;
-                            self.settle(&mut saying, &nick).await?;
+                            self.settle(&mut saying, &me.nick).await?;
                             self.tell(Refusal::InvalidUtf8);
                         }
-                        self.handle_line(&text, &mut nick, &mut saying).await
+                        self.handle_line(&text, &mut me, &mut saying).await
                     }
                     .await
                 }
@@ -272,7 +313,7 @@ impl Session<'_> {
                 Ok(Some(ending)) | Err(ending) => break ending,
             }
             if saying.bytes >= SAID_BATCH
-                && let Err(ending) = self.flush(&mut saying, &nick).await
+                && let Err(ending) = self.flush(&mut saying, &me.nick).await
             {
                 break ending;
             }
@@ -280,15 +321,15 @@ impl Session<'_> {
             // one client must not hold a worker thread away from everyone else's writers.
             tokio::task::consume_budget().await;
         };
-        // What was said before the end is still said, unless the room is gone or dropped us;
-        // then it leaves, after its lines.
+        // What was said before the end is still said, unless the server is going or dropped
+        // us; then it leaves, after its lines.
         if !matches!(ending, Ending::Shutdown | Ending::TooSlow) {
-            let _ = self.settle(&mut saying, &nick).await;
+            let _ = self.settle(&mut saying, &me.nick).await;
         }
-        // On shutdown the room closes every outbox itself, without a `left` line for each.
+        // On shutdown every outbox is closed at once, without a `left` line for each.
         if !matches!(ending, Ending::Shutdown) {
-            let farewell = farewell(&ending, &nick, limits).map(|line| line.to_bytes());
-            self.room.leave(self.id, &ending.to_string(), farewell);
+            let farewell = farewell(&ending, &me.nick, limits).map(|line| line.to_bytes());
+            self.rooms.leave(self.id, &ending.to_string(), farewell);
         }
         let bytes_in = lines.bytes_in();
         match ending {
@@ -302,7 +343,7 @@ impl Session<'_> {
             }
             _ => {}
         }
-        (ending, nick, bytes_in)
+        (ending, me.nick, bytes_in)
     }
 
     /// Waits before a line is handled, as long as the flood limit and this member's own
@@ -340,13 +381,13 @@ impl Session<'_> {
     }
 
     /// Acts on one line; returns how the connection ends if the line ends it. What is said
-    /// (plain text, `/me`) is gathered; anything else first waits until what was gathered is
-    /// delivered, so every member sees this member's lines and replies in the order they were
-    /// sent.
+    /// (plain text, `/me`, `/msg #room`) is gathered; anything else first waits until what was
+    /// gathered is delivered, so every member sees this member's lines and replies in the
+    /// order they were sent.
     async fn handle_line(
         &self,
         text: &str,
-        nick: &mut Nick,
+        me: &mut Me,
         saying: &mut Saying,
     ) -> Result<Option<Ending>, Ending> {
         #[cfg(debug_assertions)]
@@ -355,34 +396,57 @@ impl Session<'_> {
         }
         let clean = sanitize(text);
         let command = Command::parse(&clean);
-        match command {
-            Command::Say(text) if !text.trim().is_empty() => {
-                saying.push(SaidKind::Message, text);
-                return Ok(None);
+        let said = match command {
+            Command::Say(text) if !text.trim().is_empty() => Some((SaidKind::Message, text)),
+            Command::Me(text) if !text.is_empty() => Some((SaidKind::Action, text)),
+            _ => None,
+        };
+        if let Some((kind, text)) = said {
+            match me.current.clone() {
+                Some(room) => self.say(saying, &me.nick, room, kind, text).await?,
+                None => {
+                    self.settle(saying, &me.nick).await?;
+                    self.tell(Refusal::NoRoom);
+                }
             }
-            Command::Me(text) if !text.is_empty() => {
-                saying.push(SaidKind::Action, text);
-                return Ok(None);
-            }
-            _ => self.settle(saying, nick).await?,
+            return Ok(None);
         }
+        if let Command::Msg(args) = command
+            && let Some((room, text)) = room_message(args)
+        {
+            // Said in a room, like a plain line: gathered, numbered, stored.
+            match self.joined(room) {
+                Ok(room) => {
+                    self.say(saying, &me.nick, room, SaidKind::Message, text)
+                        .await?;
+                }
+                Err(refusal) => {
+                    self.settle(saying, &me.nick).await?;
+                    self.tell(refusal);
+                }
+            }
+            return Ok(None);
+        }
+        self.settle(saying, &me.nick).await?;
         match command {
             Command::Say(_) => {}
             Command::Me(_) => self.tell(Refusal::Usage("/me ACTION")),
             Command::Nick(requested) => {
                 // Only this session renames its member, so the nick kept here stays true.
                 match Nick::parse(requested)
-                    .and_then(|new| self.room.rename(self.id, new.clone()).map(|()| new))
+                    .and_then(|new| self.rooms.rename(self.id, new.clone()).map(|()| new))
                 {
-                    Ok(new) => *nick = new,
+                    Ok(new) => me.nick = new,
                     Err(error) => self.tell(Refusal::Nick(error)),
                 }
             }
-            Command::Who => {
-                let who = self.room.who();
-                let nicks = who.iter().map(String::as_str).collect();
-                self.tell(Event::Online { nicks });
-            }
+            Command::Who(room) => self.who(me, room),
+            Command::Join(room) => self.join(me, room).await?,
+            Command::Part(args) => self.part(me, args),
+            Command::Switch(room) => self.switch(me, room),
+            Command::Rooms(page) => self.list_rooms(page),
+            Command::Topic(topic) => self.topic(me, topic),
+            Command::Msg(args) => self.private(args),
             Command::Help => {
                 for line in help_lines() {
                     self.tell(Event::Notice(line.into()));
@@ -390,9 +454,9 @@ impl Session<'_> {
             }
             Command::History(args) => {
                 let question = HistoryRequest::parse(args).map(Question::History);
-                self.answer(question).await?;
+                self.answer(me, question).await?;
             }
-            Command::Search(words) => self.answer(Question::search(words)).await?,
+            Command::Search(words) => self.answer(me, Question::search(words)).await?,
             Command::Unknown(name) => self.tell(Refusal::UnknownCommand(name)),
             Command::Exit => return Ok(Some(Ending::Exit)),
             Command::Quit(reason) => return Ok(Some(Ending::Quit(reason.to_owned()))),
@@ -400,18 +464,37 @@ impl Session<'_> {
         Ok(None)
     }
 
-    /// Answers `/history` or `/search`, block by block as the member's outbox has room.
-    async fn answer(&self, question: Result<Question, Refusal<'_>>) -> Result<(), Ending> {
-        let refusal = match (question, self.history) {
-            (Err(refusal), _) => refusal,
-            (Ok(_), None) => Refusal::NoHistory,
-            (Ok(question), Some(history)) => {
-                match self.unless_ended(history.answer(question)).await? {
+    /// Gathers one line said in `room`; lines gathered for another room go first.
+    async fn say(
+        &self,
+        saying: &mut Saying,
+        nick: &Nick,
+        room: RoomName,
+        kind: SaidKind,
+        text: &str,
+    ) -> Result<(), Ending> {
+        if !saying.fits(&room) {
+            self.flush(saying, nick).await?;
+        }
+        saying.room = Some(room);
+        saying.push(kind, text);
+        Ok(())
+    }
+
+    /// Answers `/history` or `/search` about the current room, block by block as the
+    /// member's outbox has room.
+    async fn answer(&self, me: &Me, question: Result<Question, Refusal<'_>>) -> Result<(), Ending> {
+        let refusal = match (question, self.history, &me.current) {
+            (Err(refusal), _, _) => refusal,
+            (Ok(_), None, _) => Refusal::NoHistory,
+            (Ok(_), Some(_), None) => Refusal::NoRoom,
+            (Ok(question), Some(history), Some(room)) => {
+                match self.unless_ended(history.answer(room, question)).await? {
                     Err(refusal) => refusal,
                     Ok(blocks) => {
                         for block in blocks {
                             self.unless_ended(self.own_outbox.wait_for_room(1)).await?;
-                            self.room.send_to(self.id, block);
+                            self.rooms.send_to(self.id, block);
                         }
                         return Ok(());
                     }

@@ -1,0 +1,965 @@
+//! The server's rooms: who is online and by which nick, which rooms exist and who is in each,
+//! and delivery into each member's outbox.
+//!
+//! One plain `std::sync::Mutex` around the maps (as in mini-redis's `db.rs`): every operation is
+//! short, never awaits, and needs one consistent view (a line must reach every member of its
+//! room in the same order). Delivery is `try_send` into each member's bounded outbox; a member
+//! whose outbox is full is removed on the spot, its connection told to stop, and each of its
+//! rooms told it left `(too slow)`. Nobody ever waits for a slow member, in any room.
+//!
+//! `#lobby` always exists and everyone starts in it; any other room is made by its first
+//! `/join` and goes when its last member leaves (its history stays in the store).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+use super::outbox::{Outbox, OutboxReader, OutboxRoom, Refused, outbox};
+use crate::names::{Nick, NickError, RoomName, fold};
+use crate::protocol::{Event, LOBBY, Refusal, Scope, Scoped, ServerLine};
+
+/// The reason given when a member whose outbox is full is dropped.
+pub const TOO_SLOW: &str = "too slow";
+
+/// Identifies one connection for its lifetime.
+pub type MemberId = u64;
+
+/// How much each member's outbox may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxLimits {
+    /// Entries (a burst of lines from one read is one entry).
+    pub entries: usize,
+    /// Bytes.
+    pub bytes: usize,
+}
+
+/// The bounds on rooms; one past any of them is a `! ` line, and nothing else changes.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomLimits {
+    /// Rooms one member may be in at once, `#lobby` included.
+    pub per_member: usize,
+    /// Rooms the server holds at once, `#lobby` included.
+    pub rooms: usize,
+    /// Members one room holds (not the lobby: the connection limit bounds that).
+    pub members: usize,
+    /// Largest room in which every join and leave is announced to everyone in it.
+    pub announce_up_to: usize,
+}
+
+/// Everyone online and the rooms they are in.
+#[derive(Debug)]
+pub struct Rooms {
+    state: Mutex<State>,
+    outbox: OutboxLimits,
+    limits: RoomLimits,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    members: HashMap<MemberId, Member>,
+    /// Every member by [`Nick::key`]: uniqueness in one look-up.
+    by_nick: BTreeMap<String, MemberId>,
+    /// Every room by [`RoomName::key`]; `#lobby` is always there.
+    rooms: BTreeMap<String, Room>,
+    next_id: MemberId,
+    next_guest: u64,
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Member {
+    nick: Nick,
+    outbox: Outbox,
+    dropped: CancellationToken,
+    /// The keys of the rooms it is in.
+    rooms: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+struct Room {
+    name: RoomName,
+    /// Its members, by nick key (so `/who` is in order) and id.
+    members: BTreeMap<String, MemberId>,
+    topic: Option<String>,
+}
+
+/// Who a line is for.
+#[derive(Debug, Clone, Copy)]
+enum To<'a> {
+    /// One member.
+    One(MemberId),
+    /// Every member of the room with this key.
+    Room(&'a str),
+    /// Every member of the room but one.
+    RoomBut(&'a str, MemberId),
+    /// A member and everyone who shares a room with it, once each.
+    Sharing(MemberId),
+}
+
+/// What a connection gets when it comes online.
+#[derive(Debug)]
+pub struct Joined {
+    /// This member's id, for every later call.
+    pub id: MemberId,
+    /// The guest nick it was given.
+    pub nick: Nick,
+    /// Lines to write to this member's socket, in order. Closed when it leaves.
+    pub outbox: OutboxReader,
+    /// Cancelled when this member is dropped as too slow.
+    pub dropped: CancellationToken,
+    /// How full its own outbox is, without keeping it open: the session waits for room there
+    /// before handling a line (see `session.rs`).
+    pub own_outbox: OutboxRoom,
+}
+
+/// How entering a room went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entered {
+    /// Joined; its display name.
+    Joined(RoomName),
+    /// Was in it already; its display name.
+    AlreadyIn(RoomName),
+}
+
+/// Which limit refused a member a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// It is in as many rooms as one may be.
+    Member(usize),
+    /// The server holds as many rooms as it may.
+    Server(usize),
+    /// The room holds as many members as it may.
+    Room(usize),
+    /// The member went offline meanwhile.
+    Gone,
+}
+
+impl Full {
+    /// What the member is told, about `room`.
+    pub fn refusal(self, room: &str) -> Refusal<'_> {
+        match self {
+            Self::Member(max) => Refusal::TooManyRooms { max },
+            Self::Server(max) => Refusal::ServerRoomsFull { max },
+            Self::Room(max) => Refusal::RoomFull { room, max },
+            Self::Gone => Refusal::NoRoom,
+        }
+    }
+}
+
+/// A room as `/rooms` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its name.
+    pub name: String,
+    /// Its members.
+    pub online: usize,
+    /// Its topic.
+    pub topic: Option<String>,
+}
+
+fn scoped(scope: Scope<'_>, event: Event<'_>) -> Bytes {
+    Scoped {
+        scope,
+        line: ServerLine::Event(event),
+    }
+    .to_bytes()
+}
+
+impl Rooms {
+    /// No one online, and the lobby.
+    pub fn new(outbox: OutboxLimits, limits: RoomLimits) -> Self {
+        let lobby = Room {
+            name: RoomName::lobby(),
+            members: BTreeMap::new(),
+            topic: None,
+        };
+        let mut state = State::default();
+        state.rooms.insert(LOBBY.to_owned(), lobby);
+        Self {
+            state: Mutex::new(state),
+            outbox,
+            limits,
+        }
+    }
+
+    /// A poisoned lock means a connection task panicked mid-update; the maps are still usable
+    /// and everyone else must live on, so the poison is ignored.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new connection: a fresh guest nick, its greeting, the lobby's recent history
+    /// (`replay`), the lobby told. `None` once the server is shutting down.
+    pub fn join(&self, replay: &[Bytes]) -> Option<Joined> {
+        let mut state = self.lock();
+        if state.closed {
+            return None;
+        }
+        let nick = loop {
+            state.next_guest += 1;
+            let candidate = Nick::guest(state.next_guest);
+            if !state.by_nick.contains_key(&candidate.key()) {
+                break candidate;
+            }
+        };
+        let id = state.next_id;
+        state.next_id += 1;
+        let (tx, reader) = outbox(self.outbox.entries, self.outbox.bytes);
+        let own_outbox = tx.room_view();
+        let dropped = CancellationToken::new();
+        state.by_nick.insert(nick.key(), id);
+        state.members.insert(
+            id,
+            Member {
+                nick: nick.clone(),
+                outbox: tx,
+                dropped: dropped.clone(),
+                rooms: BTreeSet::from([LOBBY.to_owned()]),
+            },
+        );
+        let online = state.lobby_mut().add(nick.key(), id);
+        let greeting = Scoped::lobby(ServerLine::Event(Event::Greeting {
+            nick: nick.as_str(),
+            online,
+        }))
+        .to_bytes();
+        state.deliver(To::One(id), greeting, &self.limits);
+        for block in replay {
+            state.deliver(To::One(id), block.clone(), &self.limits);
+        }
+        if online <= self.limits.announce_up_to {
+            let joined = scoped(
+                Scope::Lobby,
+                Event::Joined {
+                    nick: nick.as_str(),
+                    online,
+                },
+            );
+            state.deliver(To::RoomBut(LOBBY, id), joined, &self.limits);
+        }
+        Some(Joined {
+            id,
+            nick,
+            outbox: reader,
+            dropped,
+            own_outbox,
+        })
+    }
+
+    /// Puts member `id` in `room` (made if new), within the limits: everyone in it is told
+    /// (the member too: its client opens the room on that line), then the member gets the
+    /// topic. The room's history is the caller's to send next (see `sequencer.rs`).
+    pub fn enter(&self, id: MemberId, room: &RoomName) -> Result<Entered, Full> {
+        let mut state = self.lock();
+        let key = room.key();
+        let Some(member) = state.members.get(&id) else {
+            return Err(Full::Gone);
+        };
+        if member.rooms.contains(&key) {
+            let name = state
+                .rooms
+                .get(&key)
+                .map_or_else(|| room.clone(), |r| r.name.clone());
+            return Ok(Entered::AlreadyIn(name));
+        }
+        if member.rooms.len() >= self.limits.per_member {
+            return Err(Full::Member(self.limits.per_member));
+        }
+        let nick = member.nick.clone();
+        let exists = state.rooms.contains_key(&key);
+        if !exists && state.rooms.len() >= self.limits.rooms {
+            return Err(Full::Server(self.limits.rooms));
+        }
+        let requested = room;
+        let room = state.rooms.entry(key.clone()).or_insert_with(|| Room {
+            name: requested.clone(),
+            members: BTreeMap::new(),
+            topic: None,
+        });
+        // The lobby holds everyone online: the connection limit bounds it.
+        if room.members.len() >= self.limits.members && key != LOBBY {
+            return Err(Full::Room(self.limits.members));
+        }
+        let online = room.add(nick.key(), id);
+        let name = room.name.clone();
+        let topic = room.topic.clone();
+        if let Some(member) = state.members.get_mut(&id) {
+            member.rooms.insert(key.clone());
+        }
+        let scope = Scope::room(name.as_str());
+        let joined = scoped(
+            scope,
+            Event::Joined {
+                nick: nick.as_str(),
+                online,
+            },
+        );
+        if online <= self.limits.announce_up_to {
+            state.deliver(To::Room(&key), joined, &self.limits);
+        } else {
+            state.deliver(To::One(id), joined, &self.limits);
+        }
+        let topic = scoped(scope, Event::TopicIs(topic.as_deref()));
+        state.deliver(To::One(id), topic, &self.limits);
+        Ok(Entered::Joined(name))
+    }
+
+    /// Takes member `id` out of the room keyed `key`; everyone in it is told, the member too.
+    /// Returns the room's name.
+    pub fn part(&self, id: MemberId, key: &str, reason: &str) -> Option<RoomName> {
+        let mut state = self.lock();
+        state.part(id, key, reason, &self.limits)
+    }
+
+    /// The display name of the room keyed `key`, if member `id` is in it.
+    pub fn room_of(&self, id: MemberId, key: &str) -> Option<RoomName> {
+        let state = self.lock();
+        let member = state.members.get(&id)?;
+        member
+            .rooms
+            .contains(key)
+            .then(|| state.rooms.get(key).map(|r| r.name.clone()))?
+    }
+
+    /// Some room member `id` is in, for when its current one is gone: the lobby if it is there.
+    pub fn any_room_of(&self, id: MemberId) -> Option<RoomName> {
+        let state = self.lock();
+        let member = state.members.get(&id)?;
+        let key = if member.rooms.contains(LOBBY) {
+            LOBBY
+        } else {
+            member.rooms.iter().next()?
+        };
+        state.rooms.get(key).map(|r| r.name.clone())
+    }
+
+    /// Queues `text` for one member.
+    pub fn send_to(&self, id: MemberId, text: Bytes) {
+        self.lock().deliver(To::One(id), text, &self.limits);
+    }
+
+    /// Queues each of `entries`, in order, for every member of the room whose key it comes
+    /// with.
+    pub fn broadcast(&self, entries: Vec<(String, Bytes)>) {
+        let mut state = self.lock();
+        for (key, text) in entries {
+            state.deliver(To::Room(&key), text, &self.limits);
+        }
+    }
+
+    /// A private message from member `from` to the member called `to`: the recipient gets it
+    /// under `@SENDER`, the sender its echo under `@RECIPIENT`.
+    pub fn private<'t>(&self, from: MemberId, to: &'t str, text: &str) -> Result<(), Refusal<'t>> {
+        let mut state = self.lock();
+        let Some(&recipient) = state.by_nick.get(&fold(to)) else {
+            return Err(Refusal::NoSuchNick(to));
+        };
+        if recipient == from {
+            return Err(Refusal::ToSelf);
+        }
+        let (Some(sender), Some(target)) =
+            (state.members.get(&from), state.members.get(&recipient))
+        else {
+            return Err(Refusal::NoSuchNick(to));
+        };
+        let said = ServerLine::Message {
+            nick: sender.nick.as_str(),
+            text,
+        };
+        let received = Scoped {
+            scope: Scope::Private(sender.nick.as_str()),
+            line: said.clone(),
+        }
+        .to_bytes();
+        let echo = Scoped {
+            scope: Scope::Private(target.nick.as_str()),
+            line: said,
+        }
+        .to_bytes();
+        state.deliver(To::One(recipient), received, &self.limits);
+        state.deliver(To::One(from), echo, &self.limits);
+        Ok(())
+    }
+
+    /// Renames a member and tells it and everyone who shares a room with it, once each;
+    /// refused if another member has that nick.
+    pub fn rename(&self, id: MemberId, new: Nick) -> Result<(), NickError> {
+        let mut state = self.lock();
+        let key = new.key();
+        if state.by_nick.get(&key).is_some_and(|&owner| owner != id) {
+            return Err(NickError::Taken(new.to_string()));
+        }
+        let Some(member) = state.members.get_mut(&id) else {
+            return Ok(());
+        };
+        let old = std::mem::replace(&mut member.nick, new.clone());
+        if old == new {
+            return Ok(());
+        }
+        let rooms: Vec<String> = member.rooms.iter().cloned().collect();
+        state.by_nick.remove(&old.key());
+        state.by_nick.insert(key.clone(), id);
+        for room in rooms {
+            if let Some(room) = state.rooms.get_mut(&room) {
+                room.members.remove(&old.key());
+                room.members.insert(key.clone(), id);
+            }
+        }
+        let renamed = Scoped::lobby(ServerLine::Event(Event::Renamed {
+            old: old.as_str(),
+            new: new.as_str(),
+        }))
+        .to_bytes();
+        state.deliver(To::Sharing(id), renamed, &self.limits);
+        Ok(())
+    }
+
+    /// The room keyed `key` as it is spelt, and who is in it, sorted without regard to case;
+    /// `None` if there is no such room.
+    pub fn who(&self, key: &str) -> Option<(RoomName, Vec<String>)> {
+        let state = self.lock();
+        let room = state.rooms.get(key)?;
+        let who = room
+            .members
+            .values()
+            .filter_map(|id| state.members.get(id))
+            .map(|member| member.nick.to_string())
+            .collect();
+        Some((room.name.clone(), who))
+    }
+
+    /// Page `page` (from 1) of the rooms, `per_page` to a page, and how many rooms there are.
+    pub fn list(&self, page: usize, per_page: usize) -> (usize, Vec<Listed>) {
+        let state = self.lock();
+        let listed = state
+            .rooms
+            .values()
+            .skip(page.saturating_sub(1).saturating_mul(per_page))
+            .take(per_page)
+            .map(|room| Listed {
+                name: room.name.to_string(),
+                online: room.members.len(),
+                topic: room.topic.clone(),
+            })
+            .collect();
+        (state.rooms.len(), listed)
+    }
+
+    /// The topic of the room keyed `key`, for member `id`, who must be in it.
+    pub fn topic(&self, id: MemberId, key: &str) -> Option<Option<String>> {
+        let state = self.lock();
+        let in_it = state.members.get(&id)?.rooms.contains(key);
+        in_it.then(|| state.rooms.get(key).and_then(|room| room.topic.clone()))
+    }
+
+    /// Sets the topic of the room keyed `key`; everyone in it is told. `false` if member `id`
+    /// is not in it.
+    pub fn set_topic(&self, id: MemberId, key: &str, topic: &str) -> bool {
+        let mut state = self.lock();
+        let Some(member) = state.members.get(&id) else {
+            return false;
+        };
+        if !member.rooms.contains(key) {
+            return false;
+        }
+        let nick = member.nick.clone();
+        let Some(room) = state.rooms.get_mut(key) else {
+            return false;
+        };
+        room.topic = (!topic.is_empty()).then(|| topic.to_owned());
+        let name = room.name.clone();
+        let set = scoped(
+            Scope::room(name.as_str()),
+            Event::TopicSet {
+                nick: nick.as_str(),
+                topic,
+            },
+        );
+        state.deliver(To::Room(key), set, &self.limits);
+        true
+    }
+
+    /// Takes a member offline (if it was not dropped already): each of its rooms is told why.
+    /// `farewell`, if any, is queued to the member in the same step, so it is the last line it
+    /// gets. Its outbox closes once drained, which ends its writer. Returns its nick.
+    pub fn leave(&self, id: MemberId, reason: &str, farewell: Option<Bytes>) -> Option<Nick> {
+        let mut state = self.lock();
+        let member = state.members.get(&id)?;
+        if let Some(farewell) = farewell {
+            // A full queue means the member is not reading; it loses only this line.
+            let _ = member.outbox.offer(farewell);
+        }
+        let member = state.remove(id, reason, &self.limits)?;
+        Some(member.nick)
+    }
+
+    /// Refuses new members, tells everyone the server is going, and closes every outbox so each
+    /// writer flushes what is queued and sends FIN.
+    pub fn shut_down(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        let going = Scoped::lobby(ServerLine::Event(Event::ShuttingDown)).to_bytes();
+        let everyone: Vec<MemberId> = state.members.keys().copied().collect();
+        for id in everyone {
+            state.deliver(To::One(id), going.clone(), &self.limits);
+        }
+        state.members.clear();
+        state.by_nick.clear();
+        state.rooms.retain(|key, room| {
+            room.members.clear();
+            key == LOBBY
+        });
+    }
+}
+
+impl Room {
+    /// Adds a member; returns how many are in the room now.
+    fn add(&mut self, nick_key: String, id: MemberId) -> usize {
+        self.members.insert(nick_key, id);
+        self.members.len()
+    }
+}
+
+impl State {
+    fn lobby_mut(&mut self) -> &mut Room {
+        self.rooms
+            .get_mut(LOBBY)
+            .unwrap_or_else(|| unreachable!("the lobby always exists"))
+    }
+
+    /// Takes member `id` out of the room keyed `key`; tells the room (the member too).
+    fn part(
+        &mut self,
+        id: MemberId,
+        key: &str,
+        reason: &str,
+        limits: &RoomLimits,
+    ) -> Option<RoomName> {
+        let member = self.members.get_mut(&id)?;
+        if !member.rooms.remove(key) {
+            return None;
+        }
+        let nick = member.nick.clone();
+        let room = self.rooms.get_mut(key)?;
+        let announce = room.members.len() <= limits.announce_up_to;
+        let name = room.name.clone();
+        let online = room.members.len() - 1;
+        let left = scoped(
+            Scope::room(name.as_str()),
+            Event::Left {
+                nick: nick.as_str(),
+                reason,
+                online,
+            },
+        );
+        // Told while still a member, so the member's own client sees it leave.
+        if announce {
+            self.deliver(To::Room(key), left, limits);
+        } else {
+            self.deliver(To::One(id), left, limits);
+        }
+        if let Some(room) = self.rooms.get_mut(key) {
+            room.members.remove(&nick.key());
+            if room.members.is_empty() && key != LOBBY {
+                self.rooms.remove(key);
+            }
+        }
+        Some(name)
+    }
+
+    /// Takes a member offline: out of every room, out of the nick index; each room it leaves
+    /// behind is told why (unless it is big).
+    fn remove(&mut self, id: MemberId, reason: &str, limits: &RoomLimits) -> Option<Member> {
+        let (member, told) = self.remove_quietly(id, reason, limits)?;
+        for (key, left) in told {
+            self.deliver(To::Room(&key), left, limits);
+        }
+        Some(member)
+    }
+
+    /// [`State::remove`] without telling anyone yet: returns the member and, per room left
+    /// behind, the line that tells it.
+    fn remove_quietly(
+        &mut self,
+        id: MemberId,
+        reason: &str,
+        limits: &RoomLimits,
+    ) -> Option<(Member, Vec<(String, Bytes)>)> {
+        let member = self.members.remove(&id)?;
+        self.by_nick.remove(&member.nick.key());
+        let mut told = Vec::new();
+        for key in &member.rooms {
+            let Some(room) = self.rooms.get_mut(key) else {
+                continue;
+            };
+            room.members.remove(&member.nick.key());
+            let online = room.members.len();
+            if room.members.is_empty() && key != LOBBY {
+                self.rooms.remove(key);
+            } else if online < limits.announce_up_to {
+                let left = scoped(
+                    Scope::room(room.name.as_str()),
+                    Event::Left {
+                        nick: member.nick.as_str(),
+                        reason,
+                        online,
+                    },
+                );
+                told.push((key.clone(), left));
+            }
+        }
+        Some((member, told))
+    }
+
+    /// Offers `text` to the members `to` names. Members whose outbox is full are dropped and
+    /// their rooms told, which may find more full outboxes: a work list, not recursion, so a
+    /// thousand slow members cannot exhaust the stack.
+    fn deliver(&mut self, to: To<'_>, text: Bytes, limits: &RoomLimits) {
+        let mut slow = self.offer(to, &text);
+        while let Some(id) = slow.pop() {
+            let Some(member) = self.members.get(&id) else {
+                continue;
+            };
+            member.dropped.cancel();
+            let Some((_, told)) = self.remove_quietly(id, TOO_SLOW, limits) else {
+                continue;
+            };
+            for (key, left) in told {
+                for more in self.offer(To::Room(&key), &left) {
+                    if !slow.contains(&more) {
+                        slow.push(more);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Offers `text` to the members `to` names; returns those whose outbox was full.
+    fn offer(&self, to: To<'_>, text: &Bytes) -> Vec<MemberId> {
+        let mut full = Vec::new();
+        let mut give = |id: MemberId| {
+            if let Some(member) = self.members.get(&id)
+                && member.outbox.offer(text.clone()) == Err(Refused::Full)
+            {
+                full.push(id);
+            }
+        };
+        match to {
+            To::One(id) => give(id),
+            To::Room(key) => {
+                if let Some(room) = self.rooms.get(key) {
+                    room.members.values().for_each(|&id| give(id));
+                }
+            }
+            To::RoomBut(key, but) => {
+                if let Some(room) = self.rooms.get(key) {
+                    room.members
+                        .values()
+                        .filter(|&&id| id != but)
+                        .for_each(|&id| give(id));
+                }
+            }
+            To::Sharing(id) => {
+                let mut told = BTreeSet::from([id]);
+                if let Some(member) = self.members.get(&id) {
+                    for key in &member.rooms {
+                        if let Some(room) = self.rooms.get(key) {
+                            told.extend(room.members.values().copied());
+                        }
+                    }
+                }
+                told.into_iter().for_each(give);
+            }
+        }
+        full
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    fn message(text: &str) -> Bytes {
+        ServerLine::Message { nick: "x", text }.to_bytes()
+    }
+
+    /// Room for 8 entries, and bytes enough never to matter.
+    const ROOMY: OutboxLimits = OutboxLimits {
+        entries: 8,
+        bytes: 1 << 20,
+    };
+
+    const UNLIMITED: RoomLimits = RoomLimits {
+        per_member: usize::MAX,
+        rooms: usize::MAX,
+        members: usize::MAX,
+        announce_up_to: usize::MAX,
+    };
+
+    fn lobby(entries: Vec<Bytes>) -> Vec<(String, Bytes)> {
+        entries.into_iter().map(|e| (LOBBY.to_owned(), e)).collect()
+    }
+
+    fn room(name: &str) -> RoomName {
+        RoomName::parse(name).unwrap()
+    }
+
+    /// Everything queued for `joined` now, as text.
+    fn drain(joined: &mut Joined) -> Vec<String> {
+        let mut batch = Vec::new();
+        while let Some(1..) = joined.outbox.take(&mut batch, usize::MAX).now_or_never() {}
+        batch
+            .iter()
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn guests_are_numbered_and_greeted_and_others_hear_of_them() {
+        let rooms = Rooms::new(ROOMY, UNLIMITED);
+        let mut a = rooms.join(&[]).unwrap();
+        let mut b = rooms.join(&[]).unwrap();
+        assert_eq!(a.nick.as_str(), "guest-1");
+        assert_eq!(b.nick.as_str(), "guest-2");
+        assert_eq!(
+            drain(&mut a),
+            [
+                "*** 连接成功! you are guest-1; 1 online; /help lists the commands\n",
+                "*** guest-2 joined; 2 online\n"
+            ]
+        );
+        assert_eq!(
+            drain(&mut b),
+            ["*** 连接成功! you are guest-2; 2 online; /help lists the commands\n"]
+        );
+    }
+
+    #[test]
+    fn a_full_outbox_drops_only_that_member_and_announces_it() {
+        let limits = OutboxLimits {
+            entries: 2,
+            ..ROOMY
+        };
+        let rooms = Rooms::new(limits, UNLIMITED);
+        let mut reader = rooms.join(&[]).unwrap();
+        let slow = rooms.join(&[]).unwrap(); // slow's queue holds its greeting: 1 of 2
+        drain(&mut reader);
+        rooms.broadcast(lobby(vec![message("one")])); // slow: 2 of 2
+        assert!(!slow.dropped.is_cancelled());
+        assert_eq!(drain(&mut reader), ["<x> one\n"]);
+        rooms.broadcast(lobby(vec![message("two")])); // slow: full
+        assert!(slow.dropped.is_cancelled());
+        assert_eq!(
+            drain(&mut reader),
+            ["<x> two\n", "*** guest-2 left (too slow); 1 online\n"]
+        );
+        assert_eq!(rooms.who(LOBBY).unwrap().1, ["guest-1"]);
+    }
+
+    #[test]
+    fn a_member_that_does_not_read_is_dropped_by_bytes_not_only_by_entries() {
+        let limits = OutboxLimits {
+            entries: 1024,
+            bytes: 4096,
+        };
+        let rooms = Rooms::new(limits, UNLIMITED);
+        let mut reader = rooms.join(&[]).unwrap();
+        let asker = rooms.join(&[]).unwrap();
+        drain(&mut reader);
+        // Replies to the asker alone: a few big entries fill its bytes long before its entries.
+        let big = Bytes::from(format!("*** online (1): {}\n", "x".repeat(1000)));
+        for _ in 0..4 {
+            rooms.send_to(asker.id, big.clone());
+        }
+        assert!(asker.dropped.is_cancelled());
+        assert_eq!(
+            drain(&mut reader),
+            ["*** guest-2 left (too slow); 1 online\n"]
+        );
+    }
+
+    #[test]
+    fn nicks_are_unique_without_regard_to_case() {
+        let rooms = Rooms::new(ROOMY, UNLIMITED);
+        let a = rooms.join(&[]).unwrap();
+        let b = rooms.join(&[]).unwrap();
+        rooms.rename(a.id, Nick::parse("Alice").unwrap()).unwrap();
+        assert_eq!(
+            rooms.rename(b.id, Nick::parse("aLiCe").unwrap()),
+            Err(NickError::Taken("aLiCe".into()))
+        );
+        // Changing the case of one's own nick is allowed.
+        rooms.rename(a.id, Nick::parse("ALICE").unwrap()).unwrap();
+        assert_eq!(rooms.who(LOBBY).unwrap().1, ["ALICE", "guest-2"]);
+    }
+
+    #[test]
+    fn a_big_room_does_not_hear_every_join_and_leave() {
+        let rooms = Rooms::new(
+            ROOMY,
+            RoomLimits {
+                announce_up_to: 2,
+                ..UNLIMITED
+            },
+        );
+        let mut a = rooms.join(&[]).unwrap();
+        let b = rooms.join(&[]).unwrap();
+        let c = rooms.join(&[]).unwrap();
+        rooms.leave(c.id, "exit", None);
+        rooms.leave(b.id, "exit", None);
+        assert_eq!(
+            drain(&mut a)[1..],
+            [
+                "*** guest-2 joined; 2 online\n",
+                "*** guest-2 left (exit); 1 online\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn after_shutdown_nobody_can_join() {
+        let rooms = Rooms::new(ROOMY, UNLIMITED);
+        let mut a = rooms.join(&[]).unwrap();
+        rooms.shut_down();
+        assert!(rooms.join(&[]).is_none());
+        assert_eq!(drain(&mut a).last().unwrap(), "*** server shutting down\n");
+        // Nothing kept a sender: the outbox is closed once drained.
+        let closed = a.outbox.take(&mut Vec::new(), 1).now_or_never();
+        assert_eq!(closed, Some(0));
+    }
+
+    #[test]
+    fn a_room_hears_its_own_lines_only_and_goes_when_its_last_member_parts() {
+        let rooms = Rooms::new(ROOMY, UNLIMITED);
+        let mut a = rooms.join(&[]).unwrap();
+        let mut b = rooms.join(&[]).unwrap();
+        assert_eq!(
+            rooms.enter(a.id, &room("#Rust")),
+            Ok(Entered::Joined(room("#Rust")))
+        );
+        // Names are compared without case; the first spelling stays.
+        assert_eq!(
+            rooms.enter(a.id, &room("#rust")),
+            Ok(Entered::AlreadyIn(room("#Rust")))
+        );
+        drain(&mut a);
+        drain(&mut b);
+        let line = Scoped {
+            scope: Scope::Room("#Rust"),
+            line: ServerLine::Message {
+                nick: "guest-1",
+                text: "hi",
+            },
+        };
+        rooms.broadcast(vec![("#rust".to_owned(), line.to_bytes())]);
+        assert_eq!(drain(&mut a), ["#Rust <guest-1> hi\n"]);
+        assert!(drain(&mut b).is_empty(), "b is not in #Rust");
+        assert_eq!(rooms.list(1, 10).0, 2);
+        assert_eq!(rooms.part(a.id, "#rust", "part"), Some(room("#Rust")));
+        assert_eq!(drain(&mut a), ["#Rust *** guest-1 left (part); 0 online\n"]);
+        assert_eq!(rooms.list(1, 10).0, 1, "an empty room goes");
+        assert!(rooms.who("#rust").is_none());
+    }
+
+    #[test]
+    fn each_limit_refuses_one_more_and_changes_nothing() {
+        let rooms = Rooms::new(
+            ROOMY,
+            RoomLimits {
+                per_member: 2,
+                rooms: 3,
+                members: 1,
+                announce_up_to: usize::MAX,
+            },
+        );
+        let a = rooms.join(&[]).unwrap();
+        let b = rooms.join(&[]).unwrap();
+        rooms.enter(a.id, &room("#a")).unwrap();
+        assert_eq!(rooms.enter(a.id, &room("#b")), Err(Full::Member(2)));
+        assert_eq!(rooms.enter(b.id, &room("#a")), Err(Full::Room(1)));
+        rooms.enter(b.id, &room("#b")).unwrap();
+        let c = rooms.join(&[]).unwrap();
+        assert_eq!(rooms.enter(c.id, &room("#c")), Err(Full::Server(3)));
+        assert_eq!(rooms.list(1, 10).0, 3);
+        // The lobby is bounded by the connection limit, not by members per room.
+        assert_eq!(rooms.who(LOBBY).unwrap().1.len(), 3);
+    }
+
+    #[test]
+    fn a_private_message_reaches_its_recipient_and_the_senders_echo_only() {
+        let rooms = Rooms::new(ROOMY, UNLIMITED);
+        let mut a = rooms.join(&[]).unwrap();
+        let mut b = rooms.join(&[]).unwrap();
+        let mut c = rooms.join(&[]).unwrap();
+        for member in [&mut a, &mut b, &mut c] {
+            drain(member);
+        }
+        rooms.private(a.id, "GUEST-2", "psst").unwrap();
+        assert_eq!(drain(&mut a), ["@guest-2 <guest-1> psst\n"]);
+        assert_eq!(drain(&mut b), ["@guest-1 <guest-1> psst\n"]);
+        assert!(drain(&mut c).is_empty());
+        assert_eq!(rooms.private(a.id, "guest-1", "me"), Err(Refusal::ToSelf));
+        assert_eq!(
+            rooms.private(a.id, "nobody", "x"),
+            Err(Refusal::NoSuchNick("nobody"))
+        );
+    }
+
+    #[test]
+    fn a_rename_is_told_once_to_everyone_who_shares_a_room() {
+        let rooms = Rooms::new(
+            OutboxLimits {
+                entries: 64,
+                ..ROOMY
+            },
+            UNLIMITED,
+        );
+        let mut a = rooms.join(&[]).unwrap();
+        let mut b = rooms.join(&[]).unwrap();
+        let mut c = rooms.join(&[]).unwrap();
+        for name in ["#one", "#two", "#three"] {
+            rooms.enter(a.id, &room(name)).unwrap();
+            rooms.enter(b.id, &room(name)).unwrap();
+        }
+        rooms.part(c.id, LOBBY, "part");
+        for member in [&mut a, &mut b, &mut c] {
+            drain(member);
+        }
+        rooms.rename(a.id, Nick::parse("alice").unwrap()).unwrap();
+        let renamed = ["*** guest-1 is now known as alice\n"];
+        assert_eq!(drain(&mut a), renamed);
+        assert_eq!(drain(&mut b), renamed, "once, though b shares four rooms");
+        assert!(drain(&mut c).is_empty(), "c shares no room with a");
+    }
+
+    #[test]
+    fn a_slow_member_is_dropped_from_every_room_and_each_is_told() {
+        let limits = OutboxLimits {
+            entries: 3,
+            ..ROOMY
+        };
+        let rooms = Rooms::new(limits, UNLIMITED);
+        let mut a = rooms.join(&[]).unwrap();
+        let slow = rooms.join(&[]).unwrap(); // slow: its greeting
+        drain(&mut a);
+        rooms.enter(a.id, &room("#x")).unwrap();
+        drain(&mut a);
+        rooms.enter(slow.id, &room("#x")).unwrap(); // slow: joined, topic: full
+        drain(&mut a);
+        rooms.broadcast(vec![("#x".to_owned(), message("one"))]);
+        assert!(slow.dropped.is_cancelled());
+        assert_eq!(
+            drain(&mut a),
+            [
+                "<x> one\n",
+                "*** guest-2 left (too slow); 1 online\n",
+                "#x *** guest-2 left (too slow); 1 online\n"
+            ]
+        );
+        assert_eq!(rooms.who(LOBBY).unwrap().1, ["guest-1"]);
+    }
+}
