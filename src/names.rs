@@ -48,8 +48,8 @@ impl fmt::Display for NickError {
             Self::TooLong => write!(f, "nick too long: at most {MAX_NICK_CHARS} characters"),
             Self::BadCharacter(c) => write!(
                 f,
-                "nick may not contain {:?} (no spaces, control or invisible characters, < or >)",
-                c.escape_unicode().to_string()
+                "nick may not contain {} (no spaces, control or invisible characters, < or >)",
+                c.escape_unicode()
             ),
             Self::BadStart(c) => write!(
                 f,
@@ -148,8 +148,8 @@ impl fmt::Display for RoomNameError {
             ),
             Self::BadCharacter(c) => write!(
                 f,
-                "a room's name may not contain {:?} (no spaces, control or invisible characters, < or >)",
-                c.escape_unicode().to_string()
+                "a room's name may not contain {} (no spaces, control or invisible characters, < or >)",
+                c.escape_unicode()
             ),
         }
     }

@@ -43,7 +43,10 @@
 //!   to look like pieces of events (`bye,`, `online`, `)`, `;`) and any text a user can send
 //!   (sanitised as the server sanitises it); no message, `/me` or `/quit` reason reads as an
 //!   event or teaches a client anything; a reason cannot change the count it is written with;
-//!   every command written and read back is the same command.
+//!   every command written and read back is the same command; in every scope (the lobby, a
+//!   room built from the same pieces, a private conversation) every line reads back with its
+//!   scope, and what a user said reads as said by that user in that scope, never as an event
+//!   or as a private message; the room events carrying user text (topics) read back whole.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -61,9 +64,9 @@ use tcpchat::app::ingest::{self, Fact};
 use tcpchat::app::{App, Clock, Role, Settings};
 use tcpchat::codec::{DEFAULT_MAX_LINE, Frame, LineCodec, is_stripped, sanitize};
 use tcpchat::event_loop::fit;
-use tcpchat::names::Nick;
+use tcpchat::names::{Nick, RoomName};
 use tcpchat::net::{Close, NetEvent};
-use tcpchat::protocol::{self, Command, Framing, ServerLine};
+use tcpchat::protocol::{self, Command, Framing, Scope, Scoped, ServerLine};
 use tcpchat::scrollback::wrap;
 use tcpchat::ui;
 use tokio_util::codec::Decoder;
@@ -688,6 +691,7 @@ const NICK_PIECES: &[&str] = &[
     "e\u{301}",
     "*",
     "#",
+    "@",
     "!",
     "-",
     "you",
@@ -703,7 +707,7 @@ fn nick_from(tokens: &[u8]) -> Option<String> {
         .take(4)
         .map(|&t| NICK_PIECES[usize::from(t) % NICK_PIECES.len()])
         .collect();
-    if nick.is_empty() || nick.starts_with(['*', '#']) {
+    if nick.is_empty() || nick.starts_with(['*', '#', '@']) {
         nick.insert(0, 'x');
     }
     Nick::is_valid(&nick).then_some(nick)
@@ -795,6 +799,7 @@ fn check_protocol(nick: &[u8], other: &[u8], text: &[u32], online: u16) {
     assert_eq!(fact(&left, None), Some(Fact::Online(online)), "{left:?}");
     let error = ServerLine::Error(Cow::Borrowed(&text));
     assert_eq!(ServerLine::parse(&error.to_string()), Some(error));
+    check_scopes(&nick, &other, &text, online);
     let typed = text.trim();
     for command in [
         Command::Say(typed),
@@ -809,6 +814,62 @@ fn check_protocol(nick: &[u8], other: &[u8], text: &[u32], online: u16) {
         }
         assert_eq!(Command::parse(&written), command, "{written:?}");
     }
+}
+
+/// Every line in every scope reads back with that scope; a said line stays said by its nick.
+fn check_scopes(nick: &str, other: &str, text: &str, online: usize) {
+    let room = format!("#{other}");
+    let mut scopes = vec![Scope::Lobby, Scope::Private(other)];
+    if RoomName::is_valid(&room) {
+        scopes.push(Scope::Room(&room));
+    }
+    let room_name = if RoomName::is_valid(&room) {
+        room.as_str()
+    } else {
+        "#x"
+    };
+    let lines = [
+        ServerLine::Message { nick, text },
+        ServerLine::Action { nick, text },
+        ServerLine::Event(protocol::Event::TopicSet { nick, topic: text }),
+        ServerLine::Event(protocol::Event::TopicIs(Some(text))),
+        ServerLine::Event(protocol::Event::RoomInfo {
+            room: room_name,
+            online,
+            topic: Some(text),
+        }),
+        ServerLine::Event(protocol::Event::Talking { room: room_name }),
+        ServerLine::Event(protocol::Event::Rooms {
+            count: online,
+            page: 1,
+            pages: online.max(1),
+        }),
+    ];
+    for scope in scopes {
+        for line in &lines {
+            let scoped = Scoped {
+                scope,
+                line: line.clone(),
+            };
+            let written = scoped.to_string();
+            assert_eq!(Scoped::parse(&written), Some(scoped), "{written:?}");
+        }
+        // What a user says, read with its scope, is said by that user there and nothing else.
+        let said = Scoped {
+            scope,
+            line: ServerLine::Message { nick, text },
+        }
+        .to_string();
+        let read = Scoped::parse(&said).expect("a said line reads back");
+        assert_eq!(read.scope, scope, "{said:?}");
+        assert!(
+            matches!(read.line, ServerLine::Message { nick: by, .. } if by == nick),
+            "{said:?}"
+        );
+    }
+    // A lobby line, whatever its text, is never about a room or a private conversation.
+    let lobby = ServerLine::Message { nick, text }.to_string();
+    assert_eq!(Scoped::parse(&lobby).map(|s| s.scope), Some(Scope::Lobby));
 }
 
 static PROTOCOL_INPUTS: AtomicU64 = AtomicU64::new(0);

@@ -144,6 +144,81 @@ async fn a_joiner_gets_the_last_lines_then_live_ones_and_a_restart_keeps_them() 
     server.stop().await;
 }
 
+/// Each room keeps, numbers and replays its own lines: entering `#rust` replays `#rust`'s, each
+/// named by the room; `/history` and `/search` answer about the current room; a restart keeps
+/// every room's numbering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_room_replays_and_numbers_its_own_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Kept::start(dir.path(), 50).await;
+    let mut a = join(server.addr).await;
+    a.client
+        .send("in the lobby\n/join #rust\nin rust one\nin rust two\n")
+        .await;
+    for want in [
+        "<guest-1> in the lobby",
+        "#rust *** guest-1 joined; 1 online",
+        "#rust *** no topic set",
+        "#rust *** history of #rust: none yet; the next line is #1",
+        "*** now talking in #rust",
+        "#rust <guest-1> in rust one",
+        "#rust <guest-1> in rust two",
+    ] {
+        a.client.expect(want).await;
+    }
+    let mut b = join(server.addr).await;
+    let texts: Vec<&str> = b.replayed.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["in the lobby"],
+        "the lobby replays the lobby's lines only"
+    );
+    assert_eq!(b.next, 2);
+    b.client.send("/join #RUST\n").await;
+    b.client.expect("#rust *** guest-2 joined; 2 online").await;
+    b.client.expect("#rust *** no topic set").await;
+    b.client
+        .expect("#rust *** history of #rust: 2 lines; the next line is #3")
+        .await;
+    for (seq, text) in [(1, "in rust one"), (2, "in rust two")] {
+        let line = b.client.line().await;
+        assert!(line.starts_with("#rust [20"), "named by its room: {line:?}");
+        assert!(
+            line.ends_with(&format!(" #{seq}] <guest-1> {text}")),
+            "{line:?}"
+        );
+    }
+    b.client.expect("#rust *** end of history of #rust").await;
+    b.client.expect("*** now talking in #rust").await;
+    b.client.send("/search one\n").await;
+    b.client
+        .expect("#rust *** search in #rust for one: 1 lines, newest first")
+        .await;
+    assert!(b.client.line().await.ends_with("<guest-1> in rust one"));
+    b.client.expect("#rust *** end of search in #rust").await;
+    server.stop().await;
+
+    let server = Kept::start(dir.path(), 50).await;
+    let mut c = join(server.addr).await;
+    assert_eq!(c.next, 2, "the lobby's numbering goes on");
+    c.client.send("/join #rust\nthree\n/history 1\n").await;
+    c.client
+        .rx
+        .line_starting("#rust *** history of #rust: 2 lines; the next line is #3")
+        .await;
+    for seq in [1, 2] {
+        assert!(c.client.line().await.contains(&format!(" #{seq}] ")));
+    }
+    c.client.expect("#rust *** end of history of #rust").await;
+    c.client.expect("*** now talking in #rust").await;
+    c.client.expect("#rust <guest-1> three").await;
+    c.client
+        .expect("#rust *** history of #rust: 1 lines; the next line is #4")
+        .await;
+    assert!(c.client.line().await.ends_with(" #3] <guest-1> three"));
+    server.stop().await;
+}
+
 /// While one client talks without a pause, others join: each one's replay ends exactly where
 /// its live lines begin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

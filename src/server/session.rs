@@ -210,6 +210,12 @@ impl Session<'_> {
         let Some(room) = saying.room.clone() else {
             return Ok(()); // lines are only gathered with their room
         };
+        // One hand-over in flight at a time: its lines come back to this member too, and the
+        // room [`Session::pace`] checks for in its outbox must not be taken by a queue of them.
+        if let Some(previous) = saying.in_flight.take() {
+            // An error only means the sequencer stopped, which shutdown reports on its own.
+            let _ = self.unless_ended(previous).await?;
+        }
         let (delivered, in_flight) = oneshot::channel();
         let said = Said {
             nick: nick.to_string(),

@@ -404,6 +404,9 @@ impl Reader {
             let filter = format!(" AND seq > ?2 - ?4{}", likes(&short, &mut values));
             return self.query(&select(&filter), rusqlite::params_from_iter(values));
         }
+        // Both queries read one snapshot: were the upkeep to index lines between them, a line
+        // could be found unindexed by the first and indexed by the second, and listed twice.
+        let snapshot = self.conn.unchecked_transaction()?;
         // The newest lines, not yet indexed: every word scanned.
         let mut values = base();
         let filter = format!(
@@ -423,6 +426,7 @@ impl Reader {
             likes(&short, &mut values)
         );
         found.extend(self.query(&select(&filter), rusqlite::params_from_iter(values))?);
+        snapshot.finish()?;
         found.truncate(n);
         Ok(found)
     }
