@@ -378,7 +378,7 @@ fn sigkill_mid_burst_loses_no_line_anyone_received() {
     const KILL_AFTER: usize = 1_000;
     let dir = tempfile::tempdir().unwrap();
     let start = || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tcpchat"))
+        let child = Command::new(env!("CARGO_BIN_EXE_tcpchat"))
             .args(["--serve", "--listen", "127.0.0.1:0", "--flood-rate", "0"])
             .arg("--data-dir")
             .arg(dir.path())
@@ -388,6 +388,7 @@ fn sigkill_mid_burst_loses_no_line_anyone_received() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn tcpchat --serve");
+        let mut child = common::Reaped(child);
         let mut log = BufReader::new(child.stderr.take().unwrap());
         let mut first = String::new();
         log.read_line(&mut first).expect("the first log line");
@@ -540,7 +541,7 @@ fn a_full_store_is_reported_and_the_room_goes_on() {
     use std::process::{Command, Stdio};
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tcpchat"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tcpchat"))
         .args(["--serve", "--listen", "127.0.0.1:0", "--flood-rate", "0"])
         .arg("--data-dir")
         .arg(dir.path())
@@ -551,6 +552,7 @@ fn a_full_store_is_reported_and_the_room_goes_on() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn tcpchat --serve");
+    let mut child = common::Reaped(child);
     let (log_tx, log) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {

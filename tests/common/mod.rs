@@ -276,3 +276,27 @@ pub fn std_read_to_eof(reader: &mut std::io::BufReader<std::net::TcpStream>) -> 
         .expect("a clean EOF, not an error or a timeout");
     rest
 }
+
+/// A spawned process that is killed and reaped when dropped, so a failing test never leaves
+/// a server running behind it.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
