@@ -58,6 +58,11 @@ pub struct Cli {
     #[arg(long, conflicts_with = "serve")]
     pub log: bool,
 
+    /// Client: never ring the terminal bell (it rings once when a line names you or someone
+    /// writes to you privately).
+    #[arg(long, conflicts_with = "serve")]
+    pub no_bell: bool,
+
     /// Client: lines of scrollback kept.
     #[arg(long, value_name = "LINES", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "serve")]
     pub scrollback: u32,

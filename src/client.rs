@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{App, Clock, Role, Settings};
+use crate::app::{App, Bell, Clock, Role, Settings};
 use crate::cli::Cli;
 use crate::event_loop::{self, Io};
 use crate::protocol::Framing;
@@ -62,6 +62,9 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         role,
     };
     let mut app = App::new(settings, Clock::now());
+    if cli.no_bell {
+        app.bell = Bell::Silent;
+    }
     let mut transcript = match start_transcript(cli, &target) {
         Ok(None) => None,
         Ok(Some(transcript)) => {

@@ -3,7 +3,8 @@
 //! batch. Nothing ticks while idle.
 //!
 //! It owns no decisions: each event goes to an [`App`] transition, and the [`Effect`]s that come
-//! back are carried out here (a line to the network task, the mouse mode, a repaint). The
+//! back are carried out here (a line to the network task, the mouse mode, a repaint, the bell,
+//! the window title). The
 //! terminal's events are any `Stream`, so a test drives the whole loop with scripted keys
 //! against a real server and a `TestBackend`.
 
@@ -109,6 +110,8 @@ where
                 Err(_) => break,
             }
         }
+        // A burst of mentions rings once.
+        let mut rang = false;
         for effect in effects {
             match effect {
                 Effect::Send(message) => match net.outgoing.try_send(message) {
@@ -131,12 +134,21 @@ where
                 Effect::Inspect(open) => {
                     net.inspecting.send_replace(open);
                 }
+                // The bell and the title are niceties: a terminal that refuses them changes
+                // nothing else.
+                Effect::Bell if !rang => {
+                    rang = true;
+                    let _ = crate::terminal::bell();
+                }
+                Effect::Bell => {}
+                Effect::Title { unread } => {
+                    let _ = crate::terminal::set_title(&ui::window_title(unread));
+                }
             }
         }
         if let Some(transcript) = transcript.as_deref_mut() {
-            let room = app.transcript_room();
-            for (at, text) in app.take_transcript() {
-                transcript.write(room, at, &text);
+            for line in app.take_transcript() {
+                transcript.write(&line.room, line.at, &line.text);
             }
             if let Some(trouble) = transcript.trouble() {
                 app.note(&trouble, Instant::now());

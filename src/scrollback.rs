@@ -42,6 +42,11 @@ pub enum Kind {
     },
     /// `* nick text`: someone's `/me`.
     Action,
+    /// `<nick> text` or `* nick text` from someone else that names us.
+    Mention {
+        /// Byte length of the `<nick> ` or `* nick ` prefix.
+        prefix: u16,
+    },
     /// `*** ` lines: the server's greeting, joins, leaves, renames, notices.
     Event,
     /// A line said earlier, replayed from the server's store (`[time #seq] <nick> text`).
@@ -321,6 +326,24 @@ impl Scrollback {
         self.unread
     }
 
+    /// Whether the newest line is still open (its newline has not arrived yet).
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// The number the next line will have. Lines are numbered from the first ever kept, so a
+    /// number stays with its line while older ones leave (a place to remember, such as where
+    /// unread lines begin); taking the newest line back gives its number out again.
+    pub fn end(&self) -> u64 {
+        self.first_entry + self.entries.len() as u64
+    }
+
+    /// The line numbered `number` (see [`Scrollback::end`]), if it is still kept.
+    pub fn get(&self, number: u64) -> Option<&Entry> {
+        let index = number.checked_sub(self.first_entry)?;
+        self.entries.get(usize::try_from(index).ok()?)
+    }
+
     /// Number of entries kept.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -583,6 +606,30 @@ mod tests {
         }
         let texts: Vec<_> = sb.entries().map(|e| &*e.text).collect();
         assert_eq!(texts, ["line 2", "line 3", "line 4"]);
+    }
+
+    #[test]
+    fn a_line_keeps_its_number_while_older_ones_leave() {
+        let mut sb = Scrollback::new(3);
+        sb.push("a", Kind::Plain, NaiveTime::MIN);
+        let b = sb.end();
+        for text in ["b", "c", "d"] {
+            sb.push(text, Kind::Plain, NaiveTime::MIN);
+        }
+        assert_eq!(sb.get(b).map(|e| &*e.text), Some("b"));
+        assert!(sb.get(b - 1).is_none(), "a has left");
+        assert!(sb.get(sb.end()).is_none(), "nothing yet");
+        sb.drop_last();
+        sb.push("e", Kind::Plain, NaiveTime::MIN);
+        assert_eq!(
+            sb.get(b + 2).map(|e| &*e.text),
+            Some("e"),
+            "d's number again"
+        );
+        sb.append("open", false, NaiveTime::MIN, |_| Kind::Plain);
+        assert!(sb.is_open());
+        sb.close_open_line();
+        assert!(!sb.is_open());
     }
 
     #[test]

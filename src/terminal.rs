@@ -1,20 +1,35 @@
 //! The terminal session: raw mode, the alternate screen, bracketed paste and mouse capture
 //! switched on, and always switched off again — on return, on error, and on a panic in any
-//! thread (the panic hook restores before the message is printed).
+//! thread (the panic hook restores before the message is printed). Also what is written to
+//! the terminal besides frames: the bell and the window title; a title set is taken back on
+//! restore.
 
 use std::io::{self, IsTerminal, Stdout, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
     EventStream,
 };
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    EnterAlternateScreen, LeaveAlternateScreen, SetTitle, disable_raw_mode, enable_raw_mode,
 };
 use crossterm::{cursor, execute};
 use futures_util::Stream;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
+
+/// xterm's "save the window title on the title stack" and "restore it from there" (XTWINOPS
+/// 22 and 23); terminals without a title stack ignore both.
+const PUSH_TITLE: &str = "\x1b[22;0t";
+const POP_TITLE: &str = "\x1b[23;0t";
+
+/// Whether the TUI owns the terminal ([`init`] ran, [`restore`] has not): only then do the bell
+/// and the title reach it, so an event loop driven by a test backend writes nothing.
+static OWNED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a title was set (and the terminal's own saved first), so restore takes it back.
+static TITLE_SET: AtomicBool = AtomicBool::new(false);
 
 /// The client was started without a terminal to draw on.
 #[derive(Debug)]
@@ -66,7 +81,32 @@ pub fn init() -> anyhow::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalGua
         EnableMouseCapture
     )?;
     let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    OWNED.store(true, Ordering::SeqCst);
     Ok((terminal, guard))
+}
+
+/// Rings the terminal's bell, while the TUI owns the terminal. Written between frames (the
+/// backend flushes each frame), so it never lands inside one.
+pub fn bell() -> io::Result<()> {
+    if !OWNED.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let mut out = io::stdout();
+    out.write_all(b"\x07")?;
+    out.flush()
+}
+
+/// Sets the window title, while the TUI owns the terminal; the terminal's own title is saved
+/// first and put back by [`restore`].
+pub fn set_title(title: &str) -> io::Result<()> {
+    if !OWNED.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let mut out = io::stdout();
+    if !TITLE_SET.swap(true, Ordering::SeqCst) {
+        out.write_all(PUSH_TITLE.as_bytes())?;
+    }
+    execute!(out, SetTitle(title))
 }
 
 /// The terminal's events (keys, pastes, resizes, the mouse) for the loop to read. Debug builds
@@ -123,9 +163,16 @@ pub fn capture_mouse(on: bool) {
     drop(result);
 }
 
-/// Puts the terminal back as it was. Safe to call more than once.
+/// Puts the terminal back as it was (the window title too, if one was set). Safe to call more
+/// than once.
 pub fn restore() {
+    OWNED.store(false, Ordering::SeqCst);
     let mut out = io::stdout();
+    if TITLE_SET.swap(false, Ordering::SeqCst) {
+        // Cleared first, for terminals without a title stack: no unread count stays behind.
+        let _ = execute!(out, SetTitle(""));
+        let _ = out.write_all(POP_TITLE.as_bytes());
+    }
     let _ = execute!(
         out,
         DisableMouseCapture,

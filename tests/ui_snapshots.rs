@@ -192,13 +192,16 @@ fn each_kind_of_line_is_drawn_in_its_own_style() {
     assert_text_look(buffer, "<alice> ", own, "our own nick");
     assert_text_look(buffer, "hi bob", PLAIN, "our own text");
 
+    // A line that names us: its nick black on yellow, its text bold.
+    let (_, bob_row) = locate(buffer, "<bob> 你");
+    let mention = (Color::Black, Color::Yellow, Modifier::BOLD);
+    assert_look(buffer, (0, bob_row), 6, mention, "bob naming alice");
+    assert_eq!(buffer[(6, bob_row)].symbol(), "你");
+    let said = (Color::Reset, Color::Reset, Modifier::BOLD);
+    assert_look(buffer, (6, bob_row), 1, said, "bob's text naming alice");
+
     // Other nicks: bold, in a colour of the nick's own, the same on every line and whatever
     // the case; the text plain.
-    let (_, bob_row) = locate(buffer, "<bob> 你");
-    assert_look(buffer, (0, bob_row), 6, nick_look("bob"), "bob's nick");
-    assert_eq!(buffer[(6, bob_row)].symbol(), "你");
-    assert_look(buffer, (6, bob_row), 1, PLAIN, "bob's text");
-    assert_text_look(buffer, "<bob> ", nick_look("bob"), "bob's nick again");
     let (_, again) = locate(buffer, "<bob> again");
     assert_look(buffer, (0, again), 6, nick_look("bob"), "bob's second line");
     assert_look(buffer, (6, again), 5, PLAIN, "bob's second text");
@@ -624,4 +627,81 @@ fn inspector_beside_the_chat_on_a_wide_terminal() {
     let mut app = inspected_session();
     let terminal = draw(&mut app, 140, 44);
     insta::assert_snapshot!(terminal.backend());
+}
+
+/// The session above with two more buffers: `#rust`, joined, and a private conversation with
+/// bob, both with lines that came while the lobby was on screen (one naming alice, and the
+/// private one), then `#rust` visited and left again so it has an unread marker to show.
+fn in_three_buffers() -> App {
+    let mut app = chatting();
+    app.on_paste("/join #rust");
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    received(
+        &mut app,
+        "#rust *** alice joined; 2 online\n\
+         #rust *** the topic is: borrow checker support group\n\
+         *** now talking in #rust\n\
+         #rust <carol> welcome, alice\n",
+    );
+    press(&mut app, KeyCode::Char('1'), KeyModifiers::ALT);
+    received(
+        &mut app,
+        "#rust <carol> does anyone know lifetimes?\n\
+         #rust * dave looks at alice\n\
+         #rust <carol> they are just scopes\n\
+         @bob <bob> psst, alice\n",
+    );
+    app
+}
+
+#[test]
+fn the_buffer_bar_at_80x24_counts_unread_lines_and_mentions() {
+    let mut app = in_three_buffers();
+    let terminal = draw(&mut app, 80, 24);
+    insta::assert_snapshot!(terminal.backend());
+    let buffer = terminal.backend().buffer();
+    let bar = row_text(buffer, 21);
+    assert!(
+        bar.starts_with("1:#lobby 2:#rust(3,1!) 3:@bob(1!)"),
+        "{bar:?}"
+    );
+    // The buffer on screen reversed, those that named us black on yellow.
+    let current = (
+        Color::Reset,
+        Color::Reset,
+        Modifier::REVERSED | Modifier::BOLD,
+    );
+    assert_text_look(buffer, "1:#lobby", current, "the buffer on screen");
+    let mention = (Color::Black, Color::Yellow, Modifier::BOLD);
+    assert_text_look(buffer, "2:#rust(3,1!)", mention, "a buffer that named us");
+    assert!(
+        row_text(buffer, 22).contains("│ #lobby │"),
+        "the status bar names it"
+    );
+}
+
+#[test]
+fn a_room_shows_its_unread_marker_and_the_bar_folds_at_40_columns() {
+    let mut app = in_three_buffers();
+    received(&mut app, "@carol <carol> lunch?\n@dave <dave> hey\n");
+    press(&mut app, KeyCode::Char('2'), KeyModifiers::ALT);
+    let terminal = draw(&mut app, 40, 12);
+    insta::assert_snapshot!(terminal.backend());
+    let buffer = terminal.backend().buffer();
+    let bar = row_text(buffer, 9).trim_end().to_owned();
+    assert!(
+        bar.contains("2:#rust"),
+        "the buffer on screen stays: {bar:?}"
+    );
+    assert!(
+        bar.ends_with("+2!>"),
+        "the conversations past the edge are counted: {bar:?}"
+    );
+    let marker = (Color::LightRed, Color::Reset, Modifier::empty());
+    assert_text_look(buffer, "── new ──", marker, "the unread marker");
+    let (_, marker_row) = locate(buffer, "── new");
+    assert!(
+        row_text(buffer, marker_row + 1).starts_with("<carol> does anyone"),
+        "the marker is right before the first line that came while away"
+    );
 }

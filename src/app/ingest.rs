@@ -2,6 +2,7 @@
 //! and what each line is ([`classify`]) and teaches the client about itself ([`Fact`]), both
 //! read through [`crate::protocol`] so that no user's text is ever taken for an event.
 
+use super::mention;
 use crate::protocol::{Event, SaidKind, ServerLine};
 use crate::scrollback::Kind;
 
@@ -72,18 +73,36 @@ pub enum Fact {
     },
 }
 
-/// What `line` is, for drawing; `own_nick` marks our own messages.
+/// What `line` is, for drawing; `own_nick` marks our own messages and the ones that name us.
 pub fn classify(line: &str, own_nick: Option<&str>) -> Kind {
-    match ServerLine::parse(line) {
+    kind_of(ServerLine::parse(line).as_ref(), own_nick)
+}
+
+/// What a parsed line (without its scope) is, for drawing; `None` is a line outside the
+/// protocol.
+pub fn kind_of(line: Option<&ServerLine<'_>>, own_nick: Option<&str>) -> Kind {
+    // A nick is at most 24 characters, so `<nick> ` or `* nick ` fits easily.
+    let prefix = |nick: &str| u16::try_from(nick.len() + 3).unwrap_or(u16::MAX);
+    let named = line.is_some_and(|line| names_us(line, own_nick));
+    match line {
         Some(ServerLine::Message { nick, .. }) => {
-            // `<` + nick + `> `; a nick is at most 24 characters, so this fits easily.
-            let prefix = u16::try_from(nick.len() + 3).unwrap_or(u16::MAX);
-            if Some(nick) == own_nick {
-                Kind::Own { prefix }
+            if Some(*nick) == own_nick {
+                Kind::Own {
+                    prefix: prefix(nick),
+                }
+            } else if named {
+                Kind::Mention {
+                    prefix: prefix(nick),
+                }
             } else {
-                Kind::Message { prefix }
+                Kind::Message {
+                    prefix: prefix(nick),
+                }
             }
         }
+        Some(ServerLine::Action { nick, .. }) if named => Kind::Mention {
+            prefix: prefix(nick),
+        },
         Some(ServerLine::Action { .. }) => Kind::Action,
         Some(ServerLine::Replayed { .. }) => Kind::Replayed,
         Some(ServerLine::Event(
@@ -95,6 +114,19 @@ pub fn classify(line: &str, own_nick: Option<&str>) -> Kind {
         Some(ServerLine::Event(_)) => Kind::Event,
         Some(ServerLine::Error(_)) => Kind::Error,
         None => Kind::Plain,
+    }
+}
+
+/// Whether `line` is someone else's live message or action that names `own_nick` as a word.
+pub fn names_us(line: &ServerLine<'_>, own_nick: Option<&str>) -> bool {
+    let Some(own) = own_nick else {
+        return false;
+    };
+    match line {
+        ServerLine::Message { nick, text } | ServerLine::Action { nick, text } => {
+            *nick != own && mention::names(text, own)
+        }
+        _ => false,
     }
 }
 
@@ -214,6 +246,22 @@ mod tests {
             Kind::Message { prefix: 6 }
         );
         assert_eq!(classify("* bob waves", None), Kind::Action);
+        assert_eq!(
+            classify("<bob> hi Alice!", Some("alice")),
+            Kind::Mention { prefix: 6 }
+        );
+        assert_eq!(
+            classify("* bob waves at alice", Some("alice")),
+            Kind::Mention { prefix: 6 }
+        );
+        assert_eq!(
+            classify("<alice> I am alice", Some("alice")),
+            Kind::Own { prefix: 8 }
+        );
+        assert_eq!(
+            classify("<bob> malice", Some("alice")),
+            Kind::Message { prefix: 6 }
+        );
         assert_eq!(classify("*** bob joined; 2 online", None), Kind::Event);
         assert_eq!(classify("! oops", None), Kind::Error);
         assert_eq!(classify("第1条信息:hi", None), Kind::Plain);

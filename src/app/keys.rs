@@ -43,6 +43,12 @@ pub enum Action {
     ToBottom,
     /// Change the line being typed.
     Edit(Edit),
+    /// Put buffer N on screen (from 0, as the bar numbers them from 1).
+    GoToBuffer(u8),
+    /// Put the buffer before this one on screen (the last after the first).
+    PreviousBuffer,
+    /// Put the buffer after this one on screen (the first after the last).
+    NextBuffer,
 }
 
 /// When a key does what its entry says; otherwise the search goes on down the table.
@@ -208,6 +214,25 @@ pub const BINDINGS: &[Binding] = &[
         ],
     },
     Binding {
+        keys: "Alt-1..9, Ctrl-P/N",
+        help: "buffer N; previous / next buffer (Alt-Left/Right)",
+        chords: &[
+            key(ch('1'), ALT, Action::GoToBuffer(0)),
+            key(ch('2'), ALT, Action::GoToBuffer(1)),
+            key(ch('3'), ALT, Action::GoToBuffer(2)),
+            key(ch('4'), ALT, Action::GoToBuffer(3)),
+            key(ch('5'), ALT, Action::GoToBuffer(4)),
+            key(ch('6'), ALT, Action::GoToBuffer(5)),
+            key(ch('7'), ALT, Action::GoToBuffer(6)),
+            key(ch('8'), ALT, Action::GoToBuffer(7)),
+            key(ch('9'), ALT, Action::GoToBuffer(8)),
+            key(ch('p'), CTRL, Action::PreviousBuffer),
+            key(ch('n'), CTRL, Action::NextBuffer),
+            key(KeyCode::Left, ALT, Action::PreviousBuffer),
+            key(KeyCode::Right, ALT, Action::NextBuffer),
+        ],
+    },
+    Binding {
         keys: "Up/Down",
         help: "previous / next line typed",
         chords: &[
@@ -233,8 +258,6 @@ pub const BINDINGS: &[Binding] = &[
             edit(ch('f'), ALT, Edit::WordRight),
             edit(KeyCode::Left, CTRL, Edit::WordLeft),
             edit(KeyCode::Right, CTRL, Edit::WordRight),
-            edit(KeyCode::Left, ALT, Edit::WordLeft),
-            edit(KeyCode::Right, ALT, Edit::WordRight),
         ],
     },
     Binding {
@@ -385,6 +408,32 @@ mod tests {
             let fallbacks = binding.chords.len() - f_keys;
             assert!(f_keys == 0 || fallbacks > 0, "{}", binding.keys);
         }
+    }
+
+    #[test]
+    fn buffers_are_switched_by_number_and_in_turn() {
+        let alt = |c| press(ch(c), ALT);
+        assert_eq!(action_for(&alt('1'), TYPING), Some(Action::GoToBuffer(0)));
+        assert_eq!(action_for(&alt('9'), EMPTY), Some(Action::GoToBuffer(8)));
+        assert_eq!(action_for(&alt('0'), EMPTY), None);
+        for (key, action) in [
+            (press(ch('p'), CTRL), Action::PreviousBuffer),
+            (press(ch('n'), CTRL), Action::NextBuffer),
+            (press(KeyCode::Left, ALT), Action::PreviousBuffer),
+            (press(KeyCode::Right, ALT), Action::NextBuffer),
+        ] {
+            assert_eq!(action_for(&key, TYPING), Some(action), "{key:?}");
+        }
+        assert_eq!(typed_char(&alt('1')), None, "Alt-1 types nothing");
+        // Alt-N stays the inspector's next page while it is open.
+        let inspecting = Context {
+            inspecting: true,
+            ..EMPTY
+        };
+        assert_eq!(
+            action_for(&alt('n'), inspecting),
+            Some(Action::NextInspectorPage)
+        );
     }
 
     #[test]

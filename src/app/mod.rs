@@ -10,13 +10,21 @@
 //! - [`keys`]: the one keymap, from which dispatch and the help both come.
 //! - `network`: the transitions the network task drives.
 //! - [`ingest`]: received bytes to classified lines, and what they teach us about ourselves.
+//! - [`buffers`]: one buffer per room and private conversation, and where each line goes.
+//! - `typed`: what a typed line does in the buffer on screen.
+//! - [`client_commands`]: the commands the client answers itself (`/query`, `/close`).
+//! - `mention`: whether a line names us.
 //! - [`Clock`]: the wall-clock time of a moment, for the times shown beside lines.
 
+pub mod buffers;
+pub mod client_commands;
 mod clock;
 pub mod ingest;
 pub mod keys;
+mod mention;
 mod network;
 mod numbering;
+mod typed;
 
 pub use clock::Clock;
 
@@ -32,9 +40,10 @@ use crate::inspector::Inspector;
 use crate::net::Outgoing;
 use chrono::NaiveDateTime;
 
-use crate::protocol::{Command, EXIT, Framing, LOBBY};
+use crate::protocol::{Command, EXIT, Framing};
 use crate::scrollback::{Kind, Scrollback};
 use crate::tcpinfo::TcpInfo;
+use buffers::{Buffers, Target};
 use ingest::Utf8Joiner;
 use keys::{Action, Context};
 
@@ -55,6 +64,35 @@ pub enum Effect {
     Repaint,
     /// The inspector opened or closed: start or stop live `TCP_INFO` samples.
     Inspect(bool),
+    /// Ring the terminal's bell: someone named us, or wrote to us privately.
+    Bell,
+    /// The terminal's title should say how many lines are unread in buffers not on screen
+    /// (a number only: never a room's name or anyone's text).
+    Title {
+        /// Unread lines, all buffers together; 0 for the plain title.
+        unread: usize,
+    },
+}
+
+/// Whether a mention rings the terminal bell (`--no-bell` silences it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bell {
+    /// Ring once per mention.
+    Ring,
+    /// Never ring.
+    Silent,
+}
+
+/// One line for the transcript (`--log`): the room or `@nick` it is filed under, when it was
+/// said or shown, and its text as shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptLine {
+    /// The buffer's name (`#lobby`, `#rust`, `@bob`), or `raw` for the article's servers.
+    pub room: String,
+    /// Local date and time.
+    pub at: NaiveDateTime,
+    /// The line.
+    pub text: String,
 }
 
 /// The connection as the status bar shows it.
@@ -130,8 +168,12 @@ pub struct Settings {
 /// Everything the client shows, and how it changes.
 #[derive(Debug)]
 pub struct App {
-    /// Received lines and the client's notes.
+    /// The lines of the buffer on screen, received and noted. Every buffer keeps its own; the
+    /// one on screen lends them here (see [`Buffers::focus`]), so drawing, scrolling and
+    /// whatever reads the screen's lines see one scrollback.
     pub scrollback: Scrollback,
+    /// Every room and private conversation, and which one is on screen.
+    pub buffers: Buffers,
     /// The line being typed.
     pub input: EditBox,
     /// Connection state for the status bar.
@@ -144,8 +186,6 @@ pub struct App {
     pub peer: Option<SocketAddr>,
     /// Our nick, as the server's own events about us last said.
     pub nick: Option<String>,
-    /// Users online, as the server's events last said.
-    pub online: Option<usize>,
     /// Bytes received over all connections.
     pub bytes_in: u64,
     /// Bytes sent over all connections.
@@ -160,14 +200,29 @@ pub struct App {
     pub inspector: Inspector,
     /// Where the session is in its life.
     pub lifecycle: Lifecycle,
+    /// Whether a mention rings the bell.
+    pub bell: Bell,
     utf8: Utf8Joiner,
-    /// The room's line numbers as far as we know them (for what was missed while away).
-    numbering: numbering::Numbering,
+    /// The start of a line about a room or a conversation (it begins with `#` or `@`), held
+    /// back until its newline: only then is it known where it goes (the chat server always
+    /// ends its lines). Bounded by [`network::MAX_HELD`].
+    held: String,
+    /// The key of the room the server talks in (where plain lines, `/me`, `/topic` go), as
+    /// the lines sent so far decide it; `None` when a line sent may have changed it (a join, a
+    /// part), so the next line typed in a room says `/switch` first.
+    talking_in: Option<String>,
+    /// Keys of the rooms the user asked to join: each one's buffer goes on screen when the
+    /// server says we are in it.
+    joining: Vec<String>,
+    /// The unread total the terminal's title last showed.
+    titled: usize,
     /// Lines shown and not yet collected for the transcript, if one is kept.
-    transcript: Option<Vec<(NaiveDateTime, String)>>,
+    transcript: Option<Vec<TranscriptLine>>,
     clock: Clock,
     /// Rows the scrollback pane shows, as [`App::fit`] last said.
     view_height: usize,
+    /// Columns lines wrap to, as [`App::fit`] last said: a buffer put on screen is wrapped to it.
+    width: usize,
     dirty: bool,
 }
 
@@ -176,13 +231,13 @@ impl App {
     pub fn new(settings: Settings, clock: Clock) -> Self {
         Self {
             scrollback: Scrollback::new(settings.scrollback),
+            buffers: Buffers::new(),
             input: EditBox::default(),
             conn: Conn::Connecting,
             settings,
             local: None,
             peer: None,
             nick: None,
-            online: None,
             bytes_in: 0,
             bytes_out: 0,
             overlay: Overlay::None,
@@ -190,13 +245,23 @@ impl App {
             mouse_captured: true,
             inspector: Inspector::default(),
             lifecycle: Lifecycle::Running,
+            bell: Bell::Ring,
             utf8: Utf8Joiner::default(),
-            numbering: numbering::Numbering::default(),
+            held: String::new(),
+            talking_in: None,
+            joining: Vec::new(),
+            titled: 0,
             transcript: None,
             clock,
             view_height: 1,
+            width: 80,
             dirty: true,
         }
+    }
+
+    /// People in the room on screen, as the server last said.
+    pub fn online(&self) -> Option<usize> {
+        self.buffers.current().online
     }
 
     /// Whether the event loop should end.
@@ -221,7 +286,8 @@ impl App {
             self.view_height = height;
             self.dirty = true;
         }
-        self.scrollback.set_width(width.max(1));
+        self.width = width.max(1);
+        self.scrollback.set_width(self.width);
     }
 
     /// A live `TCP_INFO` sample for the inspector.
@@ -230,13 +296,25 @@ impl App {
         self.dirty = true;
     }
 
-    /// Adds one of the client's own notes to the scrollback.
+    /// Adds one of the client's own notes to the buffer on screen.
     pub fn note(&mut self, text: &str, at: Instant) {
+        self.note_in(self.buffers.current_index(), text, at);
+    }
+
+    /// Adds one of the client's own notes to buffer `index`.
+    fn note_in(&mut self, index: usize, text: &str, at: Instant) {
         // Notes can quote what came from outside (a host name, an OS error): sanitised too.
         let text = format!("-- {}", sanitize(text));
         let time = self.clock.wall(at);
-        self.scrollback.push(&text, Kind::Note, time.time());
-        self.transcribe(time, &text);
+        self.push_line(index, &text, Kind::Note, time);
+    }
+
+    /// Adds a complete line to buffer `index`, shown at `time`, and to the transcript.
+    fn push_line(&mut self, index: usize, text: &str, kind: Kind, time: NaiveDateTime) {
+        self.buffers
+            .lines_mut(index, &mut self.scrollback)
+            .push(text, kind, time.time());
+        self.transcribe(index, time, text);
         self.dirty = true;
     }
 
@@ -247,25 +325,104 @@ impl App {
     }
 
     /// The lines shown since the last call, for the transcript.
-    pub fn take_transcript(&mut self) -> Vec<(NaiveDateTime, String)> {
+    pub fn take_transcript(&mut self) -> Vec<TranscriptLine> {
         self.transcript
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
     }
 
-    /// The room the transcript files lines under.
-    pub fn transcript_room(&self) -> &'static str {
-        match self.settings.framing {
-            Framing::Lines => LOBBY,
-            Framing::Raw => "raw",
-        }
+    /// Files `text`, shown in buffer `index` at `at`, under that buffer's name (`raw` for
+    /// the article's servers, which have no rooms).
+    fn transcribe(&mut self, index: usize, at: NaiveDateTime, text: &str) {
+        let Some(lines) = &mut self.transcript else {
+            return;
+        };
+        let room = match (self.settings.framing, self.buffers.get(index)) {
+            (Framing::Lines, Some(buffer)) => buffer.name.clone(),
+            _ => "raw".to_owned(),
+        };
+        lines.push(TranscriptLine {
+            room,
+            at,
+            text: text.to_owned(),
+        });
     }
 
-    fn transcribe(&mut self, at: NaiveDateTime, text: &str) {
-        if let Some(lines) = &mut self.transcript {
-            lines.push((at, text.to_owned()));
+    /// Whether a line may be sent now: connected, in the chat protocol.
+    fn chatting(&self) -> bool {
+        self.conn == Conn::Connected && self.settings.framing == Framing::Lines
+    }
+
+    /// Puts buffer `index` on screen (see [`Buffers::focus`]) and, if it is a room, makes the
+    /// server talk there.
+    fn go_to(&mut self, index: usize) -> Vec<Effect> {
+        if !self.buffers.focus(index, &mut self.scrollback) {
+            return Vec::new();
         }
+        self.dirty = true;
+        self.scrollback.set_width(self.width);
+        let key = self.buffers.current().key().to_owned();
+        self.joining.retain(|joining| *joining != key);
+        self.talk_here()
+    }
+
+    /// `/switch` to the room on screen unless the server already talks there (as far as the
+    /// lines sent so far say). One TCP stream keeps the order: the switch arrives before
+    /// whatever is typed next.
+    fn talk_here(&mut self) -> Vec<Effect> {
+        let Some(room) = self.buffers.current().room().map(str::to_owned) else {
+            return Vec::new();
+        };
+        let key = buffers::room_key(&room);
+        if !self.chatting() || self.talking_in.as_deref() == Some(key.as_str()) {
+            return Vec::new();
+        }
+        self.talking_in = Some(key);
+        vec![Effect::Send(Outgoing::Line(
+            Command::Switch(&room).to_string(),
+        ))]
+    }
+
+    /// The buffer for a room or a private conversation, opened (not shown) if it is not yet;
+    /// `None` if no more buffers may be open.
+    fn open_buffer(&mut self, target: Target, name: &str) -> Option<usize> {
+        let key = match target {
+            Target::Room => buffers::room_key(name),
+            Target::Private => buffers::private_key(name),
+        };
+        if let Some(index) = self.buffers.find(&key) {
+            return Some(index);
+        }
+        let mut lines = Scrollback::new(self.settings.scrollback);
+        lines.set_width(self.width);
+        let shown = match target {
+            Target::Room => name.to_owned(),
+            Target::Private => format!("@{name}"),
+        };
+        self.dirty = true;
+        self.buffers.open(target, shown, lines)
+    }
+
+    /// Closes buffer `index`; the lobby goes on screen if it was on screen.
+    fn close_buffer(&mut self, index: usize) -> Vec<Effect> {
+        let shown = index == self.buffers.current_index();
+        self.buffers.close(index, &mut self.scrollback);
+        self.dirty = true;
+        if shown {
+            self.scrollback.set_width(self.width);
+            return self.talk_here();
+        }
+        Vec::new()
+    }
+
+    /// The terminal title's effect, if the unread total changed since it was last shown.
+    fn retitle(&mut self) -> Option<Effect> {
+        let unread = self.buffers.total_unread();
+        (unread != self.titled).then(|| {
+            self.titled = unread;
+            Effect::Title { unread }
+        })
     }
 
     /// Any terminal event, `now`.
@@ -291,6 +448,12 @@ impl App {
 
     /// A key press, `now`.
     pub fn on_key(&mut self, key: KeyEvent, now: Instant) -> Vec<Effect> {
+        let mut effects = self.key_pressed(key, now);
+        effects.extend(self.retitle());
+        effects
+    }
+
+    fn key_pressed(&mut self, key: KeyEvent, now: Instant) -> Vec<Effect> {
         self.dirty = true;
         let context = Context {
             empty_line: self.input.is_empty(),
@@ -372,6 +535,16 @@ impl App {
             Action::LineDown => self.scroll(-1),
             Action::ToBottom => self.scrollback.to_bottom(),
             Action::Edit(edit) => self.input.apply(edit),
+            Action::GoToBuffer(index) => return self.go_to(usize::from(index)),
+            Action::PreviousBuffer | Action::NextBuffer => {
+                let count = self.buffers.count();
+                let step = if action == Action::NextBuffer {
+                    1
+                } else {
+                    count - 1
+                };
+                return self.go_to((self.buffers.current_index() + step) % count);
+            }
         }
         Vec::new()
     }
@@ -388,22 +561,25 @@ impl App {
             command if command.ends_session() => return self.begin_exit(line, now),
             _ => {}
         }
+        if !raw && let Some(command) = client_commands::ClientCommand::parse(&line) {
+            return self.client_command(command, now);
+        }
         if self.conn != Conn::Connected {
             self.note(&format!("not connected; not sent: {line}"), now);
             return Vec::new();
         }
         if raw {
             self.show_sent(&line, now);
+            return vec![Effect::Send(Outgoing::Line(line))];
         }
-        vec![Effect::Send(Outgoing::Line(line))]
+        self.typed(line, now)
     }
 
     /// In raw mode the server does not echo: what we sent is shown as `→ text`.
     fn show_sent(&mut self, line: &str, at: Instant) {
         let time = self.clock.wall(at);
         let shown = format!("→ {}", sanitize(line));
-        self.scrollback.push(&shown, Kind::Sent, time.time());
-        self.transcribe(time, &shown);
+        self.push_line(self.buffers.current_index(), &shown, Kind::Sent, time);
     }
 
     /// The exit key: send `exit` (or `/quit`), then wait for the server to close.
@@ -476,5 +652,7 @@ impl App {
     }
 }
 
+#[cfg(test)]
+mod buffer_tests;
 #[cfg(test)]
 mod tests;

@@ -1,19 +1,35 @@
 //! The transitions the network task drives: connecting, bytes received (split into lines,
-//! classified, and read for what they say about us), sent, closed, reconnecting.
+//! sent to their buffers, classified, and read for what they say about us), sent, closed,
+//! reconnecting.
 
 use tokio::time::Instant;
 
+use super::buffers::{self, Place, Target};
 use super::ingest::{self, Fact};
 use super::numbering::Verdict;
-use super::{App, Conn, Effect, Lifecycle};
+use super::{App, Bell, Conn, Effect, Lifecycle};
 use crate::codec::sanitize;
 use crate::inspector;
 use crate::net::{Close, NetEvent, Outgoing};
-use crate::protocol::{Command, Framing, ServerLine};
+use crate::protocol::{Command, Event, Framing, LOBBY, Scope, Scoped, ServerLine};
+use crate::scrollback::{Kind, MAX_ENTRY_BYTES};
+
+/// Most bytes of a line about a room or a conversation held back before its newline; past
+/// this it cannot be a chat line and is shown as it comes, like any text without a newline.
+pub const MAX_HELD: usize = MAX_ENTRY_BYTES;
+
+/// The lobby's buffer: where lines outside the protocol and lines still arriving go.
+const LOBBY_BUFFER: usize = 0;
 
 impl App {
     /// A network event that happened `at`.
     pub fn on_net(&mut self, event: NetEvent, at: Instant) -> Vec<Effect> {
+        let mut effects = self.net_event(event, at);
+        effects.extend(self.retitle());
+        effects
+    }
+
+    fn net_event(&mut self, event: NetEvent, at: Instant) -> Vec<Effect> {
         self.dirty = true;
         self.inspector.on_net(&event, at);
         match event {
@@ -34,15 +50,19 @@ impl App {
                 self.local = Some(local);
                 self.peer = Some(peer);
                 self.forget_session();
-                self.numbering.on_connected();
                 let took = inspector::millis(handshake);
                 self.note(
                     &format!("connected {local} → {peer} (handshake {took})"),
                     at,
                 );
-                if let (Some(nick), Framing::Lines) = (&self.settings.nick, self.settings.framing) {
-                    let line = Command::Nick(nick).to_string();
-                    return vec![Effect::Send(Outgoing::Line(line))];
+                if self.settings.framing == Framing::Lines {
+                    let mut effects = Vec::new();
+                    if let Some(nick) = &self.settings.nick {
+                        let line = Command::Nick(nick).to_string();
+                        effects.push(Effect::Send(Outgoing::Line(line)));
+                    }
+                    effects.extend(self.rejoin());
+                    return effects;
                 }
             }
             NetEvent::ConnectFailed(reason) => self.note(&reason, at),
@@ -67,7 +87,15 @@ impl App {
 
     fn on_closed(&mut self, how: Close, at: Instant) {
         self.utf8.clear();
-        self.scrollback.close_open_line();
+        self.buffers
+            .lines_mut(LOBBY_BUFFER, &mut self.scrollback)
+            .close_open_line();
+        if !self.held.is_empty() {
+            // It was received; it will never be finished now.
+            let held = std::mem::take(&mut self.held);
+            let time = self.clock.wall(at);
+            self.push_line(LOBBY_BUFFER, &held, Kind::Plain, time);
+        }
         let reason = match how {
             Close::PeerFin => "closed by the server (FIN)".to_owned(),
             Close::Reset => "reset by the server (RST)".to_owned(),
@@ -90,90 +118,324 @@ impl App {
         }
     }
 
-    /// What the server told us belongs to one session.
+    /// What the server told us belongs to one session; so does where it talks and what we
+    /// asked to join. Every room's numbering waits for its rejoin's replay.
     fn forget_session(&mut self) {
         self.nick = None;
-        self.online = None;
+        self.talking_in = Some(buffers::room_key(LOBBY));
+        self.joining.clear();
+        for index in 0..self.buffers.count() {
+            let buffer = self.buffers.get_mut(index);
+            buffer.online = None;
+            buffer.numbering.on_connected();
+        }
+    }
+
+    /// After a reconnect: joins every room whose buffer is open again, then talks in the one on
+    /// screen. The buffers stay where they are: the server's joins move nothing.
+    fn rejoin(&mut self) -> Vec<Effect> {
+        let rooms: Vec<String> = self
+            .buffers
+            .iter()
+            .filter(|buffer| !buffer.is_lobby())
+            .filter_map(|buffer| buffer.room().map(str::to_owned))
+            .collect();
+        if rooms.is_empty() {
+            return Vec::new();
+        }
+        let mut effects: Vec<Effect> = rooms
+            .iter()
+            .map(|room| Effect::Send(Outgoing::Line(Command::Join(room).to_string())))
+            .collect();
+        self.talking_in = None;
+        effects.extend(self.talk_here());
+        effects
     }
 
     /// Splits received bytes into lines. A UTF-8 character cut by the read boundary waits for
-    /// the next read; text without a newline is shown now and, in chat mode, grows when the
-    /// rest of its line arrives. In raw mode every read ends its line, as the article's client
-    /// prints each `recv()`.
+    /// the next read. In chat mode a complete line goes to its buffer; text without a newline
+    /// is shown now in the lobby's buffer and grows there until the rest of its line arrives
+    /// (unless it starts like a line about a room or a conversation, which waits). In raw mode
+    /// every read ends its line, as the article's client prints each `recv()`.
     fn ingest(&mut self, bytes: &[u8], at: Instant) -> Vec<Effect> {
         let text = self.utf8.decode(bytes);
-        let time = self.clock.wall(at).time();
         let raw = self.settings.framing == Framing::Raw;
         let mut effects = Vec::new();
         for piece in text.split_inclusive('\n') {
-            let complete = piece.ends_with('\n') || raw;
+            let complete = piece.ends_with('\n');
             let piece = piece.strip_suffix('\n').unwrap_or(piece);
             let piece = piece.strip_suffix('\r').unwrap_or(piece);
             let clean = sanitize(piece);
-            let own = self.nick.as_deref();
-            self.scrollback
-                .append(&clean, complete, time, |line| ingest::classify(line, own));
-            // The article's servers speak no protocol to learn from.
-            if complete && !raw {
-                effects.extend(self.learn_from_last_line(at));
+            if raw {
+                self.show_read(&clean, at);
             } else if complete {
-                self.transcribe_last(self.clock.wall(at));
+                let line = self.complete_line(&clean, at);
+                effects.extend(self.take_line(&line, at));
+            } else {
+                self.show_partial(&clean, at);
             }
         }
         effects
     }
 
-    /// Adds the newest line to the transcript, if one is kept, dated `time`.
-    fn transcribe_last(&mut self, time: chrono::NaiveDateTime) {
-        if let (Some(lines), Some(entry)) =
-            (&mut self.transcript, self.scrollback.entries().next_back())
-        {
-            lines.push((time, entry.text.to_string()));
+    /// Raw mode: one read, one line (the article's servers speak no protocol to learn from).
+    fn show_read(&mut self, text: &str, at: Instant) {
+        let time = self.clock.wall(at);
+        let own = self.nick.as_deref();
+        let lines = self.buffers.lines_mut(LOBBY_BUFFER, &mut self.scrollback);
+        lines.append(text, true, time.time(), |line| ingest::classify(line, own));
+        let shown = lines
+            .entries()
+            .next_back()
+            .map(|entry| entry.text.to_string());
+        if let Some(shown) = shown {
+            self.transcribe(LOBBY_BUFFER, time, &shown);
         }
     }
 
-    /// Reads a complete line for what it says about us (our nick, the count, the room's line
-    /// numbers) and whether it is shown: a rejoin hides what was already seen.
-    fn learn_from_last_line(&mut self, at: Instant) -> Option<Effect> {
-        let entry = self.scrollback.entries().next_back()?;
-        let line = ServerLine::parse(&entry.text);
-        let fact = line
-            .as_ref()
-            .and_then(|l| ingest::fact(l, self.nick.as_deref()));
-        let verdict = self.numbering.on_line(line.as_ref());
-        let presented = line.as_ref().and_then(ingest::presented);
-        let said_at = match line {
-            Some(ServerLine::Replayed { at, .. }) => self.clock.local(at),
-            _ => None,
-        };
+    /// Text that is not yet a whole line: held back if it may be a room's or a conversation's
+    /// line, otherwise shown, growing, in the lobby's buffer.
+    fn show_partial(&mut self, text: &str, at: Instant) {
+        let time = self.clock.wall(at).time();
+        let own = self.nick.as_deref();
+        let lines = self.buffers.lines_mut(LOBBY_BUFFER, &mut self.scrollback);
+        let scoped = !self.held.is_empty() || text.starts_with(['#', '@']);
+        if !lines.is_open() && scoped {
+            if self.held.len() + text.len() <= MAX_HELD {
+                self.held.push_str(text);
+                return;
+            }
+            let held = std::mem::take(&mut self.held) + text;
+            lines.append(&held, false, time, |line| ingest::classify(line, own));
+            return;
+        }
+        lines.append(text, false, time, |line| ingest::classify(line, own));
+    }
 
+    /// The whole of a line whose end is `text`: with what was held back, or taken back from
+    /// the lobby's buffer where its start was shown.
+    fn complete_line(&mut self, text: &str, at: Instant) -> String {
+        let time = self.clock.wall(at).time();
+        let lines = self.buffers.lines_mut(LOBBY_BUFFER, &mut self.scrollback);
+        if lines.is_open() {
+            lines.append(text, true, time, |_| Kind::Plain);
+            let whole = lines
+                .entries()
+                .next_back()
+                .map(|entry| entry.text.to_string())
+                .unwrap_or_default();
+            lines.drop_last();
+            return whole;
+        }
+        let mut whole = std::mem::take(&mut self.held);
+        whole.push_str(text);
+        whole
+    }
+
+    /// A complete line in chat mode: what it says about us, which buffer it goes to, whether
+    /// it is shown (a rejoin hides what was already seen) and how, whether it counts as unread
+    /// or rings the bell.
+    fn take_line(&mut self, whole: &str, at: Instant) -> Vec<Effect> {
+        let Some(Scoped { scope, line }) = Scoped::parse(whole) else {
+            let time = self.clock.wall(at);
+            self.push_line(LOBBY_BUFFER, whole, Kind::Plain, time);
+            return Vec::new();
+        };
+        let own = self.nick.clone();
+        let own = own.as_deref();
+        let fact = ingest::fact(&line, own);
+        let (index, home) = self.buffer_for(scope, &line, own);
         match fact {
             Some(Fact::Greeted { nick, online }) => {
                 self.nick = Some(nick);
-                self.online = Some(online);
+                self.buffers.get_mut(LOBBY_BUFFER).online = Some(online);
             }
             Some(Fact::Nick(nick)) => self.nick = Some(nick),
-            Some(Fact::Online(online)) => self.online = Some(online),
-            None => {}
+            Some(Fact::Online(online)) if home => self.buffers.get_mut(index).online = Some(online),
+            _ => {}
         }
+        if let (ServerLine::Event(Event::Online { nicks }), true) = (&line, home) {
+            self.buffers.get_mut(index).online = Some(nicks.len());
+        }
+        if home && index != LOBBY_BUFFER && own_event(&line, own) == Some(Own::Left) {
+            // Our part closes the room's buffer; where we are now says we left, room and all.
+            let effects = self.close_buffer(index);
+            let time = self.clock.wall(at);
+            self.push_line(self.buffers.current_index(), whole, Kind::Event, time);
+            return effects;
+        }
+        let is_room = home
+            && self
+                .buffers
+                .get(index)
+                .is_some_and(|b| b.target == Target::Room);
+        let verdict = match is_room {
+            true => self.buffers.get_mut(index).numbering.on_line(Some(&line)),
+            false => Verdict::Show,
+        };
+        let mut effects = Vec::new();
         match verdict {
-            Verdict::Show => {
-                let when = said_at.unwrap_or_else(|| self.clock.wall(at));
-                if let Some((text, kind)) = presented {
-                    self.scrollback.replace_last(&text, kind, when.time());
-                }
-                self.transcribe_last(when);
-                None
-            }
-            Verdict::Hide => {
-                self.scrollback.drop_last();
-                None
-            }
+            Verdict::Show => self.show_line(index, home, whole, &scope, &line, own, at),
+            Verdict::Hide => {}
             Verdict::Replace { note, ask } => {
-                self.scrollback.drop_last();
-                self.note(&note, at);
-                ask.map(|line| Effect::Send(Outgoing::Line(line)))
+                self.note_in(index, &note, at);
+                if let (Some(ask), Some(room)) =
+                    (ask, self.buffers.get(index).and_then(|b| b.room()))
+                {
+                    // `/history` answers about the room the server talks in.
+                    let room = room.to_owned();
+                    effects.push(Effect::Send(Outgoing::Line(
+                        Command::Switch(&room).to_string(),
+                    )));
+                    effects.push(Effect::Send(Outgoing::Line(ask)));
+                    self.talking_in = Some(buffers::room_key(&room));
+                }
             }
         }
+        if said_by_someone_else(&line, own) {
+            let named = matches!(scope, Scope::Private(_)) || ingest::names_us(&line, own);
+            if index != self.buffers.current_index() {
+                let buffer = self.buffers.get_mut(index);
+                buffer.unread += 1;
+                buffer.mentions += usize::from(named);
+            }
+            if named && self.bell == Bell::Ring {
+                effects.push(Effect::Bell);
+            }
+        }
+        effects.extend(self.after_line(index, home, &line, own, at));
+        effects
+    }
+
+    /// The buffer a line goes to, opened if it is a private line or our own join; and whether
+    /// it is the line's own (the line is shown there without its prefix) rather than the one
+    /// on screen, where a line about a room without a buffer (a `/who #elsewhere`) is shown
+    /// whole.
+    fn buffer_for(
+        &mut self,
+        scope: Scope<'_>,
+        line: &ServerLine<'_>,
+        own: Option<&str>,
+    ) -> (usize, bool) {
+        let current = self.buffers.current_index();
+        let found = match buffers::place(scope, line) {
+            Place::Lobby => return (LOBBY_BUFFER, true),
+            Place::Current => return (current, true),
+            Place::Room(room) => match self.buffers.find(&buffers::room_key(room)) {
+                Some(index) => Some(index),
+                None if own_event(line, own) == Some(Own::Joined) => {
+                    self.open_buffer(Target::Room, room)
+                }
+                None => None,
+            },
+            Place::Private(nick) => self.open_buffer(Target::Private, nick),
+        };
+        found.map_or((current, false), |index| (index, true))
+    }
+
+    /// Shows a line the numbering lets through, in buffer `index`.
+    #[allow(clippy::too_many_arguments)]
+    fn show_line(
+        &mut self,
+        index: usize,
+        home: bool,
+        whole: &str,
+        scope: &Scope<'_>,
+        line: &ServerLine<'_>,
+        own: Option<&str>,
+        at: Instant,
+    ) {
+        if let ServerLine::Event(Event::Talking { .. }) = line {
+            // Where we talk is the buffer on screen; the server's word for it is not shown.
+            return;
+        }
+        let when = match line {
+            ServerLine::Replayed { at, .. } => self.clock.local(*at),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.clock.wall(at));
+        let (text, kind) = match home {
+            true => ingest::presented(line).unwrap_or_else(|| {
+                let text = &whole[scope.to_string().len()..];
+                (text.to_owned(), ingest::kind_of(Some(line), own))
+            }),
+            false => (
+                whole.to_owned(),
+                unprefixed(ingest::kind_of(Some(line), own)),
+            ),
+        };
+        self.push_line(index, &text, kind, when);
+    }
+
+    /// What a line does to the buffers once shown: our join puts the room on screen if we
+    /// asked for it, a rename renames a conversation.
+    fn after_line(
+        &mut self,
+        index: usize,
+        home: bool,
+        line: &ServerLine<'_>,
+        own: Option<&str>,
+        at: Instant,
+    ) -> Vec<Effect> {
+        match (own_event(line, own), line) {
+            (Some(Own::Joined), _) if home => {
+                self.buffers.get_mut(index).numbering.on_entered();
+                let key = self.buffers.get(index).map(|b| b.key().to_owned());
+                if key.is_some_and(|key| self.joining.contains(&key)) {
+                    return self.go_to(index);
+                }
+            }
+            (_, ServerLine::Event(Event::Talking { room })) => {
+                let key = buffers::room_key(room);
+                if self.joining.contains(&key)
+                    && let Some(index) = self.open_buffer(Target::Room, room)
+                {
+                    return self.go_to(index);
+                }
+            }
+            (_, ServerLine::Event(Event::Renamed { old, new })) => {
+                if let Some(renamed) = self.buffers.rename_private(old, new)
+                    && renamed != index
+                {
+                    // The conversation's own buffer says so too.
+                    let time = self.clock.wall(at);
+                    self.push_line(renamed, &line.to_string(), Kind::Event, time);
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+}
+
+/// Our own join or part, as a line says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Own {
+    Joined,
+    Left,
+}
+
+fn own_event(line: &ServerLine<'_>, own: Option<&str>) -> Option<Own> {
+    match line {
+        ServerLine::Event(Event::Joined { nick, .. }) if Some(*nick) == own => Some(Own::Joined),
+        ServerLine::Event(Event::Left { nick, .. }) if Some(*nick) == own => Some(Own::Left),
+        _ => None,
+    }
+}
+
+/// Whether a line is a live message or action someone else said.
+fn said_by_someone_else(line: &ServerLine<'_>, own: Option<&str>) -> bool {
+    match line {
+        ServerLine::Message { nick, .. } | ServerLine::Action { nick, .. } => Some(*nick) != own,
+        _ => false,
+    }
+}
+
+/// A line shown with its room's prefix is drawn without the nick's colours (its prefix is not
+/// where a kind that has one says).
+fn unprefixed(kind: Kind) -> Kind {
+    match kind {
+        Kind::Own { .. } | Kind::Message { .. } | Kind::Mention { .. } => Kind::Plain,
+        kind => kind,
     }
 }

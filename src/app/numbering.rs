@@ -7,6 +7,9 @@
 //! filtered: lines already seen are hidden, the rest are announced as missed. If more was
 //! missed than the replay holds, the client asks `/history since N` and shows, from the answer,
 //! only what it had not seen. Users of `nc` are never burdened with any of it.
+//!
+//! Each room's buffer keeps one: the lobby's replay follows the greeting, another room's
+//! follows the member's own join and the room's topic ([`Numbering::on_entered`]).
 
 use std::ops::Range;
 
@@ -52,10 +55,20 @@ impl Numbering {
         self.fetching = None;
     }
 
+    /// We entered the room (a join): its replay, if the server keeps one, comes after its
+    /// topic, as the lobby's comes after the greeting.
+    pub fn on_entered(&mut self) {
+        self.greeted = true;
+    }
+
     /// A complete line from the server, parsed; says whether to show it.
     pub fn on_line(&mut self, line: Option<&ServerLine<'_>>) -> Verdict {
         let after_greeting = std::mem::take(&mut self.greeted);
         match line {
+            Some(ServerLine::Event(Event::TopicIs(_))) => {
+                self.greeted = after_greeting;
+                Verdict::Show
+            }
             Some(ServerLine::Event(Event::Greeting { .. })) => {
                 self.greeted = true;
                 Verdict::Show
@@ -254,6 +267,27 @@ mod tests {
         // A /history the user asks for later is shown whole.
         assert_eq!(numbering.on_line(Some(&history(2, 102))), Verdict::Show);
         assert_eq!(numbering.on_line(Some(&replayed(100))), Verdict::Show);
+    }
+
+    #[test]
+    fn a_room_rejoined_is_filtered_after_its_topic() {
+        let mut numbering = Numbering::default();
+        numbering.on_entered();
+        numbering.on_line(Some(&ServerLine::Event(Event::TopicIs(None))));
+        assert_eq!(numbering.on_line(Some(&history(0, 4))), Verdict::Show);
+        numbering.on_line(Some(&live())); // saw #4
+        numbering.on_connected();
+        numbering.on_entered();
+        numbering.on_line(Some(&ServerLine::Event(Event::TopicIs(Some("t")))));
+        assert_eq!(
+            numbering.on_line(Some(&history(2, 6))),
+            Verdict::Replace {
+                note: "1 line was said while you were away:".into(),
+                ask: None
+            }
+        );
+        assert_eq!(numbering.on_line(Some(&replayed(4))), Verdict::Hide);
+        assert_eq!(numbering.on_line(Some(&replayed(5))), Verdict::Show);
     }
 
     #[test]

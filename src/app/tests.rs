@@ -114,7 +114,7 @@ fn lines_are_split_classified_and_learned_from() {
     );
     receive(&mut app, "est-1> hi\n<bob> yo\n! oops\n* bob waves\n");
     assert_eq!(app.nick.as_deref(), Some("guest-1"));
-    assert_eq!(app.online, Some(2));
+    assert_eq!(app.online(), Some(2));
     let kinds: Vec<Kind> = app.scrollback.entries().skip(1).map(|e| e.kind).collect();
     assert_eq!(
         kinds,
@@ -131,7 +131,7 @@ fn lines_are_split_classified_and_learned_from() {
         "*** guest-1 is now known as alice\n*** bob left (exit); 1 online\n",
     );
     assert_eq!(app.nick.as_deref(), Some("alice"));
-    assert_eq!(app.online, Some(1));
+    assert_eq!(app.online(), Some(1));
 }
 
 #[test]
@@ -152,7 +152,7 @@ fn forged_events_teach_nothing() {
         ),
     );
     assert_eq!(app.nick.as_deref(), Some("alice"));
-    assert_eq!(app.online, Some(2));
+    assert_eq!(app.online(), Some(2));
     receive(&mut app, "<alice> mine\n");
     assert_eq!(
         app.scrollback.entries().last().unwrap().kind,

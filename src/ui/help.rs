@@ -1,35 +1,50 @@
-//! The key help (F1): drawn straight from the keymap, so it can never disagree with what the
-//! keys do.
+//! The key help (F1): drawn straight from the keymap and the client's command table, so it can
+//! never disagree with what the keys and commands do.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
+use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Widget};
 
 use super::style;
+use crate::app::client_commands;
 use crate::app::keys::{BINDINGS, TYPED};
+
+/// The popup's title.
+const TITLE: &str = " tcpchat keys (any key closes) ";
 
 /// The help popup, centred over its area.
 #[derive(Debug, Default)]
 pub struct Help;
 
 impl Help {
-    /// Each line of the help: the keys, then what they do.
-    pub fn rows() -> impl Iterator<Item = (&'static str, &'static str)> {
+    /// Each line of the help: the keys (or what is typed), then what they do.
+    pub fn rows() -> impl Iterator<Item = (String, String)> {
         BINDINGS
             .iter()
             .map(|binding| (binding.keys, binding.help))
             .chain(TYPED.iter().copied())
+            .map(|(keys, help)| (keys.to_owned(), help.to_owned()))
+            .chain([client_commands::help_row()])
     }
 }
 
 impl Widget for Help {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let key_width = Self::rows().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let key_width = Self::rows()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0);
         let lines: Vec<String> = Self::rows()
             .map(|(key, what)| format!(" {key:key_width$}  {what}"))
             .collect();
         let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16 + 3;
-        let height = lines.len() as u16 + 2;
+        // When the border is all that keeps a key off the screen, the border goes (the title
+        // keeps a row of its own); on a terminal too small either way, it stays to frame what
+        // is cut.
+        let rows = lines.len() as u16;
+        let bordered = rows + 2 <= area.height || rows + 1 > area.height;
+        let height = lines.len() as u16 + if bordered { 2 } else { 1 };
         let popup = Rect::new(
             area.x + area.width.saturating_sub(width) / 2,
             area.y + area.height.saturating_sub(height) / 2,
@@ -37,11 +52,12 @@ impl Widget for Help {
             height.min(area.height),
         );
         Clear.render(popup, buf);
-        let block = Block::bordered()
-            .title(" tcpchat keys (any key closes) ")
-            .border_style(style::POPUP_BORDER);
-        Paragraph::new(lines.join("\n"))
-            .block(block)
-            .render(popup, buf);
+        let text = Paragraph::new(lines.join("\n"));
+        let block = match bordered {
+            true => Block::bordered().border_style(style::POPUP_BORDER),
+            false => Block::new(),
+        };
+        let title = Line::styled(TITLE, style::POPUP_BORDER);
+        text.block(block.title(title)).render(popup, buf);
     }
 }

@@ -1,13 +1,17 @@
 //! Drawing: turns an `&App` into cells and nothing else (no state changes, no parsing).
 //!
-//! The screen is the scrollback on top (the inspector beside or below it when open), a status
-//! bar, and the edit box on the last row, with the help drawn over it. [`render`] picks from the
-//! app what each widget draws; the widgets take only that, so each is tested on its own.
+//! The screen is the scrollback on top (the inspector beside or below it when open), the
+//! buffer bar once there is more than one buffer, a status bar, and the edit box on the last
+//! row, with the help drawn over it. [`render`] picks from the app what each widget draws; the
+//! widgets take only that, so each is tested on its own.
 //!
 //! - [`layout`]: where each part goes at a size.
-//! - `scrollback_view`, `status_bar`, `input_line`, `help`, `inspector_pane`: the widgets.
+//! - `scrollback_view`, `buffer_bar`, `status_bar`, `input_line`, `help`, `inspector_pane`:
+//!   the widgets.
 //! - `style`: every colour, including the one each nick gets.
+//! - [`window_title`]: the terminal's title.
 
+mod buffer_bar;
 mod help;
 mod input_line;
 mod inspector_pane;
@@ -19,6 +23,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
+pub use buffer_bar::{BarItem, BufferBar};
 pub use help::Help;
 pub use input_line::InputLine;
 pub use scrollback_view::{ScrollbackView, TIMESTAMP_WIDTH};
@@ -26,6 +31,7 @@ pub use status_bar::StatusBar;
 pub use style::nick_color;
 
 use crate::app::{App, Conn, Overlay};
+use crate::protocol::Framing;
 
 /// Where each part of the screen goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +40,8 @@ pub struct Areas {
     pub scrollback: Rect,
     /// The TCP inspector (empty when closed).
     pub inspector: Rect,
+    /// The buffer bar (empty when there is one buffer only).
+    pub bar: Rect,
     /// The status bar.
     pub status: Rect,
     /// The edit box.
@@ -43,15 +51,47 @@ pub struct Areas {
 /// Columns from which the inspector goes beside the scrollback instead of below it.
 const INSPECTOR_BESIDE_FROM: u16 = 110;
 
+/// Which parts a screen has besides the scrollback, the status bar and the edit box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Parts {
+    /// The inspector is open.
+    pub inspector: bool,
+    /// More than one buffer is open: the buffer bar has a row.
+    pub bar: bool,
+}
+
+impl From<bool> for Parts {
+    /// Whether the inspector is open, with one buffer (no bar).
+    fn from(inspector: bool) -> Self {
+        Self {
+            inspector,
+            bar: false,
+        }
+    }
+}
+
+impl Parts {
+    /// What `app` shows now.
+    pub fn of(app: &App) -> Self {
+        Self {
+            inspector: app.inspector.visible,
+            bar: app.buffers.count() > 1,
+        }
+    }
+}
+
 /// Splits a terminal of `(cols, rows)`; on tiny terminals the edit box keeps its row first,
-/// then the status bar. The inspector, when open, goes beside the scrollback on a wide
-/// terminal and below it on a narrow one.
-pub fn layout((cols, rows): (u16, u16), inspector: bool) -> Areas {
+/// then the status bar, then the buffer bar. The inspector, when open, goes beside the
+/// scrollback on a wide terminal and below it on a narrow one.
+pub fn layout((cols, rows): (u16, u16), parts: impl Into<Parts>) -> Areas {
+    let parts = parts.into();
     let row = |y: u16, height: u16| Rect::new(0, y, cols, height);
     let input = row(rows.saturating_sub(1), rows.min(1));
     let status = row(rows.saturating_sub(2), u16::from(rows >= 2));
-    let main = row(0, rows.saturating_sub(2));
-    let (scrollback, inspector) = match inspector {
+    let bar_rows = u16::from(parts.bar && rows >= 3);
+    let bar = row(rows.saturating_sub(2 + bar_rows), bar_rows);
+    let main = row(0, rows.saturating_sub(2 + bar_rows));
+    let (scrollback, inspector) = match parts.inspector {
         false => (main, Rect::new(0, 0, 0, 0)),
         true if cols >= INSPECTOR_BESIDE_FROM => {
             let width = (cols / 2).clamp(56, 90);
@@ -67,8 +107,18 @@ pub fn layout((cols, rows): (u16, u16), inspector: bool) -> Areas {
     Areas {
         scrollback,
         inspector,
+        bar,
         status,
         input,
+    }
+}
+
+/// The terminal's title: the program, and how many lines are unread in buffers not on screen.
+/// Fixed words and a number only, so nobody's text ever reaches the title.
+pub fn window_title(unread: usize) -> String {
+    match unread {
+        0 => "tcpchat".to_owned(),
+        unread => format!("tcpchat ({unread} unread)"),
     }
 }
 
@@ -76,7 +126,7 @@ pub fn layout((cols, rows): (u16, u16), inspector: bool) -> Areas {
 /// (after any timestamps) and the rows a page has. The event loop hands this to
 /// [`App::fit`], so the state never has to know the layout.
 pub fn text_area(app: &App, size: (u16, u16)) -> (usize, usize) {
-    let pane = layout(size, app.inspector.visible).scrollback;
+    let pane = layout(size, Parts::of(app)).scrollback;
     let stamps = if app.timestamps { TIMESTAMP_WIDTH } else { 0 };
     (
         usize::from(pane.width.saturating_sub(stamps)),
@@ -87,19 +137,35 @@ pub fn text_area(app: &App, size: (u16, u16)) -> (usize, usize) {
 /// Draws the whole screen for `app`.
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
-    let areas = layout((area.width, area.height), app.inspector.visible);
+    let areas = layout((area.width, area.height), Parts::of(app));
     let buf = frame.buffer_mut();
     ScrollbackView {
         scrollback: &app.scrollback,
         timestamps: app.timestamps,
+        marker: app.buffers.current().marker,
     }
     .render(areas.scrollback, buf);
     inspector_pane::render(&app.inspector, areas.inspector, buf);
+    BufferBar {
+        items: app
+            .buffers
+            .iter()
+            .map(|buffer| BarItem {
+                name: &buffer.name,
+                unread: buffer.unread,
+                mentions: buffer.mentions,
+            })
+            .collect(),
+        current: app.buffers.current_index(),
+    }
+    .render(areas.bar, buf);
+    let chat = app.settings.framing == Framing::Lines;
     StatusBar {
         conn: &app.conn,
         role: app.settings.role,
         nick: app.nick.as_deref(),
-        online: app.online,
+        buffer: chat.then_some(app.buffers.current().name.as_str()),
+        online: app.online(),
         framing: app.settings.framing,
         bytes_in: app.bytes_in,
         bytes_out: app.bytes_out,
@@ -138,25 +204,45 @@ mod tests {
     fn layout_stacks_the_rows_without_gaps_down_to_one_cell() {
         for rows in 0..30 {
             for cols in [0, 1, 2, 80] {
-                let areas = layout((cols, rows), false);
-                let total = areas.scrollback.height + areas.status.height + areas.input.height;
-                assert_eq!(total, rows, "{cols}x{rows}");
-                // Top to bottom: scrollback, status bar, edit box, touching.
-                assert_eq!(
-                    areas.scrollback.bottom(),
-                    areas.status.top(),
-                    "{cols}x{rows}"
-                );
-                assert_eq!(areas.status.bottom(), areas.input.top(), "{cols}x{rows}");
-                assert_eq!(areas.input.bottom(), rows, "{cols}x{rows}");
-                if rows >= 1 {
-                    assert_eq!(areas.input.height, 1, "the edit box comes first");
-                }
-                for wide in [cols, 200] {
-                    let open = layout((wide, rows), true);
-                    let main = open.scrollback.union(open.inspector);
-                    assert_eq!(main.height, rows.saturating_sub(2), "{wide}x{rows}");
-                    assert!(!open.scrollback.intersects(open.inspector));
+                for bar in [false, true] {
+                    let parts = Parts {
+                        inspector: false,
+                        bar,
+                    };
+                    let areas = layout((cols, rows), parts);
+                    let total = areas.scrollback.height
+                        + areas.bar.height
+                        + areas.status.height
+                        + areas.input.height;
+                    assert_eq!(total, rows, "{cols}x{rows} {parts:?}");
+                    // Top to bottom: scrollback, buffer bar, status bar, edit box, touching.
+                    assert_eq!(areas.scrollback.bottom(), areas.bar.top(), "{cols}x{rows}");
+                    assert_eq!(areas.bar.bottom(), areas.status.top(), "{cols}x{rows}");
+                    assert_eq!(areas.status.bottom(), areas.input.top(), "{cols}x{rows}");
+                    assert_eq!(areas.input.bottom(), rows, "{cols}x{rows}");
+                    if rows >= 1 {
+                        assert_eq!(areas.input.height, 1, "the edit box comes first");
+                    }
+                    if rows >= 2 {
+                        assert_eq!(areas.status.height, 1, "then the status bar");
+                    }
+                    let bar_rows = u16::from(bar && rows >= 3);
+                    assert_eq!(areas.bar.height, bar_rows, "{cols}x{rows} {parts:?}");
+                    for wide in [cols, 200] {
+                        let parts = Parts {
+                            inspector: true,
+                            bar,
+                        };
+                        let open = layout((wide, rows), parts);
+                        let main = open.scrollback.union(open.inspector);
+                        assert_eq!(
+                            main.height,
+                            rows.saturating_sub(2 + bar_rows),
+                            "{wide}x{rows}"
+                        );
+                        assert!(!open.scrollback.intersects(open.inspector));
+                        assert_eq!(main.bottom(), open.bar.top(), "{wide}x{rows}");
+                    }
                 }
             }
         }

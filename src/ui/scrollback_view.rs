@@ -1,6 +1,7 @@
 //! The scrollback pane: the rows [`Scrollback::visible`] hands out, newest at the bottom, drawn
 //! row by row (never through `Paragraph`'s wrap), so a frame costs the same with 100 lines of
-//! history or 100,000; and the marker that says how much is new below a view scrolled up.
+//! history or 100,000; the unread marker, a rule before the first line that arrived while the
+//! buffer was not on screen; and the marker that says how much is new below a view scrolled up.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -19,18 +20,65 @@ pub struct ScrollbackView<'a> {
     pub scrollback: &'a Scrollback,
     /// Whether each line starts with its arrival time.
     pub timestamps: bool,
+    /// The number of the first line that arrived while the buffer was not on screen (see
+    /// [`Scrollback::end`]): the unread marker goes before it, if it is in view.
+    pub marker: Option<u64>,
 }
+
+/// The unread marker's text; the rest of its row is rule.
+const UNREAD_MARKER: &str = "── new ";
 
 impl Widget for ScrollbackView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         if area.is_empty() {
             return;
         }
-        let rows = self.scrollback.visible(usize::from(area.height));
+        let height = usize::from(area.height);
+        let mut rows: Vec<Option<_>> = self
+            .scrollback
+            .visible(height)
+            .into_iter()
+            .map(Some)
+            .collect();
+        // The marker takes a row of its own before its line's first row; the top row gives
+        // way if the view is full (and if that is the marked row, the marker is above the view).
+        let marked = self.marker.and_then(|number| self.scrollback.get(number));
+        let at = marked.and_then(|marked| {
+            rows.iter().position(|row| {
+                row.as_ref()
+                    .is_some_and(|(entry, _, first)| *first && std::ptr::eq(*entry, marked))
+            })
+        });
+        match at {
+            Some(0) if rows.len() == height => {}
+            Some(at) => {
+                rows.insert(at, None);
+                if rows.len() > height {
+                    rows.remove(0);
+                }
+            }
+            None => {}
+        }
         // Rows fill from the bottom, as in every chat client.
         let top = area.bottom() - rows.len() as u16;
         let right = area.right();
-        for (y, (entry, range, first)) in (top..).zip(rows) {
+        for (y, row) in (top..).zip(rows) {
+            let Some((entry, range, first)) = row else {
+                let rule = format!(
+                    "{UNREAD_MARKER}{}",
+                    "─".repeat(
+                        usize::from(area.width).saturating_sub(UNREAD_MARKER.chars().count())
+                    )
+                );
+                buf.set_stringn(
+                    area.x,
+                    y,
+                    rule,
+                    usize::from(area.width),
+                    style::UNREAD_MARKER,
+                );
+                continue;
+            };
             let mut x = area.x;
             if self.timestamps {
                 if first {

@@ -21,6 +21,8 @@ pub struct StatusBar<'a> {
     pub role: Role,
     /// Our nick, once the server said it.
     pub nick: Option<&'a str>,
+    /// The buffer on screen (`#lobby`, `#rust`, `@bob`), in the chat protocol.
+    pub buffer: Option<&'a str>,
     /// Users online, once the server said it.
     pub online: Option<usize>,
     /// Chat lines or raw reads.
@@ -79,6 +81,9 @@ impl StatusBar<'_> {
         parts.push((role.to_owned(), STATUS));
         if let Some(nick) = self.nick {
             parts.push((nick.to_owned(), bold));
+        }
+        if let Some(buffer) = self.buffer {
+            parts.push((buffer.to_owned(), bold));
         }
         if let Some(online) = self.online {
             parts.push((format!("{online} online"), STATUS));

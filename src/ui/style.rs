@@ -37,6 +37,24 @@ pub const SCROLLED: Style = Style::new().bg(Color::Yellow).fg(Color::Black);
 /// Borders of popups (the help).
 pub const POPUP_BORDER: Style = Style::new().fg(Color::Cyan);
 
+/// Whatever says we were named: the nick of a line that names us, a buffer with a mention.
+pub const MENTION: Style = Style::new()
+    .bg(Color::Yellow)
+    .fg(Color::Black)
+    .add_modifier(Modifier::BOLD);
+
+/// The rule before the first line that arrived while a buffer was not on screen.
+pub const UNREAD_MARKER: Style = Style::new().fg(Color::LightRed);
+
+/// The buffer bar's buffer on screen.
+pub const BAR_CURRENT: Style = Style::new().add_modifier(Modifier::REVERSED.union(Modifier::BOLD));
+
+/// The buffer bar's buffers with unread lines.
+pub const BAR_UNREAD: Style = Style::new().add_modifier(Modifier::BOLD);
+
+/// The buffer bar's quiet buffers.
+pub const BAR_QUIET: Style = DIM;
+
 /// The stable colour of `nick` (FNV-1a of its lower-case form), so `Bob` and `bob` agree.
 pub fn nick_color(nick: &str) -> Color {
     let hash = nick
@@ -72,6 +90,11 @@ pub fn line_styles(kind: Kind, text: &str) -> (usize, Style, Style) {
                 .add_modifier(Modifier::BOLD);
             (len, style, Style::new())
         }
+        Kind::Mention { prefix } => (
+            usize::from(prefix),
+            MENTION,
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
         Kind::Action => (0, Style::new(), Style::new().fg(Color::Magenta)),
         Kind::Event => (0, Style::new(), Style::new().fg(Color::Cyan)),
         Kind::Replayed => (0, Style::new(), DIM),
@@ -99,6 +122,14 @@ mod tests {
             .map(nick_color)
             .collect();
         assert!(colours.len() > 1, "different nicks get different colours");
+    }
+
+    #[test]
+    fn a_line_that_names_us_has_its_nick_highlighted() {
+        let (prefix, nick, body) = line_styles(Kind::Mention { prefix: 6 }, "<bob> hi alice");
+        assert_eq!(prefix, 6);
+        assert_eq!(nick, MENTION);
+        assert!(body.add_modifier.contains(Modifier::BOLD));
     }
 
     #[test]

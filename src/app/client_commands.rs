@@ -1,0 +1,101 @@
+//! The commands the client answers itself and never sends: one table, [`CLIENT_COMMANDS`],
+//! which [`ClientCommand::parse`] reads and the F1 help lists. The server's own commands and
+//! their `/help` come from [`crate::protocol::COMMANDS`]; none of these names is one of them.
+
+/// A line the client answers itself, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCommand<'a> {
+    /// `/query NICK`: open (and go to) the private buffer with NICK.
+    Query(&'a str),
+    /// `/close`: close the buffer on screen.
+    Close,
+}
+
+/// One client command as the help lists it, and how its line becomes a [`ClientCommand`].
+#[derive(Debug)]
+pub struct ClientCommandSpec {
+    /// The name after `/`.
+    pub name: &'static str,
+    /// Its arguments, as the help shows them.
+    pub args: &'static str,
+    /// What it does, in a few words.
+    pub help: &'static str,
+    build: for<'a> fn(&'a str) -> ClientCommand<'a>,
+}
+
+/// Every client command.
+pub const CLIENT_COMMANDS: &[ClientCommandSpec] = &[
+    ClientCommandSpec {
+        name: "query",
+        args: "NICK",
+        help: "open a private buffer",
+        build: |rest| ClientCommand::Query(rest),
+    },
+    ClientCommandSpec {
+        name: "close",
+        args: "",
+        help: "close this buffer",
+        build: |_| ClientCommand::Close,
+    },
+];
+
+impl<'a> ClientCommand<'a> {
+    /// The client command `line` is, if it is one (the rest of the line trimmed).
+    pub fn parse(line: &'a str) -> Option<Self> {
+        let command = line.strip_prefix('/')?;
+        let (name, rest) = command.split_once(' ').unwrap_or((command, ""));
+        CLIENT_COMMANDS
+            .iter()
+            .find(|spec| spec.name == name)
+            .map(|spec| (spec.build)(rest.trim()))
+    }
+}
+
+/// The help's line for the client commands: their usages, and what each does.
+pub fn help_row() -> (String, String) {
+    let usage: Vec<String> = CLIENT_COMMANDS
+        .iter()
+        .map(|spec| match spec.args {
+            "" => format!("/{}", spec.name),
+            args => format!("/{} {args}", spec.name),
+        })
+        .collect();
+    let what: Vec<&str> = CLIENT_COMMANDS.iter().map(|spec| spec.help).collect();
+    (usage.join(", "), format!("typed: {}", what.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::COMMANDS;
+
+    #[test]
+    fn client_commands_parse_and_never_shadow_the_servers() {
+        assert_eq!(
+            ClientCommand::parse("/query  bob "),
+            Some(ClientCommand::Query("bob"))
+        );
+        assert_eq!(ClientCommand::parse("/close"), Some(ClientCommand::Close));
+        assert_eq!(ClientCommand::parse("/closer"), None);
+        assert_eq!(ClientCommand::parse("query bob"), None);
+        assert_eq!(ClientCommand::parse("//query bob"), None);
+        for spec in CLIENT_COMMANDS {
+            assert!(
+                !COMMANDS
+                    .iter()
+                    .any(|s| s.name == spec.name || s.aliases.contains(&spec.name)),
+                "/{} is the server's",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_help_row_lists_every_client_command() {
+        let (usage, what) = help_row();
+        assert_eq!(usage, "/query NICK, /close");
+        for spec in CLIENT_COMMANDS {
+            assert!(what.contains(spec.help), "{what}");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! What a typed line does, by the buffer on screen. In a room's buffer it goes to that room:
+//! the server is told `/switch #room` first whenever it may be talking elsewhere. In a
+//! private buffer `@bob` text is sent as `/msg bob TEXT`. A few commands act on the buffers
+//! themselves: `/join` of a room already open and `/switch` go to its buffer, `/msg NICK`
+//! opens the conversation, `/part` closes a private buffer, and the client's own commands
+//! ([`ClientCommand`]) are answered here without sending anything.
+
+use tokio::time::Instant;
+
+use super::buffers::{Target, room_key};
+use super::client_commands::ClientCommand;
+use super::{App, Conn, Effect};
+use crate::names::{Nick, RoomName};
+use crate::net::Outgoing;
+use crate::protocol::Command;
+
+impl App {
+    /// A line typed in the chat protocol, connected, that is not a client command.
+    pub(super) fn typed(&mut self, line: String, now: Instant) -> Vec<Effect> {
+        let send = |line: String| Effect::Send(Outgoing::Line(line));
+        let current = self.buffers.current();
+        let target = current.target;
+        let peer = current.peer().map(str::to_owned);
+        match (Command::parse(&line), peer) {
+            (Command::Say(text), Some(peer)) => {
+                let args = format!("{peer} {text}");
+                vec![send(Command::Msg(&args).to_string())]
+            }
+            (Command::Me(_), Some(_)) => {
+                self.note(
+                    "a private conversation has no /me (actions are for rooms); not sent",
+                    now,
+                );
+                Vec::new()
+            }
+            (Command::Part(args), Some(_)) if !args.starts_with('#') => {
+                self.close_buffer(self.buffers.current_index())
+            }
+            (Command::Switch(room), _) => match self.buffers.find(&room_key(room)) {
+                Some(index) => self.go_to(index),
+                None => {
+                    self.talking_in = None;
+                    vec![send(line)]
+                }
+            },
+            (Command::Join(args), _) => {
+                let room = args.split_whitespace().next().unwrap_or_default();
+                if let Some(index) = self.buffers.find(&room_key(room)) {
+                    return self.go_to(index);
+                }
+                if RoomName::is_valid(room) {
+                    self.joining.push(room_key(room));
+                }
+                // The server makes the room current if the join succeeds.
+                self.talking_in = None;
+                vec![send(line)]
+            }
+            (Command::Msg(args), _) => {
+                let mut effects = self.open_conversation(args);
+                effects.push(send(line));
+                effects
+            }
+            (Command::Part(_), _) => {
+                let mut effects = self.talk_here();
+                // The server talks in another room after a part of the current one.
+                self.talking_in = None;
+                effects.push(send(line));
+                effects
+            }
+            _ if target == Target::Room => {
+                let mut effects = self.talk_here();
+                effects.push(send(line));
+                effects
+            }
+            _ => vec![send(line)],
+        }
+    }
+
+    /// `/msg NICK TEXT` opens the conversation with NICK and puts it on screen, where its echo
+    /// (or the server's refusal) will be.
+    fn open_conversation(&mut self, args: &str) -> Vec<Effect> {
+        let Some((nick, text)) = args.split_once(' ') else {
+            return Vec::new();
+        };
+        let own = self.nick.as_deref().map(crate::names::fold);
+        if text.trim().is_empty() || !Nick::is_valid(nick) || own == Some(crate::names::fold(nick))
+        {
+            return Vec::new();
+        }
+        match self.open_buffer(Target::Private, nick) {
+            Some(index) => self.go_to(index),
+            None => Vec::new(),
+        }
+    }
+
+    /// A command the client answers itself; nothing is sent, except that closing a room's
+    /// buffer parts the room (a room's lines would keep coming otherwise).
+    pub(super) fn client_command(
+        &mut self,
+        command: ClientCommand<'_>,
+        now: Instant,
+    ) -> Vec<Effect> {
+        match command {
+            ClientCommand::Query("") => {
+                self.note("usage: /query NICK", now);
+                Vec::new()
+            }
+            ClientCommand::Query(nick) if !Nick::is_valid(nick) => {
+                self.note(&format!("{nick} cannot be a nick; /query NICK"), now);
+                Vec::new()
+            }
+            ClientCommand::Query(nick)
+                if self.nick.as_deref().map(crate::names::fold)
+                    == Some(crate::names::fold(nick)) =>
+            {
+                self.note(
+                    "that is you; a private conversation needs someone else",
+                    now,
+                );
+                Vec::new()
+            }
+            ClientCommand::Query(nick) => match self.open_buffer(Target::Private, nick) {
+                Some(index) => self.go_to(index),
+                None => {
+                    self.note("too many buffers open; /close one first", now);
+                    Vec::new()
+                }
+            },
+            ClientCommand::Close => {
+                let current = self.buffers.current();
+                let index = self.buffers.current_index();
+                match (current.target, current.is_lobby()) {
+                    (_, true) => {
+                        self.note(
+                            "the lobby's buffer stays open (/part #lobby leaves the room)",
+                            now,
+                        );
+                        Vec::new()
+                    }
+                    (Target::Room, false) if self.conn == Conn::Connected => {
+                        // The buffer closes when the server says we left.
+                        let part = Command::Part(&current.name).to_string();
+                        self.talking_in = None;
+                        vec![Effect::Send(Outgoing::Line(part))]
+                    }
+                    _ => self.close_buffer(index),
+                }
+            }
+        }
+    }
+}
