@@ -131,6 +131,11 @@ impl OutboxRoom {
         free_entries && self.shared.queued.load(Ordering::Acquire) <= self.shared.budget / 2
     }
 
+    /// The outbox's byte budget.
+    pub fn budget(&self) -> usize {
+        self.shared.budget
+    }
+
     /// Waits until [`OutboxRoom::has_room`].
     pub async fn wait_for_room(&self, entries: usize) {
         loop {

@@ -9,6 +9,7 @@
 //! then the last room joined or switched to. Private messages are not stored: they go from
 //! this session straight to the two outboxes.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,12 @@ const FLOOD_NOTICE_EVERY: Duration = Duration::from_secs(10);
 /// Bytes of said lines gathered before they go to the room even if more are ready: bounds what
 /// one queue entry holds, so the send queue's bound stays a bound on memory.
 const SAID_BATCH: usize = 4 * 1024;
+
+/// Most bytes the echoes of one member's undelivered lines may take. Every member of a room
+/// gets every sender's lines, so this, times the senders of a burst, is what one reader must be
+/// able to queue beyond what the senders' own pacing leaves (half the outbox): 16 KiB is four
+/// hand-overs, enough to keep the sequencer's batches full.
+const IN_FLIGHT_ECHO: usize = 16 * 1024;
 
 /// Most lines one client line can queue for its own sender (`/help` is the longest reply).
 fn reply_headroom() -> usize {
@@ -174,13 +181,20 @@ struct Saying {
     lines: Vec<(SaidKind, String)>,
     /// Their size, which bounds a hand-over.
     bytes: usize,
-    /// The last hand-over, until the sequencer says it is delivered.
-    in_flight: Option<oneshot::Receiver<()>>,
+    /// What they will take in this member's own outbox when they come back to it.
+    echo_bytes: usize,
+    /// Hand-overs not yet delivered, oldest first, each with the bytes its echo will take.
+    in_flight: VecDeque<(usize, oneshot::Receiver<()>)>,
+    /// The sum of those bytes.
+    in_flight_bytes: usize,
 }
 
 impl Saying {
-    fn push(&mut self, kind: SaidKind, text: &str) {
+    fn push(&mut self, kind: SaidKind, text: &str, nick: &Nick) {
         self.bytes += text.len();
+        let room = self.room.as_ref().map_or(0, |room| room.as_str().len());
+        // As written back: `#room <nick> text\n`.
+        self.echo_bytes += text.len() + nick.as_str().len() + room + 5;
         self.lines.push((kind, text.to_owned()));
     }
 
@@ -210,11 +224,17 @@ impl Session<'_> {
         let Some(room) = saying.room.clone() else {
             return Ok(()); // lines are only gathered with their room
         };
-        // One hand-over in flight at a time: its lines come back to this member too, and the
-        // room [`Session::pace`] checks for in its outbox must not be taken by a queue of them.
-        if let Some(previous) = saying.in_flight.take() {
+        // Hand-overs pipeline (the sequencer commits many at once), but their lines come back
+        // to this member too: the room [`Session::pace`] checks for in its own outbox must not
+        // be taken by them, so their echoes may fill at most a quarter of it.
+        let echo = std::mem::take(&mut saying.echo_bytes);
+        let most = (self.own_outbox.budget() / 4).min(IN_FLIGHT_ECHO);
+        while saying.in_flight_bytes + echo > most
+            && let Some((bytes, oldest)) = saying.in_flight.pop_front()
+        {
             // An error only means the sequencer stopped, which shutdown reports on its own.
-            let _ = self.unless_ended(previous).await?;
+            let _ = self.unless_ended(oldest).await?;
+            saying.in_flight_bytes -= bytes;
         }
         let (delivered, in_flight) = oneshot::channel();
         let said = Said {
@@ -224,7 +244,8 @@ impl Session<'_> {
             delivered,
         };
         saying.bytes = 0;
-        saying.in_flight = Some(in_flight);
+        saying.in_flight.push_back((echo, in_flight));
+        saying.in_flight_bytes += echo;
         match self
             .unless_ended(self.sequencer.send(Request::Said(said)))
             .await?
@@ -238,10 +259,13 @@ impl Session<'_> {
     /// next from it (a reply, a rename, its leaving) comes after its lines for everyone.
     async fn settle(&self, saying: &mut Saying, nick: &Nick) -> Result<(), Ending> {
         self.flush(saying, nick).await?;
-        if let Some(in_flight) = saying.in_flight.take() {
+        // Delivered in the order handed over: the newest delivered means all are.
+        if let Some((_, newest)) = saying.in_flight.pop_back() {
             // An error only means the sequencer stopped, which shutdown reports on its own.
-            let _ = self.unless_ended(in_flight).await?;
+            let _ = self.unless_ended(newest).await?;
         }
+        saying.in_flight.clear();
+        saying.in_flight_bytes = 0;
         Ok(())
     }
 
@@ -483,7 +507,7 @@ impl Session<'_> {
             self.flush(saying, nick).await?;
         }
         saying.room = Some(room);
-        saying.push(kind, text);
+        saying.push(kind, text, nick);
         Ok(())
     }
 
