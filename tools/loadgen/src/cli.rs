@@ -83,6 +83,16 @@ pub struct FanoutArgs {
     /// The server's protocol: its greeting, line prefix and events.
     #[arg(long, value_enum, default_value_t = Proto::Chat)]
     pub proto: Proto,
+    /// tcpchat only: the clients talk in this room (joined, `#lobby` parted), not in `#lobby`.
+    #[arg(long, value_name = "#ROOM")]
+    pub room: Option<String>,
+    /// tcpchat only: before measuring, fill this many other rooms with `--members` idle
+    /// clients each (and report the server's memory per room membership).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub other_rooms: usize,
+    /// Members of each of the `--other-rooms`.
+    #[arg(long, value_name = "M", default_value_t = 100)]
+    pub members: usize,
     #[command(flatten)]
     pub common: Common,
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 use rustix::io::Errno;
 use tcpchat::codec::Frame;
+use tcpchat::protocol::{Event, Scoped, ServerLine};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -96,6 +97,63 @@ pub async fn open(
             return Err(ClosedBeforeGreeting.into());
         }
     }
+}
+
+/// Asks the server to take a tcpchat client into `room` (and out of `#lobby` if
+/// `leave_lobby`); [`entered`] reads the answer.
+async fn ask_to_enter(conn: &mut Conn, room: &str, leave_lobby: bool) -> Result<()> {
+    let part = if leave_lobby { "/part #lobby\n" } else { "" };
+    conn.writer
+        .write_all(format!("/join {room}\n{part}").as_bytes())
+        .await?;
+    Ok(())
+}
+
+/// Reads up to the server's word that `conn`'s plain lines now go to `room`.
+async fn entered(conn: &mut Conn, room: &str) -> Result<()> {
+    loop {
+        while let Some(frame) = conn.lines.next_line() {
+            let Frame::Line { text, .. } = frame else {
+                continue;
+            };
+            match Scoped::parse(&text).map(|scoped| scoped.line) {
+                Some(ServerLine::Event(Event::Talking { room: now }))
+                    if now.eq_ignore_ascii_case(room) =>
+                {
+                    return Ok(());
+                }
+                Some(ServerLine::Error(error)) => {
+                    anyhow::bail!("the server refused {room}: {error}");
+                }
+                _ => {}
+            }
+        }
+        if conn.lines.fill().await? == 0 {
+            return Err(ClosedBeforeGreeting.into());
+        }
+    }
+}
+
+/// Takes every one of `conns` into its room (`room_of` its index), asking for all before
+/// reading any answer, so a thousand clients take about one round trip, not a thousand.
+pub async fn enter_all(
+    conns: &mut [&mut Conn],
+    room_of: impl Fn(usize) -> String,
+    leave_lobby: bool,
+    deadline: tokio::time::Instant,
+) -> Result<()> {
+    let entering = async {
+        for (index, conn) in conns.iter_mut().enumerate() {
+            ask_to_enter(conn, &room_of(index), leave_lobby).await?;
+        }
+        for (index, conn) in conns.iter_mut().enumerate() {
+            entered(conn, &room_of(index)).await?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout_at(deadline, entering)
+        .await
+        .map_err(|_| anyhow::anyhow!("clients did not all enter their rooms in time"))?
 }
 
 /// Joins one more client, `u{index}`, once all the others are open; see [`Probe::say`].

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{FanoutArgs, secs};
-use crate::conn::{failures, open_all, probe};
+use crate::conn::{enter_all, failures, open_all, probe};
 use crate::data::data_line;
 use crate::lines::{Lines, Raw};
 use crate::proto::{Classifier, Proto, Received};
@@ -205,6 +205,56 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
         return Ok(report);
     }
 
+    let rooms_asked = args.room.is_some() || args.other_rooms > 0;
+    if rooms_asked && args.proto != Proto::Chat {
+        bail!("--room and --other-rooms are tcpchat's (--proto chat)");
+    }
+    // Held open, unread, until the run ends: the other rooms' members.
+    let mut others = Vec::new();
+    if args.other_rooms > 0 {
+        let count = args.other_rooms * args.members;
+        let (opened, failed) = open_all(common, args.proto, count, true, 4096, deadline).await;
+        report.add("other_rooms", args.other_rooms);
+        report.add("members", args.members);
+        if opened.len() < count {
+            report.add("failed", failures(&failed));
+            report.complete = false;
+            eprintln!(
+                "fanout: only {} of {count} other members connected",
+                opened.len()
+            );
+            return Ok(report);
+        }
+        others = opened.into_iter().map(|(_, conn)| conn).collect::<Vec<_>>();
+        // Every member is in #lobby; each joins one room more: the memory that takes is the
+        // memory of a room membership.
+        let rss_before = common.server_pid.map(sys::rss_kib).transpose()?;
+        let rooms = args.other_rooms;
+        let mut entering: Vec<&mut _> = others.iter_mut().collect();
+        enter_all(
+            &mut entering,
+            |i| format!("#other{}", i % rooms),
+            false,
+            deadline,
+        )
+        .await?;
+        let rss_after = common.server_pid.map(sys::rss_kib).transpose()?;
+        if let (Some(before), Some(after)) = (rss_before, rss_after) {
+            let bytes = after.saturating_sub(before) as f64 * 1024.0 / count as f64;
+            report.add("membership_bytes", format!("{bytes:.0}"));
+        }
+        // Then out of #lobby, so that rooms of `members` are all there is.
+        for conn in &mut others {
+            conn.writer.write_all(b"/part #lobby\n").await?;
+        }
+    }
+    let mut conns = conns;
+    if let Some(room) = &args.room {
+        report.add("room", room);
+        let mut entering: Vec<&mut _> = conns.iter_mut().map(|(_, conn)| conn).collect();
+        enter_all(&mut entering, |_| room.clone(), true, deadline).await?;
+    }
+
     let shared = Arc::new(Shared {
         epoch,
         proto: args.proto,
@@ -306,6 +356,7 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
     }
     senders.abort_all();
     drop(writers);
+    drop(others);
 
     let delivered: u64 = tallies.iter().map(|t| t.unique).sum();
     let duplicated: u64 = tallies.iter().map(|t| t.duplicated).sum();

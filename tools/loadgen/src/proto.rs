@@ -6,7 +6,7 @@
 //! for them a probe client joins last and says [`BARRIER`], and whoever has read it is in.
 
 use clap::ValueEnum;
-use tcpchat::protocol::{Event, ServerLine};
+use tcpchat::protocol::{Event, Scoped, ServerLine};
 
 use crate::data::{Data, find_marker, parse_body};
 
@@ -158,13 +158,11 @@ impl Proto {
                 && match self {
                     // The whole line is a message whose text starts at the marker; a line
                     // replayed from history (a server reused across runs) is not a delivery.
-                    Self::Chat => {
-                        match std::str::from_utf8(line).ok().and_then(ServerLine::parse) {
-                            Some(ServerLine::Message { text, .. }) => text.len() == body.len(),
-                            Some(ServerLine::Replayed { .. }) => return Received::Event,
-                            _ => false,
-                        }
-                    }
+                    Self::Chat => match std::str::from_utf8(line).ok().and_then(chat_line) {
+                        Some(ServerLine::Message { text, .. }) => text.len() == body.len(),
+                        Some(ServerLine::Replayed { .. }) => return Received::Event,
+                        _ => false,
+                    },
                     Self::Python => angle_prefix(prefix),
                     Self::Ncat => prefix.is_empty() || angle_prefix(prefix),
                     Self::TokioChat => {
@@ -184,7 +182,7 @@ impl Proto {
         }
         let event = match self {
             Self::Chat => {
-                return match std::str::from_utf8(line).ok().and_then(ServerLine::parse) {
+                return match std::str::from_utf8(line).ok().and_then(chat_line) {
                     Some(ServerLine::Event(_)) => Received::Event,
                     Some(ServerLine::Error(_)) => Received::Notice,
                     // A message without a data line, someone's `/me`, anything else: nobody
@@ -220,6 +218,11 @@ impl Proto {
             Self::Relay => true,
         }
     }
+}
+
+/// A tcpchat line without its room (`#bench <guest-3> ...` is read as `<guest-3> ...`).
+fn chat_line(line: &str) -> Option<ServerLine<'_>> {
+    Scoped::parse(line).map(|scoped| scoped.line)
 }
 
 #[cfg(test)]
