@@ -7,6 +7,11 @@ use crate::names::fold;
 /// Whether `text` names `nick` as a whole word, compared as the server compares nicks
 /// (case and compatibility forms ignored).
 pub fn names(text: &str, nick: &str) -> bool {
+    // Most lines are ASCII, where folding is lower-casing: the Unicode forms are skipped.
+    let fold = |s: &str| match s.is_ascii() {
+        true => s.to_ascii_lowercase(),
+        false => fold(s),
+    };
     let nick = fold(nick);
     if nick.is_empty() {
         return false;

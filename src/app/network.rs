@@ -244,7 +244,8 @@ impl App {
         let own = self.nick.clone();
         let own = own.as_deref();
         let fact = ingest::fact(&line, own);
-        let (index, home) = self.buffer_for(scope, &line, own);
+        let (index, fit) = self.buffer_for(scope, &line, own);
+        let home = fit == Fit::Own;
         match fact {
             Some(Fact::Greeted { nick, online }) => {
                 self.nick = Some(nick);
@@ -275,7 +276,13 @@ impl App {
         };
         let mut effects = Vec::new();
         match verdict {
-            Verdict::Show => self.show_line(index, home, whole, &scope, &line, own, at),
+            Verdict::Show => {
+                let shown = match fit {
+                    Fit::Own | Fit::Reply => &whole[scope.to_string().len()..],
+                    Fit::Stray => whole,
+                };
+                self.show_line(index, fit, shown, &line, at);
+            }
             Verdict::Hide => {}
             Verdict::Replace { note, ask } => {
                 self.note_in(index, &note, at);
@@ -307,20 +314,18 @@ impl App {
         effects
     }
 
-    /// The buffer a line goes to, opened if it is a private line or our own join; and whether
-    /// it is the line's own (the line is shown there without its prefix) rather than the one
-    /// on screen, where a line about a room without a buffer (a `/who #elsewhere`) is shown
-    /// whole.
+    /// The buffer a line goes to, opened if it is a private line or our own join, and how
+    /// the line fits there.
     fn buffer_for(
         &mut self,
         scope: Scope<'_>,
         line: &ServerLine<'_>,
         own: Option<&str>,
-    ) -> (usize, bool) {
+    ) -> (usize, Fit) {
         let current = self.buffers.current_index();
         let found = match buffers::place(scope, line) {
-            Place::Lobby => return (LOBBY_BUFFER, true),
-            Place::Current => return (current, true),
+            Place::Lobby => return (LOBBY_BUFFER, Fit::Own),
+            Place::Current => return (current, Fit::Reply),
             Place::Room(room) => match self.buffers.find(&buffers::room_key(room)) {
                 Some(index) => Some(index),
                 None if own_event(line, own) == Some(Own::Joined) => {
@@ -330,19 +335,17 @@ impl App {
             },
             Place::Private(nick) => self.open_buffer(Target::Private, nick),
         };
-        found.map_or((current, false), |index| (index, true))
+        found.map_or((current, Fit::Stray), |index| (index, Fit::Own))
     }
 
-    /// Shows a line the numbering lets through, in buffer `index`.
-    #[allow(clippy::too_many_arguments)]
+    /// Shows a line the numbering lets through, in buffer `index`: `shown` is its text
+    /// without the prefix its own buffer makes plain.
     fn show_line(
         &mut self,
         index: usize,
-        home: bool,
-        whole: &str,
-        scope: &Scope<'_>,
+        fit: Fit,
+        shown: &str,
         line: &ServerLine<'_>,
-        own: Option<&str>,
         at: Instant,
     ) {
         if let ServerLine::Event(Event::Talking { .. }) = line {
@@ -354,15 +357,12 @@ impl App {
             _ => None,
         }
         .unwrap_or_else(|| self.clock.wall(at));
-        let (text, kind) = match home {
-            true => ingest::presented(line).unwrap_or_else(|| {
-                let text = &whole[scope.to_string().len()..];
-                (text.to_owned(), ingest::kind_of(Some(line), own))
-            }),
-            false => (
-                whole.to_owned(),
-                unprefixed(ingest::kind_of(Some(line), own)),
-            ),
+        let kind = ingest::kind_of(Some(line), self.nick.as_deref());
+        let (text, kind) = match fit {
+            Fit::Own | Fit::Reply => {
+                ingest::presented(line).unwrap_or_else(|| (shown.to_owned(), kind))
+            }
+            Fit::Stray => (shown.to_owned(), unprefixed(kind)),
         };
         self.push_line(index, &text, kind, when);
     }
@@ -406,6 +406,18 @@ impl App {
         }
         Vec::new()
     }
+}
+
+/// How a line fits the buffer it is shown in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    /// Its room's or conversation's own buffer: shown there without its prefix, numbered there.
+    Own,
+    /// The buffer on screen, as a reply about no room (which has no prefix).
+    Reply,
+    /// The buffer on screen, for a line about a room without a buffer (a `/who #elsewhere`):
+    /// shown whole, so it says which room it is about.
+    Stray,
 }
 
 /// Our own join or part, as a line says it.
