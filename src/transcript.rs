@@ -224,4 +224,31 @@ mod tests {
         assert_eq!(read("#../../x", "2026-11-30"), "10:01:00 <eve> escape?\n");
         assert!(base.starts_with(dir.path().join("transcripts")));
     }
+
+    #[test]
+    fn rooms_and_conversations_named_like_paths_stay_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut transcript = Transcript::start(dir.path(), "127.0.0.1:8888").unwrap();
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 30)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap();
+        // A room name may hold `/` and `..`; so may a nick, and a private buffer is `@nick`.
+        for room in ["#../../etc", "@../../etc", "@..", "#.."] {
+            transcript.write(room, at, "<eve> escape?");
+        }
+        let base = transcript.dir().to_owned();
+        transcript.finish();
+        let mut rooms: Vec<String> = std::fs::read_dir(&base)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        rooms.sort();
+        assert_eq!(
+            rooms,
+            ["%23..", "%23..%2F..%2Fetc", "%40..", "%40..%2F..%2Fetc"]
+        );
+        let escaped = dir.path().join("etc");
+        assert!(!escaped.exists(), "nothing outside the transcripts");
+    }
 }

@@ -7,7 +7,7 @@
 
 use tokio::time::Instant;
 
-use super::buffers::{Target, room_key};
+use super::buffers::{MAX_BUFFERS, Target, room_key};
 use super::client_commands::ClientCommand;
 use super::{App, Conn, Effect};
 use crate::names::{Nick, RoomName};
@@ -49,6 +49,10 @@ impl App {
                     return self.go_to(index);
                 }
                 if RoomName::is_valid(room) {
+                    // Joins the server refused are never answered: the oldest go first.
+                    if self.joining.len() >= MAX_BUFFERS {
+                        self.joining.remove(0);
+                    }
                     self.joining.push(room_key(room));
                 }
                 // The server makes the room current if the join succeeds.
