@@ -11,7 +11,7 @@
 //! `/join` and goes when its last member leaves (its history stays in the store).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
@@ -56,13 +56,17 @@ pub struct Rooms {
     limits: RoomLimits,
 }
 
+/// A nick's or a room's folded name ([`Nick::key`], [`RoomName::key`]), shared by every map
+/// that holds it: a membership costs a pointer, not another copy of the name.
+type Key = Arc<str>;
+
 #[derive(Debug, Default)]
 struct State {
     members: HashMap<MemberId, Member>,
-    /// Every member by [`Nick::key`]: uniqueness in one look-up.
-    by_nick: BTreeMap<String, MemberId>,
-    /// Every room by [`RoomName::key`]; `#lobby` is always there.
-    rooms: BTreeMap<String, Room>,
+    /// Every member by its nick's key: uniqueness in one look-up.
+    by_nick: BTreeMap<Key, MemberId>,
+    /// Every room by its key; `#lobby` is always there.
+    rooms: BTreeMap<Key, Room>,
     next_id: MemberId,
     next_guest: u64,
     closed: bool,
@@ -71,17 +75,32 @@ struct State {
 #[derive(Debug)]
 struct Member {
     nick: Nick,
+    /// Its nick's key.
+    key: Key,
     outbox: Outbox,
     dropped: CancellationToken,
-    /// The keys of the rooms it is in.
-    rooms: BTreeSet<String>,
+    /// The keys of the rooms it is in: a few, so a list (a set would take a node per member).
+    rooms: Vec<Key>,
+}
+
+impl Member {
+    fn is_in(&self, room: &str) -> bool {
+        self.rooms.iter().any(|key| **key == *room)
+    }
+
+    fn leave_room(&mut self, room: &str) -> bool {
+        let before = self.rooms.len();
+        self.rooms.retain(|key| **key != *room);
+        self.rooms.len() < before
+    }
 }
 
 #[derive(Debug)]
 struct Room {
+    key: Key,
     name: RoomName,
     /// Its members, by nick key (so `/who` is in order) and id.
-    members: BTreeMap<String, MemberId>,
+    members: BTreeMap<Key, MemberId>,
     topic: Option<String>,
 }
 
@@ -171,12 +190,13 @@ impl Rooms {
     /// No one online, and the lobby.
     pub fn new(outbox: OutboxLimits, limits: RoomLimits) -> Self {
         let lobby = Room {
+            key: Key::from(LOBBY),
             name: RoomName::lobby(),
             members: BTreeMap::new(),
             topic: None,
         };
         let mut state = State::default();
-        state.rooms.insert(LOBBY.to_owned(), lobby);
+        state.rooms.insert(lobby.key.clone(), lobby);
         Self {
             state: Mutex::new(state),
             outbox,
@@ -200,7 +220,7 @@ impl Rooms {
         let nick = loop {
             state.next_guest += 1;
             let candidate = Nick::guest(state.next_guest);
-            if !state.by_nick.contains_key(&candidate.key()) {
+            if !state.by_nick.contains_key(candidate.key().as_str()) {
                 break candidate;
             }
         };
@@ -209,17 +229,21 @@ impl Rooms {
         let (tx, reader) = outbox(self.outbox.entries, self.outbox.bytes);
         let own_outbox = tx.room_view();
         let dropped = CancellationToken::new();
-        state.by_nick.insert(nick.key(), id);
+        let key = Key::from(nick.key());
+        state.by_nick.insert(key.clone(), id);
+        let lobby = state.lobby_mut();
+        let online = lobby.add(key.clone(), id);
+        let lobby_key = lobby.key.clone();
         state.members.insert(
             id,
             Member {
                 nick: nick.clone(),
+                key,
                 outbox: tx,
                 dropped: dropped.clone(),
-                rooms: BTreeSet::from([LOBBY.to_owned()]),
+                rooms: vec![lobby_key],
             },
         );
-        let online = state.lobby_mut().add(nick.key(), id);
         let greeting = Scoped::lobby(ServerLine::Event(Event::Greeting {
             nick: nick.as_str(),
             online,
@@ -257,23 +281,25 @@ impl Rooms {
         let Some(member) = state.members.get(&id) else {
             return Err(Full::Gone);
         };
-        if member.rooms.contains(&key) {
+        if member.is_in(&key) {
             let name = state
                 .rooms
-                .get(&key)
+                .get(key.as_str())
                 .map_or_else(|| room.clone(), |r| r.name.clone());
             return Ok(Entered::AlreadyIn(name));
         }
         if member.rooms.len() >= self.limits.per_member {
             return Err(Full::Member(self.limits.per_member));
         }
-        let nick = member.nick.clone();
-        let exists = state.rooms.contains_key(&key);
+        let (nick, nick_key) = (member.nick.clone(), member.key.clone());
+        let exists = state.rooms.contains_key(key.as_str());
         if !exists && state.rooms.len() >= self.limits.rooms {
             return Err(Full::Server(self.limits.rooms));
         }
         let requested = room;
-        let room = state.rooms.entry(key.clone()).or_insert_with(|| Room {
+        let room_key = Key::from(key.as_str());
+        let room = state.rooms.entry(room_key.clone()).or_insert_with(|| Room {
+            key: room_key,
             name: requested.clone(),
             members: BTreeMap::new(),
             topic: None,
@@ -282,11 +308,10 @@ impl Rooms {
         if room.members.len() >= self.limits.members && key != LOBBY {
             return Err(Full::Room(self.limits.members));
         }
-        let online = room.add(nick.key(), id);
-        let name = room.name.clone();
-        let topic = room.topic.clone();
+        let online = room.add(nick_key, id);
+        let (room_key, name, topic) = (room.key.clone(), room.name.clone(), room.topic.clone());
         if let Some(member) = state.members.get_mut(&id) {
-            member.rooms.insert(key.clone());
+            member.rooms.push(room_key);
         }
         let scope = Scope::room(name.as_str());
         let joined = scoped(
@@ -318,8 +343,7 @@ impl Rooms {
         let state = self.lock();
         let member = state.members.get(&id)?;
         member
-            .rooms
-            .contains(key)
+            .is_in(key)
             .then(|| state.rooms.get(key).map(|r| r.name.clone()))?
     }
 
@@ -327,10 +351,10 @@ impl Rooms {
     pub fn any_room_of(&self, id: MemberId) -> Option<RoomName> {
         let state = self.lock();
         let member = state.members.get(&id)?;
-        let key = if member.rooms.contains(LOBBY) {
+        let key = if member.is_in(LOBBY) {
             LOBBY
         } else {
-            member.rooms.iter().next()?
+            member.rooms.first()?
         };
         state.rooms.get(key).map(|r| r.name.clone())
     }
@@ -353,7 +377,7 @@ impl Rooms {
     /// under `@SENDER`, the sender its echo under `@RECIPIENT`.
     pub fn private<'t>(&self, from: MemberId, to: &'t str, text: &str) -> Result<(), Refusal<'t>> {
         let mut state = self.lock();
-        let Some(&recipient) = state.by_nick.get(&fold(to)) else {
+        let Some(&recipient) = state.by_nick.get(fold(to).as_str()) else {
             return Err(Refusal::NoSuchNick(to));
         };
         if recipient == from {
@@ -387,7 +411,7 @@ impl Rooms {
     /// refused if another member has that nick.
     pub fn rename(&self, id: MemberId, new: Nick) -> Result<(), NickError> {
         let mut state = self.lock();
-        let key = new.key();
+        let key = Key::from(new.key());
         if state.by_nick.get(&key).is_some_and(|&owner| owner != id) {
             return Err(NickError::Taken(new.to_string()));
         }
@@ -398,12 +422,13 @@ impl Rooms {
         if old == new {
             return Ok(());
         }
-        let rooms: Vec<String> = member.rooms.iter().cloned().collect();
-        state.by_nick.remove(&old.key());
+        let old_key = std::mem::replace(&mut member.key, key.clone());
+        let rooms = member.rooms.clone();
+        state.by_nick.remove(&old_key);
         state.by_nick.insert(key.clone(), id);
         for room in rooms {
             if let Some(room) = state.rooms.get_mut(&room) {
-                room.members.remove(&old.key());
+                room.members.remove(&old_key);
                 room.members.insert(key.clone(), id);
             }
         }
@@ -450,7 +475,7 @@ impl Rooms {
     /// The topic of the room keyed `key`, for member `id`, who must be in it.
     pub fn topic(&self, id: MemberId, key: &str) -> Option<Option<String>> {
         let state = self.lock();
-        let in_it = state.members.get(&id)?.rooms.contains(key);
+        let in_it = state.members.get(&id)?.is_in(key);
         in_it.then(|| state.rooms.get(key).and_then(|room| room.topic.clone()))
     }
 
@@ -461,7 +486,7 @@ impl Rooms {
         let Some(member) = state.members.get(&id) else {
             return false;
         };
-        if !member.rooms.contains(key) {
+        if !member.is_in(key) {
             return false;
         }
         let nick = member.nick.clone();
@@ -509,14 +534,14 @@ impl Rooms {
         state.by_nick.clear();
         state.rooms.retain(|key, room| {
             room.members.clear();
-            key == LOBBY
+            **key == *LOBBY
         });
     }
 }
 
 impl Room {
     /// Adds a member; returns how many are in the room now.
-    fn add(&mut self, nick_key: String, id: MemberId) -> usize {
+    fn add(&mut self, nick_key: Key, id: MemberId) -> usize {
         self.members.insert(nick_key, id);
         self.members.len()
     }
@@ -538,10 +563,10 @@ impl State {
         limits: &RoomLimits,
     ) -> Option<RoomName> {
         let member = self.members.get_mut(&id)?;
-        if !member.rooms.remove(key) {
+        if !member.leave_room(key) {
             return None;
         }
-        let nick = member.nick.clone();
+        let (nick, nick_key) = (member.nick.clone(), member.key.clone());
         let room = self.rooms.get_mut(key)?;
         let announce = room.members.len() <= limits.announce_up_to;
         let name = room.name.clone();
@@ -561,7 +586,7 @@ impl State {
             self.deliver(To::One(id), left, limits);
         }
         if let Some(room) = self.rooms.get_mut(key) {
-            room.members.remove(&nick.key());
+            room.members.remove(&nick_key);
             if room.members.is_empty() && key != LOBBY {
                 self.rooms.remove(key);
             }
@@ -586,17 +611,17 @@ impl State {
         id: MemberId,
         reason: &str,
         limits: &RoomLimits,
-    ) -> Option<(Member, Vec<(String, Bytes)>)> {
+    ) -> Option<(Member, Vec<(Key, Bytes)>)> {
         let member = self.members.remove(&id)?;
-        self.by_nick.remove(&member.nick.key());
+        self.by_nick.remove(&member.key);
         let mut told = Vec::new();
         for key in &member.rooms {
             let Some(room) = self.rooms.get_mut(key) else {
                 continue;
             };
-            room.members.remove(&member.nick.key());
+            room.members.remove(&member.key);
             let online = room.members.len();
-            if room.members.is_empty() && key != LOBBY {
+            if room.members.is_empty() && **key != *LOBBY {
                 self.rooms.remove(key);
             } else if online < limits.announce_up_to {
                 let left = scoped(

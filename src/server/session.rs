@@ -246,10 +246,9 @@ impl Session<'_> {
         saying.bytes = 0;
         saying.in_flight.push_back((echo, in_flight));
         saying.in_flight_bytes += echo;
-        match self
-            .unless_ended(self.sequencer.send(Request::Said(said)))
-            .await?
-        {
+        // Boxed: a send's future is the largest part of a session's, and it is alive only
+        // while the queue is full; inline, every idle connection's task would carry its size.
+        match Box::pin(self.unless_ended(self.sequencer.send(Request::Said(said)))).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(Ending::Shutdown), // the sequencer is gone: the server is stopping
         }
@@ -304,7 +303,7 @@ impl Session<'_> {
         let ending = loop {
             if !saying.lines.is_empty()
                 && !lines.has_buffered_line()
-                && let Err(ending) = self.flush(&mut saying, &me.nick).await
+                && let Err(ending) = Box::pin(self.flush(&mut saying, &me.nick)).await
             {
                 break ending; // nothing more is ready without waiting for the socket
             }
@@ -316,25 +315,32 @@ impl Session<'_> {
                 Input::Ended(ending) => break ending,
                 // Nothing to relay or answer: no flood token, no queue room.
                 Input::Line { text, .. } if text.trim().is_empty() => continue,
+                // Each line's handling is boxed, and so is each flush: an idle connection's task
+                // then holds only what waits for the next line (about 1 KiB less per
+                // connection, for an allocation per line, which a line's fan-out dwarfs).
                 Input::TooLong { max } => {
-                    async {
-                        self.pace(&mut flood, &mut saying, &me.nick).await?;
+                    Box::pin(async {
+                        if let Some(wait) = self.must_wait(&mut flood) {
+                            Box::pin(self.pace(wait, &mut flood, &mut saying, &me.nick)).await?;
+                        }
                         self.settle(&mut saying, &me.nick).await?;
                         self.tell(Refusal::LineTooLong { max });
                         Ok(None)
-                    }
+                    })
                     .await
                 }
                 Input::Line { text, invalid_utf8 } => {
-                    async {
-                        self.pace(&mut flood, &mut saying, &me.nick).await?;
+                    Box::pin(async {
+                        if let Some(wait) = self.must_wait(&mut flood) {
+                            Box::pin(self.pace(wait, &mut flood, &mut saying, &me.nick)).await?;
+                        }
                         if invalid_utf8 && !told_invalid_utf8 {
                             told_invalid_utf8 = true;
                             self.settle(&mut saying, &me.nick).await?;
                             self.tell(Refusal::InvalidUtf8);
                         }
                         self.handle_line(&text, &mut me, &mut saying).await
-                    }
+                    })
                     .await
                 }
             };
@@ -343,7 +349,7 @@ impl Session<'_> {
                 Ok(Some(ending)) | Err(ending) => break ending,
             }
             if saying.bytes >= SAID_BATCH
-                && let Err(ending) = self.flush(&mut saying, &me.nick).await
+                && let Err(ending) = Box::pin(self.flush(&mut saying, &me.nick)).await
             {
                 break ending;
             }
@@ -354,7 +360,7 @@ impl Session<'_> {
         // What was said before the end is still said, unless the server is going or dropped
         // us; then it leaves, after its lines.
         if !matches!(ending, Ending::Shutdown | Ending::TooSlow) {
-            let _ = self.settle(&mut saying, &me.nick).await;
+            let _ = Box::pin(self.settle(&mut saying, &me.nick)).await;
         }
         // On shutdown every outbox is closed at once, without a `left` line for each.
         if !matches!(ending, Ending::Shutdown) {
@@ -364,28 +370,39 @@ impl Session<'_> {
         let bytes_in = lines.bytes_in();
         match ending {
             Ending::Exit | Ending::Quit(_) | Ending::LineTimeout => {
-                linger(lines.into_inner(), self.shutdown, LINGER).await;
+                Box::pin(linger(lines.into_inner(), self.shutdown, LINGER)).await;
             }
             // A dropped client may still be sending; unread input at close would turn our FIN
             // into a reset that destroys the notice telling it why. Drain while it is written.
             Ending::TooSlow => {
-                linger(lines.into_inner(), self.shutdown, DROPPED_NOTICE_TIMEOUT).await;
+                let reader = lines.into_inner();
+                Box::pin(linger(reader, self.shutdown, DROPPED_NOTICE_TIMEOUT)).await;
             }
             _ => {}
         }
         (ending, me.nick, bytes_in)
     }
 
+    /// Whether a line must wait before it is handled, and why ([`Session::pace`] waits). The
+    /// common answer, no, costs no future: a paced wait is rare, so it is boxed.
+    fn must_wait(&self, flood: &mut Flood) -> Option<Wait> {
+        let now = Instant::now();
+        match flood.gate.take(now) {
+            Some(wait) => Some(Wait::Flood { wait, now }),
+            None => (!self.own_outbox.has_room(reply_headroom())).then_some(Wait::Outbox),
+        }
+    }
+
     /// Waits before a line is handled, as long as the flood limit and this member's own
     /// outbox require; gathered lines go out first, so nothing said waits with it.
     async fn pace(
         &self,
+        wait: Wait,
         flood: &mut Flood,
         saying: &mut Saying,
         nick: &Nick,
     ) -> Result<(), Ending> {
-        let now = Instant::now();
-        if let Some(wait) = flood.gate.take(now) {
+        if let Wait::Flood { wait, now } = wait {
             self.settle(saying, nick).await?;
             if flood
                 .noticed_at
@@ -471,7 +488,9 @@ impl Session<'_> {
                 }
             }
             Command::Who(room) => self.who(me, room),
-            Command::Join(room) => self.join(me, room).await?,
+            // Rare, and their futures are large: boxed, they do not make every idle
+            // connection's task larger.
+            Command::Join(room) => Box::pin(self.join(me, room)).await?,
             Command::Part(args) => self.part(me, args),
             Command::Switch(room) => self.switch(me, room),
             Command::Rooms(page) => self.list_rooms(page),
@@ -484,9 +503,9 @@ impl Session<'_> {
             }
             Command::History(args) => {
                 let question = HistoryRequest::parse(args).map(Question::History);
-                self.answer(me, question).await?;
+                Box::pin(self.answer(me, question)).await?;
             }
-            Command::Search(words) => self.answer(me, Question::search(words)).await?,
+            Command::Search(words) => Box::pin(self.answer(me, Question::search(words))).await?,
             Command::Unknown(name) => self.tell(Refusal::UnknownCommand(name)),
             Command::Exit => return Ok(Some(Ending::Exit)),
             Command::Quit(reason) => return Ok(Some(Ending::Quit(reason.to_owned()))),
@@ -534,6 +553,14 @@ impl Session<'_> {
         self.tell(refusal);
         Ok(())
     }
+}
+
+/// Why a line waits before it is handled.
+enum Wait {
+    /// The flood limit: this long, from `now`.
+    Flood { wait: Duration, now: Instant },
+    /// This member's own outbox is too full for a reply.
+    Outbox,
 }
 
 /// The flood limit as one session applies it.

@@ -44,7 +44,7 @@ pub async fn write_outbox(
     loop {
         let received = tokio::select! {
             biased;
-            () = dropped.cancelled() => return tell_dropped(wr, written, false).await,
+            () = dropped.cancelled() => return Box::pin(tell_dropped(wr, written, false)).await,
             received = outbox.take(&mut batch, WRITE_BATCH) => received,
         };
         if received == 0 {
@@ -56,7 +56,7 @@ pub async fn write_outbox(
             .for_each(|text| pending.extend_from_slice(&text));
         tokio::select! {
             biased;
-            () = dropped.cancelled() => return tell_dropped(wr, written, true).await,
+            () = dropped.cancelled() => return Box::pin(tell_dropped(wr, written, true)).await,
             () = &mut give_up => return Ok(written),
             result = wr.write_all(&pending) => result?,
         }
@@ -81,6 +81,7 @@ pub async fn write_outbox(
 
 /// The queue of a member dropped as too slow is thrown away; what is left is one line saying
 /// why (after a newline if a write was cut mid-line), given a few seconds to get through.
+/// (Rare, with a timer: its callers box it, so an idle writer does not carry its size.)
 async fn tell_dropped(wr: &mut WriteHalf<'_>, written: u64, mid_line: bool) -> io::Result<u64> {
     let notice = ServerLine::from(Refusal::TooSlow).to_bytes();
     let attempt = async {
