@@ -225,3 +225,19 @@ fn a_private_message_opens_a_buffer_where_typing_is_private() {
     wait_on(&tui, "#lobby");
     tui.wait_for(|s| !bar(s).contains("@bob"), "no @bob buffer");
 }
+
+#[test]
+fn no_bell_keeps_the_mark_and_silences_the_bell() {
+    let server = Server::start("chat");
+    let tui = Tui::spawn(&["--no-bell", "--nick", "alice", &server.addr], 80, 24);
+    tui.wait_for(
+        |s| status(s).contains(" connected ") && status(s).contains(" alice "),
+        "connected as alice",
+    );
+    let mut bob = plain_peer(&server.addr, "bob");
+    bob.send("/msg alice alice, psst\n");
+    wait_bar(&tui, "2:@bob(1!)");
+    bob.send("/msg alice and again\n");
+    wait_bar(&tui, "2:@bob(2!)");
+    assert_eq!(bells(&tui.raw_output()), 0, "--no-bell rings nothing");
+}
