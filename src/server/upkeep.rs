@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::store::{Store, Upkeep};
 
@@ -77,9 +77,22 @@ fn run(mut upkeep: Upkeep, nudges: &mpsc::Receiver<()>, keep: Keep) {
 }
 
 /// Indexes until caught up; a failure is logged once until indexing works again.
+/// Index chunks between two checkpoints while lines keep coming.
+const CHECKPOINT_EVERY: u32 = 64;
+
 fn index(upkeep: &mut Upkeep, failing: &mut bool) {
+    let mut chunks = 0u32;
     loop {
-        match upkeep.index() {
+        let indexed = upkeep.index();
+        chunks += 1;
+        if matches!(indexed, Ok(0)) || chunks.is_multiple_of(CHECKPOINT_EVERY) {
+            // The writer leaves checkpoints to this thread; a failed one is retried with the
+            // next, and the writer's own backstop bounds the WAL meanwhile.
+            if let Err(error) = upkeep.checkpoint() {
+                debug!(%error, "a checkpoint of the store's WAL did not complete");
+            }
+        }
+        match indexed {
             Ok(0) => return,
             Ok(_) if *failing => {
                 *failing = false;

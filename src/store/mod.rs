@@ -150,10 +150,16 @@ impl Store {
         let path = dir.join(FILE_NAME);
         let sql = |e| classify(&path, e);
         let mut conn = Connection::open(&path).map_err(sql)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        // The writer retries a lock every 200 µs: SQLite's own timeout backs off to sleeps of
+        // 100 ms, which a line waiting for its batch would wait out in full.
+        conn.busy_handler(Some(retry_soon)).map_err(sql)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        // Checkpoints (which write the WAL back and sync) are the upkeep's, off the path of
+        // lines; the writer checkpoints only if the WAL grows this large all the same.
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
             .map_err(sql)?;
         schema::migrate(&mut conn).map_err(|error| match error {
             schema::SchemaError::Newer { found } => OpenError::Newer(path.clone(), found),
@@ -220,8 +226,27 @@ impl Store {
     }
 }
 
-/// Lines indexed, or expired, per transaction.
+/// Lines expired per transaction.
 const CHUNK: i64 = 5_000;
+
+/// Lines indexed per transaction: the writer waits for the upkeep's transaction, so each is
+/// kept to a millisecond or two.
+const INDEX_CHUNK: i64 = 256;
+
+/// WAL pages past which the writer checkpoints itself (64 MiB): normally the upkeep
+/// checkpoints long before, after each round of indexing.
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+
+/// How the writer waits for a lock: every 200 µs, for about 5 s ([`BUSY_TIMEOUT`]).
+fn retry_soon(attempts: i32) -> bool {
+    const EVERY: Duration = Duration::from_micros(200);
+    let waited = EVERY * u32::try_from(attempts).unwrap_or(u32::MAX);
+    if waited >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(EVERY);
+    true
+}
 
 /// Indexes new lines for search and deletes what is past keeping.
 #[derive(Debug)]
@@ -230,13 +255,13 @@ pub struct Upkeep {
 }
 
 impl Upkeep {
-    /// Adds up to [`CHUNK`] lines not yet in the search index; returns how many.
+    /// Adds up to [`INDEX_CHUNK`] lines not yet in the search index; returns how many.
     pub fn index(&mut self) -> rusqlite::Result<usize> {
         let tx = self.conn.transaction()?;
         let added = tx.execute(
             "INSERT INTO lines_text (rowid, text)
              SELECT id, text FROM lines WHERE id > (SELECT id FROM indexed) ORDER BY id LIMIT ?1",
-            [CHUNK],
+            [INDEX_CHUNK],
         )?;
         tx.execute(
             "UPDATE indexed SET id = (SELECT IFNULL(MAX(rowid), 0) FROM lines_text)",
@@ -244,6 +269,13 @@ impl Upkeep {
         )?;
         tx.commit()?;
         Ok(added)
+    }
+
+    /// Writes what the WAL holds back to the database as far as it can without waiting for
+    /// anyone (a passive checkpoint), so the WAL stays small and the writer never syncs.
+    pub fn checkpoint(&mut self) -> rusqlite::Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
     }
 
     /// Deletes lines older than `before_ms`, and in each room all but the newest `keep`;
