@@ -457,3 +457,21 @@ fn transcripts_file_lines_under_their_buffer() {
         ]
     );
 }
+
+#[test]
+fn switch_to_a_room_without_a_buffer_opens_it_once_the_server_agrees() {
+    let mut app = in_rust();
+    assert_eq!(
+        typed(&mut app, "/switch #nowhere"),
+        [send("/switch #nowhere")]
+    );
+    receive(
+        &mut app,
+        "! you are not in #nowhere; /join #nowhere first\n",
+    );
+    assert_eq!(names(&app), ["#lobby", "#rust"], "refused: nothing opens");
+    assert_eq!(typed(&mut app, "/switch #quiet"), [send("/switch #quiet")]);
+    receive(&mut app, "*** now talking in #quiet\n");
+    assert_eq!(names(&app), ["#lobby", "#rust", "#quiet"]);
+    assert_eq!(app.buffers.current().name, "#quiet");
+}

@@ -36,18 +36,13 @@ impl App {
             (Command::Part(args), Some(_)) if !args.starts_with('#') => {
                 self.close_buffer(self.buffers.current_index())
             }
-            (Command::Switch(room), _) => match self.buffers.find(&room_key(room)) {
-                Some(index) => self.go_to(index),
-                None => {
-                    self.talking_in = None;
-                    vec![send(line)]
-                }
-            },
-            (Command::Join(args), _) => {
+            (Command::Switch(args) | Command::Join(args), _) => {
                 let room = args.split_whitespace().next().unwrap_or_default();
                 if let Some(index) = self.buffers.find(&room_key(room)) {
                     return self.go_to(index);
                 }
+                // The room goes on screen when the server says we are in it (a room we are in
+                // without a buffer gets one on `/switch` too).
                 if RoomName::is_valid(room) {
                     // Joins the server refused are never answered: the oldest go first.
                     if self.joining.len() >= MAX_BUFFERS {
@@ -55,7 +50,7 @@ impl App {
                     }
                     self.joining.push(room_key(room));
                 }
-                // The server makes the room current if the join succeeds.
+                // The server makes the room current if it says yes.
                 self.talking_in = None;
                 vec![send(line)]
             }
