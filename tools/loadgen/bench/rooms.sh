@@ -45,11 +45,14 @@ start_server() {
         store=(--data-dir "$(mktemp -d -p "$WORK")")
     fi
     SERVER_PORT=$(free_port)
+    # Removed first: the new server truncates it only once started, and the wait below must
+    # not read the last server's "listening on".
+    rm -f "$WORK/server.log"
     "$BIN/tcpchat" --serve --listen "127.0.0.1:$SERVER_PORT" --flood-rate 0 \
         --max-clients 20000 "${store[@]}" 2>"$WORK/server.log" &
     SERVER_PID=$!
     for _ in $(seq 100); do
-        grep -q "listening on" "$WORK/server.log" 2>/dev/null && return 0
+        grep -qs "listening on" "$WORK/server.log" && return 0
         sleep 0.05
     done
     echo "the server did not start" >&2

@@ -173,6 +173,20 @@ async fn send(
     Ok(writer)
 }
 
+/// Waits until the drained connections have read nothing for 200 ms (at most 5 s).
+async fn settle_reads(read: &AtomicU64) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut last = read.load(Ordering::Relaxed);
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = read.load(Ordering::Relaxed);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
 /// Runs the mode.
 pub async fn run(args: FanoutArgs) -> Result<Report> {
     let common = &args.common;
@@ -209,8 +223,11 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
     if rooms_asked && args.proto != Proto::Chat {
         bail!("--room and --other-rooms are tcpchat's (--proto chat)");
     }
-    // Held open, unread, until the run ends: the other rooms' members.
+    // Held open until the run ends: the other rooms' members (their write halves; each one's
+    // reads are drained by a task of its own, as a quiet client's would be).
     let mut others = Vec::new();
+    let draining = Arc::new(AtomicU64::new(0));
+    let stop_draining = CancellationToken::new();
     if args.other_rooms > 0 {
         let count = args.other_rooms * args.members;
         let (opened, failed) = open_all(common, args.proto, count, true, 4096, deadline).await;
@@ -225,12 +242,12 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
             );
             return Ok(report);
         }
-        others = opened.into_iter().map(|(_, conn)| conn).collect::<Vec<_>>();
-        // Every member is in #lobby; each joins one room more: the memory that takes is the
-        // memory of a room membership.
+        let mut members = opened.into_iter().map(|(_, conn)| conn).collect::<Vec<_>>();
+        // Every member is in #lobby; each joins one room more: what that adds to the server,
+        // once every member has read what it was told, is the memory of a room membership.
         let rss_before = common.server_pid.map(sys::rss_kib).transpose()?;
         let rooms = args.other_rooms;
-        let mut entering: Vec<&mut _> = others.iter_mut().collect();
+        let mut entering: Vec<&mut _> = members.iter_mut().collect();
         enter_all(
             &mut entering,
             |i| format!("#other{}", i % rooms),
@@ -238,15 +255,35 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
             deadline,
         )
         .await?;
+        for conn in members {
+            let mut lines = conn.lines;
+            let (read, stop) = (draining.clone(), stop_draining.clone());
+            tokio::spawn(async move {
+                loop {
+                    while lines.next_raw().is_some() {}
+                    let filled = tokio::select! {
+                        () = stop.cancelled() => return,
+                        filled = lines.fill() => filled,
+                    };
+                    match filled {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read.fetch_add(n as u64, Ordering::Relaxed),
+                    };
+                }
+            });
+            others.push(conn.writer);
+        }
+        settle_reads(&draining).await;
         let rss_after = common.server_pid.map(sys::rss_kib).transpose()?;
         if let (Some(before), Some(after)) = (rss_before, rss_after) {
             let bytes = after.saturating_sub(before) as f64 * 1024.0 / count as f64;
             report.add("membership_bytes", format!("{bytes:.0}"));
         }
         // Then out of #lobby, so that rooms of `members` are all there is.
-        for conn in &mut others {
-            conn.writer.write_all(b"/part #lobby\n").await?;
+        for writer in &mut others {
+            writer.write_all(b"/part #lobby\n").await?;
         }
+        settle_reads(&draining).await;
     }
     let mut conns = conns;
     if let Some(room) = &args.room {
@@ -356,6 +393,7 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
     }
     senders.abort_all();
     drop(writers);
+    stop_draining.cancel();
     drop(others);
 
     let delivered: u64 = tallies.iter().map(|t| t.unique).sum();
