@@ -121,10 +121,15 @@ fn each_line_goes_to_its_room_the_lobby_or_the_screen() {
         "the room's lines without their prefix; replies about no room (or a room without a \
          buffer) where the user looks; now talking is not shown"
     );
+    receive(&mut app, "#Lobby <carol> the lobby by name\n");
     let lobby = lines_of(&mut app, 0);
     assert_eq!(
-        lobby[lobby.len() - 2..],
-        ["<carol> in the lobby", "*** dave joined; 3 online"]
+        lobby[lobby.len() - 3..],
+        [
+            "<carol> in the lobby",
+            "*** dave joined; 3 online",
+            "<carol> the lobby by name"
+        ]
     );
     assert_eq!(app.online(), Some(1), "the room's own count");
     assert_eq!(app.buffers.get(0).unwrap().online, Some(3));

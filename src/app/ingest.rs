@@ -75,15 +75,16 @@ pub enum Fact {
 
 /// What `line` is, for drawing; `own_nick` marks our own messages and the ones that name us.
 pub fn classify(line: &str, own_nick: Option<&str>) -> Kind {
-    kind_of(ServerLine::parse(line).as_ref(), own_nick)
+    let line = ServerLine::parse(line);
+    let named = line.as_ref().is_some_and(|line| names_us(line, own_nick));
+    kind_of(line.as_ref(), own_nick, named)
 }
 
 /// What a parsed line (without its scope) is, for drawing; `None` is a line outside the
-/// protocol.
-pub fn kind_of(line: Option<&ServerLine<'_>>, own_nick: Option<&str>) -> Kind {
+/// protocol. `named`: it names us (see [`names_us`]), worked out once by the caller.
+pub fn kind_of(line: Option<&ServerLine<'_>>, own_nick: Option<&str>, named: bool) -> Kind {
     // A nick is at most 24 characters, so `<nick> ` or `* nick ` fits easily.
     let prefix = |nick: &str| u16::try_from(nick.len() + 3).unwrap_or(u16::MAX);
-    let named = line.is_some_and(|line| names_us(line, own_nick));
     match line {
         Some(ServerLine::Message { nick, .. }) => {
             if Some(*nick) == own_nick {

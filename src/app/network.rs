@@ -2,6 +2,8 @@
 //! sent to their buffers, classified, and read for what they say about us), sent, closed,
 //! reconnecting.
 
+use std::borrow::Cow;
+
 use tokio::time::Instant;
 
 use super::buffers::{self, Place, Target};
@@ -214,7 +216,7 @@ impl App {
 
     /// The whole of a line whose end is `text`: with what was held back, or taken back from
     /// the lobby's buffer where its start was shown.
-    fn complete_line(&mut self, text: &str, at: Instant) -> String {
+    fn complete_line<'a>(&mut self, text: &'a str, at: Instant) -> Cow<'a, str> {
         let time = self.clock.wall(at).time();
         let lines = self.buffers.lines_mut(LOBBY_BUFFER, &mut self.scrollback);
         if lines.is_open() {
@@ -225,11 +227,14 @@ impl App {
                 .map(|entry| entry.text.to_string())
                 .unwrap_or_default();
             lines.drop_last();
-            return whole;
+            return Cow::Owned(whole);
+        }
+        if self.held.is_empty() {
+            return Cow::Borrowed(text);
         }
         let mut whole = std::mem::take(&mut self.held);
         whole.push_str(text);
-        whole
+        Cow::Owned(whole)
     }
 
     /// A complete line in chat mode: what it says about us, which buffer it goes to, whether
@@ -241,10 +246,13 @@ impl App {
             self.push_line(LOBBY_BUFFER, whole, Kind::Plain, time);
             return Vec::new();
         };
-        let own = self.nick.clone();
-        let own = own.as_deref();
+        // What the line is to us, read with our nick as it was before the line.
+        let own = self.nick.as_deref();
         let fact = ingest::fact(&line, own);
-        let (index, fit) = self.buffer_for(scope, &line, own);
+        let mine = own_event(&line, own);
+        let said_by_other = said_by_someone_else(&line, own);
+        let named = said_by_other && ingest::names_us(&line, own);
+        let (index, fit) = self.buffer_for(scope, &line, mine);
         let home = fit == Fit::Own;
         match fact {
             Some(Fact::Greeted { nick, online }) => {
@@ -258,7 +266,7 @@ impl App {
         if let (ServerLine::Event(Event::Online { nicks }), true) = (&line, home) {
             self.buffers.get_mut(index).online = Some(nicks.len());
         }
-        if home && index != LOBBY_BUFFER && own_event(&line, own) == Some(Own::Left) {
+        if home && index != LOBBY_BUFFER && mine == Some(Own::Left) {
             // Our part closes the room's buffer; where we are now says we left, room and all.
             let effects = self.close_buffer(index);
             let time = self.clock.wall(at);
@@ -278,10 +286,11 @@ impl App {
         match verdict {
             Verdict::Show => {
                 let shown = match fit {
-                    Fit::Own | Fit::Reply => &whole[scope.to_string().len()..],
+                    Fit::Own | Fit::Reply => &whole[prefix_len(whole, scope)..],
                     Fit::Stray => whole,
                 };
-                self.show_line(index, fit, shown, &line, at);
+                let kind = ingest::kind_of(Some(&line), self.nick.as_deref(), named);
+                self.show_line(index, fit, shown, &line, kind, at);
             }
             Verdict::Hide => {}
             Verdict::Replace { note, ask } => {
@@ -299,8 +308,8 @@ impl App {
                 }
             }
         }
-        if said_by_someone_else(&line, own) {
-            let named = matches!(scope, Scope::Private(_)) || ingest::names_us(&line, own);
+        if said_by_other {
+            let named = named || matches!(scope, Scope::Private(_));
             if index != self.buffers.current_index() {
                 let buffer = self.buffers.get_mut(index);
                 buffer.unread += 1;
@@ -310,7 +319,7 @@ impl App {
                 effects.push(Effect::Bell);
             }
         }
-        effects.extend(self.after_line(index, home, &line, own, at));
+        effects.extend(self.after_line(index, home, &line, mine, at));
         effects
     }
 
@@ -320,7 +329,7 @@ impl App {
         &mut self,
         scope: Scope<'_>,
         line: &ServerLine<'_>,
-        own: Option<&str>,
+        mine: Option<Own>,
     ) -> (usize, Fit) {
         let current = self.buffers.current_index();
         let found = match buffers::place(scope, line) {
@@ -328,9 +337,7 @@ impl App {
             Place::Current => return (current, Fit::Reply),
             Place::Room(room) => match self.buffers.find(&buffers::room_key(room)) {
                 Some(index) => Some(index),
-                None if own_event(line, own) == Some(Own::Joined) => {
-                    self.open_buffer(Target::Room, room)
-                }
+                None if mine == Some(Own::Joined) => self.open_buffer(Target::Room, room),
                 None => None,
             },
             Place::Private(nick) => self.open_buffer(Target::Private, nick),
@@ -339,13 +346,14 @@ impl App {
     }
 
     /// Shows a line the numbering lets through, in buffer `index`: `shown` is its text
-    /// without the prefix its own buffer makes plain.
+    /// without the prefix its own buffer makes plain, `kind` how it is drawn there.
     fn show_line(
         &mut self,
         index: usize,
         fit: Fit,
         shown: &str,
         line: &ServerLine<'_>,
+        kind: Kind,
         at: Instant,
     ) {
         if let ServerLine::Event(Event::Talking { .. }) = line {
@@ -357,7 +365,6 @@ impl App {
             _ => None,
         }
         .unwrap_or_else(|| self.clock.wall(at));
-        let kind = ingest::kind_of(Some(line), self.nick.as_deref());
         let (text, kind) = match fit {
             Fit::Own | Fit::Reply => {
                 ingest::presented(line).unwrap_or_else(|| (shown.to_owned(), kind))
@@ -374,10 +381,10 @@ impl App {
         index: usize,
         home: bool,
         line: &ServerLine<'_>,
-        own: Option<&str>,
+        mine: Option<Own>,
         at: Instant,
     ) -> Vec<Effect> {
-        match (own_event(line, own), line) {
+        match (mine, line) {
             (Some(Own::Joined), _) if home => {
                 self.buffers.get_mut(index).numbering.on_entered();
                 let key = self.buffers.get(index).map(|b| b.key().to_owned());
@@ -440,6 +447,17 @@ fn said_by_someone_else(line: &ServerLine<'_>, own: Option<&str>) -> bool {
     match line {
         ServerLine::Message { nick, .. } | ServerLine::Action { nick, .. } => Some(*nick) != own,
         _ => false,
+    }
+}
+
+/// The length of the prefix `whole`, read with `scope`, starts with (`#room `, `@nick `,
+/// nothing; or `#lobby ` when a server names the lobby, which it need not).
+fn prefix_len(whole: &str, scope: Scope<'_>) -> usize {
+    match scope {
+        Scope::Lobby if whole.starts_with('#') => whole.find(' ').map_or(0, |space| space + 1),
+        Scope::Lobby => 0,
+        Scope::Room(room) => room.len() + 1,
+        Scope::Private(nick) => nick.len() + 2,
     }
 }
 
