@@ -96,18 +96,18 @@ impl Backend for Watched {
     }
 }
 
-/// Waits until a frame the loop drew shows `text`.
-async fn drawn(frames: &mut mpsc::UnboundedReceiver<String>, text: &str) {
+/// Waits until a frame the loop drew shows `text`, and returns that frame.
+async fn drawn(frames: &mut mpsc::UnboundedReceiver<String>, text: &str) -> String {
     let seen = timeout(common::DEADLINE, async {
         while let Some(frame) = frames.recv().await {
             if frame.contains(text) {
-                return;
+                return frame;
             }
         }
         panic!("the loop stopped drawing before {text:?}");
     });
     seen.await
-        .unwrap_or_else(|_| panic!("no frame showed {text:?}"));
+        .unwrap_or_else(|_| panic!("no frame showed {text:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,5 +360,116 @@ async fn a_client_cut_off_gets_what_it_missed_once_after_reconnecting() {
             .any(|l| l.ends_with("5 lines were said while you were away; fetching 5:")),
         "{lines:#?}"
     );
+    stop.cancel();
+}
+
+/// Alice is in `#lobby` and `#rust`, with `#rust` on screen, when her connection is reset.
+/// While she is away more is said in `#rust` than its rejoin replays, and a line in the
+/// lobby. Back, she is in `#rust` again without asking, its buffer still on screen, each missed
+/// line in it once and in order; her next plain line goes to `#rust`; the lobby's buffer got
+/// its own missed line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_reconnect_every_room_is_rejoined_and_fills_its_own_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, stop) = server_with_history(dir.path(), 3).await;
+    let relay = Relay::start(server).await;
+    let mut bob = Client::connect(server).await;
+    bob.line().await; // greeting
+    bob.line().await; // history rule
+
+    let settings = Settings {
+        target: relay.addr.to_string(),
+        framing: Framing::Lines,
+        nick: Some("alice".into()),
+        scrollback: 1000,
+        role: Role::Joined,
+    };
+    let mut app = App::new(settings, Clock::now());
+    let mut net = net::spawn(relay.addr.to_string(), Framing::Lines);
+    let (keys, mut scripted) = mpsc::unbounded_channel();
+    let events = stream::poll_fn(move |cx| scripted.poll_recv(cx));
+    let shutdown = CancellationToken::new();
+    let (frames_tx, mut frames) = mpsc::unbounded_channel();
+    let backend = Watched {
+        inner: TestBackend::new(100, 40),
+        frames: frames_tx,
+    };
+    let mut terminal = Terminal::new(backend).unwrap();
+    let io = Io {
+        terminal: &mut terminal,
+        events,
+        net: &mut net,
+        shutdown: &shutdown,
+        capture_mouse: &mut |_| {},
+        transcript: None,
+    };
+    let script = async {
+        bob.rx
+            .line_starting("*** guest-2 is now known as alice")
+            .await;
+        bob.send("/join #rust\n").await;
+        bob.rx.line_starting("*** now talking in #rust").await;
+        type_text(&keys, "/join #rust");
+        press(&keys, KeyCode::Enter, KeyModifiers::NONE);
+        bob.rx
+            .line_starting("#rust *** alice joined; 2 online")
+            .await;
+        bob.send("r0\n").await;
+        bob.rx.line_starting("#rust <guest-1> r0").await;
+        drawn(&mut frames, "<guest-1> r0").await;
+
+        relay.cut();
+        bob.rx
+            .line_starting("#rust *** alice left (reset); 1 online")
+            .await;
+        for n in 1..=5 {
+            bob.send(format!("r{n}\n")).await;
+            bob.rx.line_starting(&format!("#rust <guest-1> r{n}")).await;
+        }
+        bob.send("/msg #lobby l1\n").await;
+        bob.rx.line_starting("<guest-1> l1").await;
+        // The client reconnects by itself and joins #rust again without being asked.
+        bob.rx.line_starting("#rust *** ").await;
+        drawn(&mut frames, "<guest-1> r5").await;
+        type_text(&keys, "here");
+        press(&keys, KeyCode::Enter, KeyModifiers::NONE);
+        bob.rx.line_starting("#rust <alice> here").await;
+        let rust = drawn(&mut frames, "<alice> here").await;
+        press(&keys, KeyCode::Char('1'), KeyModifiers::ALT);
+        drawn(&mut frames, "<guest-1> l1").await;
+        press(&keys, KeyCode::Char('d'), KeyModifiers::CONTROL);
+        rust
+    };
+    let looping = timeout(common::DEADLINE, event_loop::run(&mut app, io));
+    let (result, rust) = tokio::join!(looping, script);
+    result.expect("the loop ends").expect("without an error");
+
+    let positions: Vec<usize> = (0..=5)
+        .map(|n| {
+            let said = format!("<guest-1> r{n}");
+            assert_eq!(rust.matches(&said).count(), 1, "{said} once:\n{rust}");
+            rust.find(&said).unwrap()
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "in order:\n{rust}"
+    );
+    assert!(
+        rust.contains("while you were away"),
+        "the gap is named:\n{rust}"
+    );
+    let lobby: Vec<&str> = app.scrollback.entries().map(|e| &*e.text).collect();
+    assert_eq!(
+        lobby.iter().filter(|l| l.ends_with("<guest-1> l1")).count(),
+        1,
+        "the lobby's missed line, once: {lobby:#?}"
+    );
+    assert!(
+        !lobby.iter().any(|l| l.contains(" r1")),
+        "no #rust line in the lobby: {lobby:#?}"
+    );
+    let names: Vec<&str> = app.buffers.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["#lobby", "#rust"], "no buffer lost or added");
     stop.cancel();
 }

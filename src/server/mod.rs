@@ -43,7 +43,8 @@ use rooms::{OutboxLimits, RoomLimits, Rooms};
 /// What the server speaks on each connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Mode {
-    /// A multi-user room: greeting, `<nick> text` to everyone, `* ` events, `/` commands.
+    /// A multi-user room: greeting, `<nick> text` to everyone, `*** ` events, `/` commands,
+    /// rooms and private messages.
     #[default]
     Chat,
     /// The article's `server.py`: `连接成功!`, then `第N条信息:` + each read echoed back.
