@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use crate::server::{
     DEFAULT_ANNOUNCE_UP_TO, DEFAULT_KEEPALIVE, DEFAULT_LINE_TIMEOUT, DEFAULT_MAX_CLIENTS,
-    DEFAULT_MAX_ROOMS, DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_LINES, DEFAULT_REPLAY,
-    DEFAULT_RETAIN_DAYS, DEFAULT_RETAIN_LINES, DEFAULT_ROOM_MEMBERS, DEFAULT_ROOMS_PER_CLIENT,
-    FloodLimit, HistorySettings, Limits, Mode,
+    DEFAULT_MAX_ROOMS, DEFAULT_NEW_PER_MINUTE, DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_LINES,
+    DEFAULT_PER_ADDRESS, DEFAULT_REPLAY, DEFAULT_RETAIN_DAYS, DEFAULT_RETAIN_LINES,
+    DEFAULT_ROOM_MEMBERS, DEFAULT_ROOMS_PER_CLIENT, FloodLimit, HistorySettings, Hosting, Limits,
+    Mode,
 };
 
 /// The article's address: the default to listen on and to join.
@@ -134,6 +135,34 @@ pub struct Cli {
     #[arg(long, value_name = "LINES", default_value_t = DEFAULT_RETAIN_LINES)]
     pub retain_lines: u64,
 
+    /// Server: an operator's account (repeatable): logged in as it, one may /kick, /ban,
+    /// /unban, /bans, /mute. Needs the store (not --retain 0).
+    #[arg(long = "op", value_name = "NICK", value_parser = nick)]
+    pub operators: Vec<String>,
+
+    /// Server: a file whose first line is the server's password; clients send /pass PASSWORD
+    /// first. (A file, not a flag: `ps` shows flags to everyone.)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<std::path::PathBuf>,
+
+    /// Server: most connections open at once from one address (0: no cap; 127.0.0.1 and ::1
+    /// exempt).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_ADDRESS)]
+    pub max_per_address: usize,
+
+    /// Server: most new connections one address may open per minute (0: no cap; 127.0.0.1 and
+    /// ::1 exempt).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_NEW_PER_MINUTE)]
+    pub new_per_minute: u32,
+
+    /// Server: only addresses in this network may connect (repeatable), e.g. 10.0.0.0/8.
+    #[arg(long, value_name = "CIDR", value_parser = network)]
+    pub allow: Vec<ipnet::IpNet>,
+
+    /// Server: addresses in this network may not connect (repeatable).
+    #[arg(long, value_name = "CIDR", value_parser = network)]
+    pub deny: Vec<ipnet::IpNet>,
+
     /// More detail in the log: -v shows each read (recv N bytes).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -148,6 +177,29 @@ impl Cli {
             retain_days: self.retain,
             retain_lines: self.retain_lines,
         }
+    }
+
+    /// Who comes in and who runs the place, as the flags say; reads the password file.
+    pub fn hosting(&self) -> Result<Hosting, String> {
+        let password = match &self.password_file {
+            None => None,
+            Some(path) => Some(read_password(path)?),
+        };
+        let operators = self
+            .operators
+            .iter()
+            .map(|nick| Nick::parse(nick).map_err(|error| format!("--op {nick}: {error}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Hosting {
+            operators,
+            password,
+            access: crate::server::AccessRules {
+                allow: self.allow.clone(),
+                deny: self.deny.clone(),
+                per_address: self.max_per_address,
+                new_per_minute: self.new_per_minute,
+            },
+        })
     }
 
     /// The server limits the flags describe.
@@ -170,6 +222,32 @@ impl Cli {
             ..Limits::default()
         }
     }
+}
+
+/// The first line of a password file, without its line ending; an empty one is refused.
+fn read_password(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read the password file {}: {error}", path.display()))?;
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('\r');
+    if first.is_empty() {
+        return Err(format!(
+            "the password file {} is empty; its first line is the password",
+            path.display()
+        ));
+    }
+    Ok(first.to_owned())
+}
+
+/// A network in CIDR form, or one address.
+fn network(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .map(|net| net.trunc())
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text} is not a network (10.0.0.0/8) or an address"))
 }
 
 /// Accepts `HOST:PORT`, `[IPv6]:PORT` or a bare `PORT` (meaning 127.0.0.1); name resolution

@@ -69,6 +69,13 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         Mode::Chat => cli.history().open()?,
         Mode::Echo | Mode::Ack => None,
     };
+    let hosting = cli.hosting().map_err(anyhow::Error::msg)?;
+    if cli.mode != Mode::Chat && (hosting.password.is_some() || !hosting.operators.is_empty()) {
+        anyhow::bail!("--password-file and --op are for the chat room (--mode chat)");
+    }
+    if !hosting.operators.is_empty() && history.is_none() {
+        anyhow::bail!("--op needs accounts, which are kept in the store: drop --retain 0");
+    }
     let listener = tokio::net::TcpListener::bind(&cli.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
@@ -80,6 +87,18 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         None => "no history".to_owned(),
     };
     info!("listening on {local} (mode {}, {kept})", cli.mode);
+    for nick in &hosting.operators {
+        info!(
+            "operator {nick}: logged in as this account, one may /kick, /ban and /mute \
+             (a new one is registered from this machine)"
+        );
+    }
+    if !local.ip().is_loopback() {
+        tracing::warn!(
+            "{local} is reachable from other machines and this server speaks plain text: \
+             anyone on the path can read every line"
+        );
+    }
     let shutdown = CancellationToken::new();
     tcpchat::shutdown::cancel_on_signals(shutdown.clone())
         .context("cannot install signal handlers")?;
@@ -89,6 +108,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             mode: cli.mode,
             limits: cli.limits(),
             history,
+            hosting,
         },
         shutdown,
     )

@@ -784,6 +784,9 @@ fn check_protocol(nick: &[u8], other: &[u8], text: &[u32], online: u16) {
             nicks: vec![&nick, &other],
         },
         protocol::Event::Bye { nick: &nick },
+        protocol::Event::Registered { nick: &nick },
+        protocol::Event::LoggedIn { nick: &nick },
+        protocol::Event::PasswordNeeded,
     ];
     for event in events {
         let line = ServerLine::Event(event);
@@ -806,6 +809,10 @@ fn check_protocol(nick: &[u8], other: &[u8], text: &[u32], online: u16) {
         Command::Me(typed),
         Command::Nick(typed),
         Command::Quit(typed),
+        Command::Register(typed),
+        Command::Login(typed),
+        Command::Pass(typed),
+        Command::Ban(typed),
     ] {
         let written = command.to_string();
         // A line the user types is trimmed by the parser; `exit` alone is the exit itself.

@@ -39,6 +39,24 @@ pub enum Command<'a> {
     History(&'a str),
     /// `/search WORDS`.
     Search(&'a str),
+    /// `/register PASSWORD`: claim the nick in use.
+    Register(&'a str),
+    /// `/login NICK PASSWORD`: take a registered nick.
+    Login(&'a str),
+    /// `/pass PASSWORD`: the server's password, before anything else.
+    Pass(&'a str),
+    /// `/kick NICK [REASON]` (operators).
+    Kick(&'a str),
+    /// `/ban NICK|ADDRESS|CIDR [MINUTES] [REASON]` (operators).
+    Ban(&'a str),
+    /// `/unban NICK|ADDRESS|CIDR` (operators).
+    Unban(&'a str),
+    /// `/bans` (operators).
+    Bans,
+    /// `/mute NICK [MINUTES]` (operators).
+    Mute(&'a str),
+    /// `/unmute NICK` (operators).
+    Unmute(&'a str),
     /// The article's `exit`, alone on its line.
     Exit,
     /// Any other `/word`.
@@ -140,6 +158,69 @@ pub const COMMANDS: &[CommandSpec] = &[
         build: |rest| Command::Search(rest),
     },
     CommandSpec {
+        name: "register",
+        aliases: &[],
+        args: "PASSWORD",
+        help: "claim the nick you use; only you may use it after",
+        build: |rest| Command::Register(rest),
+    },
+    CommandSpec {
+        name: "login",
+        aliases: &[],
+        args: "NICK PASSWORD",
+        help: "take back a nick you registered",
+        build: |rest| Command::Login(rest),
+    },
+    CommandSpec {
+        name: "pass",
+        aliases: &[],
+        args: "PASSWORD",
+        help: "the server's password, if it has one (first)",
+        build: |rest| Command::Pass(rest),
+    },
+    CommandSpec {
+        name: "kick",
+        aliases: &[],
+        args: "NICK [REASON]",
+        help: "operators: disconnect someone, saying why",
+        build: |rest| Command::Kick(rest),
+    },
+    CommandSpec {
+        name: "ban",
+        aliases: &[],
+        args: "NICK|ADDRESS|CIDR [MINUTES] [REASON]",
+        help: "operators: keep a nick or addresses out (0 minutes: until lifted)",
+        build: |rest| Command::Ban(rest),
+    },
+    CommandSpec {
+        name: "unban",
+        aliases: &[],
+        args: "NICK|ADDRESS|CIDR",
+        help: "operators: lift a ban",
+        build: |rest| Command::Unban(rest),
+    },
+    CommandSpec {
+        name: "bans",
+        aliases: &[],
+        args: "",
+        help: "operators: the bans in force",
+        build: |_| Command::Bans,
+    },
+    CommandSpec {
+        name: "mute",
+        aliases: &[],
+        args: "NICK [MINUTES]",
+        help: "operators: refuse someone's lines for a while (10 minutes)",
+        build: |rest| Command::Mute(rest),
+    },
+    CommandSpec {
+        name: "unmute",
+        aliases: &[],
+        args: "NICK",
+        help: "operators: lift a mute",
+        build: |rest| Command::Unmute(rest),
+    },
+    CommandSpec {
         name: "quit",
         aliases: &[],
         args: "[REASON]",
@@ -174,6 +255,11 @@ impl<'a> Command<'a> {
             .map_or(Self::Unknown(name), |spec| (spec.build)(rest.trim()))
     }
 
+    /// Whether this line carries a password, which a client must never show, keep or log.
+    pub fn is_secret(&self) -> bool {
+        matches!(self, Self::Register(_) | Self::Login(_) | Self::Pass(_))
+    }
+
     /// Whether this line ends the session (`exit` or `/quit`).
     pub fn ends_session(&self) -> bool {
         matches!(self, Self::Exit | Self::Quit(_))
@@ -206,10 +292,34 @@ impl fmt::Display for Command<'_> {
             Self::Quit(reason) => with_args(f, "quit", reason),
             Self::History(args) => with_args(f, "history", args),
             Self::Search(words) => with_args(f, "search", words),
+            Self::Register(password) => with_args(f, "register", password),
+            Self::Login(args) => with_args(f, "login", args),
+            Self::Pass(password) => with_args(f, "pass", password),
+            Self::Kick(args) => with_args(f, "kick", args),
+            Self::Ban(args) => with_args(f, "ban", args),
+            Self::Unban(target) => with_args(f, "unban", target),
+            Self::Bans => f.write_str("/bans"),
+            Self::Mute(args) => with_args(f, "mute", args),
+            Self::Unmute(nick) => with_args(f, "unmute", nick),
             Self::Exit => f.write_str(EXIT),
             Self::Unknown(name) => write!(f, "/{name}"),
         }
     }
+}
+
+/// Where the password begins in a line being typed that carries one (`/register PASSWORD`,
+/// `/pass PASSWORD`, `/login NICK PASSWORD`), as a byte offset: what a client masks while it
+/// is typed, and never keeps. `None` for any other line (or before the password's place).
+pub fn secret_start(line: &str) -> Option<usize> {
+    for command in ["/register ", "/pass "] {
+        if line.starts_with(command) {
+            return Some(command.len());
+        }
+    }
+    let rest = line.strip_prefix("/login ")?;
+    let nick_at = rest.len() - rest.trim_start().len();
+    let after_nick = rest[nick_at..].find(' ')? + nick_at + 1;
+    Some("/login ".len() + after_nick)
 }
 
 /// The text of `/help`, one notice per line, from [`COMMANDS`]; made once.
@@ -343,6 +453,79 @@ pub enum Refusal<'a> {
     },
     /// A private message to oneself.
     ToSelf,
+    /// An account command on a server without a store.
+    NoAccounts,
+    /// A password too short or too long.
+    PasswordLength {
+        /// Fewest characters.
+        min: usize,
+        /// Most bytes.
+        max: usize,
+    },
+    /// `/register` of a `guest-N` nick.
+    GuestNick,
+    /// `/register` of a nick registered already.
+    AlreadyRegistered(String),
+    /// `/register` of an operator's nick, not yet registered, from another machine.
+    OperatorFromAfar(String),
+    /// A registered nick asked for by someone not logged in as it.
+    NickRegistered(String),
+    /// `/login` with a wrong nick or password.
+    LoginFailed,
+    /// Too many failed passwords from this address lately.
+    Throttled {
+        /// Seconds left to wait.
+        secs: u64,
+    },
+    /// An operator's command from someone who is not one.
+    NotOperator,
+    /// Not a nick, an address or a network.
+    BanTarget(&'a str),
+    /// A ban (or `/kick`) that would hit the operator's own connection.
+    OwnAddress,
+    /// No ban on that target.
+    NoSuchBan(&'a str),
+    /// The address or nick is banned.
+    Banned {
+        /// What the ban names, as written.
+        target: String,
+        /// When it ends, as written (UTC), if it does.
+        until: Option<String>,
+        /// The operator's reason (may be empty).
+        reason: String,
+    },
+    /// The member's lines are refused for a while.
+    Muted {
+        /// When it ends, as written (UTC).
+        until: String,
+    },
+    /// An operator kicked this member; the connection closes.
+    Kicked {
+        /// The operator.
+        by: &'a str,
+        /// The operator's reason (may be empty).
+        reason: &'a str,
+    },
+    /// Its account logged in on another connection; this one closes.
+    Replaced,
+    /// The server has a password and the first line was not `/pass`; the connection closes.
+    PasswordNeeded,
+    /// `/pass` with the wrong password; the connection closes.
+    WrongPassword,
+    /// `/pass` when none is needed (or once it was given).
+    NoPasswordNeeded,
+    /// The address is outside `--allow` or inside `--deny`; the connection closes.
+    NotAllowed,
+    /// The address has as many connections open as one may; the connection closes.
+    TooManyFromAddress {
+        /// The limit.
+        max: usize,
+    },
+    /// The address opens connections faster than one may; the connection closes.
+    TooFastFromAddress {
+        /// The limit.
+        per_minute: u32,
+    },
 }
 
 impl fmt::Display for Refusal<'_> {
@@ -393,6 +576,87 @@ impl fmt::Display for Refusal<'_> {
             }
             Self::RoomFull { room, max } => write!(f, "{room} is full ({max} members)"),
             Self::ToSelf => f.write_str("that is you; a private message needs someone else"),
+            Self::NoAccounts => {
+                f.write_str("this server keeps no accounts (it was started with no store)")
+            }
+            Self::PasswordLength { min, max } => write!(
+                f,
+                "a password has {min} characters at least and {max} bytes at most"
+            ),
+            Self::GuestNick => {
+                f.write_str("guest nicks belong to the server; /nick NAME first, then /register")
+            }
+            Self::AlreadyRegistered(nick) => {
+                write!(
+                    f,
+                    "{nick} is registered already; /login {nick} PASSWORD if it is yours"
+                )
+            }
+            Self::OperatorFromAfar(nick) => write!(
+                f,
+                "{nick} is an operator's nick: register it from the server's own machine \
+                 (127.0.0.1 or ::1)"
+            ),
+            Self::NickRegistered(nick) => {
+                write!(
+                    f,
+                    "{nick} is registered; /login {nick} PASSWORD if it is yours"
+                )
+            }
+            Self::LoginFailed => f.write_str("wrong nick or password"),
+            Self::Throttled { secs } => write!(
+                f,
+                "too many wrong passwords from your address; try again in {secs} s"
+            ),
+            Self::NotOperator => f.write_str("only operators may do that"),
+            Self::BanTarget(text) => {
+                write!(f, "{text} is not a nick, an address or a network (CIDR)")
+            }
+            Self::OwnAddress => {
+                f.write_str("that would hit your own connection; you would lock yourself out")
+            }
+            Self::NoSuchBan(target) => write!(f, "no ban on {target}; /bans lists them"),
+            Self::Banned {
+                target,
+                until,
+                reason,
+            } => {
+                write!(f, "{target} is banned from this server")?;
+                match until {
+                    Some(until) => write!(f, " until {until}")?,
+                    None => f.write_str(" until an operator lifts it")?,
+                }
+                if !reason.is_empty() {
+                    write!(f, ": {reason}")?;
+                }
+                Ok(())
+            }
+            Self::Muted { until } => {
+                write!(f, "you are muted until {until}: your lines are not sent")
+            }
+            Self::Kicked { by, reason: "" } => {
+                write!(f, "you were kicked by {by}")
+            }
+            Self::Kicked { by, reason } => write!(f, "you were kicked by {by}: {reason}"),
+            Self::Replaced => {
+                f.write_str("your account logged in on another connection; closing this one")
+            }
+            Self::PasswordNeeded => {
+                f.write_str("this server needs a password: send /pass PASSWORD first; closing")
+            }
+            Self::WrongPassword => f.write_str("wrong password; closing"),
+            Self::NoPasswordNeeded => f.write_str("no password is needed now"),
+            Self::NotAllowed => {
+                f.write_str("this server does not take connections from your address")
+            }
+            Self::TooManyFromAddress { max } => write!(
+                f,
+                "your address has {max} connections open, the most one may; close one first"
+            ),
+            Self::TooFastFromAddress { per_minute } => write!(
+                f,
+                "your address opens connections too fast (at most {per_minute} a minute); wait"
+            ),
         }
     }
 }
@@ -439,6 +703,21 @@ mod tests {
         }
         for command in [Command::Say("/x"), Command::Exit, Command::Quit("")] {
             assert_eq!(Command::parse(&command.to_string()), command);
+        }
+    }
+
+    #[test]
+    fn the_password_in_a_line_is_found_while_it_is_typed() {
+        assert_eq!(secret_start("/register hunter22"), Some(10));
+        assert_eq!(secret_start("/pass "), Some(6));
+        assert_eq!(secret_start("/login alice"), None, "still the nick");
+        assert_eq!(secret_start("/login alice "), Some(13));
+        assert_eq!(secret_start("/login  alice pw pw"), Some(14));
+        assert_eq!(secret_start("/logi"), None);
+        assert_eq!(secret_start("/registered"), None);
+        assert_eq!(secret_start("/nick alice"), None);
+        for line in ["/register x", "/login a b", "/pass x"] {
+            assert!(Command::parse(line).is_secret(), "{line}");
         }
     }
 

@@ -34,7 +34,9 @@ use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 
-pub use command::{COMMANDS, Command, CommandSpec, HistoryRequest, Refusal, help_lines};
+pub use command::{
+    COMMANDS, Command, CommandSpec, HistoryRequest, Refusal, help_lines, secret_start,
+};
 pub use scope::{Scope, Scoped};
 
 use crate::names::{Nick, RoomName};
@@ -209,6 +211,19 @@ pub enum Event<'a> {
         /// Its topic, if one is set.
         topic: Option<&'a str>,
     },
+    /// `NICK is registered to you; next time: /login NICK PASSWORD`.
+    Registered {
+        /// The nick registered.
+        nick: &'a str,
+    },
+    /// `you are logged in as NICK`: the account's nick is this connection's now.
+    LoggedIn {
+        /// The account's nick.
+        nick: &'a str,
+    },
+    /// `this server needs a password: /pass PASSWORD`: the first line of a session on a
+    /// server with a password; nothing else comes until it is given.
+    PasswordNeeded,
     /// Any other text from the server: help lines, notices.
     Notice(Cow<'a, str>),
 }
@@ -318,6 +333,9 @@ const RENAMED: &str = " is now known as ";
 const BYE_TAIL: &str = "; closing the connection";
 const SHUTTING_DOWN: &str = "server shutting down";
 const NO_TOPIC: &str = "no topic set";
+const PASSWORD_NEEDED: &str = "this server needs a password: /pass PASSWORD";
+const LOGGED_IN: &str = "you are logged in as ";
+const REGISTERED: &str = " is registered to you; next time: /login ";
 
 impl<'a> Event<'a> {
     /// Reads the text after [`EVENT_PREFIX`]; anything that is not one of the typed events is
@@ -336,6 +354,7 @@ impl<'a> Event<'a> {
             .or_else(|| Self::online(text))
             .or_else(|| Self::bye(text))
             .or_else(|| (text == SHUTTING_DOWN).then_some(Self::ShuttingDown))
+            .or_else(|| Self::account(text))
             .or_else(|| Self::renamed(text))
             .or_else(|| Self::joined_or_left(text))
     }
@@ -440,6 +459,18 @@ impl<'a> Event<'a> {
         (all_valid && count(n)? == nicks.len()).then_some(Self::Online { nicks })
     }
 
+    fn account(text: &'a str) -> Option<Self> {
+        if text == PASSWORD_NEEDED {
+            return Some(Self::PasswordNeeded);
+        }
+        if let Some(nick) = text.strip_prefix(LOGGED_IN) {
+            return Some(Self::LoggedIn { nick: valid(nick)? });
+        }
+        let (nick, again) = text.split_once(REGISTERED)?;
+        (again.strip_suffix(" PASSWORD")? == nick).then_some(())?;
+        Some(Self::Registered { nick: valid(nick)? })
+    }
+
     fn bye(text: &'a str) -> Option<Self> {
         let nick = text.strip_prefix("bye, ")?.strip_suffix(BYE_TAIL)?;
         Some(Self::Bye { nick: valid(nick)? })
@@ -511,6 +542,9 @@ impl fmt::Display for Event<'_> {
             }
             Self::Bye { nick } => write!(f, "bye, {nick}{BYE_TAIL}"),
             Self::ShuttingDown => f.write_str(SHUTTING_DOWN),
+            Self::Registered { nick } => write!(f, "{nick}{REGISTERED}{nick} PASSWORD"),
+            Self::LoggedIn { nick } => write!(f, "{LOGGED_IN}{nick}"),
+            Self::PasswordNeeded => f.write_str(PASSWORD_NEEDED),
             Self::History {
                 room,
                 count: 0,

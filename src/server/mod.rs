@@ -10,11 +10,16 @@
 //! `*** server shutting down` and closed cleanly, and `run` returns within
 //! [`Limits::shutdown_grace`] even if some client never reads.
 
+mod access;
+mod accounts;
 mod article;
+mod bans;
 mod flood;
 mod history_query;
+mod identity;
 mod line_reader;
 mod outbox;
+mod removal;
 mod rooms;
 mod sequencer;
 mod session;
@@ -32,12 +37,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+pub use access::{AccessRules, DEFAULT_NEW_PER_MINUTE, DEFAULT_PER_ADDRESS};
 pub use flood::FloodLimit;
 
 use crate::codec::DEFAULT_MAX_LINE;
 use crate::protocol::article::ArticleMode;
 use crate::protocol::{Refusal, ServerLine};
 use crate::store::Store;
+use identity::Identity;
+use removal::Removal;
 use rooms::{OutboxLimits, RoomLimits, Rooms};
 
 /// What the server speaks on each connection.
@@ -171,8 +179,22 @@ pub struct Config {
     pub mode: Mode,
     /// The bounds enforced.
     pub limits: Limits,
-    /// Where history is kept; without one, lines are relayed and forgotten.
+    /// Where history is kept; without one, lines are relayed and forgotten. Accounts and
+    /// bans are kept in the same store, so a server without one has neither.
     pub history: Option<HistoryConfig>,
+    /// Operators, the server's password, and who may connect.
+    pub hosting: Hosting,
+}
+
+/// What a host decides about who comes in and who runs the place.
+#[derive(Debug, Clone, Default)]
+pub struct Hosting {
+    /// The nicks of the operators' accounts (`--op`).
+    pub operators: Vec<crate::names::Nick>,
+    /// The server's password (`--password-file`).
+    pub password: Option<String>,
+    /// Who may connect, and how much.
+    pub access: AccessRules,
 }
 
 /// Default lines replayed to a member as it joins.
@@ -254,7 +276,16 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         mode,
         limits,
         history,
+        hosting,
     } = config;
+    let identity = match identity(history.as_ref(), &hosting) {
+        Ok(identity) => Arc::new(identity),
+        Err(error) => {
+            error!(%error, "cannot read accounts and bans from the store");
+            return;
+        }
+    };
+    let admission = access::Access::new(hosting.access);
     let outbox = OutboxLimits {
         entries: limits.outbox_lines,
         bytes: limits.outbox_bytes,
@@ -294,6 +325,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         }
     };
     let shared = Arc::new(session::Shared {
+        identity: identity.clone(),
         rooms: rooms.clone(),
         sequencer: sequencer.requests.clone(),
         history: access.map(|path| history_query::HistoryAccess {
@@ -326,16 +358,30 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
                 continue;
             }
         };
+        let address = access::canonical(peer.ip());
+        if let Some(banned) = identity.address_banned(address) {
+            info!(%peer, "refused: banned");
+            refuse(stream, banned);
+            continue;
+        }
+        let address_slot = match admission.admit(address) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                warn!(%peer, %refusal, "refused");
+                refuse(stream, refusal);
+                continue;
+            }
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             warn!(%peer, limit = limits.max_clients, "refused: server full");
-            refuse_full(stream);
+            refuse(stream, Refusal::ServerFull);
             continue;
         };
         info!(%peer, "accepted");
         tracker.spawn(serve_connection(
             stream,
             peer,
-            slot,
+            (slot, address_slot),
             mode,
             limits.clone(),
             shared.clone(),
@@ -376,10 +422,28 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
 /// How long shutdown waits for the sequencer's last batch to be stored.
 const SEQUENCER_STOP: Duration = Duration::from_secs(2);
 
+/// The accounts, bans and the rest of [`Identity`], read from the store if there is one.
+fn identity(history: Option<&HistoryConfig>, hosting: &Hosting) -> rusqlite::Result<Identity> {
+    let (accounts, bans) = match history {
+        Some(kept) => (
+            Some(Arc::new(accounts::Accounts::load(kept.store.registry()?)?)),
+            Some(Arc::new(bans::Bans::load(kept.store.registry()?)?)),
+        ),
+        None => (None, None),
+    };
+    Ok(Identity {
+        accounts,
+        bans,
+        operators: hosting.operators.iter().map(|nick| nick.key()).collect(),
+        password: hosting.password.clone(),
+        ..Identity::default()
+    })
+}
+
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    _slot: OwnedSemaphorePermit,
+    _slots: (OwnedSemaphorePermit, access::AddressSlot),
     mode: Mode,
     limits: Arc<Limits>,
     shared: Arc<session::Shared>,
@@ -409,10 +473,10 @@ async fn serve_connection(
     }
 }
 
-/// Tells a client past the connection limit why it is turned away, without a task: a fresh
-/// socket's send buffer is empty, so a non-blocking write of one short line succeeds.
-fn refuse_full(stream: TcpStream) {
-    let _ = stream.try_write(&ServerLine::from(Refusal::ServerFull).to_bytes());
+/// Tells a client turned away at accept why, without a task: a fresh socket's send buffer is
+/// empty, so a non-blocking write of one short line succeeds.
+fn refuse(stream: TcpStream, why: Refusal<'_>) {
+    let _ = stream.try_write(&ServerLine::from(why).to_bytes());
 }
 
 /// How a connection ended: the reason others are told, and the log's word for it.
@@ -426,8 +490,8 @@ enum Ending {
     PeerClosed,
     /// The connection was reset (RST).
     Reset,
-    /// The client stopped reading and its send queue overflowed.
-    TooSlow,
+    /// The server let it go: it stopped reading, was kicked, or was replaced.
+    Removed(Removal),
     /// The server is shutting down.
     Shutdown,
     /// A begun line was not finished within the line timeout.
@@ -456,7 +520,7 @@ impl Ending {
             Self::Quit(_) => "quit",
             Self::PeerClosed => "FIN",
             Self::Reset => "RST",
-            Self::TooSlow => "dropped (too slow)",
+            Self::Removed(why) => why.how(),
             Self::Shutdown => "shutdown",
             Self::LineTimeout => "line timeout",
             Self::Vanished => "no answer (keepalive)",
@@ -474,7 +538,7 @@ impl std::fmt::Display for Ending {
             Self::Quit(reason) => write!(f, "quit: {reason}"),
             Self::PeerClosed => f.write_str("closed"),
             Self::Reset => f.write_str("reset"),
-            Self::TooSlow => f.write_str(rooms::TOO_SLOW),
+            Self::Removed(why) => f.write_str(&why.reason()),
             Self::Shutdown => f.write_str("server shutting down"),
             Self::LineTimeout => f.write_str("timed out"),
             Self::Vanished => f.write_str("no answer"),

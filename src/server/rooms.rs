@@ -11,14 +11,14 @@
 //! `/join` and goes when its last member leaves (its history stays in the store).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
-use tokio_util::sync::CancellationToken;
-
 use super::outbox::{Outbox, OutboxReader, OutboxRoom, Refused, outbox};
+use super::removal::{Dropped, Removal};
 use crate::names::{Nick, NickError, RoomName, fold};
 use crate::protocol::{Event, LOBBY, Refusal, Scope, Scoped, ServerLine};
+use bytes::Bytes;
 
 /// The reason given when a member whose outbox is full is dropped.
 pub const TOO_SLOW: &str = "too slow";
@@ -78,7 +78,9 @@ struct Member {
     /// Its nick's key.
     key: Key,
     outbox: Outbox,
-    dropped: CancellationToken,
+    dropped: Dropped,
+    /// Where it connects from, once its session says (for bans by nick).
+    address: Option<IpAddr>,
     /// The keys of the rooms it is in: a few, so a list (a set would take a node per member).
     rooms: Vec<Key>,
 }
@@ -126,8 +128,8 @@ pub struct Joined {
     pub nick: Nick,
     /// Lines to write to this member's socket, in order. Closed when it leaves.
     pub outbox: OutboxReader,
-    /// Cancelled when this member is dropped as too slow.
-    pub dropped: CancellationToken,
+    /// Set when the server lets this member go (too slow, kicked, replaced).
+    pub dropped: Dropped,
     /// How full its own outbox is, without keeping it open: the session waits for room there
     /// before handling a line (see `session.rs`).
     pub own_outbox: OutboxRoom,
@@ -228,7 +230,7 @@ impl Rooms {
         state.next_id += 1;
         let (tx, reader) = outbox(self.outbox.entries, self.outbox.bytes);
         let own_outbox = tx.room_view();
-        let dropped = CancellationToken::new();
+        let dropped = Dropped::default();
         let key = Key::from(nick.key());
         state.by_nick.insert(key.clone(), id);
         let lobby = state.lobby_mut();
@@ -241,6 +243,7 @@ impl Rooms {
                 key,
                 outbox: tx,
                 dropped: dropped.clone(),
+                address: None,
                 rooms: vec![lobby_key],
             },
         );
@@ -520,6 +523,43 @@ impl Rooms {
         Some(member.nick)
     }
 
+    /// Notes where member `id` connects from.
+    pub fn set_address(&self, id: MemberId, address: IpAddr) {
+        if let Some(member) = self.lock().members.get_mut(&id) {
+            member.address = Some(address);
+        }
+    }
+
+    /// The member whose nick has key `key`: its id, nick as spelt and address.
+    pub fn find(&self, key: &str) -> Option<(MemberId, Nick, Option<IpAddr>)> {
+        let state = self.lock();
+        let id = *state.by_nick.get(key)?;
+        let member = state.members.get(&id)?;
+        Some((id, member.nick.clone(), member.address))
+    }
+
+    /// The members connected from an address `matches` accepts.
+    pub fn connected_from(&self, matches: impl Fn(IpAddr) -> bool) -> Vec<MemberId> {
+        let state = self.lock();
+        state
+            .members
+            .iter()
+            .filter(|(_, member)| member.address.is_some_and(&matches))
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// Lets member `id` go for `why`: each of its rooms is told, it gets one line saying why
+    /// (its writer writes it, as for a member too slow to read), and its session ends.
+    /// Returns its nick; `None` if it was gone already.
+    pub fn remove(&self, id: MemberId, why: Removal) -> Option<Nick> {
+        let mut state = self.lock();
+        let member = state.members.get(&id)?;
+        member.dropped.drop_for(why.clone());
+        let member = state.remove(id, &why.reason(), &self.limits)?;
+        Some(member.nick)
+    }
+
     /// Refuses new members, tells everyone the server is going, and closes every outbox so each
     /// writer flushes what is queued and sends FIN.
     pub fn shut_down(&self) {
@@ -647,7 +687,7 @@ impl State {
             let Some(member) = self.members.get(&id) else {
                 continue;
             };
-            member.dropped.cancel();
+            member.dropped.drop_for(Removal::TooSlow);
             let Some((_, told)) = self.remove_quietly(id, TOO_SLOW, limits) else {
                 continue;
             };
@@ -774,10 +814,10 @@ mod tests {
         let slow = rooms.join(&[]).unwrap(); // slow's queue holds its greeting: 1 of 2
         drain(&mut reader);
         rooms.broadcast(lobby(vec![message("one")])); // slow: 2 of 2
-        assert!(!slow.dropped.is_cancelled());
+        assert!(!slow.dropped.is_dropped());
         assert_eq!(drain(&mut reader), ["<x> one\n"]);
         rooms.broadcast(lobby(vec![message("two")])); // slow: full
-        assert!(slow.dropped.is_cancelled());
+        assert!(slow.dropped.is_dropped());
         assert_eq!(
             drain(&mut reader),
             ["<x> two\n", "*** guest-2 left (too slow); 1 online\n"]
@@ -800,7 +840,7 @@ mod tests {
         for _ in 0..4 {
             rooms.send_to(asker.id, big.clone());
         }
-        assert!(asker.dropped.is_cancelled());
+        assert!(asker.dropped.is_dropped());
         assert_eq!(
             drain(&mut reader),
             ["*** guest-2 left (too slow); 1 online\n"]
@@ -976,7 +1016,7 @@ mod tests {
         rooms.enter(slow.id, &room("#x")).unwrap(); // slow: joined, topic: full
         drain(&mut a);
         rooms.broadcast(vec![("#x".to_owned(), message("one"))]);
-        assert!(slow.dropped.is_cancelled());
+        assert!(slow.dropped.is_dropped());
         assert_eq!(
             drain(&mut a),
             [

@@ -21,10 +21,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use super::access::canonical;
 use super::flood::FloodGate;
 use super::history_query::{HistoryAccess, Question};
+use super::identity::{Identity, utc_minute};
 use super::line_reader::{Input, LineReader};
 use super::outbox::OutboxRoom;
+use super::removal::Dropped;
 use super::rooms::{Joined, MemberId, Rooms};
 use super::sequencer::{Request, Said};
 use super::writer::{self, DROPPED_NOTICE_TIMEOUT};
@@ -56,6 +59,8 @@ fn reply_headroom() -> usize {
 /// What every chat session shares.
 #[derive(Debug)]
 pub struct Shared {
+    /// Accounts, operators, bans, mutes and the server's password.
+    pub identity: Arc<Identity>,
     /// Everyone online and their rooms.
     pub rooms: Arc<Rooms>,
     /// The sequencer's requests.
@@ -73,6 +78,16 @@ pub async fn serve(
     shutdown: &CancellationToken,
 ) {
     let rooms = &*shared.rooms;
+    let address = canonical(peer.ip());
+    let (rd, mut wr) = stream.split();
+    let mut lines = LineReader::new(rd, limits.max_line, limits.line_timeout, peer);
+    if shared.identity.password.is_some()
+        && !password_given(&mut lines, &mut wr, &shared.identity, address, shutdown).await
+    {
+        info!(%peer, "closed: no server password");
+        Box::pin(linger(lines.into_inner(), shutdown, LINGER)).await;
+        return;
+    }
     let (reply, joined) = oneshot::channel();
     let joined = match shared.sequencer.send(Request::Join(reply)).await {
         Ok(()) => joined.await.ok().flatten(),
@@ -89,6 +104,7 @@ pub async fn serve(
         return; // shutting down: the socket closes without a word, like a full listen queue
     };
     info!(%peer, %nick, "joined");
+    rooms.set_address(id, address);
     // Goes offline even if this task panics, so no ghost member stays behind.
     let _seat = Seat { rooms, id };
     let session = Session {
@@ -96,15 +112,16 @@ pub async fn serve(
         rooms,
         sequencer: &shared.sequencer,
         history: shared.history.as_ref(),
+        identity: &shared.identity,
+        address,
         dropped: &dropped,
         shutdown,
         own_outbox,
     };
-    let (rd, mut wr) = stream.split();
-    let lines = LineReader::new(rd, limits.max_line, limits.line_timeout, peer);
     let me = Me {
         nick,
         current: Some(RoomName::lobby()),
+        account: None,
     };
     let reading = session.run(lines, me, limits);
     let writing = writer::write_outbox(&mut wr, outbox, &dropped, shutdown, limits.shutdown_grace);
@@ -135,11 +152,58 @@ struct Me {
     nick: Nick,
     /// Where a plain line goes; `None` once it parted every room.
     current: Option<RoomName>,
+    /// The key of the account it logged in as (or registered), if any.
+    account: Option<String>,
+}
+
+/// On a server with a password: asks for it, and reads the first line, which must be
+/// `/pass PASSWORD` with the right one. Otherwise the client is told why, and `false`.
+/// Wrong passwords count against the address as failed logins do.
+async fn password_given<R, W>(
+    lines: &mut LineReader<R>,
+    wr: &mut W,
+    identity: &Identity,
+    address: std::net::IpAddr,
+    shutdown: &CancellationToken,
+) -> bool
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt as _;
+    let ask = ServerLine::Event(Event::PasswordNeeded).to_bytes();
+    if wr.write_all(&ask).await.is_err() {
+        return false;
+    }
+    let input = tokio::select! {
+        input = lines.next() => input,
+        () = shutdown.cancelled() => return false,
+    };
+    let refusal = match input {
+        Input::Ended(_) => return false,
+        Input::TooLong { .. } => Refusal::PasswordNeeded,
+        Input::Line { text, .. } => match Command::parse(&sanitize(&text)) {
+            Command::Pass(given) => match identity.throttle.check(address) {
+                Err(throttled) => throttled,
+                Ok(()) if identity.password_is(given) => return true,
+                Ok(()) => {
+                    identity.throttle.failed(address);
+                    Refusal::WrongPassword
+                }
+            },
+            _ => Refusal::PasswordNeeded,
+        },
+    };
+    let _ = wr.write_all(&ServerLine::from(refusal).to_bytes()).await;
+    let _ = wr.shutdown().await;
+    false
 }
 
 /// Fault injection for tests, compiled into debug builds only: a chat line equal to the
 /// environment variable `TCPCHAT_FAULT_PANIC_LINE` panics its connection's task, which shows
 /// that one connection's crash stays in that connection.
+mod account_commands;
+mod operator_commands;
 mod room_commands;
 
 use room_commands::room_message;
@@ -164,8 +228,12 @@ struct Session<'a> {
     sequencer: &'a mpsc::Sender<Request>,
     /// Where `/history` and `/search` are answered from, if the server keeps history.
     history: Option<&'a HistoryAccess>,
-    /// Cancelled when this member is dropped as too slow.
-    dropped: &'a CancellationToken,
+    /// Accounts, operators, bans and mutes.
+    identity: &'a Identity,
+    /// Where the member connects from.
+    address: std::net::IpAddr,
+    /// Set when the server lets this member go.
+    dropped: &'a Dropped,
     shutdown: &'a CancellationToken,
     /// How full this member's own outbox is: the session waits there for room before
     /// handling a line (see [`Session::pace`]).
@@ -209,7 +277,7 @@ impl Session<'_> {
     async fn unless_ended<T>(&self, future: impl Future<Output = T>) -> Result<T, Ending> {
         tokio::select! {
             biased;
-            () = self.dropped.cancelled() => Err(Ending::TooSlow),
+            () = self.dropped.cancelled() => Err(Ending::Removed(self.dropped.why())),
             () = self.shutdown.cancelled() => Err(Ending::Shutdown),
             output = future => Ok(output),
         }
@@ -359,7 +427,7 @@ impl Session<'_> {
         };
         // What was said before the end is still said, unless the server is going or dropped
         // us; then it leaves, after its lines.
-        if !matches!(ending, Ending::Shutdown | Ending::TooSlow) {
+        if !matches!(ending, Ending::Shutdown | Ending::Removed(_)) {
             let _ = Box::pin(self.settle(&mut saying, &me.nick)).await;
         }
         // On shutdown every outbox is closed at once, without a `left` line for each.
@@ -374,7 +442,7 @@ impl Session<'_> {
             }
             // A dropped client may still be sending; unread input at close would turn our FIN
             // into a reset that destroys the notice telling it why. Drain while it is written.
-            Ending::TooSlow => {
+            Ending::Removed(_) => {
                 let reader = lines.into_inner();
                 Box::pin(linger(reader, self.shutdown, DROPPED_NOTICE_TIMEOUT)).await;
             }
@@ -448,6 +516,16 @@ impl Session<'_> {
             Command::Me(text) if !text.is_empty() => Some((SaidKind::Action, text)),
             _ => None,
         };
+        let speaks = said.is_some()
+            || matches!(command, Command::Msg(_))
+            || matches!(command, Command::Topic(topic) if !topic.is_empty());
+        if speaks && let Some(until) = self.identity.mutes.muted_until(self.id, &me.nick.key()) {
+            self.settle(saying, &me.nick).await?;
+            self.tell(Refusal::Muted {
+                until: utc_minute(until),
+            });
+            return Ok(None);
+        }
         if let Some((kind, text)) = said {
             match me.current.clone() {
                 Some(room) => self.say(saying, &me.nick, room, kind, text).await?,
@@ -480,11 +558,19 @@ impl Session<'_> {
             Command::Me(_) => self.tell(Refusal::Usage("/me ACTION")),
             Command::Nick(requested) => {
                 // Only this session renames its member, so the nick kept here stays true.
-                match Nick::parse(requested)
-                    .and_then(|new| self.rooms.rename(self.id, new.clone()).map(|()| new))
-                {
+                let renamed = Nick::parse(requested)
+                    .map_err(Refusal::Nick)
+                    .and_then(|new| {
+                        let account = me.account.as_deref();
+                        self.identity.may_take(&new.key(), new.as_str(), account)?;
+                        self.rooms
+                            .rename(self.id, new.clone())
+                            .map_err(Refusal::Nick)?;
+                        Ok(new)
+                    });
+                match renamed {
                     Ok(new) => me.nick = new,
-                    Err(error) => self.tell(Refusal::Nick(error)),
+                    Err(refusal) => self.tell(refusal),
                 }
             }
             Command::Who(room) => self.who(me, room),
@@ -506,6 +592,15 @@ impl Session<'_> {
                 Box::pin(self.answer(me, question)).await?;
             }
             Command::Search(words) => Box::pin(self.answer(me, Question::search(words))).await?,
+            Command::Register(password) => Box::pin(self.register(me, password)).await,
+            Command::Login(args) => Box::pin(self.login(me, args)).await,
+            Command::Pass(_) => self.tell(Refusal::NoPasswordNeeded),
+            Command::Kick(args) => self.kick(me, args),
+            Command::Ban(args) => Box::pin(self.ban(me, args)).await,
+            Command::Unban(target) => Box::pin(self.unban(me, target)).await,
+            Command::Bans => self.list_bans(me),
+            Command::Mute(args) => self.mute(me, args),
+            Command::Unmute(nick) => self.unmute(me, nick),
             Command::Unknown(name) => self.tell(Refusal::UnknownCommand(name)),
             Command::Exit => return Ok(Some(Ending::Exit)),
             Command::Quit(reason) => return Ok(Some(Ending::Quit(reason.to_owned()))),

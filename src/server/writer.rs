@@ -10,7 +10,8 @@ use tokio::net::tcp::WriteHalf;
 use tokio_util::sync::CancellationToken;
 
 use super::outbox::OutboxReader;
-use crate::protocol::{Refusal, ServerLine};
+use super::removal::Dropped;
+use crate::protocol::ServerLine;
 
 /// Most queued lines written with one syscall. Batching is what keeps fan-out cheap: a burst of
 /// broadcasts costs each member one write, not one per line.
@@ -29,7 +30,7 @@ pub const DROPPED_NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn write_outbox(
     wr: &mut WriteHalf<'_>,
     mut outbox: OutboxReader,
-    dropped: &CancellationToken,
+    dropped: &Dropped,
     shutdown: &CancellationToken,
     grace: Duration,
 ) -> io::Result<u64> {
@@ -44,7 +45,9 @@ pub async fn write_outbox(
     loop {
         let received = tokio::select! {
             biased;
-            () = dropped.cancelled() => return Box::pin(tell_dropped(wr, written, false)).await,
+            () = dropped.cancelled() => {
+                return Box::pin(tell_dropped(wr, dropped, written, false)).await;
+            }
             received = outbox.take(&mut batch, WRITE_BATCH) => received,
         };
         if received == 0 {
@@ -56,7 +59,7 @@ pub async fn write_outbox(
             .for_each(|text| pending.extend_from_slice(&text));
         tokio::select! {
             biased;
-            () = dropped.cancelled() => return Box::pin(tell_dropped(wr, written, true)).await,
+            () = dropped.cancelled() => return Box::pin(tell_dropped(wr, dropped, written, true)).await,
             () = &mut give_up => return Ok(written),
             result = wr.write_all(&pending) => result?,
         }
@@ -79,11 +82,16 @@ pub async fn write_outbox(
     Ok(written)
 }
 
-/// The queue of a member dropped as too slow is thrown away; what is left is one line saying
-/// why (after a newline if a write was cut mid-line), given a few seconds to get through.
+/// The queue of a member the room let go (too slow, kicked, replaced) is thrown away; what is
+/// left is one line saying why (after a newline if a write was cut mid-line), given a few seconds to get through.
 /// (Rare, with a timer: its callers box it, so an idle writer does not carry its size.)
-async fn tell_dropped(wr: &mut WriteHalf<'_>, written: u64, mid_line: bool) -> io::Result<u64> {
-    let notice = ServerLine::from(Refusal::TooSlow).to_bytes();
+async fn tell_dropped(
+    wr: &mut WriteHalf<'_>,
+    dropped: &Dropped,
+    written: u64,
+    mid_line: bool,
+) -> io::Result<u64> {
+    let notice = ServerLine::from(dropped.why().refusal()).to_bytes();
     let attempt = async {
         if mid_line {
             wr.write_all(b"\n").await?;

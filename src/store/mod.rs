@@ -1,5 +1,5 @@
-//! The server's store: one SQLite file in the data directory, the only place history (and later
-//! accounts and bans) is kept, and the only module that speaks SQL.
+//! The server's store: one SQLite file in the data directory, the only place history, accounts
+//! and bans are kept, and the only module that speaks SQL.
 //!
 //! One [`Store`] writes, from one thread (the server's sequencer, which commits each batch of
 //! lines before anyone receives them); any number of [`Reader`]s answer queries on connections
@@ -8,6 +8,7 @@
 //! being killed at any moment (the WAL is written before the commit returns); a power cut can
 //! lose the last commits since the WAL was last synced, which the README states.
 
+mod registry;
 mod schema;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::protocol::SaidKind;
 
+pub use registry::{Account, BanRecord, Registry};
 pub use schema::VERSION as SCHEMA_VERSION;
 
 /// The database file's name in the data directory.
@@ -213,6 +215,15 @@ impl Store {
             |row| row.get(0),
         )?;
         Ok(seq.unwrap_or(0).max(0) as u64)
+    }
+
+    /// A connection of its own for accounts and bans.
+    pub fn registry(&self) -> rusqlite::Result<Registry> {
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        #[cfg(debug_assertions)]
+        fault_injection::limit_size(&conn);
+        Ok(Registry::new(conn))
     }
 
     /// A connection of its own for the store's upkeep (indexing lines for search, expiring

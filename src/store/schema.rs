@@ -37,6 +37,23 @@ const MIGRATIONS: &[&str] = &[
      DROP INDEX lines_by_time;
      CREATE TABLE indexed (id INTEGER NOT NULL);
      INSERT INTO indexed VALUES ((SELECT IFNULL(MAX(id), 0) FROM lines));",
+    // 3: accounts and bans. An account is keyed by its nick as nicks are compared (`names::
+    // fold`), keeps the nick as registered and an argon2id hash in PHC form (the salt and the
+    // parameters inside). A ban's target is `nick:KEY` or `net:CIDR`; times are Unix ms, and a
+    // ban without `until` lasts until it is lifted.
+    "CREATE TABLE accounts (
+         key TEXT PRIMARY KEY,
+         nick TEXT NOT NULL,
+         hash TEXT NOT NULL,
+         created INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE bans (
+         target TEXT PRIMARY KEY,
+         by TEXT NOT NULL,
+         reason TEXT NOT NULL,
+         created INTEGER NOT NULL,
+         until INTEGER
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -192,3 +192,52 @@ fn expiry_deletes_by_age_and_by_count_and_the_index_follows() {
     );
     assert_eq!(store.last_seq("#lobby").unwrap(), 10, "numbering goes on");
 }
+
+#[test]
+fn accounts_and_bans_survive_a_reopen_and_expired_bans_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Account {
+        key: "alice".into(),
+        nick: "Alice".into(),
+    };
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let registry = store.registry().unwrap();
+        assert!(registry.register(&alice, "$argon2id$x", 1).unwrap());
+        assert!(
+            !registry.register(&alice, "$argon2id$y", 2).unwrap(),
+            "a key is registered once"
+        );
+        for (target, until_ms) in [("net:10.0.0.0/8", None), ("nick:bob", Some(5_000))] {
+            let ban = BanRecord {
+                target: target.into(),
+                by: "Alice".into(),
+                reason: "spam".into(),
+                created_ms: 1,
+                until_ms,
+            };
+            registry.ban(&ban).unwrap();
+        }
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let registry = store.registry().unwrap();
+    assert_eq!(registry.accounts().unwrap(), [alice]);
+    assert_eq!(
+        registry.hash("alice").unwrap().as_deref(),
+        Some("$argon2id$x")
+    );
+    assert_eq!(registry.hash("bob").unwrap(), None);
+    let targets = |bans: Vec<BanRecord>| bans.into_iter().map(|b| b.target).collect::<Vec<_>>();
+    assert_eq!(
+        targets(registry.bans(4_999).unwrap()),
+        ["net:10.0.0.0/8", "nick:bob"]
+    );
+    assert_eq!(
+        targets(registry.bans(5_000).unwrap()),
+        ["net:10.0.0.0/8"],
+        "ended when its time came"
+    );
+    assert!(registry.unban("net:10.0.0.0/8").unwrap());
+    assert!(!registry.unban("net:10.0.0.0/8").unwrap());
+    assert!(registry.bans(5_000).unwrap().is_empty());
+}

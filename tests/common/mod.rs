@@ -73,7 +73,7 @@ pub async fn spawn_server(mode: Mode, limits: Limits) -> Server {
         Config {
             mode,
             limits,
-            history: None,
+            ..Config::default()
         },
         token.clone(),
     ));
@@ -181,6 +181,20 @@ impl Client {
         Self::from_stream(stream)
     }
 
+    /// Connects to `addr` from the local address `from` (any of 127.0.0.0/8 works on Linux),
+    /// so one test can be several hosts.
+    pub async fn connect_from(addr: SocketAddr, from: std::net::IpAddr) -> Self {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(from, 0))
+            .expect("bind the source address");
+        let stream = timeout(DEADLINE, socket.connect(addr))
+            .await
+            .expect("connect timed out")
+            .expect("connect failed");
+        Self::from_stream(stream)
+    }
+
     /// Connects with a small receive buffer, so a client that does not read fills up quickly
     /// (an explicit SO_RCVBUF also turns off the kernel's receive-buffer autotuning).
     pub async fn connect_small_rcvbuf(addr: SocketAddr) -> Self {
@@ -275,6 +289,45 @@ pub fn std_read_to_eof(reader: &mut std::io::BufReader<std::net::TcpStream>) -> 
         .read_to_end(&mut rest)
         .expect("a clean EOF, not an error or a timeout");
     rest
+}
+
+/// Starts the real binary as `tcpchat --serve --listen 127.0.0.1:0 ARGS...` and returns it
+/// with the address its first log line names; the rest of the log is drained (and kept in
+/// the returned buffer) so the server never blocks on it.
+pub fn serve_binary(
+    args: &[&std::ffi::OsStr],
+) -> (Reaped, SocketAddr, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::process::{Command, Stdio};
+    let child = Command::new(env!("CARGO_BIN_EXE_tcpchat"))
+        .args(["--serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tcpchat --serve");
+    let mut child = Reaped(child);
+    let mut log = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    log.read_line(&mut first).expect("the first log line");
+    let addr: SocketAddr = first
+        .split_once("listening on ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(first));
+    let keeping = kept.clone();
+    std::thread::spawn(move || {
+        for line in log.lines().map_while(Result::ok) {
+            let mut kept = keeping
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    });
+    (child, addr, kept)
 }
 
 /// A spawned process that is killed and reaped when dropped, so a failing test never leaves
