@@ -96,12 +96,21 @@ impl EditBox {
         text.chars().for_each(|c| self.type_char(c));
     }
 
-    /// Takes the line for sending, remembering it in the history.
+    /// Puts `text` in the box to be finished, if nothing is being typed.
+    pub fn prefill(&mut self, text: &str) {
+        if self.input.value().is_empty() {
+            self.insert(text);
+        }
+    }
+
+    /// Takes the line for sending, remembering it in the history (unless it carries a
+    /// password, which is never kept).
     pub fn take(&mut self) -> String {
         let line = self.input.value_and_reset();
         self.browsing = None;
         self.draft.clear();
-        if !line.is_empty() && self.history.last() != Some(&line) {
+        let secret = crate::protocol::secret_start(&line).is_some();
+        if !line.is_empty() && !secret && self.history.last() != Some(&line) {
             if self.history.len() == HISTORY_LEN {
                 self.history.remove(0);
             }

@@ -27,6 +27,7 @@ pub mod keys;
 mod mention;
 mod network;
 mod numbering;
+mod secrets;
 mod typed;
 
 pub use clock::Clock;
@@ -49,6 +50,7 @@ use crate::tcpinfo::TcpInfo;
 use buffers::Buffers;
 use ingest::Utf8Joiner;
 use keys::{Action, Context};
+use secrets::masked;
 
 /// How long the exit key waits for the server to close before quitting anyway.
 pub const EXIT_WAIT: Duration = Duration::from_secs(2);
@@ -219,6 +221,8 @@ pub struct App {
     joining: Vec<String>,
     /// The unread total the terminal's title last showed.
     titled: usize,
+    /// Passwords to give again after a reconnect.
+    secrets: secrets::Secrets,
     /// Lines shown and not yet collected for the transcript, if one is kept.
     transcript: Option<Vec<TranscriptLine>>,
     clock: Clock,
@@ -254,6 +258,7 @@ impl App {
             talking_in: None,
             joining: Vec::new(),
             titled: 0,
+            secrets: secrets::Secrets::default(),
             transcript: None,
             clock,
             view_height: 1,
@@ -492,13 +497,15 @@ impl App {
             return self.client_command(command, now);
         }
         if self.conn != Conn::Connected {
-            self.note(&format!("not connected; not sent: {line}"), now);
+            self.note(&format!("not connected; not sent: {}", masked(&line)), now);
             return Vec::new();
         }
         if raw {
             self.show_sent(&line, now);
             return vec![Effect::Send(Outgoing::Line(line))];
         }
+        self.secrets
+            .sent(&Command::parse(&line), self.nick.as_deref());
         self.typed(line, now)
     }
 

@@ -9,11 +9,11 @@ use tokio::time::Instant;
 use super::buffers::{self, Place, Target};
 use super::ingest::{self, Fact};
 use super::numbering::Verdict;
-use super::{App, Bell, Conn, Effect, Lifecycle};
+use super::{App, Bell, Conn, Effect, Lifecycle, masked};
 use crate::codec::sanitize;
 use crate::inspector;
 use crate::net::{Close, NetEvent, Outgoing};
-use crate::protocol::{Command, Event, Framing, LOBBY, Scope, Scoped, ServerLine};
+use crate::protocol::{Command, Event, Framing, LOBBY, Refusal, Scope, Scoped, ServerLine};
 use crate::scrollback::{Kind, MAX_ENTRY_BYTES};
 
 /// Most bytes of a line about a room or a conversation held back before its newline; past
@@ -57,15 +57,6 @@ impl App {
                     &format!("connected {local} → {peer} (handshake {took})"),
                     at,
                 );
-                if self.settings.framing == Framing::Lines {
-                    let mut effects = Vec::new();
-                    if let Some(nick) = &self.settings.nick {
-                        let line = Command::Nick(nick).to_string();
-                        effects.push(Effect::Send(Outgoing::Line(line)));
-                    }
-                    effects.extend(self.rejoin());
-                    return effects;
-                }
             }
             NetEvent::ConnectFailed(reason) => self.note(&reason, at),
             NetEvent::Received(bytes) => {
@@ -82,7 +73,9 @@ impl App {
                 };
                 self.note(&format!("reconnecting in {} s", delay.as_secs()), at);
             }
-            NetEvent::NotSent(line) => self.note(&format!("not connected; not sent: {line}"), at),
+            NetEvent::NotSent(line) => {
+                self.note(&format!("not connected; not sent: {}", masked(&line)), at);
+            }
         }
         Vec::new()
     }
@@ -131,6 +124,61 @@ impl App {
             buffer.online = None;
             buffer.numbering.on_connected();
         }
+    }
+
+    /// The server greeted us: ask for our nick (logging in again, if we did before), and
+    /// join again every room whose buffer is open. Not before the greeting: a server with a
+    /// password takes nothing but `/pass` first.
+    fn greeted(&mut self) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let ask = self.secrets.login_line().or_else(|| {
+            self.settings
+                .nick
+                .as_deref()
+                .map(|nick| Command::Nick(nick).to_string())
+        });
+        if let Some(line) = ask {
+            effects.push(Effect::Send(Outgoing::Line(line)));
+        }
+        effects.extend(self.rejoin());
+        effects
+    }
+
+    /// What a line says about the passwords we give: the server asks for its own (given
+    /// again if we know it, otherwise the edit box is readied for it), confirms a login, or
+    /// refuses one; a nick we asked for is registered (the edit box is readied to log in).
+    fn about_passwords(&mut self, line: &ServerLine<'_>, at: Instant) -> Vec<Effect> {
+        match line {
+            ServerLine::Event(Event::PasswordNeeded) => {
+                if let Some(pass) = self.secrets.pass_line() {
+                    self.note("giving the server's password again", at);
+                    return vec![Effect::Send(Outgoing::Line(pass))];
+                }
+                self.note(
+                    "type the server's password after /pass (it shows as dots and is never kept)",
+                    at,
+                );
+                self.input.prefill("/pass ");
+            }
+            ServerLine::Event(Event::LoggedIn { nick } | Event::Registered { nick }) => {
+                self.secrets.confirmed(nick);
+            }
+            ServerLine::Error(error) => {
+                self.secrets.refused(error);
+                let wanted = self.settings.nick.clone();
+                if let Some(nick) = wanted
+                    && **error == Refusal::NickRegistered(nick.clone()).to_string()
+                {
+                    self.note(
+                        &format!("{nick} is registered: type its password after /login {nick}"),
+                        at,
+                    );
+                    self.input.prefill(&format!("/login {nick} "));
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
     }
 
     /// After a reconnect: joins every room whose buffer is open again, then talks in the one on
@@ -254,10 +302,12 @@ impl App {
         let named = said_by_other && ingest::names_us(&line, own);
         let (index, fit) = self.buffer_for(scope, &line, mine);
         let home = fit == Fit::Own;
+        let mut effects = Vec::new();
         match fact {
             Some(Fact::Greeted { nick, online }) => {
                 self.nick = Some(nick);
                 self.buffers.get_mut(LOBBY_BUFFER).online = Some(online);
+                effects.extend(self.greeted());
             }
             Some(Fact::Nick(nick)) => self.nick = Some(nick),
             Some(Fact::Online(online)) if home => self.buffers.get_mut(index).online = Some(online),
@@ -282,7 +332,6 @@ impl App {
             true => self.buffers.get_mut(index).numbering.on_line(Some(&line)),
             false => Verdict::Show,
         };
-        let mut effects = Vec::new();
         match verdict {
             Verdict::Show => {
                 let shown = match fit {
@@ -308,6 +357,7 @@ impl App {
                 }
             }
         }
+        effects.extend(self.about_passwords(&line, at));
         if said_by_other {
             let named = named || matches!(scope, Scope::Private(_));
             if index != self.buffers.current_index() {

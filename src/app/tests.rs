@@ -43,13 +43,9 @@ fn connected(framing: Framing) -> App {
         },
         start(),
     );
-    match framing {
-        Framing::Raw => assert!(effects.is_empty(), "raw mode sends no /nick"),
-        Framing::Lines => assert_eq!(
-            effects,
-            [Effect::Send(Outgoing::Line("/nick alice".into()))]
-        ),
-    }
+    // The nick is asked for once the server greets (a server with a password takes nothing
+    // but `/pass` first).
+    assert!(effects.is_empty(), "nothing is sent before the greeting");
     app
 }
 
@@ -410,4 +406,93 @@ fn replayed_lines_are_shown_without_their_stamp_at_the_time_they_were_said() {
         .with_timezone(&chrono::Local)
         .time();
     assert_eq!(app.scrollback.entries().nth(3).unwrap().time, said);
+}
+
+#[test]
+fn the_nick_waits_for_the_greeting_and_a_confirmed_login_is_given_again() {
+    let mut app = connected(Framing::Lines);
+    let greet = |app: &mut App| {
+        app.on_net(
+            NetEvent::Received(Bytes::from_static(
+                "*** 连接成功! you are guest-1; 1 online; /help lists the commands\n".as_bytes(),
+            )),
+            start(),
+        )
+    };
+    assert_eq!(
+        greet(&mut app),
+        [Effect::Send(Outgoing::Line("/nick alice".into()))]
+    );
+    receive(
+        &mut app,
+        "! alice is registered; /login alice PASSWORD if it is yours\n",
+    );
+    assert_eq!(app.input.value(), "/login alice ", "readied to log in");
+    let sent = type_line(&mut app, "pw pw pw");
+    assert_eq!(
+        sent,
+        [Effect::Send(Outgoing::Line("/login alice pw pw pw".into()))]
+    );
+    receive(&mut app, "*** you are logged in as alice\n");
+
+    // Reconnected: the server asks for its password, which was never given: the box is
+    // readied; once given, it is given again by itself next time, and so is the login.
+    app.on_net(
+        NetEvent::Closed {
+            how: Close::Reset,
+            info: None,
+        },
+        start(),
+    );
+    let effects = app.on_net(
+        NetEvent::Connected {
+            info: None,
+            local: "127.0.0.1:50001".parse().unwrap(),
+            peer: "127.0.0.1:8888".parse().unwrap(),
+            handshake: Duration::from_micros(80),
+        },
+        start(),
+    );
+    assert!(effects.is_empty(), "nothing before the server speaks");
+    receive(
+        &mut app,
+        "*** this server needs a password: /pass PASSWORD\n",
+    );
+    assert_eq!(app.input.value(), "/pass ");
+    type_line(&mut app, "sesame!");
+    assert!(
+        texts(&app).iter().all(|line| !line.contains("sesame")),
+        "{:?}",
+        texts(&app)
+    );
+    assert_eq!(
+        greet(&mut app),
+        [Effect::Send(Outgoing::Line("/login alice pw pw pw".into()))]
+    );
+    app.on_net(
+        NetEvent::Closed {
+            how: Close::Reset,
+            info: None,
+        },
+        start(),
+    );
+    app.on_net(
+        NetEvent::Connected {
+            info: None,
+            local: "127.0.0.1:50002".parse().unwrap(),
+            peer: "127.0.0.1:8888".parse().unwrap(),
+            handshake: Duration::from_micros(80),
+        },
+        start(),
+    );
+    let effects = app.on_net(
+        NetEvent::Received(Bytes::from_static(
+            b"*** this server needs a password: /pass PASSWORD\n",
+        )),
+        start(),
+    );
+    assert_eq!(
+        effects,
+        [Effect::Send(Outgoing::Line("/pass sesame!".into()))]
+    );
 }

@@ -1,5 +1,6 @@
 //! The edit box's row: the prompt and the visible part of the line (scrolled so the caret
-//! stays in view, cut only at whole characters), or the question a multi-line paste asks.
+//! stays in view, cut only at whole characters; a password being typed shows as dots), or the
+//! question a multi-line paste asks.
 
 use ratatui::buffer::{Buffer, CellWidth};
 use ratatui::layout::{Position, Rect};
@@ -8,8 +9,12 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use super::style;
 use crate::editbox::EditBox;
+use crate::protocol::secret_start;
 
 const PROMPT: &str = "> ";
+
+/// What each cell of a password being typed shows.
+const SECRET_DOT: char = '•';
 
 /// The edit box as drawn.
 #[derive(Debug)]
@@ -40,11 +45,15 @@ impl InputLine<'_> {
             return None;
         }
         let (cursor, scroll) = self.input.cursor_and_scroll(width);
+        // A password being typed is drawn as dots, a dot per cell, so the caret stays put.
+        let secret = secret_start(self.input.value()).unwrap_or(usize::MAX);
         let mut column = 0;
         let mut visible = String::new();
-        for grapheme in self.input.value().graphemes(true) {
+        for (at, grapheme) in self.input.value().grapheme_indices(true) {
             let cells = grapheme.cell_width() as usize;
-            if column >= scroll {
+            if column >= scroll && at >= secret {
+                visible.extend(std::iter::repeat_n(SECRET_DOT, cells));
+            } else if column >= scroll {
                 visible.push_str(grapheme);
             } else if column + cells > scroll {
                 // A wide character cut by the left edge: show the gap, not half of it.

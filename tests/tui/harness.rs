@@ -521,9 +521,16 @@ impl Server {
 
     /// A server in `mode` listening on `listen`; `Err` with its log if it did not come up.
     pub fn try_start_at(listen: &str, mode: &str) -> Result<Self, String> {
+        Self::try_start_with(listen, &["--mode", mode])
+    }
+
+    /// A server listening on `listen`, with more flags; `Err` with its log if it did not
+    /// come up.
+    pub fn try_start_with(listen: &str, flags: &[&str]) -> Result<Self, String> {
         let data = tempfile::tempdir().map_err(|e| format!("no temporary data home: {e}"))?;
         let mut child = Command::new(binary())
-            .args(["--serve", "--listen", listen, "--mode", mode])
+            .args(["--serve", "--listen", listen])
+            .args(flags)
             .env("XDG_DATA_HOME", data.path())
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
