@@ -1,5 +1,7 @@
-//! The command line: every flag, its default, and the checks that turn a bad argument into a
-//! one-line error with exit code 2 before anything starts.
+//! The command line: every flag, its default, and the checks that turn a bad argument into
+//! clap's whole error (what is wrong, its tip, the usage) with exit code 2 before anything
+//! starts. Server flags are refused beside a `HOST:PORT` to join (they would change nothing);
+//! without one, they apply to the room local mode hosts.
 
 use clap::Parser;
 
@@ -15,6 +17,24 @@ use crate::server::{
     Mode,
 };
 
+/// The heading of the flags for `--serve` (and for the room local mode hosts).
+const SERVER_FLAGS: &str = "Server (--serve, and the room local mode hosts)";
+
+/// The heading of the flags for the TUI.
+const CLIENT_FLAGS: &str = "Client";
+
+/// What `--help` ends with.
+const AFTER_HELP: &str = "\
+Examples:
+  tcpchat                                 chat on 127.0.0.1:8888, hosting the room if nobody does
+  tcpchat --nick alice 192.0.2.7:8888     join a server elsewhere as alice
+  tcpchat --serve --listen 0.0.0.0:8888   host a room for the network (a headless server)
+  tcpchat --serve --mode echo --listen 127.0.0.1:9999 2>/dev/null &
+  tcpchat --raw 127.0.0.1:9999            the article's lesson: its server, and a raw client
+
+The log: RUST_LOG=tcpchat=debug (or warn, info...) overrides -v and -q.
+Exit codes: 0 done; 1 failed (cannot listen, a damaged store...); 2 bad arguments or no terminal.";
+
 /// The article's address: the default to listen on and to join.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8888";
 
@@ -23,7 +43,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8888";
 /// With no arguments: join the room on 127.0.0.1:8888, hosting it in this process first if
 /// nobody listens there, so two terminals running `tcpchat` chat with each other.
 #[derive(Debug, Parser)]
-#[command(name = "tcpchat", version, about, long_about)]
+#[command(name = "tcpchat", version, about, long_about, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Server to join (HOST:PORT, [IPv6]:PORT or PORT on 127.0.0.1). Never hosts.
     #[arg(value_name = "HOST:PORT", value_parser = host_port, conflicts_with = "serve")]
@@ -45,77 +65,77 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t, requires = "serve")]
     pub mode: Mode,
 
-    /// Client: ask for this nick once connected (1-24 characters, no spaces).
-    #[arg(long, value_name = "NAME", value_parser = nick, conflicts_with = "serve")]
+    /// Ask for this nick once connected (1-24 characters, no spaces).
+    #[arg(long, value_name = "NAME", value_parser = nick, conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
     pub nick: Option<String>,
 
-    /// Client: send exactly what was typed, with no newline (for the article's servers, which
+    /// Send exactly what was typed, with no newline (for the article's servers, which
     /// compare each read with b'exit').
-    #[arg(long, conflicts_with = "serve")]
+    #[arg(long, conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
     pub raw: bool,
 
-    /// Client: write what each room shows to a plain text file per room and day, under
+    /// Write what each room shows to a plain text file per room and day, under
     /// DATA_DIR/transcripts.
-    #[arg(long, conflicts_with = "serve")]
+    #[arg(long, conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
     pub log: bool,
 
-    /// Client: never ring the terminal bell (it rings once when a line names you or someone
+    /// Never ring the terminal bell (it rings once when a line names you or someone
     /// writes to you privately).
-    #[arg(long, conflicts_with = "serve")]
+    #[arg(long, conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
     pub no_bell: bool,
 
-    /// Client: lines of scrollback kept.
-    #[arg(long, value_name = "LINES", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "serve")]
+    /// Lines of scrollback kept.
+    #[arg(long, value_name = "LINES", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
     pub scrollback: u32,
 
-    /// Server: longest line in bytes; a longer one is refused with a `! ` line and skipped.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE, value_parser = at_least_one)]
+    /// Longest line in bytes; a longer one is refused with a `! ` line and skipped.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE, value_parser = at_least_one, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub max_line: usize,
 
-    /// Server: most concurrent connections; one more is told `! server full` and closed.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CLIENTS, value_parser = at_least_one)]
+    /// Most concurrent connections; one more is told `! server full` and closed.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CLIENTS, value_parser = at_least_one, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub max_clients: usize,
 
-    /// Server: lines queued per client before a client that does not read is dropped as too slow.
-    #[arg(long, value_name = "LINES", default_value_t = DEFAULT_OUTBOX_LINES, value_parser = at_least_one)]
+    /// Lines queued per client before a client that does not read is dropped as too slow.
+    #[arg(long, value_name = "LINES", default_value_t = DEFAULT_OUTBOX_LINES, value_parser = at_least_one, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub outbox: usize,
 
-    /// Server: bytes queued per client before a client that does not read is dropped as too
+    /// Bytes queued per client before a client that does not read is dropped as too
     /// slow (its own replies count: it is not read while its queue is half full).
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_OUTBOX_BYTES, value_parser = at_least_one)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_OUTBOX_BYTES, value_parser = at_least_one, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub outbox_bytes: usize,
 
-    /// Server: lines per second a client may send after its burst (0 = unlimited); excess lines
+    /// Lines per second a client may send after its burst (0 = unlimited); excess lines
     /// are delayed, never dropped.
-    #[arg(long, value_name = "PER_SECOND", default_value_t = FloodLimit::default().per_second)]
+    #[arg(long, value_name = "PER_SECOND", default_value_t = FloodLimit::default().per_second, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub flood_rate: f64,
 
-    /// Server: lines a client may send back to back before the flood rate applies.
-    #[arg(long, value_name = "LINES", default_value_t = FloodLimit::default().burst)]
+    /// Lines a client may send back to back before the flood rate applies.
+    #[arg(long, value_name = "LINES", default_value_t = FloodLimit::default().burst, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub flood_burst: u32,
 
-    /// Server: seconds a client has to finish a line it has begun (slowloris defence).
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_LINE_TIMEOUT.as_secs_f64(), value_parser = positive_secs)]
+    /// Seconds a client has to finish a line it has begun (slowloris defence).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_LINE_TIMEOUT.as_secs_f64(), value_parser = positive_secs, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub line_timeout: f64,
 
-    /// Server: TCP keepalive idle seconds, so clients that vanish without FIN are noticed.
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_KEEPALIVE.as_secs_f64(), value_parser = positive_secs)]
+    /// TCP keepalive idle seconds, so clients that vanish without FIN are noticed.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_KEEPALIVE.as_secs_f64(), value_parser = positive_secs, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub keepalive: f64,
 
-    /// Server: largest room in which every join and leave is announced to everyone.
-    #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ANNOUNCE_UP_TO)]
+    /// Largest room in which every join and leave is announced to everyone.
+    #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ANNOUNCE_UP_TO, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub announce_up_to: usize,
 
-    /// Server: most rooms one client may be in at once, #lobby included.
-    #[arg(long, value_name = "ROOMS", default_value_t = DEFAULT_ROOMS_PER_CLIENT, value_parser = at_least_one)]
+    /// Most rooms one client may be in at once, #lobby included.
+    #[arg(long, value_name = "ROOMS", default_value_t = DEFAULT_ROOMS_PER_CLIENT, value_parser = at_least_one, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub rooms_per_client: usize,
 
-    /// Server: most rooms the server holds at once, #lobby included.
-    #[arg(long, value_name = "ROOMS", default_value_t = DEFAULT_MAX_ROOMS, value_parser = at_least_one)]
+    /// Most rooms the server holds at once, #lobby included.
+    #[arg(long, value_name = "ROOMS", default_value_t = DEFAULT_MAX_ROOMS, value_parser = at_least_one, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub max_rooms: usize,
 
-    /// Server: most members one room holds (#lobby is bounded by --max-clients).
-    #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ROOM_MEMBERS, value_parser = at_least_one)]
+    /// Most members one room holds (#lobby is bounded by --max-clients).
+    #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ROOM_MEMBERS, value_parser = at_least_one, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub room_members: usize,
 
     /// Where the server keeps its store (history): default $XDG_DATA_HOME/tcpchat. Local mode's
@@ -123,49 +143,57 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<std::path::PathBuf>,
 
-    /// Server: lines of history replayed to each client as it joins (0: none).
-    #[arg(long = "history", value_name = "LINES", default_value_t = DEFAULT_REPLAY, value_parser = replay_lines)]
+    /// Lines of history replayed to each client as it joins (0: none).
+    #[arg(long = "history", value_name = "LINES", default_value_t = DEFAULT_REPLAY, value_parser = replay_lines, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub replay: usize,
 
-    /// Server: days history is kept (0: keep nothing, open no store).
-    #[arg(long, value_name = "DAYS", default_value_t = DEFAULT_RETAIN_DAYS)]
+    /// Days history is kept (0: keep nothing, open no store).
+    #[arg(long, value_name = "DAYS", default_value_t = DEFAULT_RETAIN_DAYS, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub retain: u32,
 
-    /// Server: most lines of history kept per room; the oldest beyond go first.
-    #[arg(long, value_name = "LINES", default_value_t = DEFAULT_RETAIN_LINES)]
+    /// Most lines of history kept per room; the oldest beyond go first.
+    #[arg(long, value_name = "LINES", default_value_t = DEFAULT_RETAIN_LINES, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub retain_lines: u64,
 
-    /// Server: an operator's account (repeatable): logged in as it, one may /kick, /ban,
+    /// An operator's account (repeatable): logged in as it, one may /kick, /ban,
     /// /unban, /bans, /mute. Needs the store (not --retain 0).
-    #[arg(long = "op", value_name = "NICK", value_parser = nick)]
+    #[arg(long = "op", value_name = "NICK", value_parser = nick, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub operators: Vec<String>,
 
-    /// Server: a file whose first line is the server's password; clients send /pass PASSWORD
+    /// A file whose first line is the server's password; clients send /pass PASSWORD
     /// first. (A file, not a flag: `ps` shows flags to everyone.)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub password_file: Option<std::path::PathBuf>,
 
-    /// Server: most connections open at once from one address (0: no cap; 127.0.0.1 and ::1
+    /// Most connections open at once from one address (0: no cap; 127.0.0.1 and ::1
     /// exempt).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_ADDRESS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_ADDRESS, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub max_per_address: usize,
 
-    /// Server: most new connections one address may open per minute (0: no cap; 127.0.0.1 and
+    /// Most new connections one address may open per minute (0: no cap; 127.0.0.1 and
     /// ::1 exempt).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_NEW_PER_MINUTE)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_NEW_PER_MINUTE, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub new_per_minute: u32,
 
-    /// Server: only addresses in this network may connect (repeatable), e.g. 10.0.0.0/8.
-    #[arg(long, value_name = "CIDR", value_parser = network)]
+    /// Only addresses in this network may connect (repeatable), e.g. 10.0.0.0/8.
+    #[arg(long, value_name = "CIDR", value_parser = network, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub allow: Vec<ipnet::IpNet>,
 
-    /// Server: addresses in this network may not connect (repeatable).
-    #[arg(long, value_name = "CIDR", value_parser = network)]
+    /// Addresses in this network may not connect (repeatable).
+    #[arg(long, value_name = "CIDR", value_parser = network, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub deny: Vec<ipnet::IpNet>,
 
-    /// More detail in the log: -v shows each read (recv N bytes).
-    #[arg(short, long, action = clap::ArgAction::Count)]
+    /// More detail in the log: -v shows each read (recv N bytes). RUST_LOG, if set, wins.
+    #[arg(short, long, action = clap::ArgAction::Count, help_heading = SERVER_FLAGS, conflicts_with_all = ["target", "quiet"])]
     pub verbose: u8,
+
+    /// Log only warnings and errors (not every connection). RUST_LOG, if set, wins.
+    #[arg(short, long, help_heading = SERVER_FLAGS, conflicts_with = "target")]
+    pub quiet: bool,
+
+    /// Append the lifecycle log to FILE instead of stderr (created private, 0600).
+    #[arg(long, value_name = "FILE", help_heading = SERVER_FLAGS, requires = "serve")]
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 impl Cli {

@@ -38,6 +38,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
                 let config = Config {
                     limits: cli.limits(),
                     history,
+                    hosting: cli.hosting().map_err(anyhow::Error::msg)?,
                     ..Config::default()
                 };
                 let server = tokio::spawn(server::run(listener, config, stop_server.clone()));

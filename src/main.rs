@@ -25,13 +25,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            let rendered = error.to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim_start_matches("error: ");
-            report(format_args!("{first} (see --help)"));
+            // clap's whole message: what is wrong, the tip it has (a flag it meant, the
+            // possible values), the usage line. If stderr is gone, nobody is left to tell.
+            let _ = error.print();
             return ExitCode::from(2);
         }
     };
@@ -63,7 +59,7 @@ fn report(message: std::fmt::Arguments<'_>) {
 }
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
-    init_logging(cli.verbose);
+    init_logging(&cli)?;
     // Only the chat room has history; the article's servers keep nothing.
     let history = match cli.mode {
         Mode::Chat => cli.history().open()?,
@@ -86,7 +82,8 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         Some(history) => format!("history in {}", history.store.path().display()),
         None => "no history".to_owned(),
     };
-    info!("listening on {local} (mode {}, {kept})", cli.mode);
+    // Its own target, which -q keeps: the one line that says where the server is.
+    info!(target: STARTUP, "listening on {local} (mode {}, {kept})", cli.mode);
     for nick in &hosting.operators {
         info!(
             "operator {nick}: logged in as this account, one may /kick, /ban and /mute \
@@ -117,17 +114,46 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(verbose: u8) {
-    let default = if verbose > 0 { "debug" } else { "info" };
+/// The log target of the line that says where the server listens, which `-q` keeps.
+const STARTUP: &str = "tcpchat::startup";
+
+/// The lifecycle log: to stderr, or appended to `--log-file`; `-v`, `-q` or `RUST_LOG` say
+/// how much.
+fn init_logging(cli: &Cli) -> anyhow::Result<()> {
+    let default = match (cli.verbose, cli.quiet) {
+        (0, true) => format!("tcpchat=warn,{STARTUP}=info"),
+        (0, false) => "tcpchat=info".to_owned(),
+        _ => "tcpchat=debug".to_owned(),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("tcpchat={default}")));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         // Otherwise a failed write is reported with `eprintln!`, which panics when stderr is a
         // closed pipe or a full disk: the server must outlive its log.
         .log_internal_errors(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match &cli.log_file {
+        None => log
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        Some(path) => {
+            let file = open_log_file(path)
+                .with_context(|| format!("cannot open the log file {}", path.display()))?;
+            log.with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .init();
+        }
+    }
+    Ok(())
+}
+
+/// `--log-file`: appended to, made private (0600) if new.
+fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }

@@ -185,19 +185,47 @@ fn help_and_version_exit_zero() {
 }
 
 #[test]
-fn bad_arguments_exit_2_with_one_line_on_stderr() {
-    let cases: &[&[&str]] = &[
-        &["--bogus"],
-        &["--serve", "--listen", "nonsense"],
-        &["--nick", "a b"],
-        &["--mode", "echo"],
+fn bad_arguments_exit_2_with_clap_s_whole_error() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--bogus"], &["unexpected argument '--bogus'"]),
+        (
+            &["--serve", "--nik", "x"],
+            &["tip: a similar argument exists: '--nick'"],
+        ),
+        (
+            &["--serve", "--listen", "nonsense"],
+            &["invalid value 'nonsense' for '--listen <ADDR>'"],
+        ),
+        (
+            &["--nick", "a b"],
+            &["invalid value 'a b' for '--nick <NAME>'"],
+        ),
+        (
+            &["--mode", "echo"],
+            &[
+                "the following required arguments were not provided",
+                "--serve",
+            ],
+        ),
+        (
+            &["--mode", "chatty", "--serve"],
+            &["possible values: chat, echo, ack"],
+        ),
+        // A server flag given to a client that joins elsewhere would be ignored: refused.
+        (
+            &["--max-clients", "5", "127.0.0.1:9"],
+            &["'--max-clients <N>' cannot be used with '[HOST:PORT]'"],
+        ),
+        (&["--serve", "--no-bell"], &["cannot be used with"]),
     ];
-    for args in cases {
+    for (args, wanted) in cases {
         let output = run(args);
-        let lines = stderr_lines(&output);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {lines:?}");
-        assert_eq!(lines.len(), 1, "{args:?}: {lines:?}");
-        assert!(lines[0].starts_with("tcpchat: "), "{args:?}: {lines:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        for want in *wanted {
+            assert!(stderr.contains(want), "{args:?}: {want:?} not in {stderr}");
+        }
+        assert!(stderr.contains("--help"), "{args:?}: {stderr}");
         assert!(output.stdout.is_empty(), "{args:?}");
     }
 }
@@ -600,4 +628,69 @@ fn serve_ack_mode_is_the_articles_threaded_server() {
     let mut rest = Vec::new();
     std::io::Read::read_to_end(&mut client, &mut rest).expect("a clean EOF");
     assert_eq!(rest, b"");
+}
+
+#[test]
+fn quiet_keeps_the_listening_line_and_warnings_only() {
+    let mut served = Served::start_with("127.0.0.1:0", &["-q"]);
+    let mut client = std_connect(served.addr);
+    std_line(&mut client); // greeting
+    drop(client);
+    assert_eq!(served.terminate(), 0);
+    let (lines, drain) = served.log.take().expect("the log");
+    drain.join().expect("the log reader");
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert!(
+        rest.iter().all(|line| !line.contains("INFO")),
+        "only the listening line is info with -q: {rest:?}"
+    );
+}
+
+#[test]
+fn log_file_takes_the_log_and_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.log");
+    let data = data_home();
+    let child = tcpchat()
+        .args(["--serve", "--listen", "127.0.0.1:0", "--log-file"])
+        .arg(&file)
+        .env("XDG_DATA_HOME", data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tcpchat --serve");
+    // The file is written as the server starts: poll it for the address (bounded).
+    let deadline = Instant::now() + DEADLINE;
+    let addr: SocketAddr = loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if let Some(addr) = text
+            .split_once("listening on ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+        {
+            break addr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no listening line in the log file"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut client = std_connect(addr);
+    std_line(&mut client);
+    drop(client);
+    kill(child.id(), libc::SIGTERM);
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        output.stderr.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("accepted"), "{text}");
+    assert!(!text.contains("\x1b["), "no colour codes in a file: {text}");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 }
