@@ -96,6 +96,23 @@ impl EditBox {
         text.chars().for_each(|c| self.type_char(c));
     }
 
+    /// Where the caret is, as a byte offset into [`EditBox::value`].
+    pub fn caret(&self) -> usize {
+        let value = self.input.value();
+        value
+            .char_indices()
+            .nth(self.input.cursor())
+            .map_or(value.len(), |(at, _)| at)
+    }
+
+    /// Replaces the bytes `range` of the line with `text`, the caret after it.
+    pub fn replace(&mut self, range: std::ops::Range<usize>, text: &str) {
+        let mut value = self.input.value().to_owned();
+        value.replace_range(range.clone(), text);
+        let caret = value[..range.start + text.len()].chars().count();
+        self.input = Input::new(value).with_cursor(caret);
+    }
+
     /// Puts `text` in the box to be finished, if nothing is being typed.
     pub fn prefill(&mut self, text: &str) {
         if self.input.value().is_empty() {

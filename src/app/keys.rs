@@ -43,6 +43,8 @@ pub enum Action {
     ToBottom,
     /// Change the line being typed.
     Edit(Edit),
+    /// Complete the word before the caret (again: the next candidate).
+    Complete,
     /// Put buffer N on screen (from 0, as the bar numbers them from 1).
     GoToBuffer(u8),
     /// Put the buffer before this one on screen (the last after the first).
@@ -231,6 +233,11 @@ pub const BINDINGS: &[Binding] = &[
             key(KeyCode::Left, ALT, Action::PreviousBuffer),
             key(KeyCode::Right, ALT, Action::NextBuffer),
         ],
+    },
+    Binding {
+        keys: "Tab",
+        help: "complete a nick, /command or #room (again: the next)",
+        chords: &[key(KeyCode::Tab, NONE, Action::Complete)],
     },
     Binding {
         keys: "Up/Down",

@@ -21,6 +21,7 @@
 pub mod buffers;
 pub mod client_commands;
 mod clock;
+mod complete;
 mod focus;
 pub mod ingest;
 pub mod keys;
@@ -223,6 +224,8 @@ pub struct App {
     titled: usize,
     /// Passwords to give again after a reconnect.
     secrets: secrets::Secrets,
+    /// Tab completion's recent nicks and its cycle.
+    completer: complete::Completer,
     /// Lines shown and not yet collected for the transcript, if one is kept.
     transcript: Option<Vec<TranscriptLine>>,
     clock: Clock,
@@ -259,6 +262,7 @@ impl App {
             joining: Vec::new(),
             titled: 0,
             secrets: secrets::Secrets::default(),
+            completer: complete::Completer::default(),
             transcript: None,
             clock,
             view_height: 1,
@@ -392,6 +396,9 @@ impl App {
             inspecting: self.inspector.visible,
         };
         let action = keys::action_for(&key, context);
+        if action != Some(Action::Complete) {
+            self.completer.interrupt();
+        }
         let leaves = matches!(
             key.code,
             KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | 'd')
@@ -467,6 +474,7 @@ impl App {
             Action::LineDown => self.scroll(-1),
             Action::ToBottom => self.scrollback.to_bottom(),
             Action::Edit(edit) => self.input.apply(edit),
+            Action::Complete => self.complete(),
             Action::GoToBuffer(index) => return self.go_to(usize::from(index)),
             Action::PreviousBuffer | Action::NextBuffer => {
                 let count = self.buffers.count();

@@ -358,6 +358,12 @@ impl App {
             }
         }
         effects.extend(self.about_passwords(&line, at));
+        match &line {
+            ServerLine::Message { nick, .. }
+            | ServerLine::Action { nick, .. }
+            | ServerLine::Event(Event::Joined { nick, .. }) => self.completer.saw(nick),
+            _ => {}
+        }
         if said_by_other {
             let named = named || matches!(scope, Scope::Private(_));
             if index != self.buffers.current_index() {

@@ -496,3 +496,40 @@ fn the_nick_waits_for_the_greeting_and_a_confirmed_login_is_given_again() {
         [Effect::Send(Outgoing::Line("/pass sesame!".into()))]
     );
 }
+
+#[test]
+fn tab_completes_nicks_most_recent_first_commands_and_rooms_and_sends_nothing() {
+    let mut app = connected(Framing::Lines);
+    receive(
+        &mut app,
+        "*** 连接成功! you are alice; 4 online; /help lists the commands\n\
+         <bob> hi\n<carol> hello\n<bobby> hey\n* alice waves\n",
+    );
+    let tab = |app: &mut App| {
+        let effects = press(app, key(KeyCode::Tab));
+        assert!(effects.is_empty(), "completing sends nothing");
+        app.input.value().to_owned()
+    };
+    app.on_paste("b");
+    assert_eq!(tab(&mut app), "bobby: ", "the most recently active first");
+    assert_eq!(tab(&mut app), "bob: ", "Tab again: the next");
+    assert_eq!(tab(&mut app), "bobby: ", "and round");
+    app.on_paste("and C");
+    assert_eq!(
+        tab(&mut app),
+        "bobby: and carol ",
+        "any case; not at the start: a space"
+    );
+    press(&mut app, ctrl('u'));
+    app.on_paste("A");
+    assert_eq!(tab(&mut app), "A", "never our own nick");
+    press(&mut app, ctrl('u'));
+    app.on_paste("/jo");
+    assert_eq!(tab(&mut app), "/join ");
+    app.on_paste("#lo");
+    assert_eq!(tab(&mut app), "/join #lobby ");
+    press(&mut app, ctrl('u'));
+    app.on_paste("/qu");
+    assert_eq!(tab(&mut app), "/query ", "the client's own commands too");
+    assert_eq!(tab(&mut app), "/quit ");
+}
