@@ -53,6 +53,14 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", value_parser = host_port, default_value = DEFAULT_ADDR, conflicts_with_all = ["serve", "target"])]
     pub local: String,
 
+    /// Read settings from FILE instead of $XDG_CONFIG_HOME/tcpchat/config.toml (flags win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Show every setting in force and where it came from (flag, config file, default).
+    #[arg(long)]
+    pub print_config: bool,
+
     /// Run a headless server; its lifecycle log goes to stderr.
     #[arg(long)]
     pub serve: bool,

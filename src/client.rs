@@ -14,13 +14,13 @@ use crate::event_loop::{self, Io};
 use crate::protocol::Framing;
 use crate::server::{self, Config};
 use crate::transcript::Transcript;
-use crate::{net, shutdown, terminal};
+use crate::{config, input_history, net, shutdown, terminal};
 
 /// How long an embedded server gets to say goodbye to its other clients when we quit.
 const EMBEDDED_SHUTDOWN: Duration = Duration::from_secs(2);
 
 /// Runs the TUI client as `cli` asks, until the user quits or a signal arrives.
-pub async fn run(cli: &Cli) -> anyhow::Result<()> {
+pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     terminal::check()?;
     let stop_server = CancellationToken::new();
     let (target, role, embedded) = match &cli.target {
@@ -58,13 +58,31 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let settings = Settings {
         target: target.clone(),
         framing,
-        nick: cli.nick.clone(),
+        nick: cli.nick.clone().or_else(login_name),
         scrollback: cli.scrollback as usize,
         role,
     };
     let mut app = App::new(settings, Clock::now());
     if cli.no_bell {
         app.bell = Bell::Silent;
+    }
+    if let Some(timestamps) = config.preferences.timestamps {
+        app.timestamps = timestamps;
+    }
+    if let Some(mouse) = config.preferences.mouse {
+        app.mouse_captured = mouse;
+    }
+    let history_file = cli
+        .data_dir
+        .clone()
+        .or_else(crate::data_dir::default)
+        .map(|dir| input_history::file(&dir));
+    if let Some(file) = &history_file {
+        app.input.set_history(input_history::load(file));
+    }
+    // Behind the alternate screen stderr is not seen: the file's problems are notes.
+    for problem in &config.problems {
+        app.note(&format!("config: {problem}"), Instant::now());
     }
     let mut transcript = match start_transcript(cli, &target) {
         Ok(None) => None,
@@ -85,6 +103,9 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let mut net = net::spawn(target, framing);
     let result = {
         let (mut tui, _guard) = terminal::init()?;
+        if !app.mouse_captured {
+            terminal::capture_mouse(false); // `mouse = false` in the config file
+        }
         let io = Io {
             terminal: &mut tui,
             events: terminal::events(),
@@ -99,11 +120,37 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     if let Some(transcript) = transcript {
         transcript.finish();
     }
+    if let Some(file) = &history_file
+        && let Err(error) = input_history::save(file, app.input.history())
+    {
+        // The terminal is the user's again: this line is seen.
+        eprintln_lossy(&format!(
+            "tcpchat: the lines typed were not kept in {}: {error}",
+            file.display()
+        ));
+    }
     if let Some((server, _)) = embedded {
         stop_server.cancel();
         let _ = tokio::time::timeout(EMBEDDED_SHUTDOWN, server).await;
     }
     result
+}
+
+/// One line on stderr; if stderr is gone, nobody is left to tell.
+fn eprintln_lossy(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// The nick asked for when neither `--nick` nor the config file names one: the login name
+/// (`$USER`), if it can be a nick; otherwise the server's `guest-N` stays.
+fn login_name() -> Option<String> {
+    let name = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()?;
+    crate::names::Nick::parse(&name)
+        .ok()
+        .map(|nick| nick.to_string())
 }
 
 /// The transcript `--log` asks for, under the data directory.

@@ -5,7 +5,7 @@
 use tui_input::{Input, InputRequest};
 
 /// Entries kept in the Up/Down history.
-const HISTORY_LEN: usize = 500;
+pub const HISTORY_LEN: usize = 500;
 
 /// One change to the line or the caret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +94,18 @@ impl EditBox {
     /// Inserts text (a paste) at the caret.
     pub fn insert(&mut self, text: &str) {
         text.chars().for_each(|c| self.type_char(c));
+    }
+
+    /// The lines typed, oldest first (never one that carried a password).
+    pub fn history(&self) -> &[String] {
+        &self.history
+    }
+
+    /// Starts with `lines` as what was typed before (from an earlier run).
+    pub fn set_history(&mut self, lines: Vec<String>) {
+        self.history = lines;
+        self.history.truncate(HISTORY_LEN);
+        self.browsing = None;
     }
 
     /// Where the caret is, as a byte offset into [`EditBox::value`].

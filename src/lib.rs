@@ -29,19 +29,23 @@
 //!   each batch.
 //! - [`app`]: the state and its synchronous transitions; the keymap; ingest of received bytes.
 //! - [`scrollback`]: the bounded history, classified at ingest and wrapped by display width.
-//! - [`editbox`]: the line editor and its edits, input history.
+//! - [`editbox`]: the line editor and its edits, input history ([`input_history`] keeps it
+//!   across runs).
 //! - [`inspector`]: the TCP inspector's model: timeline, handshake and close ladders, reads.
 //! - [`ui`]: draws an `&App`, widget by widget; every colour.
 //! - [`terminal`]: raw mode and the alternate screen, always restored.
 //! - [`cli`]: the command line and its checks.
+//! - [`config`]: the config file, placed under the command line as flags.
 
 pub mod app;
 pub mod cli;
 pub mod client;
 pub mod codec;
+pub mod config;
 pub mod data_dir;
 pub mod editbox;
 pub mod event_loop;
+pub mod input_history;
 pub mod inspector;
 pub mod names;
 pub mod net;

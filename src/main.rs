@@ -9,17 +9,17 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use tcpchat::cli::Cli;
-use tcpchat::client;
 use tcpchat::server::{self, Config, Mode};
 use tcpchat::terminal::NoTerminal;
+use tcpchat::{client, config};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let resolved = match config::resolve(&args) {
+        Ok(resolved) => resolved,
         Err(error) if !error.use_stderr() => {
             let _ = error.print(); // --help, --version
             return ExitCode::SUCCESS;
@@ -31,13 +31,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if resolved.cli.print_config {
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(resolved.describe().as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    let config::Resolved { cli, loaded, .. } = resolved;
     let result = tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")
         .and_then(|runtime| {
             if cli.serve {
-                runtime.block_on(serve(cli))
+                runtime.block_on(serve(cli, &loaded.problems))
             } else {
-                runtime.block_on(client::run(&cli))
+                runtime.block_on(client::run(&cli, &loaded))
             }
         });
     match result {
@@ -58,8 +65,11 @@ fn report(message: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "tcpchat: {message}");
 }
 
-async fn serve(cli: Cli) -> anyhow::Result<()> {
+async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
     init_logging(&cli)?;
+    for problem in config_problems {
+        tracing::warn!("config: {problem}");
+    }
     // Only the chat room has history; the article's servers keep nothing.
     let history = match cli.mode {
         Mode::Chat => cli.history().open()?,

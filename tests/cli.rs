@@ -19,6 +19,8 @@ fn tcpchat() -> Command {
     command
         .stdin(Stdio::null())
         .env_remove("RUST_LOG")
+        // No config file from the machine running the tests.
+        .env("XDG_CONFIG_HOME", "/nonexistent/tcpchat-tests")
         .env("NO_COLOR", "1");
     command
 }
@@ -693,4 +695,107 @@ fn log_file_takes_the_log_and_is_private() {
     assert!(!text.contains("\x1b["), "no colour codes in a file: {text}");
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn the_config_file_gives_defaults_flags_win_and_problems_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tcpchat").join("config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        "nick = \"alice\"\nscrollback = \"lots\"\ncolour = \"blue\"\n\
+         [serve]\nmax_clients = 7\nflood_rate = 0\n",
+    )
+    .unwrap();
+    let print = |args: &[&str]| {
+        let output = tcpchat()
+            .env("XDG_CONFIG_HOME", dir.path())
+            .args(args)
+            .arg("--print-config")
+            .output()
+            .expect("run tcpchat");
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let shown = print(&[]);
+    let row = |shown: &str, flag: &str| {
+        shown
+            .lines()
+            .find(|line| line.starts_with(&format!("{flag} ")))
+            .unwrap_or_else(|| panic!("no {flag} in {shown}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        row(&shown, "--nick"),
+        "--nick alice config file, line 1 (nick)"
+    );
+    assert_eq!(row(&shown, "--scrollback"), "--scrollback 10000 default");
+    assert_eq!(
+        row(&shown, "--max-clients"),
+        "--max-clients 7 config file, line 5 (serve.max_clients)"
+    );
+    let file = config.display().to_string();
+    assert!(
+        shown.contains(&format!("problem: {file}:2: scrollback: must be a number")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "problem: {file}:3: colour: not a setting; ignored"
+        )),
+        "{shown}"
+    );
+    // A flag wins over the file; a client joining elsewhere takes no [serve] setting.
+    let shown = print(&["--serve", "--max-clients", "9"]);
+    assert_eq!(row(&shown, "--max-clients"), "--max-clients 9 command line");
+    assert_eq!(
+        row(&shown, "--nick"),
+        "--nick - not set",
+        "no client settings for --serve"
+    );
+    let shown = print(&["127.0.0.1:9"]);
+    assert_eq!(row(&shown, "--max-clients"), "--max-clients 1024 default");
+
+    // And the server really runs with them.
+    let mut served = {
+        let data = data_home();
+        let mut child = tcpchat()
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("XDG_DATA_HOME", data.path())
+            .args(["--serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let drain = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let addr = listening_address(&rx).expect("listening");
+        Served {
+            child,
+            _data: data,
+            addr,
+            log: Some((rx, drain)),
+        }
+    };
+    let clients: Vec<_> = (0..7)
+        .map(|_| {
+            let mut client = std_connect(served.addr);
+            std_line(&mut client);
+            client
+        })
+        .collect();
+    let mut eighth = std_connect(served.addr);
+    assert_eq!(std_line(&mut eighth), "! server full, try again later");
+    drop(clients);
+    assert_eq!(served.terminate(), 0);
 }

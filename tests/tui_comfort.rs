@@ -44,3 +44,48 @@ fn tab_completes_the_nick_of_who_spoke_last_and_sends_nothing() {
     tui.send(&format!("there{}", keys::ENTER));
     peers[0].expect_line(|l| l == "<alice> bob: there", "the line as completed");
 }
+
+#[test]
+fn the_config_file_sets_the_nick_its_problems_are_notes_and_typed_lines_outlive_the_run() {
+    let server = Server::start("chat");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "nick = \"carol\"\ncolour = \"blue\"\ntimestamps = true\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        &server.addr,
+    ];
+    let mut tui = Tui::spawn(&args, 100, 24);
+    tui.wait_for_text("is now known as carol");
+    tui.wait_for_text("config.toml:2: colour: not a setting; ignored");
+    tui.send(&format!("hello there{}", keys::ENTER));
+    tui.wait_for_text("<carol> hello there");
+    // Timestamps are on: the line starts with its time.
+    tui.wait_for(
+        |s| {
+            s.contents().lines().map(str::trim_end).any(|l| {
+                l.len() > 9 && l.as_bytes()[2] == b':' && l.ends_with(" <carol> hello there")
+            })
+        },
+        "a timestamp before the line",
+    );
+    tui.send(&format!("/login carol {}", keys::ENTER));
+    tui.send(keys::CTRL_D);
+    tui.wait_exit(harness::DEADLINE);
+
+    let mut again = Tui::spawn(&args, 100, 24);
+    again.wait_for_text("is now known as carol");
+    again.send(keys::UP);
+    again.wait_for(
+        |s| input_row(s) == "> hello there",
+        "the line typed last run",
+    );
+}

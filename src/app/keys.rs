@@ -298,17 +298,14 @@ pub const BINDINGS: &[Binding] = &[
         ],
     },
     Binding {
-        keys: "Ctrl-U/K",
-        help: "delete to the start / end of the line",
+        // One row for the three, so the whole help fits 80×24 without its border.
+        keys: "Ctrl-U/K, Ctrl-Y",
+        help: "delete to the line's start / end; paste it back",
         chords: &[
             edit(ch('u'), CTRL, Edit::DeleteToStart),
             edit(ch('k'), CTRL, Edit::DeleteToEnd),
+            edit(ch('y'), CTRL, Edit::Yank),
         ],
-    },
-    Binding {
-        keys: "Ctrl-Y",
-        help: "paste back what was deleted",
-        chords: &[edit(ch('y'), CTRL, Edit::Yank)],
     },
 ];
 

@@ -302,6 +302,8 @@ pub fn serve_binary(
         .args(["--serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .env_remove("RUST_LOG")
+        // No config file from the machine running the tests.
+        .env("XDG_CONFIG_HOME", "/nonexistent/tcpchat-tests")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -214,6 +214,11 @@ impl Tui {
         command.env("XDG_DATA_HOME", data.path());
         command.env("TERM", "xterm-256color");
         command.env_remove("RUST_LOG");
+        // The nick defaults to the login name; tests name theirs or expect guest-N.
+        command.env_remove("USER");
+        command.env_remove("USERNAME");
+        // No config file from the machine running the tests.
+        command.env("XDG_CONFIG_HOME", data.path());
         command.cwd(env!("CARGO_MANIFEST_DIR"));
         let child = pair
             .slave
@@ -532,6 +537,7 @@ impl Server {
             .args(["--serve", "--listen", listen])
             .args(flags)
             .env("XDG_DATA_HOME", data.path())
+            .env("XDG_CONFIG_HOME", data.path())
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
