@@ -92,6 +92,11 @@ pub struct Cli {
     #[arg(long, conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
     pub no_bell: bool,
 
+    /// Colours: 16 (the terminal's own, which follow its theme), dark or light (256-colour
+    /// picks for that background). NO_COLOR turns colour off whatever this says.
+    #[arg(long, value_enum, default_value_t, help_heading = CLIENT_FLAGS, conflicts_with = "serve")]
+    pub theme: crate::ui::Theme,
+
     /// Lines of scrollback kept.
     #[arg(long, value_name = "LINES", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
     pub scrollback: u32,

@@ -62,6 +62,9 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
         scrollback: cli.scrollback as usize,
         role,
     };
+    crate::ui::use_theme(cli.theme);
+    // https://no-color.org: any non-empty value.
+    crate::ui::use_colour(std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()));
     let mut app = App::new(settings, Clock::now());
     if cli.no_bell {
         app.bell = Bell::Silent;

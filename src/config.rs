@@ -14,6 +14,7 @@
 //! server = "chat.example.org:8888"   # joined when no HOST:PORT is given
 //! scrollback = 20000
 //! bell = false
+//! theme = "light"
 //! timestamps = true
 //!
 //! [serve]                            # defaults for --serve and the room local mode hosts
@@ -41,6 +42,7 @@ const CLIENT_KEYS: &[(&str, &str, Kind, &str)] = &[
     ("scrollback", "--scrollback", Kind::Number, "scrollback"),
     ("bell", "--no-bell", Kind::Negated, "no_bell"),
     ("log", "--log", Kind::Switch, "log"),
+    ("theme", "--theme", Kind::Text, "theme"),
     ("data_dir", "--data-dir", Kind::Text, "data_dir"),
 ];
 

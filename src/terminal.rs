@@ -73,6 +73,9 @@ pub fn init() -> anyhow::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalGua
         previous(info);
     }));
     let guard = TerminalGuard { _private: () };
+    // crossterm answers NO_COLOR by dropping every attribute, bold and reverse too; the UI
+    // drops the colours itself (`ui::use_colour`) and keeps the rest.
+    crossterm::style::force_color_output(true);
     enable_raw_mode()?;
     execute!(
         io::stdout(),

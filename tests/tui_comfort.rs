@@ -89,3 +89,48 @@ fn the_config_file_sets_the_nick_its_problems_are_notes_and_typed_lines_outlive_
         "the line typed last run",
     );
 }
+
+/// How many colour settings (foreground or background, any palette) the terminal was sent.
+fn colour_codes(output: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(output);
+    text.matches("\x1b[38;").count()
+        + text.matches("\x1b[48;").count()
+        + text.matches(";48;").count()
+}
+
+#[test]
+fn themes_change_the_colours_and_no_color_turns_them_off() {
+    let server = Server::start("chat");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["--nick", "alice"];
+        all.extend_from_slice(args);
+        all.push(&server.addr);
+        let mut tui = Tui::spawn_with(&all, env, 80, 24);
+        tui.wait_for_text("is now known as alice");
+        tui.send(&format!("hi{}", keys::ENTER));
+        tui.wait_for_text("<alice> hi");
+        let output = tui.raw_output();
+        tui.send(keys::CTRL_D);
+        tui.wait_exit(harness::DEADLINE);
+        output
+    };
+    // Events in the light theme's deep teal (256-colour 23), not the terminal's cyan.
+    let light = run(&["--theme", "light"], &[]);
+    let light_event = "\x1b[38;5;23;";
+    assert!(String::from_utf8_lossy(&light).contains(light_event));
+    let default = run(&[], &[]);
+    assert!(colour_codes(&default) > 0);
+    assert!(!String::from_utf8_lossy(&default).contains(light_event));
+    // NO_COLOR: no colour at all, whatever the theme; our own line is still reversed.
+    let plain = run(&["--theme", "light"], &[("NO_COLOR", "1")]);
+    assert_eq!(
+        colour_codes(&plain),
+        0,
+        "{}",
+        String::from_utf8_lossy(&plain)
+    );
+    assert!(
+        String::from_utf8_lossy(&plain).contains("\x1b[7m"),
+        "reverse for our own line"
+    );
+}

@@ -28,7 +28,7 @@ pub use help::Help;
 pub use input_line::InputLine;
 pub use scrollback_view::{ScrollbackView, TIMESTAMP_WIDTH};
 pub use status_bar::StatusBar;
-pub use style::nick_color;
+pub use style::{Theme, nick_color, use_colour, use_theme};
 
 use crate::app::{App, Conn, Overlay};
 use crate::protocol::Framing;
@@ -194,6 +194,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Overlay::Help => Help.render(area, frame.buffer_mut()),
         Overlay::Paste(_) => {}
     }
+    style::apply_colour_choice(frame.buffer_mut());
 }
 
 #[cfg(test)]

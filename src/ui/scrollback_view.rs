@@ -75,7 +75,7 @@ impl Widget for ScrollbackView<'_> {
                     y,
                     rule,
                     usize::from(area.width),
-                    style::UNREAD_MARKER,
+                    style::unread_marker(),
                 );
                 continue;
             };
