@@ -4,10 +4,11 @@
 //! to send is answered as the network task would (`Sent` with the bytes on the wire), so the
 //! byte counts, the timeline and the reads are the app's own.
 //!
-//! Nothing here reads a clock or a socket: the start is one fixed instant, the wall clock is
-//! fixed, addresses are fixed, so every run draws the same cells.
+//! Nothing here reads a socket, and the clock once: every moment is a fixed offset from the
+//! start, the wall clock is fixed, the addresses are fixed, timestamps stay off (a replayed
+//! line's time would be shown in the machine's time zone), so every run draws the same cells.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -22,9 +23,9 @@ use tcpchat::ui;
 use tokio::time::Instant;
 
 /// The server's address: the article's, where local mode hosts.
-const SERVER: &str = "127.0.0.1:8888";
+const SERVER: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8888));
 /// Our end, as if the kernel had picked the port.
-const LOCAL: &str = "127.0.0.1:51234";
+const LOCAL: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 51234));
 
 /// A screen as the terminal shows it: its cells and where the caret is, if it shows.
 pub struct Screen {
@@ -49,7 +50,7 @@ impl Script {
             .and_then(|day| day.and_hms_opt(9, 41, 0))
             .unwrap_or_default();
         let settings = Settings {
-            target: SERVER.into(),
+            target: SERVER.to_string(),
             framing: Framing::Lines,
             nick: Some("alice".into()),
             scrollback: 10_000,
@@ -125,20 +126,19 @@ impl Script {
 
     /// The TCP handshake to `SERVER`, `info` read right after it.
     fn connect(&mut self, info: Option<TcpInfo>) -> &mut Self {
-        let server = addr(SERVER);
         self.net(NetEvent::Resolving {
-            target: SERVER.into(),
+            target: SERVER.to_string(),
         })
         .at(4)
         .net(NetEvent::Resolved {
-            addrs: vec![server],
+            addrs: vec![SERVER],
         })
         .at(6)
-        .net(NetEvent::Connecting { addr: server })
+        .net(NetEvent::Connecting { addr: SERVER })
         .at(88)
         .net(NetEvent::Connected {
-            local: addr(LOCAL),
-            peer: server,
+            local: LOCAL,
+            peer: SERVER,
             handshake: Duration::from_micros(82),
             info,
         })
@@ -155,11 +155,6 @@ impl Script {
         };
         Ok(Screen { terminal, cursor })
     }
-}
-
-fn addr(text: &str) -> SocketAddr {
-    text.parse()
-        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8888)))
 }
 
 fn lobby(line: ServerLine<'_>) -> Scoped<'_> {

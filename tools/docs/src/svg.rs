@@ -80,7 +80,7 @@ pub fn render(buffer: &Buffer, cursor: Option<(u16, u16)>, title: &str) -> Strin
     let _ = writeln!(svg, "<title>{}</title>", escape(title));
     let _ = writeln!(
         svg,
-        "<style>text{{font-family:{FONTS};font-size:{FONT_PX}px}} .b{{font-weight:bold}} \
+        "<style>text{{font-family:{FONTS};font-size:{FONT_PX}px;white-space:pre}} .b{{font-weight:bold}} \
          .i{{font-style:italic}} .u{{text-decoration:underline}} .s{{text-decoration:line-through}} \
          .d{{opacity:0.6}}</style>"
     );
