@@ -10,6 +10,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
+#[cfg(target_os = "linux")]
 use std::os::fd::AsRawFd;
 
 /// A snapshot of one socket as the kernel sees it. `None`: the kernel did not report it.
@@ -108,9 +109,10 @@ pub fn read(socket: &impl AsRawFd) -> io::Result<TcpInfo> {
     Ok(info)
 }
 
-/// `TCP_INFO` is Linux's; elsewhere there is nothing to read.
+/// `TCP_INFO` is Linux's; elsewhere there is nothing to read (and a socket need not be a file
+/// descriptor: on Windows it is a `SOCKET`).
 #[cfg(not(target_os = "linux"))]
-pub fn read(_socket: &impl AsRawFd) -> io::Result<TcpInfo> {
+pub fn read<S: ?Sized>(_socket: &S) -> io::Result<TcpInfo> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
