@@ -23,13 +23,17 @@ _tcpchat() {
 
     case "${cmd}" in
         tcpchat)
-            opts="-v -h -V --local --serve --listen --mode --nick --raw --log --no-bell --scrollback --max-line --max-clients --outbox --outbox-bytes --flood-rate --flood-burst --line-timeout --keepalive --announce-up-to --rooms-per-client --max-rooms --room-members --data-dir --history --retain --retain-lines --op --password-file --max-per-address --new-per-minute --allow --deny --verbose --help --version"
+            opts="-v -q -h -V --local --config --print-config --serve --listen --mode --nick --raw --log --no-bell --theme --scrollback --max-line --max-clients --outbox --outbox-bytes --flood-rate --flood-burst --line-timeout --keepalive --announce-up-to --rooms-per-client --max-rooms --room-members --data-dir --history --retain --retain-lines --op --password-file --max-per-address --new-per-minute --allow --deny --verbose --quiet --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --local)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -43,6 +47,10 @@ _tcpchat() {
                     ;;
                 --nick)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --theme)
+                    COMPREPLY=($(compgen -W "16 dark light" -- "${cur}"))
                     return 0
                     ;;
                 --scrollback)
@@ -134,6 +142,10 @@ _tcpchat() {
                     return 0
                     ;;
                 --deny)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,36 +1,43 @@
 complete -c tcpchat -l local -d 'Local mode\'s address: join the room there, hosting it first if nobody listens' -r
+complete -c tcpchat -l config -d 'Read settings from FILE instead of $XDG_CONFIG_HOME/tcpchat/config.toml (flags win)' -r -F
 complete -c tcpchat -l listen -d 'Address to listen on with --serve (HOST:PORT, [IPv6]:PORT or PORT; port 0 picks a free one)' -r
 complete -c tcpchat -l mode -d 'What the server speaks: a chat room, or one of the article\'s two servers' -r -f -a "chat\t'A multi-user room: greeting, `<nick> text` to everyone, `*** ` events, `/` commands, rooms and private messages'
 echo\t'The article\'s `server.py`: `连接成功!`, then `第N条信息:` + each read echoed back'
 ack\t'The article\'s threaded server: `Hello World!`, then `<1..=1000>:ACK!` per read'"
-complete -c tcpchat -l nick -d 'Client: ask for this nick once connected (1-24 characters, no spaces)' -r
-complete -c tcpchat -l scrollback -d 'Client: lines of scrollback kept' -r
-complete -c tcpchat -l max-line -d 'Server: longest line in bytes; a longer one is refused with a `! ` line and skipped' -r
-complete -c tcpchat -l max-clients -d 'Server: most concurrent connections; one more is told `! server full` and closed' -r
-complete -c tcpchat -l outbox -d 'Server: lines queued per client before a client that does not read is dropped as too slow' -r
-complete -c tcpchat -l outbox-bytes -d 'Server: bytes queued per client before a client that does not read is dropped as too slow (its own replies count: it is not read while its queue is half full)' -r
-complete -c tcpchat -l flood-rate -d 'Server: lines per second a client may send after its burst (0 = unlimited); excess lines are delayed, never dropped' -r
-complete -c tcpchat -l flood-burst -d 'Server: lines a client may send back to back before the flood rate applies' -r
-complete -c tcpchat -l line-timeout -d 'Server: seconds a client has to finish a line it has begun (slowloris defence)' -r
-complete -c tcpchat -l keepalive -d 'Server: TCP keepalive idle seconds, so clients that vanish without FIN are noticed' -r
-complete -c tcpchat -l announce-up-to -d 'Server: largest room in which every join and leave is announced to everyone' -r
-complete -c tcpchat -l rooms-per-client -d 'Server: most rooms one client may be in at once, #lobby included' -r
-complete -c tcpchat -l max-rooms -d 'Server: most rooms the server holds at once, #lobby included' -r
-complete -c tcpchat -l room-members -d 'Server: most members one room holds (#lobby is bounded by --max-clients)' -r
+complete -c tcpchat -l nick -d 'Ask for this nick once connected (1-24 characters, no spaces)' -r
+complete -c tcpchat -l theme -d 'Colours: 16 (the terminal\'s own, which follow its theme), dark or light (256-colour picks for that background). NO_COLOR turns colour off whatever this says' -r -f -a "16\t'The terminal\'s own 16 colours, which follow its theme (the default)'
+dark\t'256-colour picks that read well on a dark background'
+light\t'256-colour picks that read well on a light background'"
+complete -c tcpchat -l scrollback -d 'Lines of scrollback kept' -r
+complete -c tcpchat -l max-line -d 'Longest line in bytes; a longer one is refused with a `! ` line and skipped' -r
+complete -c tcpchat -l max-clients -d 'Most concurrent connections; one more is told `! server full` and closed' -r
+complete -c tcpchat -l outbox -d 'Lines queued per client before a client that does not read is dropped as too slow' -r
+complete -c tcpchat -l outbox-bytes -d 'Bytes queued per client before a client that does not read is dropped as too slow (its own replies count: it is not read while its queue is half full)' -r
+complete -c tcpchat -l flood-rate -d 'Lines per second a client may send after its burst (0 = unlimited); excess lines are delayed, never dropped' -r
+complete -c tcpchat -l flood-burst -d 'Lines a client may send back to back before the flood rate applies' -r
+complete -c tcpchat -l line-timeout -d 'Seconds a client has to finish a line it has begun (slowloris defence)' -r
+complete -c tcpchat -l keepalive -d 'TCP keepalive idle seconds, so clients that vanish without FIN are noticed' -r
+complete -c tcpchat -l announce-up-to -d 'Largest room in which every join and leave is announced to everyone' -r
+complete -c tcpchat -l rooms-per-client -d 'Most rooms one client may be in at once, #lobby included' -r
+complete -c tcpchat -l max-rooms -d 'Most rooms the server holds at once, #lobby included' -r
+complete -c tcpchat -l room-members -d 'Most members one room holds (#lobby is bounded by --max-clients)' -r
 complete -c tcpchat -l data-dir -d 'Where the server keeps its store (history): default $XDG_DATA_HOME/tcpchat. Local mode\'s room uses it too' -r -F
-complete -c tcpchat -l history -d 'Server: lines of history replayed to each client as it joins (0: none)' -r
-complete -c tcpchat -l retain -d 'Server: days history is kept (0: keep nothing, open no store)' -r
-complete -c tcpchat -l retain-lines -d 'Server: most lines of history kept per room; the oldest beyond go first' -r
-complete -c tcpchat -l op -d 'Server: an operator\'s account (repeatable): logged in as it, one may /kick, /ban, /unban, /bans, /mute. Needs the store (not --retain 0)' -r
-complete -c tcpchat -l password-file -d 'Server: a file whose first line is the server\'s password; clients send /pass PASSWORD first. (A file, not a flag: `ps` shows flags to everyone.)' -r -F
-complete -c tcpchat -l max-per-address -d 'Server: most connections open at once from one address (0: no cap; 127.0.0.1 and ::1 exempt)' -r
-complete -c tcpchat -l new-per-minute -d 'Server: most new connections one address may open per minute (0: no cap; 127.0.0.1 and ::1 exempt)' -r
-complete -c tcpchat -l allow -d 'Server: only addresses in this network may connect (repeatable), e.g. 10.0.0.0/8' -r
-complete -c tcpchat -l deny -d 'Server: addresses in this network may not connect (repeatable)' -r
+complete -c tcpchat -l history -d 'Lines of history replayed to each client as it joins (0: none)' -r
+complete -c tcpchat -l retain -d 'Days history is kept (0: keep nothing, open no store)' -r
+complete -c tcpchat -l retain-lines -d 'Most lines of history kept per room; the oldest beyond go first' -r
+complete -c tcpchat -l op -d 'An operator\'s account (repeatable): logged in as it, one may /kick, /ban, /unban, /bans, /mute. Needs the store (not --retain 0)' -r
+complete -c tcpchat -l password-file -d 'A file whose first line is the server\'s password; clients send /pass PASSWORD first. (A file, not a flag: `ps` shows flags to everyone.)' -r -F
+complete -c tcpchat -l max-per-address -d 'Most connections open at once from one address (0: no cap; 127.0.0.1 and ::1 exempt)' -r
+complete -c tcpchat -l new-per-minute -d 'Most new connections one address may open per minute (0: no cap; 127.0.0.1 and ::1 exempt)' -r
+complete -c tcpchat -l allow -d 'Only addresses in this network may connect (repeatable), e.g. 10.0.0.0/8' -r
+complete -c tcpchat -l deny -d 'Addresses in this network may not connect (repeatable)' -r
+complete -c tcpchat -l log-file -d 'Append the lifecycle log to FILE instead of stderr (created private, 0600)' -r -F
+complete -c tcpchat -l print-config -d 'Show every setting in force and where it came from (flag, config file, default)'
 complete -c tcpchat -l serve -d 'Run a headless server; its lifecycle log goes to stderr'
-complete -c tcpchat -l raw -d 'Client: send exactly what was typed, with no newline (for the article\'s servers, which compare each read with b\'exit\')'
-complete -c tcpchat -l log -d 'Client: write what each room shows to a plain text file per room and day, under DATA_DIR/transcripts'
-complete -c tcpchat -l no-bell -d 'Client: never ring the terminal bell (it rings once when a line names you or someone writes to you privately)'
-complete -c tcpchat -s v -l verbose -d 'More detail in the log: -v shows each read (recv N bytes)'
+complete -c tcpchat -l raw -d 'Send exactly what was typed, with no newline (for the article\'s servers, which compare each read with b\'exit\')'
+complete -c tcpchat -l log -d 'Write what each room shows to a plain text file per room and day, under DATA_DIR/transcripts'
+complete -c tcpchat -l no-bell -d 'Never ring the terminal bell (it rings once when a line names you or someone writes to you privately)'
+complete -c tcpchat -s v -l verbose -d 'More detail in the log: -v shows each read (recv N bytes). RUST_LOG, if set, wins'
+complete -c tcpchat -s q -l quiet -d 'Log only warnings and errors (not every connection). RUST_LOG, if set, wins'
 complete -c tcpchat -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tcpchat -s V -l version -d 'Print version'
