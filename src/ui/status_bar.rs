@@ -1,5 +1,6 @@
-//! The status bar: the connection's state first, then what matters most, cut from the end on a
-//! narrow terminal; the help hint at the right edge when there is room.
+//! The status bar: the connection's state first, then the rest, whole parts only, the least
+//! useful dropped first on a narrow terminal (the state never); the hint to the help at the right edge from
+//! 40 columns on (80×24 included).
 
 use std::net::SocketAddr;
 
@@ -7,6 +8,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::Widget;
+use unicode_width::UnicodeWidthStr;
 
 use super::style::STATUS;
 use crate::app::{Conn, Role};
@@ -41,31 +43,75 @@ pub struct StatusBar<'a> {
 
 const HELP_HINT: &str = " F1 help ";
 
+/// From this width on, the hint to the help always shows.
+const HINT_FROM: u16 = 40;
+
 impl Widget for StatusBar<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         if area.is_empty() {
             return;
         }
         buf.set_style(area, STATUS);
+        // The hint to the help keeps its place from HINT_FROM columns on (80×24 included):
+        // the parts before it are shown whole, as many as fit, the least useful go first.
+        let hint_width = HELP_HINT.len() as u16;
+        let show_hint = area.width >= HINT_FROM;
+        let end = match show_hint {
+            true => area.right().saturating_sub(hint_width),
+            false => area.right(),
+        };
+        let mut parts = self.parts();
+        let room = usize::from(end.saturating_sub(area.x + 1));
+        let width = |parts: &[Part]| {
+            parts.iter().map(|p| p.text.width()).sum::<usize>() + 3 * parts.len().saturating_sub(1)
+        };
+        // The least useful part goes until the rest fit (the state is never dropped).
+        while parts.len() > 1 && width(&parts) > room {
+            let Some(least) = parts
+                .iter()
+                .enumerate()
+                .skip(1)
+                .max_by_key(|(_, part)| part.rank)
+                .map(|(at, _)| at)
+            else {
+                break;
+            };
+            parts.remove(least);
+        }
         let mut x = area.x + 1;
-        for (i, (text, style)) in self.parts().iter().enumerate() {
-            let room = |x: u16| usize::from(area.right().saturating_sub(x));
+        for (i, part) in parts.iter().enumerate() {
+            let room = |x: u16| usize::from(end.saturating_sub(x));
             if i > 0 {
                 (x, _) = buf.set_stringn(x, area.y, " │ ", room(x), STATUS);
             }
-            (x, _) = buf.set_stringn(x, area.y, text, room(x), *style);
+            (x, _) = buf.set_stringn(x, area.y, &part.text, room(x), part.style);
         }
-        let help_x = area.right().saturating_sub(HELP_HINT.len() as u16);
-        if help_x > x {
+        if show_hint {
             let hint = STATUS.fg(Color::Gray);
-            buf.set_stringn(help_x, area.y, HELP_HINT, HELP_HINT.len(), hint);
+            buf.set_stringn(end, area.y, HELP_HINT, HELP_HINT.len(), hint);
         }
     }
 }
 
+/// One piece of the status bar.
+#[derive(Debug)]
+struct Part {
+    text: String,
+    style: Style,
+    /// How useful it is: 0 most; the largest goes first when the bar is too narrow.
+    rank: u8,
+}
+
 impl StatusBar<'_> {
-    /// The pieces, most useful first.
-    fn parts(&self) -> Vec<(String, Style)> {
+    /// The pieces, in the order shown, each with how useful it is.
+    fn parts(&self) -> Vec<Part> {
+        self.pieces()
+            .into_iter()
+            .map(|(text, style, rank)| Part { text, style, rank })
+            .collect()
+    }
+
+    fn pieces(&self) -> Vec<(String, Style, u8)> {
         let bold = STATUS.add_modifier(Modifier::BOLD);
         let (state, state_color) = match self.conn {
             Conn::Connecting => ("connecting".to_owned(), Color::Yellow),
@@ -73,36 +119,37 @@ impl StatusBar<'_> {
             Conn::Reconnecting { secs, .. } => (format!("reconnecting in {secs} s"), Color::Yellow),
             Conn::Closed(reason) => (format!("closed: {reason}"), Color::LightRed),
         };
-        let mut parts = vec![(state, bold.fg(state_color))];
+        let mut parts = vec![(state, bold.fg(state_color), 0)];
         let role = match self.role {
             Role::Hosting => "hosting",
             Role::Joined => "joined",
         };
-        parts.push((role.to_owned(), STATUS));
+        parts.push((role.to_owned(), STATUS, 4));
         if let Some(nick) = self.nick {
-            parts.push((nick.to_owned(), bold));
+            parts.push((nick.to_owned(), bold, 1));
         }
         if let Some(buffer) = self.buffer {
-            parts.push((buffer.to_owned(), bold));
+            parts.push((buffer.to_owned(), bold, 2));
         }
         if let Some(online) = self.online {
-            parts.push((format!("{online} online"), STATUS));
+            parts.push((format!("{online} online"), STATUS, 5));
         }
         let mode = match self.framing {
             Framing::Lines => "chat",
             Framing::Raw => "raw",
         };
-        parts.push((mode.to_owned(), STATUS));
+        // Raw mode is worth saying; chat is what nearly every session is.
+        parts.push((mode.to_owned(), STATUS, if mode == "raw" { 1 } else { 7 }));
         let traffic = format!("in {} out {}", bytes(self.bytes_in), bytes(self.bytes_out));
-        parts.push((traffic, STATUS));
+        parts.push((traffic, STATUS, 3));
         if let Some(rtt) = self.rtt_us {
-            parts.push((format!("rtt {:.2} ms", rtt as f64 / 1000.0), STATUS));
+            parts.push((format!("rtt {:.2} ms", rtt as f64 / 1000.0), STATUS, 6));
         }
         let addr = match self.ends {
             Some((local, peer)) => format!("{local} → {peer}"),
             None => self.target.to_owned(),
         };
-        parts.push((addr, STATUS));
+        parts.push((addr, STATUS, 8));
         parts
     }
 }
@@ -119,6 +166,45 @@ fn bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_help_hint_shows_at_80_columns_and_parts_are_never_cut() {
+        let conn = Conn::Connected;
+        let bar = || StatusBar {
+            conn: &conn,
+            role: Role::Joined,
+            nick: Some("alice"),
+            buffer: Some("#lobby"),
+            online: Some(12),
+            framing: Framing::Lines,
+            bytes_in: 123_456,
+            bytes_out: 789,
+            rtt_us: Some(42),
+            ends: Some((
+                "127.0.0.1:51234".parse().unwrap(),
+                "127.0.0.1:8888".parse().unwrap(),
+            )),
+            target: "127.0.0.1:8888",
+        };
+        for width in [40, 80, 100] {
+            let area = Rect::new(0, 0, width, 1);
+            let mut buf = Buffer::empty(area);
+            bar().render(area, &mut buf);
+            let row: String = buf.content.iter().map(|c| c.symbol()).collect();
+            assert!(row.trim_end().ends_with("F1 help"), "{width}: {row:?}");
+            let shown = row.trim_end().strip_suffix("F1 help").unwrap().trim_end();
+            let shown: Vec<&str> = shown.trim_start().split(" │ ").collect();
+            let all: Vec<String> = bar().parts().into_iter().map(|p| p.text).collect();
+            assert!(
+                shown.iter().all(|s| all.iter().any(|p| p == s)),
+                "{width}: every part whole: {shown:?}"
+            );
+            assert_eq!(shown[0], "connected");
+            if width == 80 {
+                assert!(shown.contains(&"in 120.6 KiB out 789 B"), "{shown:?}");
+            }
+        }
+    }
 
     #[test]
     fn byte_counts_read_like_a_person_writes_them() {
