@@ -14,8 +14,11 @@ use tcpchat::cli::Cli;
 use tcpchat::client;
 use tcpchat::server::{self, Config, Mode};
 use tcpchat::terminal::NoTerminal;
+use std::sync::Arc;
+use tcpchat::shutdown::Hangup;
+use tcpchat::tls::server::ServerTls;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -35,6 +38,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(target) = &cli.tls_forget {
+        return match client::forget_pin(&cli, target) {
+            Ok(said) => {
+                let _ = writeln!(std::io::stdout().lock(), "{said}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                report(format_args!("{error:#}"));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")
         .and_then(|runtime| {
@@ -69,6 +84,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         Mode::Chat => cli.history().open()?,
         Mode::Echo | Mode::Ack => None,
     };
+    let tls = server_tls(&cli)?;
     let listener = tokio::net::TcpListener::bind(&cli.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
@@ -79,9 +95,14 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         Some(history) => format!("history in {}", history.store.path().display()),
         None => "no history".to_owned(),
     };
-    info!("listening on {local} (mode {}, {kept})", cli.mode);
+    let speaks = if tls.is_some() { "TLS" } else { "plain TCP" };
+    info!("listening on {local} (mode {}, {kept}, {speaks})", cli.mode);
     let shutdown = CancellationToken::new();
-    tcpchat::shutdown::cancel_on_signals(shutdown.clone())
+    let hangup = match &tls {
+        Some(tls) => tls_reload_on_hangup(tls.clone()),
+        None => Hangup::Stop,
+    };
+    tcpchat::shutdown::on_signals(shutdown.clone(), hangup)
         .context("cannot install signal handlers")?;
     server::run(
         listener,
@@ -89,12 +110,33 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             mode: cli.mode,
             limits: cli.limits(),
             history,
+            tls,
         },
         shutdown,
     )
     .await;
     info!("stopped");
     Ok(())
+}
+
+/// The server's TLS, if `--tls` asks for it: its certificate loaded (or made), and logged.
+fn server_tls(cli: &Cli) -> anyhow::Result<Option<Arc<ServerTls>>> {
+    let Some(source) = cli.cert_source(&cli.listen)? else {
+        return Ok(None);
+    };
+    let tls = ServerTls::new(source)?;
+    let cert = tls.source().cert_path();
+    let key = tls.fingerprint();
+    info!("TLS certificate {}, key {key}; SIGHUP reloads it", cert.display());
+    Ok(Some(Arc::new(tls)))
+}
+
+/// SIGHUP, for a TLS server: read the certificate again; if that fails, keep the old one.
+fn tls_reload_on_hangup(tls: Arc<ServerTls>) -> Hangup {
+    Hangup::Reload(Box::new(move || match tls.reload() {
+        Ok(key) => info!("SIGHUP: TLS certificate reloaded, key {key}"),
+        Err(error) => warn!("SIGHUP: TLS certificate not reloaded, the old one stays: {error}"),
+    }))
 }
 
 fn init_logging(verbose: u8) {

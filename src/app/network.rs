@@ -48,25 +48,26 @@ impl App {
                 handshake,
                 ..
             } => {
-                self.conn = Conn::Connected;
                 self.local = Some(local);
                 self.peer = Some(peer);
                 self.forget_session();
                 let took = inspector::millis(handshake);
-                self.note(
-                    &format!("connected {local} → {peer} (handshake {took})"),
-                    at,
-                );
-                if self.settings.framing == Framing::Lines {
-                    let mut effects = Vec::new();
-                    if let Some(nick) = &self.settings.nick {
-                        let line = Command::Nick(nick).to_string();
-                        effects.push(Effect::Send(Outgoing::Line(line)));
-                    }
-                    effects.extend(self.rejoin());
-                    return effects;
+                let connected = format!("connected {local} → {peer} (handshake {took})");
+                if self.awaits_tls() {
+                    // The chat starts once TLS is up (`on_tls_established`).
+                    self.note(&format!("{connected}; TLS handshake..."), at);
+                    return Vec::new();
                 }
+                self.note(&connected, at);
+                self.conn = Conn::Connected;
+                return self.start_chat();
             }
+            NetEvent::TlsEstablished {
+                established,
+                handshake,
+            } => return self.on_tls_established(established, handshake, at),
+            NetEvent::TlsFailed(failure) => self.on_tls_failed(failure, at),
+            NetEvent::TlsRecords(_) => {}
             NetEvent::ConnectFailed(reason) => self.note(&reason, at),
             NetEvent::Received(bytes) => {
                 self.bytes_in += bytes.len() as u64;
@@ -87,7 +88,24 @@ impl App {
         Vec::new()
     }
 
+    /// Connected (and TLS up, if asked for): ask for our nick and rejoin our rooms.
+    pub(super) fn start_chat(&mut self) -> Vec<Effect> {
+        if self.settings.framing != Framing::Lines {
+            return Vec::new();
+        }
+        let mut effects = Vec::new();
+        if let Some(nick) = &self.settings.nick {
+            let line = Command::Nick(nick).to_string();
+            effects.push(Effect::Send(Outgoing::Line(line)));
+        }
+        effects.extend(self.rejoin());
+        effects
+    }
+
     fn on_closed(&mut self, how: Close, at: Instant) {
+        if let Some(tls) = &mut self.tls {
+            tls.session = None;
+        }
         self.utf8.clear();
         self.buffers
             .lines_mut(LOBBY_BUFFER, &mut self.scrollback)

@@ -14,8 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-use tokio::net::tcp::ReadHalf;
+use tokio::io::AsyncRead;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +30,7 @@ use super::writer::{self, DROPPED_NOTICE_TIMEOUT};
 use super::{Ending, LINGER, Limits, kernel_summary, linger};
 use crate::codec::sanitize;
 use crate::names::{Nick, RoomName};
+use crate::tls::transport::Transport;
 use crate::protocol::{
     Command, Event, HistoryRequest, Refusal, SaidKind, Scope, Scoped, ServerLine, help_lines,
 };
@@ -64,9 +64,9 @@ pub struct Shared {
     pub history: Option<HistoryAccess>,
 }
 
-/// Serves one chat connection until it ends, then logs how.
-pub async fn serve(
-    mut stream: TcpStream,
+/// Serves one chat connection, plain or TLS, until it ends, then logs how.
+pub async fn serve<S: Transport>(
+    mut stream: S,
     peer: SocketAddr,
     shared: &Shared,
     limits: &Limits,
@@ -100,7 +100,7 @@ pub async fn serve(
         shutdown,
         own_outbox,
     };
-    let (rd, mut wr) = stream.split();
+    let (rd, mut wr) = stream.halves();
     let lines = LineReader::new(rd, limits.max_line, limits.line_timeout, peer);
     let me = Me {
         nick,
@@ -109,6 +109,7 @@ pub async fn serve(
     let reading = session.run(lines, me, limits);
     let writing = writer::write_outbox(&mut wr, outbox, &dropped, shutdown, limits.shutdown_grace);
     let ((ending, nick, bytes_in), written) = tokio::join!(reading, writing);
+    drop(wr);
     let tcp = kernel_summary(&stream);
     let how = ending.how();
     match written {
@@ -286,9 +287,9 @@ impl Session<'_> {
     /// the outbox, so the writer flushes and sends FIN), then after `exit` or `/quit` drains
     /// what the client still sends so our close is a FIN, not a reset. Returns the ending, the
     /// last nick and the bytes read.
-    async fn run(
+    async fn run<R: AsyncRead + Unpin>(
         &self,
-        mut lines: LineReader<ReadHalf<'_>>,
+        mut lines: LineReader<R>,
         mut me: Me,
         limits: &Limits,
     ) -> (Ending, Nick, u64) {

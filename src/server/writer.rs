@@ -5,8 +5,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::WriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::outbox::OutboxReader;
@@ -26,8 +25,8 @@ pub const DROPPED_NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Writes the member's outbox to the socket until the room closes it, then sends FIN. Returns
 /// the bytes written. `dropped` (the room gave up on this member) and `shutdown` (after `grace`)
 /// end it early.
-pub async fn write_outbox(
-    wr: &mut WriteHalf<'_>,
+pub async fn write_outbox<W: AsyncWrite + Unpin>(
+    wr: &mut W,
     mut outbox: OutboxReader,
     dropped: &CancellationToken,
     shutdown: &CancellationToken,
@@ -58,7 +57,8 @@ pub async fn write_outbox(
             biased;
             () = dropped.cancelled() => return Box::pin(tell_dropped(wr, written, true)).await,
             () = &mut give_up => return Ok(written),
-            result = wr.write_all(&pending) => result?,
+            // The flush is what puts TLS records on the wire; on plain TCP it does nothing.
+            result = write_flushed(wr, &pending) => result?,
         }
         written += pending.len() as u64;
         if outbox.is_empty() {
@@ -82,13 +82,17 @@ pub async fn write_outbox(
 /// The queue of a member dropped as too slow is thrown away; what is left is one line saying
 /// why (after a newline if a write was cut mid-line), given a few seconds to get through.
 /// (Rare, with a timer: its callers box it, so an idle writer does not carry its size.)
-async fn tell_dropped(wr: &mut WriteHalf<'_>, written: u64, mid_line: bool) -> io::Result<u64> {
+async fn tell_dropped<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    written: u64,
+    mid_line: bool,
+) -> io::Result<u64> {
     let notice = ServerLine::from(Refusal::TooSlow).to_bytes();
     let attempt = async {
         if mid_line {
             wr.write_all(b"\n").await?;
         }
-        wr.write_all(&notice).await?;
+        write_flushed(wr, &notice).await?;
         wr.shutdown().await
     };
     tokio::time::timeout(DROPPED_NOTICE_TIMEOUT, attempt)
@@ -96,4 +100,10 @@ async fn tell_dropped(wr: &mut WriteHalf<'_>, written: u64, mid_line: bool) -> i
         .ok()
         .transpose()?;
     Ok(written)
+}
+
+/// Writes all of `bytes` and flushes them through any layer that buffers (TLS).
+async fn write_flushed<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> io::Result<()> {
+    wr.write_all(bytes).await?;
+    wr.flush().await
 }

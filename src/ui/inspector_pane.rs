@@ -7,6 +7,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 
+use crate::tls::record::Content;
 use crate::inspector::{Arrow, Closer, Direction, Inspector, Knowledge, Page, Step};
 use crate::tcpinfo::{self, TcpInfo};
 
@@ -304,8 +305,10 @@ fn render_reads(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
             read.at.as_secs_f64(),
             read.len
         );
+        // With TLS, the records that carried it: what the wire saw, beside what they carried.
+        let tls = tls_records(&read.tls);
         // What is left is split between hex (3 columns a byte) and text (about 1 a byte).
-        let room = usize::from(area.width).saturating_sub(head.len());
+        let room = usize::from(area.width).saturating_sub(head.len() + tls.chars().count());
         let shown = (room / 4).min(read.bytes.len());
         let mut hex = String::with_capacity(shown * 3);
         for byte in &read.bytes[..shown] {
@@ -321,12 +324,33 @@ fn render_reads(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
             y,
             &[
                 (&head, DIM),
+                (&tls, Style::new().fg(Color::Cyan)),
                 (&hex, Style::new().fg(Color::Gray)),
                 (&text, Style::new().fg(Color::White)),
                 (more, DIM),
             ],
         );
     }
+}
+
+/// The TLS records behind one read, e.g. `⟨2 TLS records: data 1262 B, data 90 B⟩ `; nothing
+/// for plain TCP.
+fn tls_records(records: &[(Content, u16)]) -> String {
+    if records.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = records
+        .iter()
+        .map(|(content, len)| {
+            let name = match content {
+                Content::ApplicationData => "data",
+                other => other.name(),
+            };
+            format!("{name} {len} B")
+        })
+        .collect();
+    let s = if records.len() == 1 { "" } else { "s" };
+    format!("⟨{} TLS record{s}: {}⟩ ", records.len(), list.join(", "))
 }
 
 /// The bytes as text, with line ends shown as `⏎` and other controls as `.`.

@@ -9,7 +9,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::Widget;
 
 use super::style::STATUS;
-use crate::app::{Conn, Role};
+use crate::app::{Conn, Role, TlsStatus};
 use crate::protocol::Framing;
 
 /// Everything the status bar shows.
@@ -37,6 +37,8 @@ pub struct StatusBar<'a> {
     pub ends: Option<(SocketAddr, SocketAddr)>,
     /// What we connect to, until then.
     pub target: &'a str,
+    /// The TLS layer, with `--tls`.
+    pub tls: Option<TlsStatus>,
 }
 
 const HELP_HINT: &str = " F1 help ";
@@ -74,6 +76,15 @@ impl StatusBar<'_> {
             Conn::Closed(reason) => (format!("closed: {reason}"), Color::LightRed),
         };
         let mut parts = vec![(state, bold.fg(state_color))];
+        if let Some(tls) = self.tls {
+            if tls.insecure {
+                let loud = bold.fg(Color::White).bg(Color::Red);
+                parts.push(("INSECURE: certificate not checked".to_owned(), loud));
+            }
+            if let Some(session) = tls.session {
+                parts.push((session.to_string(), bold.fg(Color::LightGreen)));
+            }
+        }
         let role = match self.role {
             Role::Hosting => "hosting",
             Role::Joined => "joined",
