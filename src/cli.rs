@@ -4,8 +4,8 @@
 use clap::Parser;
 
 use crate::codec::DEFAULT_MAX_LINE;
-use crate::tls::server::{CertSource, DEFAULT_HANDSHAKE_TIMEOUT};
 use crate::names::Nick;
+use crate::tls::server::{CertSource, DEFAULT_HANDSHAKE_TIMEOUT};
 use std::time::Duration;
 
 use crate::server::{
@@ -206,9 +206,9 @@ impl Cli {
         if !self.tls {
             return Ok(None);
         }
-        let dir = self
-            .data_dir()
-            .ok_or_else(|| anyhow::anyhow!("no home directory for the TLS certificate; give --data-dir"))?;
+        let dir = self.data_dir().ok_or_else(|| {
+            anyhow::anyhow!("no home directory for the TLS certificate; give --data-dir")
+        })?;
         let host = listen.rsplit_once(':').map_or(listen, |(host, _)| host);
         Ok(Some(CertSource::self_signed(&dir, host)))
     }

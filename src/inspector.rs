@@ -14,8 +14,8 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::net::{Close, NetEvent};
-use crate::tls::record::{Content, Record, Way, handshake_name};
 use crate::tcpinfo::{self, TcpInfo};
+use crate::tls::record::{Content, Record, Way, handshake_name};
 
 /// Timeline entries kept; the oldest go first.
 pub const TIMELINE_LEN: usize = 1000;

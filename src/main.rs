@@ -10,12 +10,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use std::sync::Arc;
 use tcpchat::cli::Cli;
 use tcpchat::client;
 use tcpchat::server::{self, Config, Mode};
-use tcpchat::terminal::NoTerminal;
-use std::sync::Arc;
 use tcpchat::shutdown::Hangup;
+use tcpchat::terminal::NoTerminal;
 use tcpchat::tls::server::ServerTls;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -127,7 +127,10 @@ fn server_tls(cli: &Cli) -> anyhow::Result<Option<Arc<ServerTls>>> {
     let tls = ServerTls::new(source)?;
     let cert = tls.source().cert_path();
     let key = tls.fingerprint();
-    info!("TLS certificate {}, key {key}; SIGHUP reloads it", cert.display());
+    info!(
+        "TLS certificate {}, key {key}; SIGHUP reloads it",
+        cert.display()
+    );
     Ok(Some(Arc::new(tls)))
 }
 

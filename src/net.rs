@@ -357,7 +357,16 @@ async fn secure(
     tls: &ClientTls,
     stream: TcpStream,
     events: &mpsc::Sender<Stamped>,
-) -> Result<Result<(tokio_rustls::client::TlsStream<crate::tls::record::Recorder<TcpStream>>, RecordTap), bool>, UiGone> {
+) -> Result<
+    Result<
+        (
+            tokio_rustls::client::TlsStream<crate::tls::record::Recorder<TcpStream>>,
+            RecordTap,
+        ),
+        bool,
+    >,
+    UiGone,
+> {
     let tap = RecordTap::new();
     let started = Instant::now();
     let result = tls.handshake(stream, &tap).await;
@@ -368,7 +377,14 @@ async fn secure(
     match result {
         Ok((stream, established)) => {
             let handshake = started.elapsed();
-            emit(events, NetEvent::TlsEstablished { established, handshake }).await?;
+            emit(
+                events,
+                NetEvent::TlsEstablished {
+                    established,
+                    handshake,
+                },
+            )
+            .await?;
             Ok(Ok((stream, tap)))
         }
         Err(failure) => {

@@ -47,6 +47,7 @@ impl Kept {
                 ..Limits::default()
             },
             history,
+            ..Config::default()
         };
         let stop = CancellationToken::new();
         let task = tokio::spawn(server::run(listener, config, stop.clone()));

@@ -77,9 +77,9 @@ impl App {
                 "the certificate is self-signed: its key is {fingerprint}, trusted for this run \
                  only (not pinned: {why})"
             ),
-            Trust::Unchecked { fingerprint } => format!(
-                "NOT checked (--tls-insecure); the server's key is {fingerprint}"
-            ),
+            Trust::Unchecked { fingerprint } => {
+                format!("NOT checked (--tls-insecure); the server's key is {fingerprint}")
+            }
         };
         self.note(&format!("{negotiated} in {took}; {how}"), at);
         self.start_chat()

@@ -419,7 +419,10 @@ async fn serve_connection(
         None => serve_over(stream, peer, mode, &limits, &shared, &shutdown).await,
         // Boxed: a TLS stream is large, and inline it would make every plaintext
         // connection's task as large too.
-        Some(tls) => Box::pin(serve_tls(stream, peer, mode, &limits, &shared, &shutdown, &tls)).await,
+        Some(tls) => {
+            let tls = serve_tls(stream, peer, mode, &limits, &shared, &shutdown, &tls);
+            Box::pin(tls).await;
+        }
     }
 }
 

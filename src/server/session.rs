@@ -30,10 +30,10 @@ use super::writer::{self, DROPPED_NOTICE_TIMEOUT};
 use super::{Ending, LINGER, Limits, kernel_summary, linger};
 use crate::codec::sanitize;
 use crate::names::{Nick, RoomName};
-use crate::tls::transport::Transport;
 use crate::protocol::{
     Command, Event, HistoryRequest, Refusal, SaidKind, Scope, Scoped, ServerLine, help_lines,
 };
+use crate::tls::transport::Transport;
 
 /// Seconds between two flood-limit notices to the same client.
 const FLOOD_NOTICE_EVERY: Duration = Duration::from_secs(10);

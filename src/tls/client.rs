@@ -27,7 +27,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -169,7 +171,10 @@ impl ClientTls {
                 .map_err(|e| format!("--tls-ca {}: {e}", ca.display()))?;
             let (added, _) = roots.add_parsable_certificates(certs);
             if added == 0 {
-                return Err(format!("--tls-ca {}: no CA certificate in it", ca.display()));
+                return Err(format!(
+                    "--tls-ca {}: no CA certificate in it",
+                    ca.display()
+                ));
             }
         }
         let provider = provider();
@@ -221,7 +226,8 @@ impl ClientTls {
         };
         self.verifier.begin(pinned);
         let recorded = Recorder::new(stream, tap.clone());
-        let handshake = TlsConnector::from(self.config.clone()).connect(self.name.clone(), recorded);
+        let handshake =
+            TlsConnector::from(self.config.clone()).connect(self.name.clone(), recorded);
         let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await;
         let outcome = self.verifier.outcome();
         let stream = match result {
@@ -249,14 +255,21 @@ impl ClientTls {
                 },
             },
             Some(Outcome::Changed { .. }) | None => {
-                return Err(TlsFailure::Refused("the certificate was not checked".into()));
+                return Err(TlsFailure::Refused(
+                    "the certificate was not checked".into(),
+                ));
             }
         };
         Ok((stream, Established { negotiated, trust }))
     }
 
     /// What a failed handshake means, from the verifier's outcome and the first bytes read.
-    fn failure(&self, error: std::io::Error, outcome: Option<Outcome>, tap: &RecordTap) -> TlsFailure {
+    fn failure(
+        &self,
+        error: std::io::Error,
+        outcome: Option<Outcome>,
+        tap: &RecordTap,
+    ) -> TlsFailure {
         if let Some(Outcome::Changed { pinned, presented }) = outcome {
             return TlsFailure::KeyChanged {
                 target: self.target.clone(),
@@ -270,7 +283,10 @@ impl ClientTls {
             };
         }
         let first = tap.first_received();
-        if first.first().is_some_and(|&byte| !super::record::is_content_type(byte)) {
+        if first
+            .first()
+            .is_some_and(|&byte| !super::record::is_content_type(byte))
+        {
             return TlsFailure::NotTls {
                 target: self.target.clone(),
                 answered: plaintext_summary(&first),

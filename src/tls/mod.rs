@@ -117,7 +117,10 @@ mod tests {
     fn a_fingerprint_reads_back_as_written() {
         let fingerprint = Fingerprint::of_spki(b"not really a key");
         let text = fingerprint.to_string();
-        assert!(text.starts_with("SHA256:") && !text.ends_with('='), "{text}");
+        assert!(
+            text.starts_with("SHA256:") && !text.ends_with('='),
+            "{text}"
+        );
         assert_eq!(text.len(), 7 + 43);
         assert_eq!(Fingerprint::parse(&text), Some(fingerprint));
         assert_eq!(Fingerprint::parse("SHA256:abc"), None);

@@ -298,7 +298,10 @@ mod tests {
             for chunk in wire.chunks(size) {
                 parser.feed(chunk, Way::Received, at, &mut out);
             }
-            let seen: Vec<_> = out.iter().map(|r| (r.content, r.len, r.handshake)).collect();
+            let seen: Vec<_> = out
+                .iter()
+                .map(|r| (r.content, r.len, r.handshake))
+                .collect();
             assert_eq!(
                 seen,
                 [

@@ -155,7 +155,12 @@ struct Current(RwLock<Arc<CertifiedKey>>);
 
 impl ResolvesServerCert for Current {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.read().unwrap_or_else(PoisonError::into_inner).clone())
+        Some(
+            self.0
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
     }
 }
 
@@ -247,10 +252,17 @@ impl ServerTls {
             Err(_elapsed) => return Err(NotAccepted::Silent(stream)),
             Ok(Ok(0)) => return Err(NotAccepted::Silent(stream)),
             Ok(Err(error)) => return Err(NotAccepted::Failed(error)),
-            Ok(Ok(_)) if first[0] != HANDSHAKE_RECORD => return Err(NotAccepted::Plaintext(stream)),
+            Ok(Ok(_)) if first[0] != HANDSHAKE_RECORD => {
+                return Err(NotAccepted::Plaintext(stream));
+            }
             Ok(Ok(_)) => {}
         }
-        match tokio::time::timeout_at(deadline, TlsAcceptor::from(self.config.clone()).accept(stream)).await {
+        match tokio::time::timeout_at(
+            deadline,
+            TlsAcceptor::from(self.config.clone()).accept(stream),
+        )
+        .await
+        {
             Err(_elapsed) => Err(NotAccepted::TimedOut),
             Ok(Err(error)) => Err(NotAccepted::Failed(error)),
             Ok(Ok(tls)) => Ok(tls),
@@ -357,7 +369,7 @@ mod tests {
             assert_eq!(mode(&source.cert_path()), 0o600);
             assert_eq!(mode(&data.path().join("tls")), 0o700);
         }
-        let again = ServerTls::new(source.clone()).unwrap();
+        let again = ServerTls::new(source).unwrap();
         assert_eq!(again.fingerprint(), first, "the same key on the next run");
         assert_eq!(again.reload().unwrap(), first);
     }
@@ -367,7 +379,11 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let source = CertSource::self_signed(data.path(), "localhost");
         ServerTls::new(source.clone()).unwrap();
-        fs::write(source.cert_path(), b"-----BEGIN CERTIFICATE-----\nnonsense\n").unwrap();
+        fs::write(
+            source.cert_path(),
+            b"-----BEGIN CERTIFICATE-----\nnonsense\n",
+        )
+        .unwrap();
         let error = ServerTls::new(source.clone()).unwrap_err().to_string();
         assert!(error.contains("cert.pem is damaged"), "{error}");
         assert_eq!(
@@ -376,7 +392,7 @@ mod tests {
             "never overwritten"
         );
         fs::remove_file(source.cert_path()).unwrap();
-        let error = ServerTls::new(source.clone()).unwrap_err().to_string();
+        let error = ServerTls::new(source).unwrap_err().to_string();
         assert!(error.contains("key.pem is there but"), "{error}");
     }
 
@@ -399,7 +415,11 @@ mod tests {
             CertSource::Files { .. } => unreachable!(),
         };
         assert_eq!(names("chat.example").last().unwrap(), "chat.example");
-        assert_eq!(names("[::]").len(), 3, "an unspecified address names nothing");
+        assert_eq!(
+            names("[::]").len(),
+            3,
+            "an unspecified address names nothing"
+        );
         assert_eq!(names("127.0.0.1").len(), 3);
     }
 }

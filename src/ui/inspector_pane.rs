@@ -7,9 +7,9 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::tls::record::Content;
 use crate::inspector::{Arrow, Closer, Direction, Inspector, Knowledge, Page, Step};
 use crate::tcpinfo::{self, TcpInfo};
+use crate::tls::record::Content;
 
 /// Rows from which every section is shown at once instead of one page.
 const STACKED_FROM: u16 = 34;

@@ -73,7 +73,7 @@ pub async fn spawn_server(mode: Mode, limits: Limits) -> Server {
         Config {
             mode,
             limits,
-            history: None,
+            ..Config::default()
         },
         token.clone(),
     ));
