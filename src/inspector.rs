@@ -312,7 +312,7 @@ impl Inspector {
     /// read whose plaintext they carried.
     fn on_records(&mut self, records: &[Record], at: Instant) {
         for record in records {
-            if record.way == Way::Received {
+            if record.way == Way::Received && !self.tls_handshaking {
                 self.carried.push((record.content, record.len));
             }
             let arrow = match record.way {
@@ -321,13 +321,13 @@ impl Inspector {
             };
             let what = match (record.content, record.handshake, record.way) {
                 (Content::Handshake, Some(kind), _) => handshake_name(kind).to_owned(),
-                (Content::ChangeCipherSpec, ..) => "ChangeCipherSpec (for middleboxes)".to_owned(),
+                (Content::ChangeCipherSpec, ..) => "ChangeCipherSpec (compatibility)".to_owned(),
                 (Content::Alert, ..) => "alert".to_owned(),
                 (Content::ApplicationData, _, Way::Sent) if self.tls_handshaking => {
                     "Finished (encrypted)".to_owned()
                 }
                 (Content::ApplicationData, _, Way::Received) if self.tls_handshaking => {
-                    "encrypted handshake (EncryptedExtensions, Certificate, ...)".to_owned()
+                    "EncryptedExtensions … Finished (encrypted)".to_owned()
                 }
                 (Content::Other(byte), ..) => format!("not TLS (first byte {byte:#04x})"),
                 // After the handshake, data records are shown with the reads they carried.
@@ -342,7 +342,7 @@ impl Inspector {
             self.record(
                 record.at.min(at),
                 step,
-                format!("TLS {what} {arrow} ({name} record, {len} B)"),
+                format!("TLS {what} {arrow} [{name} {len} B]"),
             );
         }
     }

@@ -333,14 +333,17 @@ fn render_reads(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
     }
 }
 
-/// The TLS records behind one read, e.g. `⟨2 TLS records: data 1262 B, data 90 B⟩ `; nothing
-/// for plain TCP.
+/// The TLS records behind one read, e.g. `⟨TLS data 1262 B, data 90 B⟩ `: the ciphertext on
+/// the wire beside the plaintext it carried. Nothing for plain TCP.
 fn tls_records(records: &[(Content, u16)]) -> String {
+    /// Records listed by size; past these, only how many more.
+    const LISTED: usize = 3;
     if records.is_empty() {
         return String::new();
     }
-    let list: Vec<String> = records
+    let mut list: Vec<String> = records
         .iter()
+        .take(LISTED)
         .map(|(content, len)| {
             let name = match content {
                 Content::ApplicationData => "data",
@@ -349,8 +352,10 @@ fn tls_records(records: &[(Content, u16)]) -> String {
             format!("{name} {len} B")
         })
         .collect();
-    let s = if records.len() == 1 { "" } else { "s" };
-    format!("⟨{} TLS record{s}: {}⟩ ", records.len(), list.join(", "))
+    if records.len() > LISTED {
+        list.push(format!("+{}", records.len() - LISTED));
+    }
+    format!("⟨TLS {}⟩ ", list.join(", "))
 }
 
 /// The bytes as text, with line ends shown as `⏎` and other controls as `.`.
