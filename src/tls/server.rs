@@ -194,11 +194,13 @@ impl ServerTls {
         }
         let key = load(&source)?;
         let current = Arc::new(Current(RwLock::new(Arc::new(key))));
-        let config = ServerConfig::builder_with_provider(provider())
+        let mut config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| CertError::Refused(e.to_string()))?
             .with_no_client_auth()
             .with_cert_resolver(current.clone());
+        // Our order (see [`provider`]), whatever the client's: the cheaper cipher suite.
+        config.ignore_client_order = true;
         Ok(Self {
             config: Arc::new(config),
             current,
