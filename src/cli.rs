@@ -119,7 +119,8 @@ pub struct Cli {
     pub room_members: usize,
 
     /// Where the server keeps its store (history): default $XDG_DATA_HOME/tcpchat. Local mode's
-    /// room uses it too.
+    /// room uses it too; so do the TLS certificate (DATA_DIR/tls) and the client's pinned keys
+    /// (DATA_DIR/known_hosts).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<std::path::PathBuf>,
 

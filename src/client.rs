@@ -91,7 +91,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         false => None,
     };
     if let Some(tls) = &tls {
-        app.expect_tls(tls.insecure());
+        app.expect_tls(tls.insecure(), Instant::now());
     }
     let mut net = net::spawn_with(target, framing, tls);
     let result = {

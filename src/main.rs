@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use std::sync::Arc;
 use tcpchat::cli::Cli;
 use tcpchat::client;
 use tcpchat::server::{self, Config, Mode};
@@ -18,7 +17,7 @@ use tcpchat::shutdown::Hangup;
 use tcpchat::terminal::NoTerminal;
 use tcpchat::tls::server::ServerTls;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -84,7 +83,10 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         Mode::Chat => cli.history().open()?,
         Mode::Echo | Mode::Ack => None,
     };
-    let tls = server_tls(&cli)?;
+    let tls = cli
+        .cert_source(&cli.listen)?
+        .map(ServerTls::open)
+        .transpose()?;
     let listener = tokio::net::TcpListener::bind(&cli.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
@@ -98,10 +100,9 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let speaks = if tls.is_some() { "TLS" } else { "plain TCP" };
     info!("listening on {local} (mode {}, {kept}, {speaks})", cli.mode);
     let shutdown = CancellationToken::new();
-    let hangup = match &tls {
-        Some(tls) => tls_reload_on_hangup(tls.clone()),
-        None => Hangup::Stop,
-    };
+    let hangup = tls
+        .as_ref()
+        .map_or(Hangup::Stop, ServerTls::reload_on_hangup);
     tcpchat::shutdown::on_signals(shutdown.clone(), hangup)
         .context("cannot install signal handlers")?;
     server::run(
@@ -117,29 +118,6 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     .await;
     info!("stopped");
     Ok(())
-}
-
-/// The server's TLS, if `--tls` asks for it: its certificate loaded (or made), and logged.
-fn server_tls(cli: &Cli) -> anyhow::Result<Option<Arc<ServerTls>>> {
-    let Some(source) = cli.cert_source(&cli.listen)? else {
-        return Ok(None);
-    };
-    let tls = ServerTls::new(source)?;
-    let cert = tls.source().cert_path();
-    let key = tls.fingerprint();
-    info!(
-        "TLS certificate {}, key {key}; SIGHUP reloads it",
-        cert.display()
-    );
-    Ok(Some(Arc::new(tls)))
-}
-
-/// SIGHUP, for a TLS server: read the certificate again; if that fails, keep the old one.
-fn tls_reload_on_hangup(tls: Arc<ServerTls>) -> Hangup {
-    Hangup::Reload(Box::new(move || match tls.reload() {
-        Ok(key) => info!("SIGHUP: TLS certificate reloaded, key {key}"),
-        Err(error) => warn!("SIGHUP: TLS certificate not reloaded, the old one stays: {error}"),
-    }))
 }
 
 fn init_logging(verbose: u8) {

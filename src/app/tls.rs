@@ -26,14 +26,15 @@ const INSECURE_NOTE: &str = "--tls-insecure: the server's certificate is NOT che
     everything; a pinned key is not compared either";
 
 impl App {
-    /// The client connects with TLS (`--tls`); `insecure` if it trusts any certificate.
-    pub fn expect_tls(&mut self, insecure: bool) {
+    /// The client connects with TLS (`--tls`); `insecure` if it trusts any certificate (said
+    /// in the scrollback, dated `at`).
+    pub fn expect_tls(&mut self, insecure: bool, at: Instant) {
         self.tls = Some(TlsStatus {
             insecure,
             session: None,
         });
         if insecure {
-            self.note(INSECURE_NOTE, Instant::now());
+            self.note(INSECURE_NOTE, at);
         }
     }
 

@@ -4,7 +4,8 @@
 //! token. Each accepted connection gets one task that owns its socket: a chat [`session`]
 //! (its input framed by [`line_reader`], its output by [`writer`]) or one of the [`article`]'s
 //! servers. The rooms they share live in [`rooms`]; the lines they write, in
-//! [`crate::protocol`].
+//! [`crate::protocol`]. With `--tls` the connection's task first runs the TLS handshake
+//! ([`crate::tls::server`]), then the same session over it ([`crate::tls::transport`]).
 //!
 //! Shutdown: cancelling the token stops accepting, every chat client is told
 //! `*** server shutting down` and closed cleanly, and `run` returns within

@@ -32,7 +32,10 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use tracing::{info, warn};
+
 use super::{Fingerprint, provider};
+use crate::shutdown::Hangup;
 
 /// The first byte of every TLS record that carries a handshake message (a ClientHello first).
 pub const HANDSHAKE_RECORD: u8 = 0x16;
@@ -206,6 +209,28 @@ impl ServerTls {
             current,
             source,
         })
+    }
+
+    /// [`ServerTls::new`] for `--serve`: says in the log which certificate and key it serves.
+    pub fn open(source: CertSource) -> Result<Arc<Self>, CertError> {
+        let tls = Self::new(source)?;
+        let cert = tls.source.cert_path();
+        let key = tls.fingerprint();
+        info!(
+            "TLS certificate {}, key {key}; SIGHUP reloads it",
+            cert.display()
+        );
+        Ok(Arc::new(tls))
+    }
+
+    /// What SIGHUP does to a TLS server: read the certificate again, or keep the old one if
+    /// that fails; either way, one line in the log.
+    pub fn reload_on_hangup(tls: &Arc<Self>) -> Hangup {
+        let tls = tls.clone();
+        Hangup::Reload(Box::new(move || match tls.reload() {
+            Ok(key) => info!("SIGHUP: TLS certificate reloaded, key {key}"),
+            Err(error) => warn!("SIGHUP: TLS certificate not reloaded, the old one stays: {error}"),
+        }))
     }
 
     /// Where the certificate comes from.
