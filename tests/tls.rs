@@ -847,8 +847,9 @@ async fn a_client_stalled_mid_handshake_delays_nobody_and_is_closed_at_the_timeo
     let data = tempfile::tempdir().unwrap();
     let server = TlsServer::start(data.path(), hostile_limits()).await;
     let hello = client_hello();
-    let mut stalled = TcpStream::connect(server.addr).await.unwrap();
+    // Taken before the connect: the server's clock for this client starts later, at accept.
     let stalled_at = Instant::now();
+    let mut stalled = TcpStream::connect(server.addr).await.unwrap();
     stalled.write_all(&hello[..hello.len() / 2]).await.unwrap();
 
     // Meanwhile a whole session, well within the stalled client's timeout.

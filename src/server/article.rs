@@ -5,13 +5,13 @@
 
 use std::net::SocketAddr;
 
-use crate::tls::transport::Transport;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::{Ending, LINGER, Limits, kernel_summary, linger};
 use crate::protocol::article::{ArticleMode, is_exit_read};
+use crate::tls::transport::Transport;
 
 /// The article's `recv(1024)`: each read of at most this many bytes is one message.
 const RECV_SIZE: usize = 1024;
