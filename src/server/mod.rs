@@ -416,11 +416,13 @@ async fn serve_connection(
     if let Err(error) = socket.set_tcp_user_timeout(Some(idle + (idle / 6) * 3)) {
         warn!(%peer, %error, "setting TCP_USER_TIMEOUT failed");
     }
-    match tls {
-        None => serve_over(stream, peer, mode, &limits, &shared, &shutdown).await,
+    match (tls, mode.article()) {
+        // Plain TCP, as before TLS existed: no wrapper, so its task is no larger.
+        (None, None) => session::serve(stream, peer, &shared, &limits, &shutdown).await,
+        (None, Some(mode)) => article::serve(stream, peer, mode, &limits, &shutdown).await,
         // Boxed: a TLS stream is large, and inline it would make every plaintext
         // connection's task as large too.
-        Some(tls) => {
+        (Some(tls), _) => {
             let tls = serve_tls(stream, peer, mode, &limits, &shared, &shutdown, &tls);
             Box::pin(tls).await;
         }
