@@ -11,6 +11,7 @@
 //! | `nc` on the TLS port (speaking first, silent, input at EOF) | one plaintext line, then EOF | `a_plaintext_client_on_the_tls_port_gets_one_line_then_eof` |
 //! | `--tls` client on a plaintext port | "does not speak TLS", quoting the greeting | `a_tls_client_on_a_plaintext_port_is_told_so` |
 //! | first use, then the same key, then another key | pinned and shown; matched; refused with both fingerprints; `--tls-insecure` connects; `--tls-forget` accepts the new one | `a_key_is_pinned_on_first_use_and_a_changed_key_is_refused` |
+//! | a server that offers session resumption | every connection still shows its certificate and is checked (fixed: a resumed session was refused as unchecked) | `every_connection_is_checked_even_where_the_server_offers_resumption` |
 //! | the pinned certificate without its private key | refused: the handshake signature is still checked | `a_pinned_certificate_without_its_key_is_refused` |
 //! | a CA-signed certificate (`--tls-ca`) | verified by the chain, not pinned; a wrong name refused | `a_ca_signed_certificate_is_verified_by_its_chain` |
 //! | a client stalled mid-handshake | others unaffected; closed after the handshake timeout | `a_client_stalled_mid_handshake_delays_nobody_and_is_closed_at_the_timeout` |
@@ -691,6 +692,53 @@ async fn a_key_is_pinned_on_first_use_and_a_changed_key_is_refused() {
         matches!(renewed.trust, Trust::PinnedNow { fingerprint, .. } if fingerprint == second_key)
     );
     server.stop().await;
+}
+
+#[tokio::test]
+async fn every_connection_is_checked_even_where_the_server_offers_resumption() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    // A server that sends session tickets (rustls's default), unlike tcpchat's.
+    let (cert, key) = make_cert(None, &["127.0.0.1"]);
+    let chain = vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    assert!(config.send_tls13_tickets > 0);
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(stream).await {
+                    let _ = tls.write_all(b"hello\n").await;
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    let mine = tempfile::tempdir().unwrap();
+    let tls = ClientTls::new(&target, pinning_in(mine.path())).unwrap();
+    let mut trusts = Vec::new();
+    for _ in 0..3 {
+        let stream = TcpStream::connect(&target).await.unwrap();
+        let (mut stream, established) = tls.handshake(stream, &RecordTap::new()).await.unwrap();
+        // Read to the end, so that the tickets the server sent are taken in.
+        let mut rest = Vec::new();
+        let _ = timeout(DEADLINE, stream.read_to_end(&mut rest))
+            .await
+            .unwrap();
+        trusts.push(established.trust);
+    }
+    assert!(matches!(trusts[0], Trust::PinnedNow { .. }), "{trusts:?}");
+    assert!(matches!(trusts[1], Trust::Pinned { .. }), "{trusts:?}");
+    assert!(matches!(trusts[2], Trust::Pinned { .. }), "{trusts:?}");
 }
 
 /// Presents a fixed certificate with a signing key that is not its own.

@@ -192,12 +192,15 @@ impl ClientTls {
             algorithms: provider.signature_verification_algorithms,
             state: Mutex::default(),
         });
-        let config = ClientConfig::builder_with_provider(provider)
+        let mut config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .dangerous()
             .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth();
+        // Every connection shows its certificate and is checked (a resumed session shows
+        // none); a reconnect is rare enough that the full handshake costs nothing to notice.
+        config.resumption = rustls::client::Resumption::disabled();
         Ok(Self {
             config: Arc::new(config),
             verifier,

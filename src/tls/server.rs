@@ -204,6 +204,10 @@ impl ServerTls {
             .with_cert_resolver(current.clone());
         // Our order (see [`provider`]), whatever the client's: the cheaper cipher suite.
         config.ignore_client_order = true;
+        // No session tickets: tcpchat's client checks every connection's certificate with a
+        // full handshake, and a ticket sent to every client would cost bytes and cache churn
+        // for nothing.
+        config.send_tls13_tickets = 0;
         Ok(Self {
             config: Arc::new(config),
             current,
