@@ -7,6 +7,7 @@ use clap::Parser;
 
 use crate::codec::DEFAULT_MAX_LINE;
 use crate::names::Nick;
+use crate::tls::server::{CertSource, DEFAULT_HANDSHAKE_TIMEOUT};
 use std::time::Duration;
 
 use crate::server::{
@@ -152,7 +153,8 @@ pub struct Cli {
     pub room_members: usize,
 
     /// Where the server keeps its store (history): default $XDG_DATA_HOME/tcpchat. Local mode's
-    /// room uses it too.
+    /// room uses it too; so do the TLS certificate (DATA_DIR/tls) and the client's pinned keys
+    /// (DATA_DIR/known_hosts).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<std::path::PathBuf>,
 
@@ -195,6 +197,39 @@ pub struct Cli {
     /// Addresses in this network may not connect (repeatable).
     #[arg(long, value_name = "CIDR", value_parser = network, help_heading = SERVER_FLAGS, conflicts_with = "target")]
     pub deny: Vec<ipnet::IpNet>,
+
+    /// Speak TLS. Server: with a self-signed certificate made on first run and kept in
+    /// DATA_DIR/tls, unless --tls-cert and --tls-key name one; SIGHUP then reloads the
+    /// certificate instead of stopping. Client: connect with TLS; a certificate that chains to no
+    /// trusted root is pinned on first use (DATA_DIR/known_hosts).
+    #[arg(long)]
+    pub tls: bool,
+
+    /// The certificate chain to serve (PEM, leaf first), with --tls-key; implies --tls.
+    #[arg(long, value_name = "FILE", requires_all = ["serve", "tls_key"], help_heading = SERVER_FLAGS)]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["serve", "tls_cert"], help_heading = SERVER_FLAGS)]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Seconds a TLS client has from connecting to a finished handshake.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HANDSHAKE_TIMEOUT.as_secs_f64(), value_parser = positive_secs, help_heading = SERVER_FLAGS, conflicts_with = "target")]
+    pub tls_handshake_timeout: f64,
+
+    /// Trust any certificate. The session is still encrypted, but anyone on the path
+    /// could be the other end: no chain, name or pinned key is checked.
+    #[arg(long, requires = "tls", conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
+    pub tls_insecure: bool,
+
+    /// Also trust the CA certificates in FILE (PEM), e.g. a private CA.
+    #[arg(long, value_name = "FILE", requires = "tls", conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
+    pub tls_ca: Option<std::path::PathBuf>,
+
+    /// Forget the TLS key pinned for HOST:PORT (after its server's key changed), then exit;
+    /// the next --tls connection pins the key it is shown.
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port, conflicts_with_all = ["serve", "target", "tls"], help_heading = CLIENT_FLAGS)]
+    pub tls_forget: Option<String>,
 
     /// More detail in the log: -v shows each read (recv N bytes). RUST_LOG, if set, wins.
     #[arg(short, long, action = clap::ArgAction::Count, help_heading = SERVER_FLAGS, conflicts_with_all = ["target", "quiet"])]
@@ -243,6 +278,35 @@ impl Cli {
         })
     }
 
+    /// Whether the server speaks, or the client connects with, TLS.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls || self.tls_cert.is_some()
+    }
+
+    /// The data directory: `--data-dir`, or the default one.
+    pub fn data_dir(&self) -> Option<std::path::PathBuf> {
+        self.data_dir.clone().or_else(crate::data_dir::default)
+    }
+
+    /// Where the server's certificate comes from (`--tls-cert`, or the self-signed one kept
+    /// in the data directory, made for `listen`'s host), if it speaks TLS.
+    pub fn cert_source(&self, listen: &str) -> anyhow::Result<Option<CertSource>> {
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            return Ok(Some(CertSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }));
+        }
+        if !self.tls {
+            return Ok(None);
+        }
+        let dir = self.data_dir().ok_or_else(|| {
+            anyhow::anyhow!("no home directory for the TLS certificate; give --data-dir")
+        })?;
+        let host = listen.rsplit_once(':').map_or(listen, |(host, _)| host);
+        Ok(Some(CertSource::self_signed(&dir, host)))
+    }
+
     /// The server limits the flags describe.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -260,6 +324,7 @@ impl Cli {
             rooms_per_client: self.rooms_per_client,
             max_rooms: self.max_rooms,
             room_members: self.room_members,
+            tls_handshake_timeout: Duration::from_secs_f64(self.tls_handshake_timeout),
             ..Limits::default()
         }
     }

@@ -1,6 +1,7 @@
 //! The client's wiring: local mode (host the room here if nobody does), the terminal session,
 //! the network task and the app loop, and an orderly end for all of them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +14,9 @@ use crate::cli::Cli;
 use crate::event_loop::{self, Io};
 use crate::protocol::Framing;
 use crate::server::{self, Config};
+use crate::tls::client::{ClientOptions, ClientTls};
+use crate::tls::known_hosts::KnownHosts;
+use crate::tls::server::ServerTls;
 use crate::transcript::Transcript;
 use crate::{config, input_history, net, shutdown, terminal};
 
@@ -39,6 +43,7 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
                     limits: cli.limits(),
                     history,
                     hosting: cli.hosting().map_err(anyhow::Error::msg)?,
+                    tls: hosted_tls(cli)?,
                     ..Config::default()
                 };
                 let server = tokio::spawn(server::run(listener, config, stop_server.clone()));
@@ -103,7 +108,14 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     if let Some((_, Some(note))) = &embedded {
         app.note(note, Instant::now());
     }
-    let mut net = net::spawn(target, framing);
+    let tls = match cli.tls_enabled() {
+        true => Some(client_tls(cli, &target)?),
+        false => None,
+    };
+    if let Some(tls) = &tls {
+        app.expect_tls(tls.insecure(), Instant::now());
+    }
+    let mut net = net::spawn_with(target, framing, tls);
     let result = {
         let (mut tui, _guard) = terminal::init()?;
         if !app.mouse_captured {
@@ -154,6 +166,45 @@ fn login_name() -> Option<String> {
     crate::names::Nick::parse(&name)
         .ok()
         .map(|nick| nick.to_string())
+}
+
+/// The TLS the room local mode hosts speaks with `--tls`: the self-signed certificate kept in
+/// the data directory, as `--serve --tls` would use.
+fn hosted_tls(cli: &Cli) -> anyhow::Result<Option<Arc<ServerTls>>> {
+    match cli.cert_source(&cli.local)? {
+        Some(source) => Ok(Some(Arc::new(ServerTls::new(source)?))),
+        None => Ok(None),
+    }
+}
+
+/// The client's TLS for `target`, pinning in the data directory's `known_hosts`.
+fn client_tls(cli: &Cli, target: &str) -> anyhow::Result<Arc<ClientTls>> {
+    let options = ClientOptions {
+        insecure: cli.tls_insecure,
+        ca: cli.tls_ca.clone(),
+        known_hosts: cli.data_dir().map(|dir| KnownHosts::in_dir(&dir)),
+    };
+    let tls = ClientTls::new(target, options).map_err(anyhow::Error::msg)?;
+    Ok(Arc::new(tls))
+}
+
+/// `--tls-forget HOST:PORT`: removes the pin, and says what was forgotten.
+pub fn forget_pin(cli: &Cli, target: &str) -> anyhow::Result<String> {
+    let dir = cli
+        .data_dir()
+        .context("no home directory for known_hosts; give --data-dir")?;
+    let known = KnownHosts::in_dir(&dir);
+    let path = known.path().display().to_string();
+    match known
+        .forget(target)
+        .with_context(|| format!("cannot rewrite {path}"))?
+    {
+        Some(key) => Ok(format!(
+            "forgot the key pinned for {target} ({key}) in {path}; the next `tcpchat --tls \
+             {target}` pins the key the server presents then"
+        )),
+        None => Ok(format!("no key was pinned for {target} in {path}")),
+    }
 }
 
 /// The transcript `--log` asks for, under the data directory.

@@ -43,6 +43,8 @@ const CLIENT_KEYS: &[(&str, &str, Kind, &str)] = &[
     ("bell", "--no-bell", Kind::Negated, "no_bell"),
     ("log", "--log", Kind::Switch, "log"),
     ("theme", "--theme", Kind::Text, "theme"),
+    ("tls", "--tls", Kind::Switch, "tls"),
+    ("tls_ca", "--tls-ca", Kind::Text, "tls_ca"),
     ("data_dir", "--data-dir", Kind::Text, "data_dir"),
 ];
 
@@ -76,6 +78,14 @@ const SERVE_KEYS: &[(&str, &str, Kind)] = &[
     ("allow", "--allow", Kind::List),
     ("deny", "--deny", Kind::List),
     ("quiet", "--quiet", Kind::Switch),
+    ("tls", "--tls", Kind::Switch),
+    ("tls_cert", "--tls-cert", Kind::Text),
+    ("tls_key", "--tls-key", Kind::Text),
+    (
+        "tls_handshake_timeout",
+        "--tls-handshake-timeout",
+        Kind::Number,
+    ),
     ("log_file", "--log-file", Kind::Text),
 ];
 

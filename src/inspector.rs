@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::net::{Close, NetEvent};
 use crate::tcpinfo::{self, TcpInfo};
+use crate::tls::record::{Content, Record, Way, handshake_name};
 
 /// Timeline entries kept; the oldest go first.
 pub const TIMELINE_LEN: usize = 1000;
@@ -139,6 +140,9 @@ pub struct ReadRecord {
     pub len: usize,
     /// Its first [`READ_BYTES_KEPT`] bytes.
     pub bytes: Bytes,
+    /// With TLS: the records that came off the socket for it (content type, body length),
+    /// the ciphertext beside the plaintext `bytes` it carried.
+    pub tls: Vec<(Content, u16)>,
 }
 
 /// The inspector's state.
@@ -164,6 +168,10 @@ pub struct Inspector {
     pub previous: Option<TcpInfo>,
     reads: VecDeque<ReadRecord>,
     reads_total: u64,
+    /// TLS records received since the last read, for the read they carried.
+    carried: Vec<(Content, u16)>,
+    /// Whether a TLS handshake is under way: its records go to the timeline.
+    tls_handshaking: bool,
 }
 
 impl Inspector {
@@ -237,6 +245,8 @@ impl Inspector {
                 self.info = None;
                 self.previous = None;
                 self.handshake_took = Some(*handshake);
+                self.tls_handshaking = true;
+                self.carried.clear();
                 self.handshake = handshake_ladder(info.as_ref(), *handshake);
                 self.sample(info.as_ref());
             }
@@ -270,6 +280,70 @@ impl Inspector {
                 self.record(at, Step::Close, format!("reconnect in {secs} s"));
             }
             NetEvent::NotSent(_) => {}
+            NetEvent::TlsRecords(records) => self.on_records(records, at),
+            NetEvent::TlsEstablished {
+                established,
+                handshake,
+            } => {
+                self.tls_handshaking = false;
+                let ms = millis(*handshake);
+                let trips = match self.handshake_took {
+                    Some(tcp) if !tcp.is_zero() => {
+                        let ratio = handshake.as_secs_f64() / tcp.as_secs_f64();
+                        format!(" ({ratio:.1}× TCP's handshake)")
+                    }
+                    _ => String::new(),
+                };
+                let agreed = established.negotiated;
+                self.record(
+                    at,
+                    Step::Setup,
+                    format!("TLS established in {ms}{trips}: {agreed}"),
+                );
+            }
+            NetEvent::TlsFailed(failure) => {
+                self.tls_handshaking = false;
+                self.record(at, Step::Error, failure.to_string());
+            }
+        }
+    }
+
+    /// TLS records: the handshake's go to the timeline one by one; received ones wait for the
+    /// read whose plaintext they carried.
+    fn on_records(&mut self, records: &[Record], at: Instant) {
+        for record in records {
+            if record.way == Way::Received && !self.tls_handshaking {
+                self.carried.push((record.content, record.len));
+            }
+            let arrow = match record.way {
+                Way::Sent => "→",
+                Way::Received => "←",
+            };
+            let what = match (record.content, record.handshake, record.way) {
+                (Content::Handshake, Some(kind), _) => handshake_name(kind).to_owned(),
+                (Content::ChangeCipherSpec, ..) => "ChangeCipherSpec (compatibility)".to_owned(),
+                (Content::Alert, ..) => "alert".to_owned(),
+                (Content::ApplicationData, _, Way::Sent) if self.tls_handshaking => {
+                    "Finished (encrypted)".to_owned()
+                }
+                (Content::ApplicationData, _, Way::Received) if self.tls_handshaking => {
+                    "EncryptedExtensions … Finished (encrypted)".to_owned()
+                }
+                (Content::Other(byte), ..) => format!("not TLS (first byte {byte:#04x})"),
+                // After the handshake, data records are shown with the reads they carried.
+                _ => continue,
+            };
+            let step = match record.way {
+                Way::Sent => Step::Send,
+                Way::Received => Step::Recv,
+            };
+            let name = record.content.name();
+            let len = record.len;
+            self.record(
+                record.at.min(at),
+                step,
+                format!("TLS {what} {arrow} [{name} {len} B]"),
+            );
         }
     }
 
@@ -284,6 +358,7 @@ impl Inspector {
             at: at.saturating_duration_since(start),
             len: bytes.len(),
             bytes: bytes.slice(..bytes.len().min(READ_BYTES_KEPT)),
+            tls: std::mem::take(&mut self.carried),
         });
     }
 

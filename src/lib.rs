@@ -20,6 +20,8 @@
 //! - [`server`]: the accept loop, limits and shutdown; each chat session's line reader and
 //!   writer; the room; the article's echo and ack servers.
 //! - [`shutdown`]: signals → one cancellation token.
+//! - [`tls`]: TLS for both sides: the server's certificate and accept step, the client's
+//!   verifier and pinned keys, the record headers the inspector shows.
 //!
 //! The client, the spine the project was asked for:
 //!
@@ -56,5 +58,6 @@ pub mod shutdown;
 pub mod store;
 pub mod tcpinfo;
 pub mod terminal;
+pub mod tls;
 pub mod transcript;
 pub mod ui;

@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tcpchat::cli::Cli;
 use tcpchat::server::{self, Config, Mode};
+use tcpchat::shutdown::Hangup;
 use tcpchat::terminal::NoTerminal;
+use tcpchat::tls::server::ServerTls;
 use tcpchat::{client, config};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -38,6 +40,18 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let config::Resolved { cli, loaded, .. } = resolved;
+    if let Some(target) = &cli.tls_forget {
+        return match client::forget_pin(&cli, target) {
+            Ok(said) => {
+                let _ = writeln!(std::io::stdout().lock(), "{said}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                report(format_args!("{error:#}"));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")
         .and_then(|runtime| {
@@ -82,6 +96,10 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
     if !hosting.operators.is_empty() && history.is_none() {
         anyhow::bail!("--op needs accounts, which are kept in the store: drop --retain 0");
     }
+    let tls = cli
+        .cert_source(&cli.listen)?
+        .map(ServerTls::open)
+        .transpose()?;
     let listener = tokio::net::TcpListener::bind(&cli.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
@@ -92,23 +110,29 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
         Some(history) => format!("history in {}", history.store.path().display()),
         None => "no history".to_owned(),
     };
+    // Before the line that says the server is there: a SIGTERM sent on reading it must find
+    // the handler installed, not the default action (which kills without a goodbye).
+    let shutdown = CancellationToken::new();
+    let hangup = tls
+        .as_ref()
+        .map_or(Hangup::Stop, ServerTls::reload_on_hangup);
+    tcpchat::shutdown::on_signals(shutdown.clone(), hangup)
+        .context("cannot install signal handlers")?;
     // Its own target, which -q keeps: the one line that says where the server is.
-    info!(target: STARTUP, "listening on {local} (mode {}, {kept})", cli.mode);
+    let speaks = if tls.is_some() { "TLS" } else { "plain TCP" };
+    info!(target: STARTUP, "listening on {local} (mode {}, {kept}, {speaks})", cli.mode);
     for nick in &hosting.operators {
         info!(
             "operator {nick}: logged in as this account, one may /kick, /ban and /mute \
              (a new one is registered from this machine)"
         );
     }
-    if !local.ip().is_loopback() {
+    if !local.ip().is_loopback() && tls.is_none() {
         tracing::warn!(
             "{local} is reachable from other machines and this server speaks plain text: \
-             anyone on the path can read every line"
+             anyone on the path can read every line (--tls encrypts it)"
         );
     }
-    let shutdown = CancellationToken::new();
-    tcpchat::shutdown::cancel_on_signals(shutdown.clone())
-        .context("cannot install signal handlers")?;
     server::run(
         listener,
         Config {
@@ -116,6 +140,7 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
             limits: cli.limits(),
             history,
             hosting,
+            tls,
         },
         shutdown,
     )

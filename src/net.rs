@@ -13,10 +13,12 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -24,6 +26,8 @@ use tokio::time::Instant;
 
 use crate::protocol::Framing;
 use crate::tcpinfo::{self, TcpInfo};
+use crate::tls::client::{ClientTls, Established, TlsFailure};
+use crate::tls::record::{Record, RecordTap};
 
 /// How long a `connect()` may take before it counts as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -99,6 +103,20 @@ pub enum NetEvent {
     },
     /// Resolving or connecting failed; the reason in words.
     ConnectFailed(String),
+    /// The TLS handshake finished (after [`NetEvent::Connected`], with `--tls`).
+    TlsEstablished {
+        /// What was agreed, and how the server's certificate was trusted.
+        established: Established,
+        /// How long the TLS handshake took after TCP's.
+        handshake: Duration,
+    },
+    /// The TLS handshake failed; the connection is closed. A [`TlsFailure::is_final`] one is
+    /// not retried: the task waits for the user to quit.
+    TlsFailed(TlsFailure),
+    /// TLS records that crossed the socket since the last event, oldest first: what the
+    /// plaintext of the next [`NetEvent::Received`] (or the last [`NetEvent::Sent`]) was
+    /// carried in, and the handshake.
+    TlsRecords(Vec<Record>),
     /// One `recv()`: the bytes exactly as this read returned them.
     Received(Bytes),
     /// One line written, `bytes` long on the wire.
@@ -161,6 +179,11 @@ impl Drop for NetHandle {
 /// Starts the network task for `target` (`HOST:PORT`), writing what it is given as `framing`
 /// says.
 pub fn spawn(target: String, framing: Framing) -> NetHandle {
+    spawn_with(target, framing, None)
+}
+
+/// [`spawn`], with TLS over each connection if `tls` is given.
+pub fn spawn_with(target: String, framing: Framing, tls: Option<Arc<ClientTls>>) -> NetHandle {
     let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
     let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
     let (inspecting, inspecting_rx) = watch::channel(false);
@@ -169,6 +192,7 @@ pub fn spawn(target: String, framing: Framing) -> NetHandle {
         let mut link = Link {
             events: event_tx,
             framing,
+            tls,
             inspecting: inspecting_rx,
             tcp_info: tcp_info_tx,
         };
@@ -188,6 +212,7 @@ pub fn spawn(target: String, framing: Framing) -> NetHandle {
 struct Link {
     events: mpsc::Sender<Stamped>,
     framing: Framing,
+    tls: Option<Arc<ClientTls>>,
     inspecting: watch::Receiver<bool>,
     tcp_info: watch::Sender<Option<TcpInfo>>,
 }
@@ -228,7 +253,24 @@ async fn run(
     loop {
         if let Some(stream) = connect(target, &link.events).await? {
             let started = Instant::now();
-            if let SessionEnd::Deliberate = session(stream, link, &mut outgoing).await? {
+            let end = match link.tls.clone() {
+                None => {
+                    let fd = stream.as_raw_fd();
+                    let (rd, wr) = stream.into_split();
+                    session(rd, wr, fd, None, link, &mut outgoing).await?
+                }
+                Some(tls) => match secure(&tls, stream, &link.events).await? {
+                    Ok((stream, tap)) => {
+                        let fd = stream.get_ref().0.get_ref().as_raw_fd();
+                        let (rd, wr) = tokio::io::split(stream);
+                        session(rd, wr, fd, Some(&tap), link, &mut outgoing).await?
+                    }
+                    // A deliberate refusal (a changed key, say) is not retried in a loop.
+                    Err(true) => return park(&link.events, &mut outgoing).await,
+                    Err(false) => SessionEnd::Lost,
+                },
+            };
+            if let SessionEnd::Deliberate = end {
                 return Ok(());
             }
             if started.elapsed() >= STABLE_SESSION {
@@ -309,6 +351,65 @@ async fn connect(
     Ok(None)
 }
 
+/// Runs the TLS handshake over a connected `stream` and reports it. `Err(final)` if it failed
+/// (reported too), `final` saying whether another try could help.
+async fn secure(
+    tls: &ClientTls,
+    stream: TcpStream,
+    events: &mpsc::Sender<Stamped>,
+) -> Result<
+    Result<
+        (
+            tokio_rustls::client::TlsStream<crate::tls::record::Recorder<TcpStream>>,
+            RecordTap,
+        ),
+        bool,
+    >,
+    UiGone,
+> {
+    let tap = RecordTap::new();
+    let started = Instant::now();
+    let result = tls.handshake(stream, &tap).await;
+    let records = tap.take();
+    if !records.is_empty() {
+        emit(events, NetEvent::TlsRecords(records)).await?;
+    }
+    match result {
+        Ok((stream, established)) => {
+            let handshake = started.elapsed();
+            emit(
+                events,
+                NetEvent::TlsEstablished {
+                    established,
+                    handshake,
+                },
+            )
+            .await?;
+            Ok(Ok((stream, tap)))
+        }
+        Err(failure) => {
+            let last = failure.is_final();
+            emit(events, NetEvent::TlsFailed(failure)).await?;
+            Ok(Err(last))
+        }
+    }
+}
+
+/// After a refusal that another try would meet again: no more connections; lines typed are
+/// reported as not sent until the user quits (which drops the task).
+async fn park(
+    events: &mpsc::Sender<Stamped>,
+    outgoing: &mut mpsc::Receiver<Outgoing>,
+) -> Result<(), UiGone> {
+    while let Some(message) = outgoing.recv().await {
+        match message {
+            Outgoing::Exit(_) => return Ok(()),
+            Outgoing::Line(line) => emit(events, NetEvent::NotSent(line)).await?,
+        }
+    }
+    Err(UiGone)
+}
+
 async fn connect_to(addr: SocketAddr) -> io::Result<TcpStream> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
@@ -320,35 +421,55 @@ async fn connect_to(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Runs one connection until it closes; reports each read, write and the close.
-async fn session(
-    stream: TcpStream,
+/// Runs one connection until it closes; reports each read, write and the close. `rd` and `wr`
+/// are the halves of the TCP socket `fd`, or of TLS over it (then `tap` has its records).
+async fn session<R, W>(
+    mut rd: R,
+    mut wr: W,
+    fd: RawFd,
+    tap: Option<&RecordTap>,
     link: &mut Link,
     outgoing: &mut mpsc::Receiver<Outgoing>,
-) -> Result<SessionEnd, UiGone> {
-    let (mut rd, mut wr) = stream.into_split();
+) -> Result<SessionEnd, UiGone>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let Link {
         events,
         framing,
         inspecting,
         tcp_info,
+        ..
     } = link;
+    let records = async |events: &mpsc::Sender<Stamped>| -> Result<(), UiGone> {
+        if let Some(tap) = tap {
+            let records = tap.take();
+            if !records.is_empty() {
+                emit(events, NetEvent::TlsRecords(records)).await?;
+            }
+        }
+        Ok(())
+    };
     let reading = async {
         let mut ticker = tokio::time::interval(SAMPLE_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let mut buf = BytesMut::with_capacity(READ_SIZE);
             tokio::select! {
-                read = rd.read_buf(&mut buf) => match read {
-                    Ok(0) => return Ok(Close::PeerFin),
-                    Ok(_) => emit(events, NetEvent::Received(buf.freeze())).await?,
-                    Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
-                        return Ok(Close::Reset);
+                read = rd.read_buf(&mut buf) => {
+                    records(events).await?;
+                    match read {
+                        Ok(0) => return Ok(Close::PeerFin),
+                        Ok(_) => emit(events, NetEvent::Received(buf.freeze())).await?,
+                        Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
+                            return Ok(Close::Reset);
+                        }
+                        Err(error) => return Ok(Close::Failed(error.to_string())),
                     }
-                    Err(error) => return Ok(Close::Failed(error.to_string())),
                 },
                 () = next_sample(inspecting, &mut ticker) => {
-                    tcp_info.send_replace(tcpinfo::read(rd.as_ref()).ok());
+                    tcp_info.send_replace(tcpinfo::read(&fd).ok());
                 }
             }
         }
@@ -360,16 +481,23 @@ async fn session(
                 Outgoing::Exit(text) => (text, true),
             };
             let wire = framing.encode(&text);
-            if let Err(error) = wr.write_all(&wire).await {
+            // The flush is what puts TLS records on the wire; on plain TCP it does nothing.
+            let written = async {
+                wr.write_all(&wire).await?;
+                wr.flush().await
+            };
+            if let Err(error) = written.await {
                 return Ok(Some(Close::Failed(error.to_string())));
             }
             let bytes = wire.len();
             emit(events, NetEvent::Sent { bytes, exit }).await?;
+            records(events).await?;
             if exit {
                 if let Err(error) = wr.shutdown().await {
                     return Ok(Some(Close::Failed(error.to_string())));
                 }
-                let info = tcpinfo::read(wr.as_ref()).ok();
+                records(events).await?;
+                let info = tcpinfo::read(&fd).ok();
                 emit(events, NetEvent::FinSent { info }).await?;
                 return Ok(None);
             }
@@ -386,7 +514,7 @@ async fn session(
         },
     };
     // The socket is still open here, so its state (CLOSE-WAIT, TIME-WAIT...) can be read.
-    let info = tcpinfo::read(wr.as_ref()).ok();
+    let info = tcpinfo::read(&fd).ok();
     emit(events, NetEvent::Closed { how, info }).await?;
     Ok(end)
 }

@@ -21,7 +21,7 @@ complete -c tcpchat -l announce-up-to -d 'Largest room in which every join and l
 complete -c tcpchat -l rooms-per-client -d 'Most rooms one client may be in at once, #lobby included' -r
 complete -c tcpchat -l max-rooms -d 'Most rooms the server holds at once, #lobby included' -r
 complete -c tcpchat -l room-members -d 'Most members one room holds (#lobby is bounded by --max-clients)' -r
-complete -c tcpchat -l data-dir -d 'Where the server keeps its store (history): default $XDG_DATA_HOME/tcpchat. Local mode\'s room uses it too' -r -F
+complete -c tcpchat -l data-dir -d 'Where the server keeps its store (history): default $XDG_DATA_HOME/tcpchat. Local mode\'s room uses it too; so do the TLS certificate (DATA_DIR/tls) and the client\'s pinned keys (DATA_DIR/known_hosts)' -r -F
 complete -c tcpchat -l history -d 'Lines of history replayed to each client as it joins (0: none)' -r
 complete -c tcpchat -l retain -d 'Days history is kept (0: keep nothing, open no store)' -r
 complete -c tcpchat -l retain-lines -d 'Most lines of history kept per room; the oldest beyond go first' -r
@@ -31,12 +31,19 @@ complete -c tcpchat -l max-per-address -d 'Most connections open at once from on
 complete -c tcpchat -l new-per-minute -d 'Most new connections one address may open per minute (0: no cap; 127.0.0.1 and ::1 exempt)' -r
 complete -c tcpchat -l allow -d 'Only addresses in this network may connect (repeatable), e.g. 10.0.0.0/8' -r
 complete -c tcpchat -l deny -d 'Addresses in this network may not connect (repeatable)' -r
+complete -c tcpchat -l tls-cert -d 'The certificate chain to serve (PEM, leaf first), with --tls-key; implies --tls' -r -F
+complete -c tcpchat -l tls-key -d 'The private key of --tls-cert (PEM)' -r -F
+complete -c tcpchat -l tls-handshake-timeout -d 'Seconds a TLS client has from connecting to a finished handshake' -r
+complete -c tcpchat -l tls-ca -d 'Also trust the CA certificates in FILE (PEM), e.g. a private CA' -r -F
+complete -c tcpchat -l tls-forget -d 'Forget the TLS key pinned for HOST:PORT (after its server\'s key changed), then exit; the next --tls connection pins the key it is shown' -r
 complete -c tcpchat -l log-file -d 'Append the lifecycle log to FILE instead of stderr (created private, 0600)' -r -F
 complete -c tcpchat -l print-config -d 'Show every setting in force and where it came from (flag, config file, default)'
 complete -c tcpchat -l serve -d 'Run a headless server; its lifecycle log goes to stderr'
 complete -c tcpchat -l raw -d 'Send exactly what was typed, with no newline (for the article\'s servers, which compare each read with b\'exit\')'
 complete -c tcpchat -l log -d 'Write what each room shows to a plain text file per room and day, under DATA_DIR/transcripts'
 complete -c tcpchat -l no-bell -d 'Never ring the terminal bell (it rings once when a line names you or someone writes to you privately)'
+complete -c tcpchat -l tls -d 'Speak TLS. Server: with a self-signed certificate made on first run and kept in DATA_DIR/tls, unless --tls-cert and --tls-key name one; SIGHUP then reloads the certificate instead of stopping. Client: connect with TLS; a certificate that chains to no trusted root is pinned on first use (DATA_DIR/known_hosts)'
+complete -c tcpchat -l tls-insecure -d 'Trust any certificate. The session is still encrypted, but anyone on the path could be the other end: no chain, name or pinned key is checked'
 complete -c tcpchat -s v -l verbose -d 'More detail in the log: -v shows each read (recv N bytes). RUST_LOG, if set, wins'
 complete -c tcpchat -s q -l quiet -d 'Log only warnings and errors (not every connection). RUST_LOG, if set, wins'
 complete -c tcpchat -s h -l help -d 'Print help (see more with \'--help\')'

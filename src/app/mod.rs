@@ -29,9 +29,11 @@ mod mention;
 mod network;
 mod numbering;
 mod secrets;
+mod tls;
 mod typed;
 
 pub use clock::Clock;
+pub use tls::TlsStatus;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -208,6 +210,8 @@ pub struct App {
     pub lifecycle: Lifecycle,
     /// Whether a mention rings the bell.
     pub bell: Bell,
+    /// The TLS layer, with `--tls`.
+    pub tls: Option<TlsStatus>,
     utf8: Utf8Joiner,
     /// The start of a line about a room or a conversation (it begins with `#` or `@`), held
     /// back until its newline: only then is it known where it goes (the chat server always
@@ -256,6 +260,7 @@ impl App {
             inspector: Inspector::default(),
             lifecycle: Lifecycle::Running,
             bell: Bell::Ring,
+            tls: None,
             utf8: Utf8Joiner::default(),
             held: String::new(),
             talking_in: None,

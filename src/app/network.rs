@@ -48,16 +48,25 @@ impl App {
                 handshake,
                 ..
             } => {
-                self.conn = Conn::Connected;
                 self.local = Some(local);
                 self.peer = Some(peer);
                 self.forget_session();
                 let took = inspector::millis(handshake);
-                self.note(
-                    &format!("connected {local} → {peer} (handshake {took})"),
-                    at,
-                );
+                let connected = format!("connected {local} → {peer} (handshake {took})");
+                if self.awaits_tls() {
+                    // The chat starts once TLS is up (`on_tls_established`).
+                    self.note(&format!("{connected}; TLS handshake..."), at);
+                    return Vec::new();
+                }
+                self.note(&connected, at);
+                self.conn = Conn::Connected;
             }
+            NetEvent::TlsEstablished {
+                established,
+                handshake,
+            } => return self.on_tls_established(established, handshake, at),
+            NetEvent::TlsFailed(failure) => self.on_tls_failed(failure, at),
+            NetEvent::TlsRecords(_) => {}
             NetEvent::ConnectFailed(reason) => self.note(&reason, at),
             NetEvent::Received(bytes) => {
                 self.bytes_in += bytes.len() as u64;
@@ -81,6 +90,9 @@ impl App {
     }
 
     fn on_closed(&mut self, how: Close, at: Instant) {
+        if let Some(tls) = &mut self.tls {
+            tls.session = None;
+        }
         self.utf8.clear();
         self.buffers
             .lines_mut(LOBBY_BUFFER, &mut self.scrollback)

@@ -410,6 +410,12 @@ pub enum Refusal<'a> {
     TooSlow,
     /// The server is at its connection limit; the connection closes.
     ServerFull,
+    /// A plaintext client on a TLS port; the connection closes. `addr` is the port's address
+    /// as the server sees it, for the commands that would connect.
+    TlsOnly {
+        /// The address the client reached, if the socket could say.
+        addr: Option<std::net::SocketAddr>,
+    },
     /// `/history` or `/search` on a server that keeps no history.
     NoHistory,
     /// The store failed to answer; the session goes on.
@@ -549,6 +555,15 @@ impl fmt::Display for Refusal<'_> {
             Self::LineTimeout { secs } => write!(f, "line not finished within {secs} s; closing"),
             Self::TooSlow => f.write_str("you were dropped: too slow (your send queue was full)"),
             Self::ServerFull => f.write_str("server full, try again later"),
+            Self::TlsOnly { addr: Some(addr) } => write!(
+                f,
+                "this port speaks TLS; connect with tcpchat --tls {addr} or openssl s_client \
+                 -connect {addr}"
+            ),
+            Self::TlsOnly { addr: None } => f.write_str(
+                "this port speaks TLS; connect with tcpchat --tls HOST:PORT or openssl s_client \
+                 -connect HOST:PORT",
+            ),
             Self::NoHistory => f.write_str("this server keeps no history"),
             Self::StoreUnavailable => {
                 f.write_str("history cannot be read right now; the operator has been told")

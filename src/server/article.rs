@@ -6,19 +6,19 @@
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::{Ending, LINGER, Limits, kernel_summary, linger};
 use crate::protocol::article::{ArticleMode, is_exit_read};
+use crate::tls::transport::Transport;
 
 /// The article's `recv(1024)`: each read of at most this many bytes is one message.
 const RECV_SIZE: usize = 1024;
 
 /// Serves one connection in `mode` until `exit`, close or shutdown.
-pub async fn serve(
-    mut stream: TcpStream,
+pub async fn serve<S: Transport>(
+    mut stream: S,
     peer: SocketAddr,
     mode: ArticleMode,
     limits: &Limits,
@@ -67,8 +67,8 @@ pub async fn serve(
 
 /// Writes `data`; gives up once shutdown has waited [`Limits::shutdown_grace`] for a client
 /// that does not read.
-async fn write_or_shutdown(
-    stream: &mut TcpStream,
+async fn write_or_shutdown<S: Transport>(
+    stream: &mut S,
     data: &[u8],
     limits: &Limits,
     shutdown: &CancellationToken,
@@ -78,7 +78,11 @@ async fn write_or_shutdown(
         tokio::time::sleep(limits.shutdown_grace).await;
     };
     tokio::select! {
-        result = stream.write_all(data) => result.map_err(Ending::from_read_error),
+        // The flush is what puts TLS records on the wire; on plain TCP it does nothing.
+        result = async {
+            stream.write_all(data).await?;
+            stream.flush().await
+        } => result.map_err(Ending::from_read_error),
         () = give_up => Err(Ending::Shutdown),
     }
 }

@@ -4,7 +4,8 @@
 //! token. Each accepted connection gets one task that owns its socket: a chat [`session`]
 //! (its input framed by [`line_reader`], its output by [`writer`]) or one of the [`article`]'s
 //! servers. The rooms they share live in [`rooms`]; the lines they write, in
-//! [`crate::protocol`].
+//! [`crate::protocol`]. With `--tls` the connection's task first runs the TLS handshake
+//! ([`crate::tls::server`]), then the same session over it ([`crate::tls::transport`]).
 //!
 //! Shutdown: cancelling the token stops accepting, every chat client is told
 //! `*** server shutting down` and closed cleanly, and `run` returns within
@@ -44,6 +45,8 @@ use crate::codec::DEFAULT_MAX_LINE;
 use crate::protocol::article::ArticleMode;
 use crate::protocol::{Refusal, ServerLine};
 use crate::store::Store;
+use crate::tls::server::{NotAccepted, ServerTls};
+use crate::tls::transport::Transport;
 use identity::Identity;
 use removal::Removal;
 use rooms::{OutboxLimits, RoomLimits, Rooms};
@@ -151,6 +154,9 @@ pub struct Limits {
     pub max_rooms: usize,
     /// Members one room holds ([`DEFAULT_ROOM_MEMBERS`]).
     pub room_members: usize,
+    /// How long a TLS client has to finish its handshake
+    /// ([`crate::tls::server::DEFAULT_HANDSHAKE_TIMEOUT`]).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -168,6 +174,7 @@ impl Default for Limits {
             rooms_per_client: DEFAULT_ROOMS_PER_CLIENT,
             max_rooms: DEFAULT_MAX_ROOMS,
             room_members: DEFAULT_ROOM_MEMBERS,
+            tls_handshake_timeout: crate::tls::server::DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -184,6 +191,8 @@ pub struct Config {
     pub history: Option<HistoryConfig>,
     /// Operators, the server's password, and who may connect.
     pub hosting: Hosting,
+    /// TLS on every connection (`--tls`); without it, plain TCP.
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 /// What a host decides about who comes in and who runs the place.
@@ -277,6 +286,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         limits,
         history,
         hosting,
+        tls,
     } = config;
     let identity = match identity(history.as_ref(), &hosting) {
         Ok(identity) => Arc::new(identity),
@@ -386,6 +396,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             limits.clone(),
             shared.clone(),
             shutdown.clone(),
+            tls.clone(),
         ));
     }
 
@@ -440,6 +451,7 @@ fn identity(history: Option<&HistoryConfig>, hosting: &Hosting) -> rusqlite::Res
     })
 }
 
+#[allow(clippy::too_many_arguments)] // one connection's whole context, handed over once
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -448,6 +460,7 @@ async fn serve_connection(
     limits: Arc<Limits>,
     shared: Arc<session::Shared>,
     shutdown: CancellationToken,
+    tls: Option<Arc<ServerTls>>,
 ) {
     if let Err(error) = stream.set_nodelay(true) {
         warn!(%peer, %error, "set_nodelay failed");
@@ -467,9 +480,79 @@ async fn serve_connection(
     if let Err(error) = socket.set_tcp_user_timeout(Some(idle + (idle / 6) * 3)) {
         warn!(%peer, %error, "setting TCP_USER_TIMEOUT failed");
     }
+    match (tls, mode.article()) {
+        // Plain TCP, as before TLS existed: no wrapper, so its task is no larger.
+        (None, None) => session::serve(stream, peer, &shared, &limits, &shutdown).await,
+        (None, Some(mode)) => article::serve(stream, peer, mode, &limits, &shutdown).await,
+        // Boxed: a TLS stream is large, and inline it would make every plaintext
+        // connection's task as large too.
+        (Some(tls), _) => {
+            let tls = serve_tls(stream, peer, mode, &limits, &shared, &shutdown, &tls);
+            Box::pin(tls).await;
+        }
+    }
+}
+
+/// Serves one connection over `stream`, plain or TLS, in `mode`.
+async fn serve_over<S: Transport>(
+    stream: S,
+    peer: SocketAddr,
+    mode: Mode,
+    limits: &Limits,
+    shared: &session::Shared,
+    shutdown: &CancellationToken,
+) {
     match mode.article() {
-        None => session::serve(stream, peer, &shared, &limits, &shutdown).await,
-        Some(mode) => article::serve(stream, peer, mode, &limits, &shutdown).await,
+        None => session::serve(stream, peer, shared, limits, shutdown).await,
+        Some(mode) => article::serve(stream, peer, mode, limits, shutdown).await,
+    }
+}
+
+/// The TLS handshake, in this connection's task and within the handshake timeout, then the
+/// session over it. A plaintext client is told in one line that this port speaks TLS.
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    mode: Mode,
+    limits: &Limits,
+    shared: &session::Shared,
+    shutdown: &CancellationToken,
+    tls: &ServerTls,
+) {
+    let accepted = tokio::select! {
+        () = shutdown.cancelled() => return,
+        accepted = tls.accept(stream, limits.tls_handshake_timeout) => accepted,
+    };
+    match accepted {
+        Ok(stream) => {
+            let negotiated = crate::tls::Negotiated::of(stream.get_ref().1);
+            info!(%peer, tls = %negotiated, "TLS established");
+            serve_over(stream, peer, mode, limits, shared, shutdown).await;
+        }
+        Err(NotAccepted::Plaintext(stream) | NotAccepted::Silent(stream)) => {
+            info!(%peer, "refused: plaintext on the TLS port");
+            tell_tls_only(stream, shutdown).await;
+        }
+        Err(NotAccepted::TimedOut) => {
+            let secs = limits.tls_handshake_timeout.as_secs_f64();
+            info!(%peer, "closed: no TLS handshake within {secs} s");
+        }
+        Err(NotAccepted::Failed(error)) => info!(%peer, %error, "TLS handshake failed"),
+    }
+}
+
+/// Tells a plaintext client on the TLS port, in one plaintext line, how to connect; then
+/// closes with FIN after draining what it sent, so the line is not lost to a reset.
+async fn tell_tls_only(mut stream: TcpStream, shutdown: &CancellationToken) {
+    use tokio::io::AsyncWriteExt as _;
+    let port = stream.local_addr().ok();
+    let line = ServerLine::from(Refusal::TlsOnly { addr: port }).to_bytes();
+    let told = async {
+        stream.write_all(&line).await?;
+        stream.shutdown().await
+    };
+    if tokio::time::timeout(LINGER, told).await.is_ok() {
+        linger(&mut stream, shutdown, LINGER).await;
     }
 }
 
@@ -548,7 +631,8 @@ impl std::fmt::Display for Ending {
 }
 
 /// The kernel's view of a connection as it closes, for the log: RTT, retransmits, bytes.
-fn kernel_summary(stream: &TcpStream) -> String {
+fn kernel_summary(stream: &impl Transport) -> String {
+    let stream = stream.tcp();
     let Ok(info) = crate::tcpinfo::read(stream) else {
         return "n/a".to_owned();
     };

@@ -14,8 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-use tokio::net::tcp::ReadHalf;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +36,7 @@ use crate::names::{Nick, RoomName};
 use crate::protocol::{
     Command, Event, HistoryRequest, Refusal, SaidKind, Scope, Scoped, ServerLine, help_lines,
 };
+use crate::tls::transport::Transport;
 
 /// Seconds between two flood-limit notices to the same client.
 const FLOOD_NOTICE_EVERY: Duration = Duration::from_secs(10);
@@ -69,9 +69,9 @@ pub struct Shared {
     pub history: Option<HistoryAccess>,
 }
 
-/// Serves one chat connection until it ends, then logs how.
-pub async fn serve(
-    mut stream: TcpStream,
+/// Serves one chat connection, plain or TLS, until it ends, then logs how.
+pub async fn serve<S: Transport>(
+    mut stream: S,
     peer: SocketAddr,
     shared: &Shared,
     limits: &Limits,
@@ -79,7 +79,7 @@ pub async fn serve(
 ) {
     let rooms = &*shared.rooms;
     let address = canonical(peer.ip());
-    let (rd, mut wr) = stream.split();
+    let (rd, mut wr) = stream.halves();
     let mut lines = LineReader::new(rd, limits.max_line, limits.line_timeout, peer);
     if shared.identity.password.is_some()
         && !password_given(&mut lines, &mut wr, &shared.identity, address, shutdown).await
@@ -126,6 +126,7 @@ pub async fn serve(
     let reading = session.run(lines, me, limits);
     let writing = writer::write_outbox(&mut wr, outbox, &dropped, shutdown, limits.shutdown_grace);
     let ((ending, nick, bytes_in), written) = tokio::join!(reading, writing);
+    drop(wr);
     let tcp = kernel_summary(&stream);
     let how = ending.how();
     match written {
@@ -167,8 +168,8 @@ async fn password_given<R, W>(
     shutdown: &CancellationToken,
 ) -> bool
 where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
 {
     use tokio::io::AsyncWriteExt as _;
     let ask = ServerLine::Event(Event::PasswordNeeded).to_bytes();
@@ -354,9 +355,9 @@ impl Session<'_> {
     /// the outbox, so the writer flushes and sends FIN), then after `exit` or `/quit` drains
     /// what the client still sends so our close is a FIN, not a reset. Returns the ending, the
     /// last nick and the bytes read.
-    async fn run(
+    async fn run<R: AsyncRead + Unpin>(
         &self,
-        mut lines: LineReader<ReadHalf<'_>>,
+        mut lines: LineReader<R>,
         mut me: Me,
         limits: &Limits,
     ) -> (Ending, Nick, u64) {

@@ -5,8 +5,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::WriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::outbox::OutboxReader;
@@ -27,8 +26,8 @@ pub const DROPPED_NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Writes the member's outbox to the socket until the room closes it, then sends FIN. Returns
 /// the bytes written. `dropped` (the room gave up on this member) and `shutdown` (after `grace`)
 /// end it early.
-pub async fn write_outbox(
-    wr: &mut WriteHalf<'_>,
+pub async fn write_outbox<W: AsyncWrite + Unpin>(
+    wr: &mut W,
     mut outbox: OutboxReader,
     dropped: &Dropped,
     shutdown: &CancellationToken,
@@ -61,7 +60,8 @@ pub async fn write_outbox(
             biased;
             () = dropped.cancelled() => return Box::pin(tell_dropped(wr, dropped, written, true)).await,
             () = &mut give_up => return Ok(written),
-            result = wr.write_all(&pending) => result?,
+            // The flush is what puts TLS records on the wire; on plain TCP it does nothing.
+            result = write_flushed(wr, &pending) => result?,
         }
         written += pending.len() as u64;
         if outbox.is_empty() {
@@ -85,8 +85,8 @@ pub async fn write_outbox(
 /// The queue of a member the room let go (too slow, kicked, replaced) is thrown away; what is
 /// left is one line saying why (after a newline if a write was cut mid-line), given a few seconds to get through.
 /// (Rare, with a timer: its callers box it, so an idle writer does not carry its size.)
-async fn tell_dropped(
-    wr: &mut WriteHalf<'_>,
+async fn tell_dropped<W: AsyncWrite + Unpin>(
+    wr: &mut W,
     dropped: &Dropped,
     written: u64,
     mid_line: bool,
@@ -96,7 +96,7 @@ async fn tell_dropped(
         if mid_line {
             wr.write_all(b"\n").await?;
         }
-        wr.write_all(&notice).await?;
+        write_flushed(wr, &notice).await?;
         wr.shutdown().await
     };
     tokio::time::timeout(DROPPED_NOTICE_TIMEOUT, attempt)
@@ -104,4 +104,10 @@ async fn tell_dropped(
         .ok()
         .transpose()?;
     Ok(written)
+}
+
+/// Writes all of `bytes` and flushes them through any layer that buffers (TLS).
+async fn write_flushed<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> io::Result<()> {
+    wr.write_all(bytes).await?;
+    wr.flush().await
 }

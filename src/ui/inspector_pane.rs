@@ -9,6 +9,7 @@ use ratatui::style::{Color, Modifier, Style};
 
 use crate::inspector::{Arrow, Closer, Direction, Inspector, Knowledge, Page, Step};
 use crate::tcpinfo::{self, TcpInfo};
+use crate::tls::record::Content;
 
 /// Rows from which every section is shown at once instead of one page.
 const STACKED_FROM: u16 = 34;
@@ -304,8 +305,10 @@ fn render_reads(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
             read.at.as_secs_f64(),
             read.len
         );
+        // With TLS, the records that carried it: what the wire saw, beside what they carried.
+        let tls = tls_records(&read.tls);
         // What is left is split between hex (3 columns a byte) and text (about 1 a byte).
-        let room = usize::from(area.width).saturating_sub(head.len());
+        let room = usize::from(area.width).saturating_sub(head.len() + tls.chars().count());
         let shown = (room / 4).min(read.bytes.len());
         let mut hex = String::with_capacity(shown * 3);
         for byte in &read.bytes[..shown] {
@@ -321,12 +324,38 @@ fn render_reads(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
             y,
             &[
                 (&head, DIM),
+                (&tls, Style::new().fg(Color::Cyan)),
                 (&hex, Style::new().fg(Color::Gray)),
                 (&text, Style::new().fg(Color::White)),
                 (more, DIM),
             ],
         );
     }
+}
+
+/// The TLS records behind one read, e.g. `⟨TLS data 1262 B, data 90 B⟩ `: the ciphertext on
+/// the wire beside the plaintext it carried. Nothing for plain TCP.
+fn tls_records(records: &[(Content, u16)]) -> String {
+    /// Records listed by size; past these, only how many more.
+    const LISTED: usize = 3;
+    if records.is_empty() {
+        return String::new();
+    }
+    let mut list: Vec<String> = records
+        .iter()
+        .take(LISTED)
+        .map(|(content, len)| {
+            let name = match content {
+                Content::ApplicationData => "data",
+                other => other.name(),
+            };
+            format!("{name} {len} B")
+        })
+        .collect();
+    if records.len() > LISTED {
+        list.push(format!("+{}", records.len() - LISTED));
+    }
+    format!("⟨TLS {}⟩ ", list.join(", "))
 }
 
 /// The bytes as text, with line ends shown as `⏎` and other controls as `.`.

@@ -174,6 +174,7 @@ pub fn render(app: &App, frame: &mut Frame) {
             .flatten(),
         ends: app.local.zip(app.peer),
         target: &app.settings.target,
+        tls: app.tls,
     }
     .render(areas.status, buf);
     let paste_waiting = match &app.overlay {

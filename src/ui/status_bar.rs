@@ -11,7 +11,7 @@ use ratatui::widgets::Widget;
 use unicode_width::UnicodeWidthStr;
 
 use super::style::STATUS;
-use crate::app::{Conn, Role};
+use crate::app::{Conn, Role, TlsStatus};
 use crate::protocol::Framing;
 
 /// Everything the status bar shows.
@@ -39,6 +39,8 @@ pub struct StatusBar<'a> {
     pub ends: Option<(SocketAddr, SocketAddr)>,
     /// What we connect to, until then.
     pub target: &'a str,
+    /// The TLS layer, with `--tls`.
+    pub tls: Option<TlsStatus>,
 }
 
 const HELP_HINT: &str = " F1 help ";
@@ -120,6 +122,16 @@ impl StatusBar<'_> {
             Conn::Closed(reason) => (format!("closed: {reason}"), Color::LightRed),
         };
         let mut parts = vec![(state, bold.fg(state_color), 0)];
+        if let Some(tls) = self.tls {
+            if tls.insecure {
+                // Never dropped before the nick: what it gives up must stay in sight.
+                let loud = bold.fg(Color::White).bg(Color::Red);
+                parts.push(("INSECURE: certificate not checked".to_owned(), loud, 1));
+            }
+            if let Some(session) = tls.session {
+                parts.push((session.to_string(), bold.fg(Color::LightGreen), 3));
+            }
+        }
         let role = match self.role {
             Role::Hosting => "hosting",
             Role::Joined => "joined",
@@ -185,6 +197,7 @@ mod tests {
                 "127.0.0.1:8888".parse().unwrap(),
             )),
             target: "127.0.0.1:8888",
+            tls: None,
         };
         for width in [40, 80, 100] {
             let area = Rect::new(0, 0, width, 1);

@@ -43,6 +43,10 @@ pub struct Common {
     /// Runtime worker threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Speak TLS to the server (`tcpchat --serve --tls`); its certificate is not checked.
+    /// Not for `echo`.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,12 +13,12 @@ use tcpchat::codec::Frame;
 use tcpchat::protocol::{Event, Scoped, ServerLine};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Semaphore;
 
 use crate::cli::Common;
 use crate::lines::Lines;
 use crate::proto::{BARRIER, Proto};
+use crate::tls::{self, Read, Write};
 
 /// Longest wait for one connection to open and greet.
 pub const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
@@ -26,9 +26,9 @@ pub const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
 /// An open connection past its greeting, with what was read after the greeting.
 pub struct Conn {
     /// The lines from the server, starting after the greeting.
-    pub lines: Lines<OwnedReadHalf>,
+    pub lines: Lines<Read>,
     /// The write half; dropping it sends FIN.
-    pub writer: OwnedWriteHalf,
+    pub writer: Write,
 }
 
 /// Why a connection failed to open and greet, for the report.
@@ -76,7 +76,7 @@ pub async fn open(
 ) -> Result<Conn> {
     let stream = TcpStream::connect(target).await?;
     stream.set_nodelay(true)?;
-    let (reader, mut writer) = stream.into_split();
+    let (reader, mut writer) = tls::connect(stream).await?;
     let mut lines = Lines::new(reader, chunk);
     if proto == Proto::Relay {
         return Ok(Conn { lines, writer });
@@ -89,6 +89,7 @@ pub async fn open(
             if proto.is_ready(&text) {
                 if proto == Proto::TokioChat && joining {
                     writer.write_all(format!("u{index}\n").as_bytes()).await?;
+                    writer.flush().await?;
                 }
                 return Ok(Conn { lines, writer });
             }
@@ -106,6 +107,7 @@ async fn ask_to_enter(conn: &mut Conn, room: &str, leave_lobby: bool) -> Result<
     conn.writer
         .write_all(format!("/join {room}\n{part}").as_bytes())
         .await?;
+    conn.writer.flush().await?;
     Ok(())
 }
 
@@ -172,6 +174,7 @@ impl Probe {
     /// again until every client has heard it. Dropping the probe is a leave like any other.
     pub async fn say(&mut self) -> Result<()> {
         self.0.writer.write_all(&[BARRIER, b"\n"].concat()).await?;
+        self.0.writer.flush().await?;
         Ok(())
     }
 

@@ -101,6 +101,10 @@ async fn echo_conn(
 
 /// Runs the mode.
 pub async fn run(args: EchoArgs) -> Result<Report> {
+    anyhow::ensure!(
+        !crate::tls::enabled(),
+        "--tls is for idle and fanout, not echo"
+    );
     let common = &args.common;
     let deadline = tokio::time::Instant::now() + secs(common.timeout);
     let (go_tx, go_rx) = watch::channel(None);

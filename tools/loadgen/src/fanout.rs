@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +19,7 @@ use crate::lines::{Lines, Raw};
 use crate::proto::{Classifier, Proto, Received};
 use crate::report::{Report, ms, percentile, value_name};
 use crate::sys;
+use crate::tls::{Read, Write};
 
 /// Bytes read at a time by each receiver.
 const CHUNK: usize = 64 * 1024;
@@ -87,7 +87,7 @@ impl Shared {
 
 /// Reads and checks every line until `expected` distinct data lines arrived, the connection
 /// ends, or the run stops.
-async fn receive(mut incoming: Lines<OwnedReadHalf>, shared: Arc<Shared>, expected: u64) -> Tally {
+async fn receive(mut incoming: Lines<Read>, shared: Arc<Shared>, expected: u64) -> Tally {
     let words = (shared.senders * shared.lines as usize).div_ceil(64);
     let mut tally = Tally {
         seen: vec![0; words],
@@ -145,13 +145,13 @@ async fn receive(mut incoming: Lines<OwnedReadHalf>, shared: Arc<Shared>, expect
 /// Sends `lines` data lines, one write each, paced if `rate` is set; returns the write half
 /// (dropping it would send FIN).
 async fn send(
-    mut writer: OwnedWriteHalf,
+    mut writer: Write,
     sender: usize,
     shared: Arc<Shared>,
     rate: Option<f64>,
     offset: Duration,
     mut go: watch::Receiver<bool>,
-) -> Result<OwnedWriteHalf> {
+) -> Result<Write> {
     go.wait_for(|&go| go).await?;
     let start = tokio::time::Instant::now() + offset;
     let mut line = Vec::with_capacity(shared.size + 1);
@@ -167,7 +167,10 @@ async fn send(
         data_line(sender, seq, shared.now_ns(), shared.size, &mut line);
         tokio::select! {
             () = shared.stop.cancelled() => break,
-            written = writer.write_all(&line) => written?,
+            written = async {
+                writer.write_all(&line).await?;
+                writer.flush().await
+            } => written?,
         }
     }
     Ok(writer)
@@ -282,6 +285,7 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
         // Then out of #lobby, so that rooms of `members` are all there is.
         for writer in &mut others {
             writer.write_all(b"/part #lobby\n").await?;
+            writer.flush().await?;
         }
         settle_reads(&draining).await;
     }

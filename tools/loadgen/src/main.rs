@@ -34,6 +34,7 @@ mod lines;
 mod proto;
 mod report;
 mod sys;
+mod tls;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -72,6 +73,9 @@ fn run(cli: Cli) -> Result<bool> {
         Mode::Fanout(args) => &args.common,
         Mode::Echo(args) => &args.common,
     };
+    if common.tls {
+        tls::enable();
+    }
     let nofile = sys::raise_nofile_limit().context("cannot raise the open-file limit")?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = common.threads {

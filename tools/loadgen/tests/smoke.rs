@@ -35,6 +35,13 @@ struct Served {
 
 impl Served {
     fn start(mode: Mode) -> Self {
+        Self::start_with(Config {
+            mode,
+            ..Config::default()
+        })
+    }
+
+    fn start_with(config: Config) -> Self {
         // Bound before the thread starts: connections made from now on wait in the backlog, so
         // the load generator may start at once.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -53,10 +60,6 @@ impl Served {
             runtime.block_on(async move {
                 let listener =
                     tokio::net::TcpListener::from_std(listener).expect("register the listener");
-                let config = Config {
-                    mode,
-                    ..Config::default()
-                };
                 server::run(listener, config, token).await;
             });
         });
@@ -206,6 +209,51 @@ fn fanout_delivers_every_line_to_every_client_including_the_sender() {
         fields.contains_key("server_cpu_us_per_delivery"),
         "{fields:?}"
     );
+}
+
+/// `--tls`: the same fan-out and idle runs against the server speaking TLS.
+#[test]
+fn fanout_and_idle_over_tls() {
+    let dir = std::env::temp_dir().join(format!("tcpchat-load-tls-{}", std::process::id()));
+    let source = tcpchat::tls::server::CertSource::self_signed(&dir, "");
+    let tls = tcpchat::tls::server::ServerTls::new(source).expect("a certificate");
+    let server = Served::start_with(Config {
+        tls: Some(std::sync::Arc::new(tls)),
+        ..Config::default()
+    });
+    let addr = server.addr();
+    let fanout = load(&[
+        "fanout",
+        "--tls",
+        "--clients",
+        "3",
+        "--senders",
+        "1",
+        "--lines",
+        "5",
+        "--target",
+        &addr,
+        "--timeout",
+        "8",
+    ]);
+    let fields = report(&fanout, "fanout");
+    assert_eq!(fields["delivered"], "15");
+    assert_eq!(fields["lost"], "0");
+    let idle = load(&[
+        "idle",
+        "--tls",
+        "--clients",
+        "5",
+        "--hold",
+        "0.2",
+        "--target",
+        &addr,
+        "--timeout",
+        "8",
+    ]);
+    assert_eq!(report(&idle, "idle")["held"], "5");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
