@@ -351,22 +351,21 @@ async fn connect(
     Ok(None)
 }
 
-/// Runs the TLS handshake over a connected `stream` and reports it. `Err(final)` if it failed
-/// (reported too), `final` saying whether another try could help.
+/// A TLS session over the socket, and the tap that sees its records.
+type Secured = (
+    tokio_rustls::client::TlsStream<crate::tls::record::Recorder<TcpStream>>,
+    RecordTap,
+);
+
+/// Whether a failed handshake is final: another try would meet the same answer.
+type Final = bool;
+
+/// Runs the TLS handshake over a connected `stream` and reports it, success or failure.
 async fn secure(
     tls: &ClientTls,
     stream: TcpStream,
     events: &mpsc::Sender<Stamped>,
-) -> Result<
-    Result<
-        (
-            tokio_rustls::client::TlsStream<crate::tls::record::Recorder<TcpStream>>,
-            RecordTap,
-        ),
-        bool,
-    >,
-    UiGone,
-> {
+) -> Result<Result<Secured, Final>, UiGone> {
     let tap = RecordTap::new();
     let started = Instant::now();
     let result = tls.handshake(stream, &tap).await;

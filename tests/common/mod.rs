@@ -23,9 +23,9 @@ use tokio_util::sync::CancellationToken;
 /// load ends, or never, which still fails.
 pub const NOT_BLOCKED: Duration = Duration::from_secs(5);
 
-/// Names the prerequisites this machine lacks, comma-separated (`netns`, `ipv6`, `privport`),
-/// so that the tests needing them are skipped instead of failing. CI never sets it: `.ci/run`
-/// provides every prerequisite, so there every test runs.
+/// Names the prerequisites this machine lacks, comma-separated (`netns`, `ipv6`, `privport`,
+/// `openssl`), so that the tests needing them are skipped instead of failing. CI never sets it:
+/// `.ci/run` provides every prerequisite, so there every test runs.
 pub const SKIP_VAR: &str = "TCPCHAT_TEST_SKIP";
 
 /// Whether a test needing `name` runs here. `available` says whether the machine has it, or why
