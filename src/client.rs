@@ -49,7 +49,19 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
                 let server = tokio::spawn(server::run(listener, config, stop_server.clone()));
                 (cli.local.clone(), Role::Hosting, Some((server, note)))
             }
-            Err(_) => (cli.local.clone(), Role::Joined, None),
+            // Someone listens there: join it (it must greet like a tcpchat server, or the
+            // client hangs up and says what answered).
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                (cli.local.clone(), Role::Joined, None)
+            }
+            // Nobody listens and we cannot either: one line, not reconnecting to nothing.
+            Err(error) => {
+                return Err(anyhow::Error::new(error).context(format!(
+                    "cannot host the room on {} and nobody listens there; give another \
+                     address with --local ADDR",
+                    cli.local
+                )));
+            }
         },
     };
     let signals = CancellationToken::new();
@@ -68,9 +80,13 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
         role,
     };
     crate::ui::use_theme(cli.theme);
+    let local_mode = cli.target.is_none();
     // https://no-color.org: any non-empty value.
     crate::ui::use_colour(std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()));
     let mut app = App::new(settings, Clock::now());
+    if local_mode {
+        app.hang_up_on_strangers();
+    }
     if cli.no_bell {
         app.bell = Bell::Silent;
     }

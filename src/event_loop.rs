@@ -94,10 +94,7 @@ where
                 }
                 Vec::new()
             },
-            () = sleep_until_some(deadline) => {
-                app.on_deadline(Instant::now());
-                Vec::new()
-            },
+            () = sleep_until_some(deadline) => app.on_deadline(Instant::now()),
         };
         let mut effects = effects;
         let drain_until = Instant::now() + DRAIN_BUDGET;

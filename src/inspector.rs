@@ -507,6 +507,13 @@ impl Inspector {
                 self.record(at, Step::Error, format!("failed: {error}"));
                 self.record(at, Step::Close, "close()".to_owned());
             }
+            (Close::HungUp, _) => {
+                self.record(
+                    at,
+                    Step::Close,
+                    "close(): not a tcpchat server; not connecting again".to_owned(),
+                );
+            }
         }
     }
 }

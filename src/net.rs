@@ -13,7 +13,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +58,9 @@ pub enum Outgoing {
     /// End the session: write this line (`exit` or `/quit ...`), then close our sending side
     /// (FIN), then wait for the server to close its side.
     Exit(String),
+    /// Close now, saying nothing and waiting for nothing, and never connect again: what
+    /// answered is not a tcpchat server.
+    HangUp,
 }
 
 /// How a connection ended.
@@ -70,6 +72,8 @@ pub enum Close {
     Reset,
     /// Any other error.
     Failed(String),
+    /// We hung up ([`Outgoing::HangUp`]).
+    HungUp,
 }
 
 /// Everything the network task reports, in the order it happened.
@@ -240,7 +244,11 @@ async fn next_sample(inspecting: &mut watch::Receiver<bool>, ticker: &mut tokio:
 
 /// Whether the session ended on purpose (no reconnect) or was lost.
 enum SessionEnd {
+    /// The exit was sent and the server closed: the task is done.
     Deliberate,
+    /// We hung up on what is not a tcpchat server: no reconnecting.
+    HungUp,
+    /// Lost: reconnect.
     Lost,
 }
 
@@ -255,13 +263,13 @@ async fn run(
             let started = Instant::now();
             let end = match link.tls.clone() {
                 None => {
-                    let fd = stream.as_raw_fd();
+                    let fd = raw_socket(&stream);
                     let (rd, wr) = stream.into_split();
                     session(rd, wr, fd, None, link, &mut outgoing).await?
                 }
                 Some(tls) => match secure(&tls, stream, &link.events).await? {
                     Ok((stream, tap)) => {
-                        let fd = stream.get_ref().0.get_ref().as_raw_fd();
+                        let fd = raw_socket(stream.get_ref().0.get_ref());
                         let (rd, wr) = tokio::io::split(stream);
                         session(rd, wr, fd, Some(&tap), link, &mut outgoing).await?
                     }
@@ -270,8 +278,11 @@ async fn run(
                     Err(false) => SessionEnd::Lost,
                 },
             };
-            if let SessionEnd::Deliberate = end {
-                return Ok(());
+            match end {
+                SessionEnd::Deliberate => return Ok(()),
+                // Not a tcpchat server: never again, but the UI stays until the user quits.
+                SessionEnd::HungUp => return park(&link.events, &mut outgoing).await,
+                SessionEnd::Lost => {}
             }
             if started.elapsed() >= STABLE_SESSION {
                 delay = RECONNECT_BACKOFF.0;
@@ -283,7 +294,7 @@ async fn run(
             tokio::select! {
                 () = tokio::time::sleep_until(until) => break,
                 message = outgoing.recv() => match message {
-                    None | Some(Outgoing::Exit(_)) => return Ok(()),
+                    None | Some(Outgoing::Exit(_) | Outgoing::HangUp) => return Ok(()),
                     Some(Outgoing::Line(line)) => {
                         emit(&link.events, NetEvent::NotSent(line)).await?;
                     }
@@ -292,6 +303,23 @@ async fn run(
         }
         delay = (delay * 2).min(RECONNECT_BACKOFF.1);
     }
+}
+
+/// The socket a session's kernel figures (`TCP_INFO`) are read from: a file descriptor on
+/// Unix, a `SOCKET` on Windows (where [`tcpinfo::read`] has nothing to read).
+#[cfg(unix)]
+type RawSocket = std::os::fd::RawFd;
+#[cfg(windows)]
+type RawSocket = std::os::windows::io::RawSocket;
+
+#[cfg(unix)]
+fn raw_socket(stream: &TcpStream) -> RawSocket {
+    std::os::fd::AsRawFd::as_raw_fd(stream)
+}
+
+#[cfg(windows)]
+fn raw_socket(stream: &TcpStream) -> RawSocket {
+    std::os::windows::io::AsRawSocket::as_raw_socket(stream)
 }
 
 /// Resolves `target` and tries each address in turn; `None` if none answered.
@@ -402,7 +430,7 @@ async fn park(
 ) -> Result<(), UiGone> {
     while let Some(message) = outgoing.recv().await {
         match message {
-            Outgoing::Exit(_) => return Ok(()),
+            Outgoing::Exit(_) | Outgoing::HangUp => return Ok(()),
             Outgoing::Line(line) => emit(events, NetEvent::NotSent(line)).await?,
         }
     }
@@ -425,7 +453,7 @@ async fn connect_to(addr: SocketAddr) -> io::Result<TcpStream> {
 async fn session<R, W>(
     mut rd: R,
     mut wr: W,
-    fd: RawFd,
+    fd: RawSocket,
     tap: Option<&RecordTap>,
     link: &mut Link,
     outgoing: &mut mpsc::Receiver<Outgoing>,
@@ -478,6 +506,7 @@ where
             let (text, exit) = match message {
                 Outgoing::Line(text) => (text, false),
                 Outgoing::Exit(text) => (text, true),
+                Outgoing::HangUp => return Ok(Some(Close::HungUp)),
             };
             let wire = framing.encode(&text);
             // The flush is what puts TLS records on the wire; on plain TCP it does nothing.
@@ -507,6 +536,7 @@ where
     let (how, end) = tokio::select! {
         close = &mut reading => (close?, SessionEnd::Lost),
         written = writing => match written? {
+            Some(Close::HungUp) => (Close::HungUp, SessionEnd::HungUp),
             Some(failed) => (failed, SessionEnd::Lost),
             // Exit sent and our FIN out: keep reading until the server closes too.
             None => (reading.await?, SessionEnd::Deliberate),

@@ -23,6 +23,7 @@ pub mod client_commands;
 mod clock;
 mod complete;
 mod focus;
+mod greeting;
 pub mod ingest;
 pub mod keys;
 mod mention;
@@ -230,6 +231,8 @@ pub struct App {
     secrets: secrets::Secrets,
     /// Tab completion's recent nicks and its cycle.
     completer: complete::Completer,
+    /// Whether what answered has greeted as a tcpchat server.
+    greeting: greeting::Greeting,
     /// Lines shown and not yet collected for the transcript, if one is kept.
     transcript: Option<Vec<TranscriptLine>>,
     clock: Clock,
@@ -268,6 +271,7 @@ impl App {
             titled: 0,
             secrets: secrets::Secrets::default(),
             completer: complete::Completer::default(),
+            greeting: greeting::Greeting::default(),
             transcript: None,
             clock,
             view_height: 1,
@@ -578,14 +582,15 @@ impl App {
             Lifecycle::Exiting { deadline } => Some(deadline),
             _ => None,
         };
-        match (exit, countdown) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [exit, countdown, self.greeting_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// Time passed: the exit wait may be over, the reconnect countdown moves.
-    pub fn on_deadline(&mut self, now: Instant) {
+    /// Time passed: the exit wait may be over, the reconnect countdown moves, a greeting
+    /// awaited may be overdue.
+    pub fn on_deadline(&mut self, now: Instant) -> Vec<Effect> {
         if let Conn::Reconnecting { at, secs } = &mut self.conn {
             *secs = at.saturating_duration_since(now).as_secs_f64().ceil() as u64;
             self.dirty = true;
@@ -596,6 +601,7 @@ impl App {
             self.note("the server did not close in time; closing anyway", now);
             self.lifecycle = Lifecycle::Done;
         }
+        self.on_greeting_deadline(now)
     }
 }
 

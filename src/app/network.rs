@@ -60,6 +60,7 @@ impl App {
                 }
                 self.note(&connected, at);
                 self.conn = Conn::Connected;
+                self.await_greeting(at);
             }
             NetEvent::TlsEstablished {
                 established,
@@ -107,6 +108,7 @@ impl App {
             Close::PeerFin => "closed by the server (FIN)".to_owned(),
             Close::Reset => "reset by the server (RST)".to_owned(),
             Close::Failed(error) => format!("connection failed: {error}"),
+            Close::HungUp => "closed: not a tcpchat server; not connecting again".to_owned(),
         };
         self.note(&reason, at);
         self.conn = Conn::Closed(reason);
@@ -128,6 +130,7 @@ impl App {
     /// What the server told us belongs to one session; so does where it talks and what we
     /// asked to join. Every room's numbering waits for its rejoin's replay.
     fn forget_session(&mut self) {
+        self.forget_greeting();
         self.nick = None;
         self.talking_in = Some(buffers::room_key(LOBBY));
         self.joining.clear();
@@ -301,7 +304,13 @@ impl App {
     /// it is shown (a rejoin hides what was already seen) and how, whether it counts as unread
     /// or rings the bell.
     fn take_line(&mut self, whole: &str, at: Instant) -> Vec<Effect> {
-        let Some(Scoped { scope, line }) = Scoped::parse(whole) else {
+        let parsed = Scoped::parse(whole);
+        if let Some(effects) = self.first_line(parsed.as_ref().map(|s| &s.line), whole, at) {
+            let time = self.clock.wall(at);
+            self.push_line(LOBBY_BUFFER, whole, Kind::Plain, time);
+            return effects;
+        }
+        let Some(Scoped { scope, line }) = parsed else {
             let time = self.clock.wall(at);
             self.push_line(LOBBY_BUFFER, whole, Kind::Plain, time);
             return Vec::new();

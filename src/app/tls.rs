@@ -84,6 +84,7 @@ impl App {
         };
         self.note(&format!("{negotiated} in {took}; {how}"), at);
         // The nick, the login and the rejoins wait for the greeting (`network.rs`).
+        self.await_greeting(at);
         Vec::new()
     }
 
