@@ -96,11 +96,7 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     if let Some(mouse) = config.preferences.mouse {
         app.mouse_captured = mouse;
     }
-    let history_file = cli
-        .data_dir
-        .clone()
-        .or_else(crate::data_dir::default)
-        .map(|dir| input_history::file(&dir));
+    let history_file = cli.data_dir().map(|dir| input_history::file(&dir));
     if let Some(file) = &history_file {
         app.input.set_history(input_history::load(file));
     }
@@ -229,9 +225,7 @@ fn start_transcript(cli: &Cli, target: &str) -> anyhow::Result<Option<Transcript
         return Ok(None);
     }
     let dir = cli
-        .data_dir
-        .clone()
-        .or_else(crate::data_dir::default)
+        .data_dir()
         .context("no home directory for transcripts; give --data-dir")?;
     let transcript = Transcript::start(&dir, target)
         .with_context(|| format!("cannot write transcripts under {}", dir.display()))?;

@@ -127,16 +127,9 @@ async fn scripted_keys_chat_and_exit_through_the_real_loop() {
     let data = tempfile::tempdir().unwrap();
     let mut transcript = Transcript::start(data.path(), &server.addr.to_string()).unwrap();
     let mut net = net::spawn(server.addr.to_string(), Framing::Lines);
-    let (keys, scripted) = mpsc::unbounded_channel();
-    let mut scripted = scripted;
-    let events = stream::poll_fn(move |cx| scripted.poll_recv(cx));
+    let (keys, events) = scripted_keys();
     let shutdown = CancellationToken::new();
-    let (frames_tx, mut frames) = mpsc::unbounded_channel();
-    let backend = Watched {
-        inner: TestBackend::new(80, 24),
-        frames: frames_tx,
-    };
-    let mut terminal = Terminal::new(backend).unwrap();
+    let (mut terminal, mut frames) = watched_terminal(80, 24);
     let mut mouse = Vec::new();
     let mut capture_mouse = |on| mouse.push(on);
     let io = Io {
@@ -247,6 +240,38 @@ impl Relay {
     }
 }
 
+/// Alice's client for `target` (a real network task), not yet looping.
+fn alice(target: std::net::SocketAddr) -> (App, net::NetHandle) {
+    let settings = Settings {
+        target: target.to_string(),
+        framing: Framing::Lines,
+        nick: Some("alice".into()),
+        scrollback: 1000,
+        role: Role::Joined,
+    };
+    let app = App::new(settings, Clock::now());
+    (app, net::spawn(target.to_string(), Framing::Lines))
+}
+
+/// Keys a test sends, and the terminal event stream the loop reads them from.
+fn scripted_keys() -> (
+    mpsc::UnboundedSender<io::Result<Event>>,
+    impl futures_util::Stream<Item = io::Result<Event>>,
+) {
+    let (keys, mut scripted) = mpsc::unbounded_channel();
+    (keys, stream::poll_fn(move |cx| scripted.poll_recv(cx)))
+}
+
+/// A `cols`×`rows` test terminal that sends out each frame it draws.
+fn watched_terminal(cols: u16, rows: u16) -> (Terminal<Watched>, mpsc::UnboundedReceiver<String>) {
+    let (frames_tx, frames) = mpsc::unbounded_channel();
+    let backend = Watched {
+        inner: TestBackend::new(cols, rows),
+        frames: frames_tx,
+    };
+    (Terminal::new(backend).unwrap(), frames)
+}
+
 /// A server that keeps history in a temporary directory, replaying `replay` lines.
 async fn server_with_history(
     dir: &std::path::Path,
@@ -279,25 +304,10 @@ async fn a_client_cut_off_gets_what_it_missed_once_after_reconnecting() {
     bob.line().await; // greeting
     bob.line().await; // history rule
 
-    let settings = Settings {
-        target: relay.addr.to_string(),
-        framing: Framing::Lines,
-        nick: Some("alice".into()),
-        scrollback: 1000,
-        role: Role::Joined,
-    };
-    let mut app = App::new(settings, Clock::now());
-    let mut net = net::spawn(relay.addr.to_string(), Framing::Lines);
-    let (keys, scripted) = mpsc::unbounded_channel();
-    let mut scripted = scripted;
-    let events = stream::poll_fn(move |cx| scripted.poll_recv(cx));
+    let (mut app, mut net) = alice(relay.addr);
+    let (keys, events) = scripted_keys();
     let shutdown = CancellationToken::new();
-    let (frames_tx, mut frames) = mpsc::unbounded_channel();
-    let backend = Watched {
-        inner: TestBackend::new(100, 40),
-        frames: frames_tx,
-    };
-    let mut terminal = Terminal::new(backend).unwrap();
+    let (mut terminal, mut frames) = watched_terminal(100, 40);
     let io = Io {
         terminal: &mut terminal,
         events,
@@ -377,24 +387,10 @@ async fn after_a_reconnect_every_room_is_rejoined_and_fills_its_own_gap() {
     bob.line().await; // greeting
     bob.line().await; // history rule
 
-    let settings = Settings {
-        target: relay.addr.to_string(),
-        framing: Framing::Lines,
-        nick: Some("alice".into()),
-        scrollback: 1000,
-        role: Role::Joined,
-    };
-    let mut app = App::new(settings, Clock::now());
-    let mut net = net::spawn(relay.addr.to_string(), Framing::Lines);
-    let (keys, mut scripted) = mpsc::unbounded_channel();
-    let events = stream::poll_fn(move |cx| scripted.poll_recv(cx));
+    let (mut app, mut net) = alice(relay.addr);
+    let (keys, events) = scripted_keys();
     let shutdown = CancellationToken::new();
-    let (frames_tx, mut frames) = mpsc::unbounded_channel();
-    let backend = Watched {
-        inner: TestBackend::new(100, 40),
-        frames: frames_tx,
-    };
-    let mut terminal = Terminal::new(backend).unwrap();
+    let (mut terminal, mut frames) = watched_terminal(100, 40);
     let io = Io {
         terminal: &mut terminal,
         events,

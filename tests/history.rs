@@ -369,8 +369,7 @@ async fn five_thousand_lines_of_history_arrive_whole_paced_by_the_asker() {
 /// received is in the store after a restart on the same directory, once, numbered with no gaps.
 #[test]
 fn sigkill_mid_burst_loses_no_line_anyone_received() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
+    use std::io::{BufRead, Write};
 
     const SENDERS: usize = 4;
     /// Lines each sender writes at most, 50 every millisecond (a fifth of a second or more).
@@ -379,27 +378,12 @@ fn sigkill_mid_burst_loses_no_line_anyone_received() {
     const KILL_AFTER: usize = 1_000;
     let dir = tempfile::tempdir().unwrap();
     let start = || {
-        let child = Command::new(env!("CARGO_BIN_EXE_tcpchat"))
-            .args(["--serve", "--listen", "127.0.0.1:0", "--flood-rate", "0"])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn tcpchat --serve");
-        let mut child = common::Reaped(child);
-        let mut log = BufReader::new(child.stderr.take().unwrap());
-        let mut first = String::new();
-        log.read_line(&mut first).expect("the first log line");
-        let addr: SocketAddr = first
-            .split_once("listening on ")
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {first:?}"));
-        // Keep draining the log so the server never blocks on it.
-        std::thread::spawn(move || for _ in log.lines() {});
+        let (child, addr, _log) = common::serve_binary(&[
+            "--flood-rate".as_ref(),
+            "0".as_ref(),
+            "--data-dir".as_ref(),
+            dir.path().as_os_str(),
+        ]);
         (child, addr)
     };
     let joined = |addr| {

@@ -2,8 +2,6 @@
 //! or as a mention, the marker, opening and closing, and what is sent to keep the server
 //! talking in the room on screen.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use chrono::NaiveDateTime;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -30,15 +28,7 @@ fn in_rust() -> App {
     );
     app.fit(80, 20);
     app.keep_transcript();
-    app.on_net(
-        NetEvent::Connected {
-            info: None,
-            local: "127.0.0.1:50000".parse().unwrap(),
-            peer: "127.0.0.1:8888".parse().unwrap(),
-            handshake: Duration::from_micros(80),
-        },
-        start(),
-    );
+    app.on_net(tests::connected_from(50000), start());
     receive(
         &mut app,
         "*** 连接成功! you are alice; 2 online; /help lists the commands\n",
@@ -364,22 +354,8 @@ fn after_a_reconnect_rooms_are_joined_again_without_moving_the_screen() {
         "#go *** alice joined; 1 online\n#go *** no topic set\n*** now talking in #go\n",
     );
     alt(&mut app, '2'); // #rust on screen
-    app.on_net(
-        NetEvent::Closed {
-            how: crate::net::Close::Reset,
-            info: None,
-        },
-        start(),
-    );
-    let effects = app.on_net(
-        NetEvent::Connected {
-            info: None,
-            local: "127.0.0.1:50001".parse().unwrap(),
-            peer: "127.0.0.1:8888".parse().unwrap(),
-            handshake: Duration::from_micros(80),
-        },
-        start(),
-    );
+    app.on_net(tests::reset(), start());
+    let effects = app.on_net(tests::connected_from(50001), start());
     assert_eq!(effects, [], "nothing before the greeting");
     let effects = receive(
         &mut app,
@@ -412,15 +388,7 @@ fn a_gap_in_a_room_is_fetched_from_that_room() {
     );
     receive(&mut app, "#rust <bob> one\n"); // #1 seen
     alt(&mut app, '1');
-    app.on_net(
-        NetEvent::Connected {
-            info: None,
-            local: "127.0.0.1:50001".parse().unwrap(),
-            peer: "127.0.0.1:8888".parse().unwrap(),
-            handshake: Duration::from_micros(80),
-        },
-        start(),
-    );
+    app.on_net(tests::connected_from(50001), start());
     receive(
         &mut app,
         "*** 连接成功! you are alice; 1 online; /help lists the commands\n",

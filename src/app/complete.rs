@@ -38,9 +38,22 @@ struct Cycle {
 impl Completer {
     /// `nick` was just active (said something, joined).
     pub fn saw(&mut self, nick: &str) {
-        self.recent.retain(|seen| seen != nick);
-        self.recent.push_front(nick.to_owned());
-        self.recent.truncate(RECENT_NICKS);
+        // Every line said calls this: the same speaker again, the common case, costs one
+        // comparison and no allocation.
+        if self.recent.front().is_some_and(|last| last == nick) {
+            return;
+        }
+        match self.recent.iter().position(|seen| seen == nick) {
+            Some(at) => {
+                if let Some(seen) = self.recent.remove(at) {
+                    self.recent.push_front(seen);
+                }
+            }
+            None => {
+                self.recent.push_front(nick.to_owned());
+                self.recent.truncate(RECENT_NICKS);
+            }
+        }
     }
 
     /// A key other than Tab: the next Tab starts afresh.

@@ -30,19 +30,27 @@ fn app(framing: Framing) -> App {
     app
 }
 
+/// Connected from local port `port` to 127.0.0.1:8888.
+pub(super) fn connected_from(port: u16) -> NetEvent {
+    NetEvent::Connected {
+        info: None,
+        local: ([127, 0, 0, 1], port).into(),
+        peer: ([127, 0, 0, 1], 8888).into(),
+        handshake: Duration::from_micros(80),
+    }
+}
+
+/// The connection reset under the client.
+pub(super) fn reset() -> NetEvent {
+    NetEvent::Closed {
+        how: Close::Reset,
+        info: None,
+    }
+}
+
 fn connected(framing: Framing) -> App {
     let mut app = app(framing);
-    let local = "127.0.0.1:50000".parse().unwrap();
-    let peer = "127.0.0.1:8888".parse().unwrap();
-    let effects = app.on_net(
-        NetEvent::Connected {
-            info: None,
-            local,
-            peer,
-            handshake: Duration::from_micros(80),
-        },
-        start(),
-    );
+    let effects = app.on_net(connected_from(50000), start());
     // The nick is asked for once the server greets (a server with a password takes nothing
     // but `/pass` first).
     assert!(effects.is_empty(), "nothing is sent before the greeting");
@@ -318,13 +326,7 @@ fn lines_typed_while_disconnected_are_not_lost_silently() {
 #[test]
 fn reconnect_counts_down() {
     let mut app = connected(Framing::Lines);
-    app.on_net(
-        NetEvent::Closed {
-            how: Close::Reset,
-            info: None,
-        },
-        start(),
-    );
+    app.on_net(reset(), start());
     app.on_net(
         NetEvent::Reconnecting {
             delay: Duration::from_secs(2),
@@ -437,22 +439,8 @@ fn the_nick_waits_for_the_greeting_and_a_confirmed_login_is_given_again() {
 
     // Reconnected: the server asks for its password, which was never given: the box is
     // readied; once given, it is given again by itself next time, and so is the login.
-    app.on_net(
-        NetEvent::Closed {
-            how: Close::Reset,
-            info: None,
-        },
-        start(),
-    );
-    let effects = app.on_net(
-        NetEvent::Connected {
-            info: None,
-            local: "127.0.0.1:50001".parse().unwrap(),
-            peer: "127.0.0.1:8888".parse().unwrap(),
-            handshake: Duration::from_micros(80),
-        },
-        start(),
-    );
+    app.on_net(reset(), start());
+    let effects = app.on_net(connected_from(50001), start());
     assert!(effects.is_empty(), "nothing before the server speaks");
     receive(
         &mut app,
@@ -469,22 +457,8 @@ fn the_nick_waits_for_the_greeting_and_a_confirmed_login_is_given_again() {
         greet(&mut app),
         [Effect::Send(Outgoing::Line("/login alice pw pw pw".into()))]
     );
-    app.on_net(
-        NetEvent::Closed {
-            how: Close::Reset,
-            info: None,
-        },
-        start(),
-    );
-    app.on_net(
-        NetEvent::Connected {
-            info: None,
-            local: "127.0.0.1:50002".parse().unwrap(),
-            peer: "127.0.0.1:8888".parse().unwrap(),
-            handshake: Duration::from_micros(80),
-        },
-        start(),
-    );
+    app.on_net(reset(), start());
+    app.on_net(connected_from(50002), start());
     let effects = app.on_net(
         NetEvent::Received(Bytes::from_static(
             b"*** this server needs a password: /pass PASSWORD\n",

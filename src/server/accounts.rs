@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -21,6 +21,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use tokio::sync::Semaphore;
 use tracing::warn;
 
+use super::lock;
 use crate::names::{Nick, fold};
 use crate::protocol::Refusal;
 use crate::store::{Account, Registry};
@@ -229,11 +230,6 @@ impl Throttle {
         let entry = failures.entry(address).or_insert((0, now));
         entry.0 += 1;
     }
-}
-
-/// A poisoned lock means a task panicked mid-update of a map that is still whole.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Now, Unix milliseconds.

@@ -12,14 +12,15 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use tracing::warn;
 
 use super::accounts::unix_ms;
+use super::lock;
 use super::rooms::MemberId;
 use crate::names::{Nick, fold};
 use crate::store::{BanRecord, Registry};
@@ -238,9 +239,14 @@ impl Mutes {
         lifted
     }
 
+    /// Whether anyone is muted (one atomic load: what every line said checks first).
+    pub fn any(&self) -> bool {
+        self.count.load(Ordering::Acquire) > 0
+    }
+
     /// Until when member `id` (nick key `key`) is muted, if it is.
     pub fn muted_until(&self, id: MemberId, key: &str) -> Option<i64> {
-        if self.count.load(Ordering::Acquire) == 0 {
+        if !self.any() {
             return None;
         }
         let now = unix_ms();
@@ -251,11 +257,6 @@ impl Mutes {
         let by_nick = entries.get(&Muted::Nick(key.to_owned())).copied();
         by_member.max(by_nick)
     }
-}
-
-/// A poisoned lock means a task panicked mid-update of a list that is still whole.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -44,6 +44,12 @@ impl Identity {
         account.is_some_and(|key| self.operators.contains(key))
     }
 
+    /// The ban on the nick keyed `key`, as the refusal that tells it.
+    pub fn nick_banned(&self, key: &str) -> Option<Refusal<'static>> {
+        let ban = self.bans.as_ref()?.on_nick(key)?;
+        Some(banned(&ban))
+    }
+
     /// Whether a member logged in as `account` (if any) may take the nick keyed `key`.
     pub fn may_take(
         &self,
@@ -51,8 +57,8 @@ impl Identity {
         nick: &str,
         account: Option<&str>,
     ) -> Result<(), Refusal<'static>> {
-        if let Some(ban) = self.bans.as_ref().and_then(|bans| bans.on_nick(key)) {
-            return Err(banned(&ban));
+        if let Some(banned) = self.nick_banned(key) {
+            return Err(banned);
         }
         let registered = self
             .accounts

@@ -430,6 +430,15 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     }
 }
 
+/// Locks `mutex`, ignoring poison: a poisoned lock means a connection task panicked mid-update
+/// of maps that are still whole, and everyone else must live on (each lock here is short and
+/// never held across an await).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// How long shutdown waits for the sequencer's last batch to be stored.
 const SEQUENCER_STOP: Duration = Duration::from_secs(2);
 

@@ -520,7 +520,12 @@ impl Session<'_> {
         let speaks = said.is_some()
             || matches!(command, Command::Msg(_))
             || matches!(command, Command::Topic(topic) if !topic.is_empty());
-        if speaks && let Some(until) = self.identity.mutes.muted_until(self.id, &me.nick.key()) {
+        // Every line said passes here: the nick's key (a Unicode fold) is made only while
+        // someone is muted at all.
+        if speaks
+            && self.identity.mutes.any()
+            && let Some(until) = self.identity.mutes.muted_until(self.id, &me.nick.key())
+        {
             self.settle(saying, &me.nick).await?;
             self.tell(Refusal::Muted {
                 until: utc_minute(until),

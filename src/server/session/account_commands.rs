@@ -45,18 +45,9 @@ impl Session<'_> {
             return self.tell(Refusal::Usage("/login NICK PASSWORD"));
         };
         let password = password.trim();
-        if let Err(refusal) = self
-            .identity
-            .may_take(&fold(nick), nick, None)
-            .or_else(|refusal| {
-                // Registered is what a login is for; a ban is not.
-                match refusal {
-                    Refusal::NickRegistered(_) => Ok(()),
-                    other => Err(other),
-                }
-            })
-        {
-            return self.tell(refusal);
+        // Registered is what a login is for; banned is not.
+        if let Some(banned) = self.identity.nick_banned(&fold(nick)) {
+            return self.tell(banned);
         }
         let registered = match accounts
             .login(&self.identity.throttle, self.address, nick, password)
