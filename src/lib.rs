@@ -49,6 +49,7 @@ pub mod editbox;
 pub mod event_loop;
 pub mod input_history;
 pub mod inspector;
+pub mod local_host;
 pub mod names;
 pub mod net;
 pub mod protocol;

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::buffers::{self, Place, Target};
 use super::ingest::{self, Fact};
 use super::numbering::Verdict;
-use super::{App, Bell, Conn, Effect, Lifecycle, masked};
+use super::{App, Bell, Conn, Effect, Lifecycle, Role, masked};
 use crate::codec::sanitize;
 use crate::inspector;
 use crate::net::{Close, NetEvent, Outgoing};
@@ -82,6 +82,19 @@ impl App {
                     secs: delay.as_secs(),
                 };
                 self.note(&format!("reconnecting in {} s", delay.as_secs()), at);
+            }
+            NetEvent::TookOver { no_history } => {
+                self.settings.role = Role::Hosting;
+                let addr = &self.settings.target;
+                self.note(
+                    &format!(
+                        "nobody hosts the room any more: this terminal hosts it on {addr} now"
+                    ),
+                    at,
+                );
+                if let Some(no_history) = no_history {
+                    self.note(&no_history, at);
+                }
             }
             NetEvent::NotSent(line) => {
                 self.note(&format!("not connected; not sent: {}", masked(&line)), at);
