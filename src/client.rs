@@ -8,6 +8,7 @@ use anyhow::Context;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::keymap::Keymap;
 use crate::app::{App, Bell, Clock, Role, Settings};
 use crate::cli::Cli;
 use crate::event_loop::{self, Io};
@@ -76,6 +77,12 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     if let Some(mouse) = config.preferences.mouse {
         app.mouse_captured = mouse;
     }
+    let rebindings: Vec<_> = config
+        .keys
+        .iter()
+        .map(|key| key.rebinding.clone())
+        .collect();
+    app.keymap = Keymap::new(&rebindings);
     let history_file = cli.data_dir().map(|dir| input_history::file(&dir));
     if let Some(file) = &history_file {
         app.input.set_history(input_history::load(file));

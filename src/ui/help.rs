@@ -8,34 +8,39 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget};
 
 use super::style;
 use crate::app::client_commands;
-use crate::app::keys::{BINDINGS, TYPED};
+use crate::app::keymap::Keymap;
+use crate::app::keys::TYPED;
 
 /// The popup's title.
 const TITLE: &str = " tcpchat keys (any key closes) ";
 
 /// The help popup, centred over its area.
-#[derive(Debug, Default)]
-pub struct Help;
+#[derive(Debug)]
+pub struct Help<'a> {
+    /// The keys in force.
+    pub keymap: &'a Keymap,
+}
 
-impl Help {
+impl Help<'_> {
     /// Each line of the help: the keys (or what is typed), then what they do.
-    pub fn rows() -> impl Iterator<Item = (String, String)> {
-        BINDINGS
-            .iter()
-            .map(|binding| (binding.keys, binding.help))
+    pub fn rows(&self) -> impl Iterator<Item = (String, String)> {
+        self.keymap
+            .help_rows()
             .chain(TYPED.iter().copied())
             .map(|(keys, help)| (keys.to_owned(), help.to_owned()))
             .chain([client_commands::help_row()])
     }
 }
 
-impl Widget for Help {
+impl Widget for Help<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let key_width = Self::rows()
+        let key_width = self
+            .rows()
             .map(|(k, _)| k.chars().count())
             .max()
             .unwrap_or(0);
-        let lines: Vec<String> = Self::rows()
+        let lines: Vec<String> = self
+            .rows()
             .map(|(key, what)| format!(" {key:key_width$}  {what}"))
             .collect();
         let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16 + 3;

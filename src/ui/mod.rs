@@ -30,6 +30,7 @@ pub use scrollback_view::{ScrollbackView, TIMESTAMP_WIDTH};
 pub use status_bar::StatusBar;
 pub use style::{Theme, nick_color, use_colour, use_theme};
 
+use crate::app::keys::Action;
 use crate::app::{App, Conn, Overlay};
 use crate::protocol::Framing;
 
@@ -160,6 +161,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     .render(areas.bar, buf);
     let chat = app.settings.framing == Framing::Lines;
+    let help_key = app.keymap.key_for(Action::Help);
     StatusBar {
         conn: &app.conn,
         role: app.settings.role,
@@ -175,6 +177,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         ends: app.local.zip(app.peer),
         target: &app.settings.target,
         tls: app.tls,
+        help_key: help_key.as_deref(),
     }
     .render(areas.status, buf);
     let paste_waiting = match &app.overlay {
@@ -192,7 +195,10 @@ pub fn render(app: &App, frame: &mut Frame) {
                 frame.set_cursor_position(cursor);
             }
         }
-        Overlay::Help => Help.render(area, frame.buffer_mut()),
+        Overlay::Help => Help {
+            keymap: &app.keymap,
+        }
+        .render(area, frame.buffer_mut()),
         Overlay::Paste(_) => {}
     }
     style::apply_colour_choice(frame.buffer_mut());
