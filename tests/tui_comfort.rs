@@ -90,6 +90,38 @@ fn the_config_file_sets_the_nick_its_problems_are_notes_and_typed_lines_outlive_
     );
 }
 
+#[test]
+fn a_data_directory_that_cannot_be_used_costs_history_not_the_chat() {
+    // Under a regular file, nothing can be created, whoever runs the test (root included).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let data = file.join("data");
+    let port = harness::free_port().to_string();
+    let addr = format!("127.0.0.1:{port}");
+    let args = [
+        "--local",
+        &addr,
+        "--nick",
+        "lee",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    let mut tui = Tui::spawn(&args, 120, 24);
+    tui.wait_for_text("is now known as lee");
+    tui.wait_for_text("this room keeps no history: cannot use the data directory");
+    tui.send(&format!("still chatting{}", keys::ENTER));
+    tui.wait_for_text("<lee> still chatting");
+    tui.send(keys::CTRL_D);
+    assert_eq!(tui.wait_exit(harness::DEADLINE), 0);
+    let output = String::from_utf8_lossy(&tui.raw_output()).into_owned();
+    assert!(
+        output.contains("tcpchat: the lines typed were not kept in"),
+        "the input history's failure said once the terminal is back: {output}"
+    );
+    assert!(!data.exists());
+}
+
 /// F10, as xterm sends it.
 const F10: &str = "\x1b[21~";
 
