@@ -203,6 +203,19 @@ fn a_silent_service_on_the_local_port_is_hung_up_on_after_three_seconds() {
 }
 
 #[test]
+fn a_service_that_pours_megabytes_without_a_line_end_is_hung_up_on() {
+    let flood: &'static [u8] = Box::leak(vec![b'A'; 4 << 20].into_boxed_slice());
+    let (addr, accepted) = service(flood);
+    let mut tui = Tui::spawn(&["--local", &addr], 120, 24);
+    tui.wait_for_text("not a tcpchat server");
+    tui.wait_for_text("closed: not a tcpchat server; not connecting again");
+    no_reconnect(&accepted);
+    // Still responsive, and it ends as asked.
+    tui.send(keys::CTRL_C);
+    assert_eq!(tui.wait_exit(harness::DEADLINE), 0);
+}
+
+#[test]
 fn a_stranger_joined_by_name_is_named_but_not_hung_up_on() {
     let (addr, _) = service("连接成功!".as_bytes());
     let tui = Tui::spawn(&[&addr], 120, 24);
