@@ -104,6 +104,22 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
             None
         }
     };
+    if role == Role::Hosting {
+        let addr = &cli.local;
+        let nc = addr
+            .rsplit_once(':')
+            .map_or_else(String::new, |(host, port)| {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                format!(" (so does `nc {host} {port}`)")
+            });
+        app.note(
+            &format!(
+                "nobody hosted a room on {addr}, so this terminal hosts it: `tcpchat` in another \
+                 terminal joins it{nc}"
+            ),
+            Instant::now(),
+        );
+    }
     if let Some((_, Some(note))) = &host {
         app.note(note, Instant::now());
     }
