@@ -33,7 +33,8 @@
 //! - [`scrollback`]: the bounded history, classified at ingest and wrapped by display width.
 //! - [`editbox`]: the line editor and its edits, input history ([`input_history`] keeps it
 //!   across runs).
-//! - [`inspector`]: the TCP inspector's model: timeline, handshake and close ladders, reads.
+//! - [`inspector`]: the TCP inspector's model, one module per part: timeline, ladders, the
+//!   close and its verdict, reads, kernel samples.
 //! - [`ui`]: draws an `&App`, widget by widget; every colour.
 //! - [`terminal`]: raw mode and the alternate screen, always restored.
 //! - [`cli`]: the command line and its checks.

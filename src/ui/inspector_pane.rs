@@ -263,7 +263,7 @@ fn group(n: u64) -> String {
 }
 
 fn render_kernel(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
-    let Some(info) = &inspector.info else {
+    let Some(info) = &inspector.kernel.latest else {
         let why = if cfg!(target_os = "linux") {
             "no TCP_INFO yet: it is read while connected"
         } else {
@@ -272,7 +272,7 @@ fn render_kernel(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
         put_row(buf, area, area.y, &[(why, DIM)]);
         return;
     };
-    let figures = figures(info, inspector.previous.as_ref());
+    let figures = figures(info, inspector.kernel.previous.as_ref());
     let columns = if area.width >= 64 { 2 } else { 1 };
     let column_width = area.width / columns;
     for (i, (label, value, changed)) in figures.iter().enumerate() {
