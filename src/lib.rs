@@ -14,6 +14,7 @@
 //!   cannot be forged.
 //! - [`names`]: what a nick or a room name may be, and when two are the same.
 //! - [`tcpinfo`]: the kernel's `TCP_INFO` for a socket (the only `unsafe`).
+//! - [`tcp_table`]: the kernel's table of TCP connections: which end holds a TIME-WAIT.
 //!
 //! The server (`--serve`, and the room local mode hosts):
 //!
@@ -57,6 +58,7 @@ pub mod scrollback;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod tcp_table;
 pub mod tcpinfo;
 pub mod terminal;
 pub mod tls;

@@ -226,6 +226,7 @@ async fn the_server_closing_first_leaves_us_in_close_wait() {
     let Some(NetEvent::Closed {
         how: Close::PeerFin,
         info: Some(info),
+        ..
     }) = events.last()
     else {
         panic!("{events:?}");

@@ -292,6 +292,7 @@ fn the_status_bar_is_white_on_blue_and_its_state_coloured() {
         NetEvent::Closed {
             how: tcpchat::net::Close::Reset,
             info: None,
+            time_wait: None,
         },
     );
     let terminal = draw(&mut closed, 140, 24);
@@ -588,6 +589,7 @@ fn inspected_session() -> App {
     );
     app.on_net(
         NetEvent::FinSent {
+            before: Some(tcpinfo::ESTABLISHED),
             info: Some(fin_wait),
         },
         at(5_000_010),
@@ -604,6 +606,7 @@ fn inspected_session() -> App {
         NetEvent::Closed {
             how: Close::PeerFin,
             info: Some(closed),
+            time_wait: None,
         },
         at(5_000_210),
     );

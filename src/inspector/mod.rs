@@ -32,6 +32,7 @@ use tokio::time::Instant;
 
 use crate::net::NetEvent;
 use crate::tcpinfo::TcpInfo;
+use close::CloseFacts;
 use ladder::handshake_ladder;
 use reads::Reads;
 use timeline::Timeline;
@@ -87,6 +88,7 @@ pub struct Inspector {
     pub close: Vec<Arrow>,
     /// Who sent the first FIN, once known.
     pub closer: Option<Closer>,
+    close_facts: CloseFacts,
     /// The kernel's figures for the current (or last) connection.
     pub kernel: KernelSamples,
     reads: Reads,
@@ -153,6 +155,7 @@ impl Inspector {
                 // failed reconnect attempt does not wipe what the last session showed.
                 self.close.clear();
                 self.closer = None;
+                self.close_facts = CloseFacts::default();
                 self.kernel.clear();
                 self.handshake_took = Some(*handshake);
                 self.tls_handshaking = true;
@@ -178,14 +181,18 @@ impl Inspector {
                 self.timeline
                     .record(at, Step::Send, format!("send({bytes} B){what}"));
             }
-            NetEvent::FinSent { info } => {
+            NetEvent::FinSent { before, info } => {
                 self.timeline
                     .record(at, Step::Close, "shutdown(WR): our FIN →".to_owned());
-                self.on_fin_sent(info.and_then(|i| i.state));
+                self.on_fin_sent(*before, info.and_then(|i| i.state));
                 self.sample(info.as_ref());
             }
-            NetEvent::Closed { how, info } => {
-                self.on_closed(how, info.as_ref(), at);
+            NetEvent::Closed {
+                how,
+                info,
+                time_wait,
+            } => {
+                self.on_closed(how, info.as_ref(), *time_wait, at);
                 self.sample(info.as_ref());
             }
             NetEvent::Reconnecting { delay } => {

@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::net::Close;
+use crate::tcp_table::TimeWait;
 use crate::tcpinfo;
 
 fn texts(inspector: &Inspector) -> Vec<String> {
@@ -75,6 +76,7 @@ fn closing_first_leaves_us_in_time_wait() {
     };
     inspector.on_net(
         &NetEvent::FinSent {
+            before: Some(tcpinfo::ESTABLISHED),
             info: Some(fin_wait),
         },
         at,
@@ -86,6 +88,7 @@ fn closing_first_leaves_us_in_time_wait() {
     let closed = NetEvent::Closed {
         how: Close::PeerFin,
         info: Some(time_wait),
+        time_wait: None,
     };
     inspector.on_net(&closed, at);
     let ladder: Vec<_> = inspector
@@ -119,6 +122,7 @@ fn the_server_closing_first_is_told_apart_and_a_reset_is_not_a_fin() {
     let closed = NetEvent::Closed {
         how: Close::PeerFin,
         info: Some(close_wait),
+        time_wait: None,
     };
     inspector.on_net(&closed, at);
     assert_eq!(inspector.closer, Some(Closer::Server));
@@ -132,6 +136,7 @@ fn the_server_closing_first_is_told_apart_and_a_reset_is_not_a_fin() {
     let reset = NetEvent::Closed {
         how: Close::Reset,
         info: None,
+        time_wait: None,
     };
     inspector.on_net(&reset, at);
     assert_eq!(inspector.close[0].label, "RST");
@@ -150,6 +155,7 @@ fn our_exit_after_the_servers_fin_is_not_called_first() {
     };
     inspector.on_net(
         &NetEvent::FinSent {
+            before: Some(tcpinfo::ESTABLISHED),
             info: Some(last_ack),
         },
         at,
@@ -157,6 +163,7 @@ fn our_exit_after_the_servers_fin_is_not_called_first() {
     let closed = NetEvent::Closed {
         how: Close::PeerFin,
         info: None,
+        time_wait: None,
     };
     inspector.on_net(&closed, at);
     assert_eq!(inspector.closer, Some(Closer::Server));
@@ -190,6 +197,7 @@ fn a_failed_reconnect_keeps_the_last_sessions_ladders() {
     let closed = NetEvent::Closed {
         how: Close::Reset,
         info: None,
+        time_wait: None,
     };
     inspector.on_net(&closed, at);
     let addr = "127.0.0.1:8888".parse().unwrap();
@@ -233,4 +241,114 @@ fn the_timeline_is_bounded_and_timed_from_the_first_event() {
     assert_eq!(inspector.timeline().len(), TIMELINE_LEN);
     let last = inspector.timeline().next_back().unwrap();
     assert_eq!(last.at, Duration::from_millis(TIMELINE_LEN as u64 + 9));
+}
+
+/// A session closed with `exit`: the states around our `shutdown(WR)`, then the FIN read with
+/// the state then and the kernel's TIME-WAIT table.
+fn exit_close(before: u8, after: u8, time_wait: Option<TimeWait>) -> Inspector {
+    let mut inspector = Inspector::default();
+    let at = Instant::now();
+    connect(&mut inspector, at);
+    let state = |state| TcpInfo {
+        state: Some(state),
+        ..TcpInfo::default()
+    };
+    let fin_sent = NetEvent::FinSent {
+        before: Some(before),
+        info: Some(state(after)),
+    };
+    inspector.on_net(&fin_sent, at);
+    let closed = NetEvent::Closed {
+        how: Close::PeerFin,
+        info: Some(state(tcpinfo::CLOSED)),
+        time_wait,
+    };
+    inspector.on_net(&closed, at);
+    inspector
+}
+
+#[test]
+fn closed_right_after_our_shutdown_is_not_read_as_ours_first() {
+    // The race a busy machine loses: their FIN is in before our shutdown(WR), and by the time
+    // it returns LAST-ACK is over too. CLOSED alone would read as "ours first".
+    let inspector = exit_close(tcpinfo::CLOSE_WAIT, tcpinfo::CLOSED, None);
+    assert_eq!(inspector.closer, Some(Closer::Server));
+    assert_eq!(
+        inspector.close[0].evidence,
+        "state CLOSE-WAIT before our shutdown(WR): theirs was in"
+    );
+    assert!(
+        texts(&inspector)
+            .last()
+            .unwrap()
+            .contains("the server is left in TIME-WAIT")
+    );
+}
+
+#[test]
+fn when_the_states_cannot_tell_the_kernels_time_wait_table_does() {
+    let ours = TimeWait {
+        ours: true,
+        theirs: false,
+    };
+    let theirs = TimeWait {
+        ours: false,
+        theirs: true,
+    };
+    let both = TimeWait {
+        ours: true,
+        theirs: true,
+    };
+    let established = tcpinfo::ESTABLISHED;
+    for (table, closer) in [
+        (Some(ours), Closer::Us),
+        (Some(theirs), Closer::Server),
+        (Some(both), Closer::Both),
+        (None, Closer::Unknown),
+    ] {
+        let inspector = exit_close(established, tcpinfo::CLOSED, table);
+        assert_eq!(inspector.closer, Some(closer), "{table:?}");
+    }
+    // Until the end is read, nothing is claimed.
+    let mut inspector = Inspector::default();
+    connect(&mut inspector, Instant::now());
+    let fin_sent = NetEvent::FinSent {
+        before: Some(established),
+        info: None,
+    };
+    inspector.on_net(&fin_sent, Instant::now());
+    assert_eq!(inspector.closer, None);
+    assert_eq!(inspector.close.len(), 1);
+}
+
+#[test]
+fn the_ack_of_a_fin_is_inferred_unless_a_state_shows_it_alone() {
+    // FIN-WAIT-1 after our shutdown: their ACK may yet ride on their FIN.
+    let ours = TimeWait {
+        ours: true,
+        theirs: false,
+    };
+    let inspector = exit_close(tcpinfo::ESTABLISHED, tcpinfo::FIN_WAIT1, Some(ours));
+    let arrows: Vec<_> = inspector
+        .close
+        .iter()
+        .map(|a| (a.label, a.direction, a.knowledge))
+        .collect();
+    assert_eq!(
+        arrows,
+        [
+            ("FIN", Direction::Out, Knowledge::Observed),
+            ("ACK", Direction::In, Knowledge::Inferred),
+            ("FIN", Direction::In, Knowledge::Observed),
+            ("ACK", Direction::Out, Knowledge::Observed),
+        ]
+    );
+    assert_eq!(inspector.close[1].evidence, "may ride on their FIN");
+    // Theirs first: ours acks theirs late, usually riding on our FIN.
+    let inspector = exit_close(tcpinfo::CLOSE_WAIT, tcpinfo::LAST_ACK, None);
+    assert_eq!(inspector.close[1].knowledge, Knowledge::Inferred);
+    assert_eq!(
+        inspector.close[1].evidence,
+        "Linux delays it: may ride on our FIN"
+    );
 }

@@ -167,6 +167,7 @@ fn render_ladders(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
         Some(Closer::Us) => "close: we closed first",
         Some(Closer::Server) => "close: the server closed first",
         Some(Closer::Both) => "close: both at once (the FINs crossed)",
+        Some(Closer::Unknown) => "close: who closed first cannot be told",
         None => "close",
     };
     lines.push(vec![(close_title.to_owned(), TITLE)]);

@@ -371,6 +371,7 @@ pub fn inspector(cols: u16, rows: u16) -> anyhow::Result<Screen> {
         .key(KeyCode::Char('d'), KeyModifiers::CONTROL);
     s.at(12_300_015)
         .net(NetEvent::FinSent {
+            before: Some(tcpinfo::ESTABLISHED),
             info: Some(fin_acked),
         })
         .at(12_300_180)
@@ -379,6 +380,7 @@ pub fn inspector(cols: u16, rows: u16) -> anyhow::Result<Screen> {
         .net(NetEvent::Closed {
             how: Close::PeerFin,
             info: Some(closed),
+            time_wait: None,
         });
     s.draw(cols, rows)
 }
