@@ -17,10 +17,14 @@ pub enum Direction {
     In,
 }
 
-/// How we know a segment was sent.
+/// How we know a segment was sent. One rule for every arrow: *observed* when something on our
+/// own socket counts or shows that segment (a `TCP_INFO` counter or state, a system call's
+/// result, the kernel's TIME-WAIT table); *inferred* when nothing does and it follows only
+/// from what was observed and how TCP works, including whether it went alone or rode on
+/// another segment, which only a packet capture shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Knowledge {
-    /// A counter or a system call result shows it.
+    /// Something on our socket counts or shows it.
     Observed,
     /// It follows from what was observed and how TCP works, but nothing shows it by itself.
     Inferred,
@@ -95,10 +99,11 @@ pub(super) fn handshake_ladder(info: Option<&TcpInfo>, took: Duration) -> Vec<Ar
                 data => format!("segs_in 0→{inn} (the first, then {data} B of data)"),
             },
         },
+        // Counted as the SYN-ACK is: the second segment out, with nothing written yet.
         Arrow {
             label: "ACK",
             direction: Direction::Out,
-            knowledge: Knowledge::Inferred,
+            knowledge: Knowledge::Observed,
             evidence: match (established, out) {
                 (true, 2) => "segment 2 out; state ESTABLISHED".to_owned(),
                 (true, _) => format!("segment 2 of {out} out; state ESTABLISHED"),

@@ -165,7 +165,9 @@ impl Inspector {
             }
             NetEvent::ConnectFailed(reason) => {
                 let text = if reason.contains("refused") {
-                    format!("{reason} (RST ← to our SYN)")
+                    // ECONNREFUSED: an RST answered our SYN (or an ICMP port unreachable
+                    // did); no counter shows which.
+                    format!("{reason} (RST ← to our SYN, inferred)")
                 } else {
                     reason.clone()
                 };

@@ -47,7 +47,7 @@ fn the_handshake_is_observed_from_the_counters() {
         [
             ("SYN", Knowledge::Observed),
             ("SYN-ACK", Knowledge::Observed),
-            ("ACK", Knowledge::Inferred)
+            ("ACK", Knowledge::Observed)
         ]
     );
     assert_eq!(
@@ -203,6 +203,12 @@ fn a_failed_reconnect_keeps_the_last_sessions_ladders() {
     let addr = "127.0.0.1:8888".parse().unwrap();
     inspector.on_net(&NetEvent::Connecting { addr }, at);
     inspector.on_net(&NetEvent::ConnectFailed("refused".into()), at);
+    assert!(
+        texts(&inspector)
+            .last()
+            .unwrap()
+            .ends_with("(RST ← to our SYN, inferred)")
+    );
     assert_eq!(inspector.handshake.len(), 3);
     assert_eq!(inspector.close[0].label, "RST");
 }

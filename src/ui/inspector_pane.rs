@@ -185,9 +185,12 @@ fn render_ladders(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
 }
 
 fn arrow_line(arrow: &Arrow) -> Vec<(String, Style)> {
-    let shaft = match arrow.direction {
-        Direction::Out => " ─────────▶ ",
-        Direction::In => " ◀───────── ",
+    // What is known is drawn solid; what is inferred, dashed.
+    let shaft = match (arrow.direction, arrow.knowledge) {
+        (Direction::Out, Knowledge::Observed) => " ─────────▶ ",
+        (Direction::In, Knowledge::Observed) => " ◀───────── ",
+        (Direction::Out, Knowledge::Inferred) => " ╌╌╌╌╌╌╌╌╌▶ ",
+        (Direction::In, Knowledge::Inferred) => " ◀╌╌╌╌╌╌╌╌╌ ",
     };
     let (knowledge, style) = match arrow.knowledge {
         Knowledge::Observed => ("observed", Style::new().fg(Color::LightGreen)),
