@@ -102,6 +102,16 @@ impl Inspector {
         self.timeline.iter()
     }
 
+    /// Entries newer than the timeline view's last row (0: it follows the newest).
+    pub fn timeline_scrolled_back(&self) -> usize {
+        self.timeline.scrolled_back()
+    }
+
+    /// Scrolls the timeline's view `rows` entries back (negative: towards the newest).
+    pub fn scroll_timeline(&mut self, rows: isize) {
+        self.timeline.scroll(rows);
+    }
+
     /// The kept reads, oldest first.
     pub fn reads(&self) -> impl DoubleEndedIterator<Item = &ReadRecord> + ExactSizeIterator {
         self.reads.iter()
@@ -159,7 +169,7 @@ impl Inspector {
                 self.kernel.clear();
                 self.handshake_took = Some(*handshake);
                 self.tls_handshaking = true;
-                self.reads.drop_carried();
+                self.reads.new_session();
                 self.handshake = handshake_ladder(info.as_ref(), *handshake);
                 self.sample(info.as_ref());
             }
@@ -167,7 +177,7 @@ impl Inspector {
                 let text = if reason.contains("refused") {
                     // ECONNREFUSED: an RST answered our SYN (or an ICMP port unreachable
                     // did); no counter shows which.
-                    format!("{reason} (RST ← to our SYN, inferred)")
+                    format!("{reason} (RST ←, inferred)")
                 } else {
                     reason.clone()
                 };

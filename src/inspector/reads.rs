@@ -1,6 +1,7 @@
 //! The raw bytes of the last reads, so read boundaries can be seen: each `recv()` as it really
 //! fell, its real size, its first [`READ_BYTES_KEPT`] bytes, and with TLS the records that
-//! carried it. Bounded to [`READS_KEPT`] reads.
+//! carried it; numbered per connection, so a reconnect starts again from 1. Bounded to
+//! [`READS_KEPT`] reads.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -18,7 +19,9 @@ pub const READ_BYTES_KEPT: usize = 512;
 /// One `recv()` as it really fell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadRecord {
-    /// 1 for the first read of the program, counting on over reconnects.
+    /// The connection it was read on: 1 for the first, counting on over reconnects.
+    pub session: u32,
+    /// 1 for the first read of its connection.
     pub number: u64,
     /// Time since the first event.
     pub at: Duration,
@@ -35,7 +38,10 @@ pub struct ReadRecord {
 #[derive(Debug, Default)]
 pub(super) struct Reads {
     kept: VecDeque<ReadRecord>,
-    total: u64,
+    /// The connection being read (0 before the first one).
+    session: u32,
+    /// Reads made on it so far.
+    in_session: u64,
     /// TLS records received since the last read, for the read they carried.
     carried: Vec<(Content, u16)>,
 }
@@ -48,12 +54,13 @@ impl Reads {
 
     /// Keeps one read that happened `at` (time since the timeline's start).
     pub(super) fn keep(&mut self, at: Duration, bytes: &Bytes) {
-        self.total += 1;
+        self.in_session += 1;
         if self.kept.len() == READS_KEPT {
             self.kept.pop_front();
         }
         self.kept.push_back(ReadRecord {
-            number: self.total,
+            session: self.session.max(1),
+            number: self.in_session,
             at,
             len: bytes.len(),
             bytes: bytes.slice(..bytes.len().min(READ_BYTES_KEPT)),
@@ -66,8 +73,11 @@ impl Reads {
         self.carried.push(record);
     }
 
-    /// A new connection: records carried for the last one's reads are dropped.
-    pub(super) fn drop_carried(&mut self) {
+    /// A new connection: its reads count from 1 again, and records carried for the last
+    /// one's reads are dropped.
+    pub(super) fn new_session(&mut self) {
+        self.session += 1;
+        self.in_session = 0;
         self.carried.clear();
     }
 }

@@ -207,7 +207,7 @@ fn a_failed_reconnect_keeps_the_last_sessions_ladders() {
         texts(&inspector)
             .last()
             .unwrap()
-            .ends_with("(RST ← to our SYN, inferred)")
+            .ends_with("(RST ←, inferred)")
     );
     assert_eq!(inspector.handshake.len(), 3);
     assert_eq!(inspector.close[0].label, "RST");
@@ -357,4 +357,46 @@ fn the_ack_of_a_fin_is_inferred_unless_a_state_shows_it_alone() {
         inspector.close[1].evidence,
         "Linux delays it: may ride on our FIN"
     );
+}
+
+#[test]
+fn a_timeline_scrolled_back_stays_on_what_it_shows() {
+    let mut inspector = Inspector::default();
+    let at = Instant::now();
+    let sent = |n| NetEvent::Sent {
+        bytes: n,
+        exit: false,
+    };
+    for n in 0..20 {
+        inspector.on_net(&sent(n), at);
+    }
+    inspector.scroll_timeline(5);
+    inspector.on_net(&sent(99), at);
+    assert_eq!(
+        inspector.timeline_scrolled_back(),
+        6,
+        "the new entry is below"
+    );
+    inspector.scroll_timeline(-100);
+    assert_eq!(inspector.timeline_scrolled_back(), 0, "following again");
+    inspector.scroll_timeline(1000);
+    assert_eq!(
+        inspector.timeline_scrolled_back(),
+        20,
+        "never past the first"
+    );
+}
+
+#[test]
+fn reads_count_from_one_on_each_connection() {
+    let mut inspector = Inspector::default();
+    let at = Instant::now();
+    let read = NetEvent::Received(Bytes::from_static(b"hi"));
+    connect(&mut inspector, at);
+    inspector.on_net(&read, at);
+    inspector.on_net(&read, at);
+    connect(&mut inspector, at);
+    inspector.on_net(&read, at);
+    let numbers: Vec<_> = inspector.reads().map(|r| (r.session, r.number)).collect();
+    assert_eq!(numbers, [(1, 1), (1, 2), (2, 1)]);
 }

@@ -18,6 +18,7 @@ use tcpchat::app::{App, Clock, Effect, Overlay, Role, Settings};
 use tcpchat::event_loop::fit;
 use tcpchat::net::{Close, NetEvent, Outgoing};
 use tcpchat::protocol::{Event, Framing, SaidKind, Scope, Scoped, ServerLine};
+use tcpchat::tcp_table::TimeWait;
 use tcpchat::tcpinfo::{self, TcpInfo};
 use tcpchat::ui;
 use tokio::time::Instant;
@@ -380,7 +381,10 @@ pub fn inspector(cols: u16, rows: u16) -> anyhow::Result<Screen> {
         .net(NetEvent::Closed {
             how: Close::PeerFin,
             info: Some(closed),
-            time_wait: None,
+            time_wait: Some(TimeWait {
+                ours: true,
+                theirs: false,
+            }),
         });
     s.draw(cols, rows)
 }
