@@ -37,7 +37,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_SIZE: usize = 8 * 1024;
 
 /// Events queued towards the UI before the task waits.
-const EVENT_QUEUE: usize = 256;
+pub const EVENT_QUEUE: usize = 256;
 
 /// Lines queued towards the socket before the UI is told the queue is full.
 pub const OUTGOING_QUEUE: usize = 256;
@@ -552,11 +552,13 @@ where
             if let Err(error) = written.await {
                 return Ok(Some(Close::Failed(error.to_string())));
             }
+            if exit {
+                exit_written.store(true, Ordering::Relaxed);
+            }
             let bytes = wire.len();
             emit(events, NetEvent::Sent { bytes, exit }).await?;
             records(events).await?;
             if exit {
-                exit_written.store(true, Ordering::Relaxed);
                 // Read right before and right after: on loopback the close can be over by the
                 // time `shutdown` returns, and only the state before tells whose FIN came first.
                 let before = tcpinfo::read(&fd).ok().and_then(|info| info.state);

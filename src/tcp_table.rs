@@ -27,23 +27,25 @@ pub struct TimeWait {
 #[cfg(target_os = "linux")]
 pub async fn time_wait(local: SocketAddr, peer: SocketAddr) -> io::Result<TimeWait> {
     let mut found = TimeWait::default();
-    let mut unread = None;
+    let mut read_any = false;
+    let mut last_error = None;
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         match tokio::fs::read_to_string(table).await {
             Ok(text) => {
+                read_any = true;
                 let seen = listed_in_time_wait(&text, local, peer);
                 found.ours |= seen.ours;
                 found.theirs |= seen.theirs;
             }
             Err(error) => {
-                let context = io::Error::new(error.kind(), format!("{table}: {error}"));
-                if unread.replace(context).is_some() {
-                    return Err(unread.unwrap_or_else(|| io::ErrorKind::NotFound.into()));
-                }
+                last_error = Some(io::Error::new(error.kind(), format!("{table}: {error}")));
             }
         }
     }
-    Ok(found)
+    match last_error {
+        Some(error) if !read_any => Err(error),
+        _ => Ok(found),
+    }
 }
 
 /// The table is Linux's; elsewhere the close's order is told by the socket's states alone.

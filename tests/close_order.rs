@@ -238,3 +238,79 @@ async fn when_we_close_first_the_verdict_matches_the_kernels_time_wait() {
 async fn when_the_servers_fin_comes_first_the_verdict_matches_the_kernels_time_wait() {
     check(Order::TheirsFirst).await;
 }
+
+/// A UI too slow to take events (the queue to it is full) holds the network task right after
+/// it wrote `exit`, before its `shutdown()`; the server reads `exit` and closes meanwhile. The
+/// session must still end as asked: our FIN goes, the verdict is the server's, and nothing
+/// reconnects. Whether the task's reader sees that FIN before its writer is let go is up to
+/// the scheduler, so it runs many times; every run must end the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_fin_while_our_exit_waits_on_a_slow_ui_still_ends_the_session() {
+    for run in 0..RUNS {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap();
+        let (closed_tx, closed) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(DEADLINE)).unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 64 * 1024];
+            while !seen.ends_with(b"exit\n") {
+                let n = stream.read(&mut buf).expect("lines in time");
+                assert!(n > 0, "closed before exit");
+                seen.extend_from_slice(&buf[..n]);
+            }
+            stream.shutdown(Shutdown::Write).unwrap(); // the server's FIN, first
+            let until = Instant::now() + DEADLINE;
+            while tcpinfo::read(&stream).unwrap().state != Some(tcpinfo::FIN_WAIT2) {
+                assert!(Instant::now() < until, "our FIN was never acknowledged");
+                std::thread::yield_now();
+            }
+            closed_tx.send(()).unwrap();
+            let mut rest = Vec::new();
+            stream
+                .read_to_end(&mut rest)
+                .expect("the client's FIN in time");
+        });
+        let mut net = net::spawn(server.to_string(), Framing::Lines);
+        let mut inspector = Inspector::default();
+        let mut local = None;
+        pump(&mut net, &mut inspector, &mut local, |e| {
+            matches!(e, NetEvent::Connected { .. })
+        })
+        .await;
+        // Nothing is taken from here on: one `Sent` per line fills the queue exactly, and the
+        // task waits to report the exit it has already written.
+        for n in 0..net::EVENT_QUEUE {
+            net.outgoing
+                .send(Outgoing::Line(format!("line {n}")))
+                .await
+                .unwrap();
+        }
+        net.outgoing
+            .send(Outgoing::Exit("exit".into()))
+            .await
+            .unwrap();
+        tokio::task::spawn_blocking(move || closed.recv_timeout(DEADLINE))
+            .await
+            .unwrap()
+            .expect("the server read exit and sent its FIN");
+        pump(&mut net, &mut inspector, &mut local, |e| {
+            matches!(e, NetEvent::Closed { .. })
+        })
+        .await;
+        let after = tokio::time::timeout(DEADLINE, net.events.recv())
+            .await
+            .expect("the task ends or goes on in time");
+        assert!(
+            after.is_none(),
+            "run {run}: after an exit the task must end, not {:?}",
+            after.map(|stamped| stamped.event)
+        );
+        assert_eq!(inspector.closer, Some(Closer::Server), "run {run}");
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .unwrap()
+            .expect("the raw server saw our FIN");
+    }
+}

@@ -69,7 +69,10 @@ fn a_reset_does_not_discard_what_the_receiver_already_has() {
     server_side.write_all(b"hello-unread").unwrap();
     let deadline = std::time::Instant::now() + DEADLINE;
     while info(&client).recv_queue != Some(12) {
-        assert!(std::time::Instant::now() < deadline, "12 bytes never queued");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "12 bytes never queued"
+        );
         std::thread::yield_now();
     }
     let server_side = tokio_std(server_side);
