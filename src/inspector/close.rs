@@ -150,7 +150,7 @@ impl CloseFacts {
                 arrows.push(if after == Some(tcpinfo::FIN_WAIT2) {
                     observed_ack(Direction::In, "state FIN-WAIT-2: acked alone")
                 } else {
-                    ack(Direction::In, "may ride on their FIN")
+                    ack(Direction::In, "may ride on their next segment")
                 });
                 if their_fin_read {
                     arrows.push(fin(Direction::In, Knowledge::Observed, recv_zero));

@@ -349,7 +349,10 @@ fn the_ack_of_a_fin_is_inferred_unless_a_state_shows_it_alone() {
             ("ACK", Direction::Out, Knowledge::Observed),
         ]
     );
-    assert_eq!(inspector.close[1].evidence, "may ride on their FIN");
+    assert_eq!(
+        inspector.close[1].evidence,
+        "may ride on their next segment"
+    );
     // Theirs first: ours acks theirs late, usually riding on our FIN.
     let inspector = exit_close(tcpinfo::CLOSE_WAIT, tcpinfo::LAST_ACK, None);
     assert_eq!(inspector.close[1].knowledge, Knowledge::Inferred);
