@@ -10,6 +10,8 @@
 //!   task the exit. The test runs on a one-thread runtime, so the task has not run since and has
 //!   not read that FIN: it is a client slowed between the server's FIN and its own `exit` and
 //!   `shutdown()`, which is what a busy machine does to it now and then.
+//! - **The server's FIN while our exit waits on a slow UI**: the queue of events to the UI is
+//!   full, so the task stops right after writing `exit`; the session must still end as asked.
 
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
