@@ -14,6 +14,7 @@
 //!   cannot be forged.
 //! - [`names`]: what a nick or a room name may be, and when two are the same.
 //! - [`tcpinfo`]: the kernel's `TCP_INFO` for a socket (the only `unsafe`).
+//! - [`tcp_table`]: the kernel's table of TCP connections: which end holds a TIME-WAIT.
 //!
 //! The server (`--serve`, and the room local mode hosts):
 //!
@@ -33,7 +34,8 @@
 //! - [`scrollback`]: the bounded history, classified at ingest and wrapped by display width.
 //! - [`editbox`]: the line editor and its edits, input history ([`input_history`] keeps it
 //!   across runs).
-//! - [`inspector`]: the TCP inspector's model: timeline, handshake and close ladders, reads.
+//! - [`inspector`]: the TCP inspector's model, one module per part: timeline, ladders, the
+//!   close and its verdict, reads, kernel samples.
 //! - [`ui`]: draws an `&App`, widget by widget; every colour.
 //! - [`terminal`]: raw mode and the alternate screen, always restored.
 //! - [`cli`]: the command line and its checks.
@@ -57,6 +59,7 @@ pub mod scrollback;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod tcp_table;
 pub mod tcpinfo;
 pub mod terminal;
 pub mod tls;

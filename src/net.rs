@@ -14,6 +14,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -25,6 +26,7 @@ use tokio::time::Instant;
 
 use crate::local_host::{Claim, LocalHost, TAKEOVER_STORE_WAIT};
 use crate::protocol::Framing;
+use crate::tcp_table::{self, TimeWait};
 use crate::tcpinfo::{self, TcpInfo};
 use crate::tls::client::{ClientTls, Established, TlsFailure};
 use crate::tls::record::{Record, RecordTap};
@@ -36,7 +38,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_SIZE: usize = 8 * 1024;
 
 /// Events queued towards the UI before the task waits.
-const EVENT_QUEUE: usize = 256;
+pub const EVENT_QUEUE: usize = 256;
 
 /// Lines queued towards the socket before the UI is told the queue is full.
 pub const OUTGOING_QUEUE: usize = 256;
@@ -133,7 +135,11 @@ pub enum NetEvent {
     },
     /// After [`Outgoing::Exit`]: our sending side is shut down (FIN sent).
     FinSent {
-        /// The kernel's figures just after `shutdown(Write)`.
+        /// The socket's state read just before `shutdown(Write)`: CLOSE-WAIT there means the
+        /// server's FIN had already come, whatever the state is after.
+        before: Option<u8>,
+        /// The kernel's figures just after `shutdown(Write)`. On loopback the whole close can
+        /// be over by then (CLOSED), whichever FIN went first.
         info: Option<TcpInfo>,
     },
     /// The connection ended.
@@ -142,6 +148,9 @@ pub enum NetEvent {
         how: Close,
         /// The kernel's figures at that moment, before the socket is closed.
         info: Option<TcpInfo>,
+        /// After a FIN: which ends of this connection the kernel lists in TIME-WAIT (Linux;
+        /// `None` where its table cannot be read).
+        time_wait: Option<TimeWait>,
     },
     /// Local mode: nobody hosted the room any more, so this process hosts it now (the next
     /// connection is to itself).
@@ -280,17 +289,18 @@ async fn run(
     loop {
         if let Some(stream) = connect(target, &link.events).await? {
             let started = Instant::now();
+            let ends = Ends::of(&stream);
             let end = match link.tls.clone() {
                 None => {
                     let fd = raw_socket(&stream);
                     let (rd, wr) = stream.into_split();
-                    session(rd, wr, fd, None, link, &mut outgoing).await?
+                    session(rd, wr, (fd, ends), None, link, &mut outgoing).await?
                 }
                 Some(tls) => match secure(&tls, stream, &link.events).await? {
                     Ok((stream, tap)) => {
                         let fd = raw_socket(stream.get_ref().0.get_ref());
                         let (rd, wr) = tokio::io::split(stream);
-                        session(rd, wr, fd, Some(&tap), link, &mut outgoing).await?
+                        session(rd, wr, (fd, ends), Some(&tap), link, &mut outgoing).await?
                     }
                     // A deliberate refusal (a changed key, say) is not retried in a loop.
                     Err(true) => return park(&link.events, &mut outgoing).await,
@@ -490,12 +500,35 @@ async fn connect_to(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// The two ends of a connection, to find it in the kernel's tables.
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+}
+
+impl Ends {
+    fn of(stream: &TcpStream) -> Self {
+        Self {
+            local: stream.local_addr().ok(),
+            peer: stream.peer_addr().ok(),
+        }
+    }
+
+    /// Which ends the kernel lists in TIME-WAIT; `None` where that cannot be read.
+    async fn time_wait(self) -> Option<TimeWait> {
+        let (local, peer) = (self.local?, self.peer?);
+        tcp_table::time_wait(local, peer).await.ok()
+    }
+}
+
 /// Runs one connection until it closes; reports each read, write and the close. `rd` and `wr`
-/// are the halves of the TCP socket `fd`, or of TLS over it (then `tap` has its records).
+/// are the halves of the TCP socket `fd` (whose ends are `ends`), or of TLS over it (then `tap`
+/// has its records).
 async fn session<R, W>(
     mut rd: R,
     mut wr: W,
-    fd: RawSocket,
+    (fd, ends): (RawSocket, Ends),
     tap: Option<&RecordTap>,
     link: &mut Link,
     outgoing: &mut mpsc::Receiver<Outgoing>,
@@ -543,6 +576,8 @@ where
             }
         }
     };
+    // Set once the exit line is written: from then on, the server's FIN ends the session as asked.
+    let exit_written = AtomicBool::new(false);
     let writing = async {
         while let Some(message) = outgoing.recv().await {
             let (text, exit) = match message {
@@ -559,33 +594,60 @@ where
             if let Err(error) = written.await {
                 return Ok(Some(Close::Failed(error.to_string())));
             }
+            if exit {
+                exit_written.store(true, Ordering::Relaxed);
+            }
             let bytes = wire.len();
             emit(events, NetEvent::Sent { bytes, exit }).await?;
             records(events).await?;
             if exit {
+                // Read right before and right after: on loopback the close can be over by the
+                // time `shutdown` returns, and only the state before tells whose FIN came first.
+                let before = tcpinfo::read(&fd).ok().and_then(|info| info.state);
                 if let Err(error) = wr.shutdown().await {
                     return Ok(Some(Close::Failed(error.to_string())));
                 }
-                records(events).await?;
                 let info = tcpinfo::read(&fd).ok();
-                emit(events, NetEvent::FinSent { info }).await?;
+                records(events).await?;
+                emit(events, NetEvent::FinSent { before, info }).await?;
                 return Ok(None);
             }
         }
         Err(UiGone)
     };
     tokio::pin!(reading);
+    tokio::pin!(writing);
     let (how, end) = tokio::select! {
-        close = &mut reading => (close?, SessionEnd::Lost),
-        written = writing => match written? {
+        close = &mut reading => match close? {
+            // The server's FIN came while our exit was on its way (a slow UI, a busy machine):
+            // the session still ends as asked, with our FIN after theirs.
+            Close::PeerFin if exit_written.load(Ordering::Relaxed) => match writing.await? {
+                None => (Close::PeerFin, SessionEnd::Deliberate),
+                Some(failed) => (failed, SessionEnd::Lost),
+            },
+            close => (close, SessionEnd::Lost),
+        },
+        written = &mut writing => match written? {
             Some(Close::HungUp) => (Close::HungUp, SessionEnd::HungUp),
             Some(failed) => (failed, SessionEnd::Lost),
             // Exit sent and our FIN out: keep reading until the server closes too.
             None => (reading.await?, SessionEnd::Deliberate),
         },
     };
-    // The socket is still open here, so its state (CLOSE-WAIT, TIME-WAIT...) can be read.
+    // The socket is still open here, so its state (CLOSE-WAIT, CLOSED...) can be read.
     let info = tcpinfo::read(&fd).ok();
-    emit(events, NetEvent::Closed { how, info }).await?;
+    let time_wait = match how {
+        Close::PeerFin => ends.time_wait().await,
+        _ => None,
+    };
+    emit(
+        events,
+        NetEvent::Closed {
+            how,
+            info,
+            time_wait,
+        },
+    )
+    .await?;
     Ok(end)
 }

@@ -68,6 +68,8 @@ pub fn state_name(state: u8) -> &'static str {
 
 /// `TCP_ESTABLISHED`.
 pub const ESTABLISHED: u8 = 1;
+/// `TCP_FIN_WAIT1`: our FIN is sent and not yet acknowledged.
+pub const FIN_WAIT1: u8 = 4;
 /// `TCP_FIN_WAIT2`: our FIN was acknowledged, the peer's has not come.
 pub const FIN_WAIT2: u8 = 5;
 /// `TCP_TIME_WAIT`: both FINs exchanged, we closed first.

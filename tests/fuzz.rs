@@ -513,7 +513,10 @@ fn net_event(n: u8) -> NetEvent {
             bytes: usize::from(n) * 97,
             exit: n.is_multiple_of(2),
         },
-        3 => NetEvent::FinSent { info: None },
+        3 => NetEvent::FinSent {
+            before: None,
+            info: None,
+        },
         4 => NetEvent::Closed {
             how: if n.is_multiple_of(2) {
                 Close::PeerFin
@@ -521,6 +524,7 @@ fn net_event(n: u8) -> NetEvent {
                 Close::Reset
             },
             info: None,
+            time_wait: None,
         },
         5 => NetEvent::Reconnecting {
             delay: Duration::from_secs(u64::from(n % 31)),

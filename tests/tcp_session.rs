@@ -59,6 +59,37 @@ fn a_zero_linger_close_resets_the_other_side() {
     assert_eq!(error.kind(), ErrorKind::ConnectionReset);
 }
 
+#[test]
+fn a_reset_does_not_discard_what_the_receiver_already_has() {
+    // What an RST loses is what its *sender* had queued; bytes already in the receiver's
+    // queue are still read, and only then does recv() fail.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut server_side, _) = listener.accept().unwrap();
+    server_side.write_all(b"hello-unread").unwrap();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while info(&client).recv_queue != Some(12) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "12 bytes never queued"
+        );
+        std::thread::yield_now();
+    }
+    let server_side = tokio_std(server_side);
+    server_side.set_zero_linger().unwrap();
+    drop(server_side); // RST
+    while info(&client).state != Some(tcpinfo::CLOSED) {
+        assert!(std::time::Instant::now() < deadline, "the RST never came");
+        std::thread::yield_now();
+    }
+    client.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 64];
+    let n = client.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello-unread");
+    let error = client.read(&mut buf).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ConnectionReset);
+}
+
 /// Zero linger has no std setter; tokio's socket has one.
 fn tokio_std(stream: TcpStream) -> tokio::net::TcpStream {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -226,6 +257,7 @@ async fn the_server_closing_first_leaves_us_in_close_wait() {
     let Some(NetEvent::Closed {
         how: Close::PeerFin,
         info: Some(info),
+        ..
     }) = events.last()
     else {
         panic!("{events:?}");

@@ -292,6 +292,7 @@ fn the_status_bar_is_white_on_blue_and_its_state_coloured() {
         NetEvent::Closed {
             how: tcpchat::net::Close::Reset,
             info: None,
+            time_wait: None,
         },
     );
     let terminal = draw(&mut closed, 140, 24);
@@ -588,6 +589,7 @@ fn inspected_session() -> App {
     );
     app.on_net(
         NetEvent::FinSent {
+            before: Some(tcpinfo::ESTABLISHED),
             info: Some(fin_wait),
         },
         at(5_000_010),
@@ -604,6 +606,7 @@ fn inspected_session() -> App {
         NetEvent::Closed {
             how: Close::PeerFin,
             info: Some(closed),
+            time_wait: None,
         },
         at(5_000_210),
     );
@@ -704,4 +707,137 @@ fn a_room_shows_its_unread_marker_and_the_bar_folds_at_40_columns() {
         row_text(buffer, marker_row + 1).starts_with("<carol> does anyone"),
         "the marker is right before the first line that came while away"
     );
+}
+
+/// Whether `needle` is anywhere on the screen.
+fn on_screen(terminal: &Terminal<TestBackend>, needle: &str) -> bool {
+    let buffer = terminal.backend().buffer();
+    (0..buffer.area.height).any(|y| row_text(buffer, y).contains(needle))
+}
+
+/// A chat session that the server closed (no exit: a lost connection), then `failures` refused
+/// reconnect attempts, then one that connects and reads the greeting again. The inspector is
+/// open from the start.
+fn lost_and_reconnected(failures: u64) -> App {
+    use tcpchat::net::Close;
+
+    let mut app = app(Framing::Lines, Role::Joined);
+    press(&mut app, KeyCode::F(2), KeyModifiers::NONE);
+    let server = "127.0.0.1:8888".parse().unwrap();
+    let mut micros = 0;
+    let mut at = |step: u64| {
+        micros += step;
+        t0() + Duration::from_micros(micros)
+    };
+    let greeting = "*** 连接成功! you are guest-1; 1 online; /help lists the commands\n";
+    let connect = |app: &mut App, at: Instant, port: u16| {
+        app.on_net(NetEvent::Connecting { addr: server }, at);
+        let connected = NetEvent::Connected {
+            local: ([127, 0, 0, 1], port).into(),
+            peer: server,
+            handshake: Duration::from_micros(84),
+            info: None,
+        };
+        app.on_net(connected, at);
+        app.on_net(NetEvent::Received(Bytes::from(greeting)), at);
+    };
+    connect(&mut app, at(89), 51234);
+    let shutting = NetEvent::Received(Bytes::from("*** server shutting down\n"));
+    app.on_net(shutting, at(3_000_000));
+    let closed = NetEvent::Closed {
+        how: Close::PeerFin,
+        info: None,
+        time_wait: None,
+    };
+    app.on_net(closed, at(10));
+    for attempt in 0..failures {
+        let delay = Duration::from_secs(1 << attempt.min(4));
+        app.on_net(NetEvent::Reconnecting { delay }, at(10));
+        let micros = u64::try_from(delay.as_micros()).unwrap();
+        app.on_net(NetEvent::Connecting { addr: server }, at(micros));
+        let refused = "cannot connect to 127.0.0.1:8888: Connection refused (os error 111)";
+        app.on_net(NetEvent::ConnectFailed(refused.into()), at(300));
+    }
+    app.on_net(
+        NetEvent::Reconnecting {
+            delay: Duration::from_secs(16),
+        },
+        at(10),
+    );
+    connect(&mut app, at(16_000_000), 51240);
+    app
+}
+
+#[test]
+fn the_timeline_scrolls_back_to_the_session_under_reconnect_lines_at_100x30() {
+    let mut app = lost_and_reconnected(6);
+    let terminal = draw(&mut app, 100, 30);
+    assert!(
+        !on_screen(&terminal, "local port 51234"),
+        "the first session is pushed off by the reconnect lines"
+    );
+    for _ in 0..3 {
+        press(&mut app, KeyCode::PageUp, KeyModifiers::ALT);
+    }
+    let terminal = draw(&mut app, 100, 30);
+    assert!(
+        on_screen(&terminal, "local port 51234"),
+        "scrolled back to it"
+    );
+    assert!(
+        on_screen(&terminal, "newer · Alt-Down"),
+        "and says more is below"
+    );
+    insta::assert_snapshot!(terminal.backend());
+    for _ in 0..40 {
+        press(&mut app, KeyCode::Down, KeyModifiers::ALT);
+    }
+    let terminal = draw(&mut app, 100, 30);
+    assert!(
+        on_screen(&terminal, "local port 51240"),
+        "back to the newest"
+    );
+    assert!(!on_screen(&terminal, "newer · Alt-Down"));
+}
+
+#[test]
+fn the_stacked_kernel_panel_shows_all_its_figures_at_120x40() {
+    let mut app = inspected_session();
+    let terminal = draw(&mut app, 120, 40);
+    for label in [
+        "state",
+        "rtt",
+        "rto",
+        "cwnd",
+        "mss",
+        "retrans",
+        "acked",
+        "received",
+        "segs out/in",
+        "unacked",
+        "not sent",
+        "recv-q/send-q",
+    ] {
+        assert!(on_screen(&terminal, &format!("{label} ")), "{label}");
+    }
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn reads_count_from_one_again_on_each_connection() {
+    let mut app = lost_and_reconnected(1);
+    for _ in 0..3 {
+        press(&mut app, KeyCode::F(5), KeyModifiers::NONE);
+    }
+    let terminal = draw(&mut app, 100, 30);
+    assert!(
+        on_screen(&terminal, "#1 "),
+        "the first connection's first read"
+    );
+    assert!(on_screen(&terminal, "#2 "), "its second");
+    assert!(
+        on_screen(&terminal, "s2#1 "),
+        "the next connection starts again"
+    );
+    insta::assert_snapshot!(terminal.backend());
 }

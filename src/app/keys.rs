@@ -26,6 +26,8 @@ pub enum Action {
     ToggleInspector,
     /// Show the inspector's next page (when it shows one at a time).
     NextInspectorPage,
+    /// Scroll the inspector's timeline this many entries back (negative: towards the newest).
+    ScrollTimeline(i8),
     /// Show or hide each line's arrival time.
     ToggleTimestamps,
     /// Release the mouse to the terminal (text selection) or capture it (wheel scrolling).
@@ -97,6 +99,10 @@ pub struct Binding {
     /// The keys themselves; earlier entries win.
     pub chords: &'static [Key],
 }
+
+/// Entries Alt-PgUp/PgDn scroll the inspector's timeline: most of what a 100×30 terminal
+/// shows of it.
+const PAGE: i8 = 10;
 
 const NONE: KeyModifiers = KeyModifiers::NONE;
 const CTRL: KeyModifiers = KeyModifiers::CONTROL;
@@ -194,18 +200,34 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "PageUp/PageDown",
-        help: "scroll a page",
+        help: "scroll a page (with Alt: the inspector's timeline)",
         chords: &[
             key(KeyCode::PageUp, NONE, Action::PageUp),
             key(KeyCode::PageDown, NONE, Action::PageDown),
+            only(
+                When::Inspecting,
+                key(KeyCode::PageUp, ALT, Action::ScrollTimeline(PAGE)),
+            ),
+            only(
+                When::Inspecting,
+                key(KeyCode::PageDown, ALT, Action::ScrollTimeline(-PAGE)),
+            ),
         ],
     },
     Binding {
         keys: "Shift-Up/Down",
-        help: "scroll a line (the mouse wheel: three)",
+        help: "scroll a line (wheel: 3; Alt-Up/Down: the timeline)",
         chords: &[
             key(KeyCode::Up, SHIFT, Action::LineUp),
             key(KeyCode::Down, SHIFT, Action::LineDown),
+            only(
+                When::Inspecting,
+                key(KeyCode::Up, ALT, Action::ScrollTimeline(1)),
+            ),
+            only(
+                When::Inspecting,
+                key(KeyCode::Down, ALT, Action::ScrollTimeline(-1)),
+            ),
         ],
     },
     Binding {

@@ -468,6 +468,7 @@ impl App {
                 return vec![Effect::Inspect(self.inspector.visible)];
             }
             Action::NextInspectorPage => self.inspector.page = self.inspector.page.next(),
+            Action::ScrollTimeline(rows) => self.inspector.scroll_timeline(rows.into()),
             Action::ToggleTimestamps => self.timestamps = !self.timestamps,
             Action::ToggleMouse => {
                 self.mouse_captured = !self.mouse_captured;

@@ -45,6 +45,7 @@ pub(super) fn reset() -> NetEvent {
     NetEvent::Closed {
         how: Close::Reset,
         info: None,
+        time_wait: None,
     }
 }
 
@@ -209,12 +210,19 @@ fn the_exit_key_sends_exit_and_quits_when_the_server_closes() {
         [Effect::Send(Outgoing::Exit("exit".into()))]
     );
     assert!(!app.should_quit());
-    app.on_net(NetEvent::FinSent { info: None }, start());
+    app.on_net(
+        NetEvent::FinSent {
+            before: None,
+            info: None,
+        },
+        start(),
+    );
     receive(&mut app, "*** bye, alice; closing the connection\n");
     app.on_net(
         NetEvent::Closed {
             how: Close::PeerFin,
             info: None,
+            time_wait: None,
         },
         start(),
     );
@@ -235,6 +243,7 @@ fn with_the_inspector_open_the_closed_session_stays_until_a_key() {
         NetEvent::Closed {
             how: Close::PeerFin,
             info: None,
+            time_wait: None,
         },
         start(),
     );

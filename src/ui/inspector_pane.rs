@@ -14,9 +14,9 @@ use crate::tls::record::Content;
 /// Rows from which every section is shown at once instead of one page.
 const STACKED_FROM: u16 = 34;
 
-/// Rows the stacked layout gives the ladder, the kernel figures and the reads.
+/// Rows the stacked layout gives the ladder and the reads (the kernel figures get what they
+/// need at the pane's width; the timeline the rest).
 const LADDER_ROWS: u16 = 10;
-const KERNEL_ROWS: u16 = 8;
 const READS_ROWS: u16 = 7;
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
@@ -35,7 +35,7 @@ pub(super) fn render(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
         let mut y = body.y;
         for (page, rows) in [
             (Page::Ladder, LADDER_ROWS),
-            (Page::Kernel, KERNEL_ROWS),
+            (Page::Kernel, kernel_rows(inspector, body.width)),
             (Page::Reads, READS_ROWS),
         ] {
             let section = Rect::new(body.x, y, body.width, rows);
@@ -130,9 +130,18 @@ fn render_timeline(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
         put_row(buf, area, area.y, &[("nothing yet", DIM)]);
         return;
     }
-    let shown = usize::from(area.height);
-    let skip = entries.len().saturating_sub(shown);
-    for (y, entry) in (area.y..).zip(inspector.timeline().skip(skip)) {
+    // Scrolled back, the last row says how much is newer instead of showing an entry.
+    // The view never scrolls past a full first page.
+    let rows = usize::from(area.height);
+    let back = inspector
+        .timeline_scrolled_back()
+        .min(entries.len().saturating_sub(rows - 1));
+    let shown = rows - usize::from(back > 0 && rows > 1);
+    let end = entries.len() - back;
+    let skip = end.saturating_sub(shown);
+    let rows = inspector.timeline().skip(skip).take(end - skip);
+    let mut y = area.y;
+    for entry in rows {
         let time = format!("{:>9.4}s ", entry.at.as_secs_f64());
         let color = match entry.step {
             Step::Setup => Color::Cyan,
@@ -146,6 +155,16 @@ fn render_timeline(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
             area,
             y,
             &[(&time, DIM), (&entry.text, Style::new().fg(color))],
+        );
+        y += 1;
+    }
+    if back > 0 && y < area.bottom() {
+        let marker = format!("↓ {back} newer · Alt-Down, Alt-PgDn");
+        put_row(
+            buf,
+            area,
+            y,
+            &[(&marker, Style::new().fg(Color::Black).bg(Color::Yellow))],
         );
     }
 }
@@ -167,6 +186,7 @@ fn render_ladders(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
         Some(Closer::Us) => "close: we closed first",
         Some(Closer::Server) => "close: the server closed first",
         Some(Closer::Both) => "close: both at once (the FINs crossed)",
+        Some(Closer::Unknown) => "close: who closed first cannot be told",
         None => "close",
     };
     lines.push(vec![(close_title.to_owned(), TITLE)]);
@@ -184,9 +204,12 @@ fn render_ladders(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
 }
 
 fn arrow_line(arrow: &Arrow) -> Vec<(String, Style)> {
-    let shaft = match arrow.direction {
-        Direction::Out => " ─────────▶ ",
-        Direction::In => " ◀───────── ",
+    // What is known is drawn solid; what is inferred, dashed.
+    let shaft = match (arrow.direction, arrow.knowledge) {
+        (Direction::Out, Knowledge::Observed) => " ─────────▶ ",
+        (Direction::In, Knowledge::Observed) => " ◀───────── ",
+        (Direction::Out, Knowledge::Inferred) => " ╌╌╌╌╌╌╌╌╌▶ ",
+        (Direction::In, Knowledge::Inferred) => " ◀╌╌╌╌╌╌╌╌╌ ",
     };
     let (knowledge, style) = match arrow.knowledge {
         Knowledge::Observed => ("observed", Style::new().fg(Color::LightGreen)),
@@ -263,7 +286,7 @@ fn group(n: u64) -> String {
 }
 
 fn render_kernel(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
-    let Some(info) = &inspector.info else {
+    let Some(info) = &inspector.kernel.latest else {
         let why = if cfg!(target_os = "linux") {
             "no TCP_INFO yet: it is read while connected"
         } else {
@@ -272,23 +295,59 @@ fn render_kernel(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
         put_row(buf, area, area.y, &[(why, DIM)]);
         return;
     };
-    let figures = figures(info, inspector.previous.as_ref());
-    let columns = if area.width >= 64 { 2 } else { 1 };
-    let column_width = area.width / columns;
-    for (i, (label, value, changed)) in figures.iter().enumerate() {
-        let (col, line) = (i as u16 % columns, i as u16 / columns);
-        if line >= area.height {
-            break;
+    let figures = figures(info, inspector.kernel.previous.as_ref());
+    let columns = kernel_columns(&figures, area.width);
+    let mut x = area.x;
+    for (col, (label_width, width)) in columns.iter().enumerate() {
+        let column = figures.iter().skip(col).step_by(columns.len());
+        for (y, (label, value, changed)) in (area.y..area.bottom()).zip(column) {
+            let cell = Rect::new(x, y, (*width).min(area.right().saturating_sub(x)), 1);
+            let value_style = if *changed {
+                Style::new().fg(Color::Black).bg(Color::Yellow)
+            } else {
+                Style::new().fg(Color::White)
+            };
+            let label = format!("{label:<label_width$}");
+            put_row(buf, cell, cell.y, &[(&label, DIM), (value, value_style)]);
         }
-        let cell = Rect::new(area.x + col * column_width, area.y + line, column_width, 1);
-        let value_style = if *changed {
-            Style::new().fg(Color::Black).bg(Color::Yellow)
-        } else {
-            Style::new().fg(Color::White)
-        };
-        let label = format!("{label:<14}");
-        put_row(buf, cell, cell.y, &[(&label, DIM), (value, value_style)]);
+        x = x.saturating_add(*width + KERNEL_GAP);
     }
+}
+
+/// Columns between the kernel page's two columns.
+const KERNEL_GAP: u16 = 2;
+
+/// The kernel page's columns, each as (label width, whole width): two, side by side, when both
+/// fit in `width` as their longest label and value need; otherwise one.
+fn kernel_columns(figures: &[(&str, String, bool)], width: u16) -> Vec<(usize, u16)> {
+    let measure = |skip: usize, step: usize| {
+        let column = || figures.iter().skip(skip).step_by(step);
+        let label = column().map(|(l, ..)| l.len() + 1).max().unwrap_or(0);
+        let value = column()
+            .map(|(_, v, _)| v.chars().count())
+            .max()
+            .unwrap_or(0);
+        (label, u16::try_from(label + value).unwrap_or(u16::MAX))
+    };
+    let (left, right) = (measure(0, 2), measure(1, 2));
+    if left.1.saturating_add(KERNEL_GAP).saturating_add(right.1) <= width {
+        // Room to spare goes between the columns, so they read as two.
+        let half = (width / 2).saturating_sub(KERNEL_GAP);
+        let room = width - KERNEL_GAP - right.1;
+        vec![(left.0, left.1.max(half.min(room))), right]
+    } else {
+        vec![measure(0, 1)]
+    }
+}
+
+/// Rows the kernel figures need in `width`, their title included.
+fn kernel_rows(inspector: &Inspector, width: u16) -> u16 {
+    let Some(info) = &inspector.kernel.latest else {
+        return 2;
+    };
+    let figures = figures(info, None);
+    let columns = kernel_columns(&figures, width).len();
+    u16::try_from(1 + figures.len().div_ceil(columns)).unwrap_or(u16::MAX)
 }
 
 fn render_reads(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
@@ -299,9 +358,13 @@ fn render_reads(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
     }
     let skip = reads.len().saturating_sub(usize::from(area.height));
     for (y, read) in (area.y..).zip(inspector.reads().skip(skip)) {
+        // After a reconnect the session is named: `s2#1` is the first read of the second.
+        let number = match read.session {
+            1 => format!("#{}", read.number),
+            session => format!("s{session}#{}", read.number),
+        };
         let head = format!(
-            "#{:<4}{:>8.3}s {:>5} B  ",
-            read.number,
+            "{number:<6}{:>8.3}s {:>5} B  ",
             read.at.as_secs_f64(),
             read.len
         );

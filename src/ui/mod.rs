@@ -172,7 +172,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         bytes_in: app.bytes_in,
         bytes_out: app.bytes_out,
         rtt_us: (app.conn == Conn::Connected)
-            .then(|| app.inspector.info.and_then(|info| info.rtt_us))
+            .then(|| app.inspector.kernel.latest.and_then(|info| info.rtt_us))
             .flatten(),
         ends: app.local.zip(app.peer),
         target: &app.settings.target,

@@ -18,6 +18,7 @@ use tcpchat::app::{App, Clock, Effect, Overlay, Role, Settings};
 use tcpchat::event_loop::fit;
 use tcpchat::net::{Close, NetEvent, Outgoing};
 use tcpchat::protocol::{Event, Framing, SaidKind, Scope, Scoped, ServerLine};
+use tcpchat::tcp_table::TimeWait;
 use tcpchat::tcpinfo::{self, TcpInfo};
 use tcpchat::ui;
 use tokio::time::Instant;
@@ -325,8 +326,10 @@ fn kernel() -> [TcpInfo; 4] {
         rttvar_us: Some(21),
         ..handshake
     };
-    let fin_acked = TcpInfo {
-        state: Some(tcpinfo::FIN_WAIT2),
+    // Right after shutdown(WR) on loopback our FIN is usually not acknowledged yet: the
+    // server's ACK rides on its goodbye line.
+    let fin_sent = TcpInfo {
+        state: Some(tcpinfo::FIN_WAIT1),
         segs_out: Some(11),
         segs_in: Some(9),
         bytes_acked: Some(64),
@@ -337,16 +340,16 @@ fn kernel() -> [TcpInfo; 4] {
         segs_out: Some(12),
         segs_in: Some(11),
         bytes_received: Some(447),
-        ..fin_acked
+        ..fin_sent
     };
-    [handshake, talking, fin_acked, closed]
+    [handshake, talking, fin_sent, closed]
 }
 
 /// A whole session with the inspector open beside the chat: the handshake, the greeting, a
 /// rename, a few lines each way (one of them 中文), then `exit` (Ctrl-D): our FIN, the
 /// server's goodbye and FIN, and the session left on screen to be read.
 pub fn inspector(cols: u16, rows: u16) -> anyhow::Result<Screen> {
-    let [handshake, talking, fin_acked, closed] = kernel();
+    let [handshake, talking, fin_sent, closed] = kernel();
     let mut s = Script::new(Role::Joined);
     s.connect(Some(handshake))
         .key(KeyCode::F(2), KeyModifiers::NONE);
@@ -371,7 +374,8 @@ pub fn inspector(cols: u16, rows: u16) -> anyhow::Result<Screen> {
         .key(KeyCode::Char('d'), KeyModifiers::CONTROL);
     s.at(12_300_015)
         .net(NetEvent::FinSent {
-            info: Some(fin_acked),
+            before: Some(tcpinfo::ESTABLISHED),
+            info: Some(fin_sent),
         })
         .at(12_300_180)
         .server(&[lobby(event(Event::Bye { nick: "alice" }))])
@@ -379,6 +383,10 @@ pub fn inspector(cols: u16, rows: u16) -> anyhow::Result<Screen> {
         .net(NetEvent::Closed {
             how: Close::PeerFin,
             info: Some(closed),
+            time_wait: Some(TimeWait {
+                ours: true,
+                theirs: false,
+            }),
         });
     s.draw(cols, rows)
 }

@@ -124,7 +124,7 @@ fn the_pictures_are_the_screens_the_app_draws() {
                 "SYN-ACK",
                 "observed",
                 "inferred",
-                "FIN-WAIT-2:",
+                "FIN-WAIT-1",
                 "TIME-WAIT",
                 "rtt",
                 "reads",
