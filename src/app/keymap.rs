@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::keys::{Action, BINDINGS, Context, Key, When};
+use super::keys::{Action, BINDINGS, Context, Key, PAGE, When};
 use crate::editbox::Edit;
 
 /// Every action the config file can rebind, by the name it has there.
@@ -36,6 +36,10 @@ pub const ACTIONS: &[(&str, Action)] = &[
     ("line_up", Action::LineUp),
     ("line_down", Action::LineDown),
     ("bottom", Action::ToBottom),
+    ("timeline_page_up", Action::ScrollTimeline(PAGE)),
+    ("timeline_page_down", Action::ScrollTimeline(-PAGE)),
+    ("timeline_line_up", Action::ScrollTimeline(1)),
+    ("timeline_line_down", Action::ScrollTimeline(-1)),
     ("complete", Action::Complete),
     ("buffer_1", Action::GoToBuffer(0)),
     ("buffer_2", Action::GoToBuffer(1)),

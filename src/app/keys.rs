@@ -102,7 +102,7 @@ pub struct Binding {
 
 /// Entries Alt-PgUp/PgDn scroll the inspector's timeline: most of what a 100×30 terminal
 /// shows of it.
-const PAGE: i8 = 10;
+pub(super) const PAGE: i8 = 10;
 
 const NONE: KeyModifiers = KeyModifiers::NONE;
 const CTRL: KeyModifiers = KeyModifiers::CONTROL;
