@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{App, Bell, Clock, Role, Settings};
 use crate::cli::Cli;
 use crate::event_loop::{self, Io};
+use crate::i18n::tr;
 use crate::protocol::Framing;
 use crate::server::{self, Config};
 use crate::tls::client::{ClientOptions, ClientTls};
@@ -27,6 +28,7 @@ const EMBEDDED_SHUTDOWN: Duration = Duration::from_secs(2);
 pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     terminal::check()?;
     let stop_server = CancellationToken::new();
+    let language = cli.lang.resolve(|name| std::env::var_os(name));
     let (target, role, embedded) = match &cli.target {
         Some(target) => (target.clone(), Role::Joined, None),
         // Binding is the test for "nobody listens there": it never disturbs a running server
@@ -37,7 +39,10 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
                 // it cannot (another server holds it), the room is hosted without.
                 let (history, note) = match cli.history().open() {
                     Ok(history) => (history, None),
-                    Err(error) => (None, Some(format!("this room keeps no history: {error}"))),
+                    Err(error) => {
+                        let note = tr!(language, "note.no_room_history", error = error);
+                        (None, Some(note))
+                    }
                 };
                 let config = Config {
                     limits: cli.limits(),
@@ -84,6 +89,7 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     // https://no-color.org: any non-empty value.
     crate::ui::use_colour(std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()));
     let mut app = App::new(settings, Clock::now());
+    app.language = language;
     if local_mode {
         app.hang_up_on_strangers();
     }
@@ -102,18 +108,24 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     }
     // Behind the alternate screen stderr is not seen: the file's problems are notes.
     for problem in &config.problems {
-        app.note(&format!("config: {problem}"), Instant::now());
+        app.note(
+            &tr!(language, "note.config", problem = problem),
+            Instant::now(),
+        );
     }
     let mut transcript = match start_transcript(cli, &target) {
         Ok(None) => None,
         Ok(Some(transcript)) => {
             app.keep_transcript();
             let dir = transcript.dir().display().to_string();
-            app.note(&format!("keeping a transcript in {dir}"), Instant::now());
+            app.note(&tr!(language, "note.transcript", dir = dir), Instant::now());
             Some(transcript)
         }
         Err(error) => {
-            app.note(&format!("no transcript: {error}"), Instant::now());
+            app.note(
+                &tr!(language, "note.no_transcript", error = error),
+                Instant::now(),
+            );
             None
         }
     };

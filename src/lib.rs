@@ -38,6 +38,7 @@
 //! - [`terminal`]: raw mode and the alternate screen, always restored.
 //! - [`cli`]: the command line and its checks.
 //! - [`config`]: the config file, placed under the command line as flags.
+//! - [`i18n`]: the client's own words in English and 中文, from the one catalogue in `locales/`.
 
 pub mod app;
 pub mod cli;
@@ -47,6 +48,7 @@ pub mod config;
 pub mod data_dir;
 pub mod editbox;
 pub mod event_loop;
+pub mod i18n;
 pub mod input_history;
 pub mod inspector;
 pub mod names;
@@ -61,3 +63,7 @@ pub mod terminal;
 pub mod tls;
 pub mod transcript;
 pub mod ui;
+
+// The catalogue (`locales/*.toml`), built in; `i18n::tr!` reads it. A word missing in one
+// language falls back to English (and fails `i18n`'s tests).
+rust_i18n::i18n!("locales", fallback = "en");

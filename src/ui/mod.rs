@@ -31,6 +31,7 @@ pub use status_bar::StatusBar;
 pub use style::{Theme, nick_color, use_colour, use_theme};
 
 use crate::app::{App, Conn, Overlay};
+use crate::i18n::{Language, tr};
 use crate::protocol::Framing;
 
 /// Where each part of the screen goes.
@@ -115,10 +116,10 @@ pub fn layout((cols, rows): (u16, u16), parts: impl Into<Parts>) -> Areas {
 
 /// The terminal's title: the program, and how many lines are unread in buffers not on screen.
 /// Fixed words and a number only, so nobody's text ever reaches the title.
-pub fn window_title(unread: usize) -> String {
+pub fn window_title(unread: usize, language: Language) -> String {
     match unread {
         0 => "tcpchat".to_owned(),
-        unread => format!("tcpchat ({unread} unread)"),
+        unread => tr!(language, "title.unread", count = unread),
     }
 }
 
@@ -143,6 +144,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         scrollback: &app.scrollback,
         timestamps: app.timestamps,
         marker: app.buffers.current().marker,
+        language: app.language,
     }
     .render(areas.scrollback, buf);
     inspector_pane::render(&app.inspector, areas.inspector, buf);
@@ -175,6 +177,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         ends: app.local.zip(app.peer),
         target: &app.settings.target,
         tls: app.tls,
+        language: app.language,
     }
     .render(areas.status, buf);
     let paste_waiting = match &app.overlay {
@@ -184,6 +187,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     let cursor = InputLine {
         input: &app.input,
         paste_waiting,
+        language: app.language,
     }
     .render(areas.input, buf);
     match &app.overlay {
@@ -192,7 +196,10 @@ pub fn render(app: &App, frame: &mut Frame) {
                 frame.set_cursor_position(cursor);
             }
         }
-        Overlay::Help => Help.render(area, frame.buffer_mut()),
+        Overlay::Help => Help {
+            language: app.language,
+        }
+        .render(area, frame.buffer_mut()),
         Overlay::Paste(_) => {}
     }
     style::apply_colour_choice(frame.buffer_mut());
