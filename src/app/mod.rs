@@ -515,7 +515,7 @@ impl App {
             return self.client_command(command, now);
         }
         if self.conn != Conn::Connected {
-            let line = masked(&line);
+            let line = masked(&line, self.language);
             self.note(&tr!(self.language, "note.not_sent", line = line), now);
             return Vec::new();
         }

@@ -96,7 +96,7 @@ impl App {
                 self.note(&tr!(self.language, "note.reconnecting", secs = secs), at);
             }
             NetEvent::NotSent(line) => {
-                let line = masked(&line);
+                let line = masked(&line, self.language);
                 self.note(&tr!(self.language, "note.not_sent", line = line), at);
             }
         }

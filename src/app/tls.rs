@@ -136,16 +136,22 @@ impl App {
                 }
                 tr!(language, "tls.key_changed")
             }
-            TlsFailure::NotTls { .. } => {
-                self.note(&failure.to_string(), at);
+            TlsFailure::NotTls { target, answered } => {
+                let words = tr!(
+                    language,
+                    "tls.not_tls_note",
+                    target = target,
+                    answered = answered
+                );
+                self.note(&words, at);
                 tr!(language, "tls.not_tls")
             }
-            TlsFailure::Refused(_) => {
-                self.note(&tr!(language, "tls.not_retrying", failure = failure), at);
+            TlsFailure::Refused(why) => {
+                self.note(&tr!(language, "tls.refused_note", why = why), at);
                 tr!(language, "tls.refused_short")
             }
-            TlsFailure::Failed(_) => {
-                self.note(&failure.to_string(), at);
+            TlsFailure::Failed(why) => {
+                self.note(&tr!(language, "tls.failed_note", why = why), at);
                 tr!(language, "tls.failed")
             }
         };
