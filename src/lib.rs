@@ -67,3 +67,10 @@ pub mod ui;
 // The catalogue (`locales/*.toml`), built in; `i18n::tr!` reads it. A word missing in one
 // language falls back to English (and fails `i18n`'s tests).
 rust_i18n::i18n!("locales", fallback = "en");
+
+// `i18n!` reads the catalogue in a proc macro, which Cargo does not watch; reading the files
+// here too is what rebuilds the crate when one of them changes.
+const _: [&str; 2] = [
+    include_str!("../locales/en.toml"),
+    include_str!("../locales/zh-CN.toml"),
+];
