@@ -5,69 +5,46 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::keymap::Keymap;
 use crate::app::{App, Bell, Clock, Role, Settings};
 use crate::cli::Cli;
 use crate::event_loop::{self, Io};
 use crate::i18n::tr;
+use crate::local_host::{Claim, LocalHost};
 use crate::protocol::Framing;
-use crate::server::{self, Config};
 use crate::tls::client::{ClientOptions, ClientTls};
 use crate::tls::known_hosts::KnownHosts;
-use crate::tls::server::ServerTls;
 use crate::transcript::Transcript;
 use crate::{config, input_history, net, shutdown, terminal};
-
-/// How long an embedded server gets to say goodbye to its other clients when we quit.
-const EMBEDDED_SHUTDOWN: Duration = Duration::from_secs(2);
 
 /// Runs the TUI client as `cli` asks, until the user quits or a signal arrives.
 pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     terminal::check()?;
-    let stop_server = CancellationToken::new();
-    let language = cli.lang.resolve(|name| std::env::var_os(name));
-    let (target, role, embedded) = match &cli.target {
+    let (target, role, host) = match &cli.target {
         Some(target) => (target.clone(), Role::Joined, None),
-        // Binding is the test for "nobody listens there": it never disturbs a running server
-        // the way a probe connection would (its room would see a guest join and leave).
-        None => match TcpListener::bind(&cli.local).await {
-            Ok(listener) => {
-                // The room hosted here keeps history in the same store `--serve` would; if
-                // it cannot (another server holds it), the room is hosted without.
-                let (history, note) = match cli.history().open() {
-                    Ok(history) => (history, None),
-                    Err(error) => {
-                        let note = tr!(language, "note.no_room_history", error = error);
-                        (None, Some(note))
-                    }
-                };
-                let config = Config {
-                    limits: cli.limits(),
-                    history,
-                    hosting: cli.hosting().map_err(anyhow::Error::msg)?,
-                    tls: hosted_tls(cli)?,
-                    ..Config::default()
-                };
-                let server = tokio::spawn(server::run(listener, config, stop_server.clone()));
-                (cli.local.clone(), Role::Hosting, Some((server, note)))
-            }
-            // Someone listens there: join it (it must greet like a tcpchat server, or the
-            // client hangs up and says what answered).
-            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
-                (cli.local.clone(), Role::Joined, None)
-            }
-            // Nobody listens and we cannot either: one line, not reconnecting to nothing.
-            Err(error) => {
-                return Err(anyhow::Error::new(error).context(format!(
+        None => {
+            let host = Arc::new(LocalHost::new(cli)?);
+            // The room hosted here keeps history in the same store `--serve` would; if it
+            // cannot (another server holds it), the room is hosted without.
+            let claim = host.claim(Duration::ZERO).await.with_context(|| {
+                format!(
                     "cannot host the room on {} and nobody listens there; give another \
                      address with --local ADDR",
                     cli.local
-                )));
+                )
+            })?;
+            match claim {
+                Claim::Hosting { no_history } => {
+                    (cli.local.clone(), Role::Hosting, Some((host, no_history)))
+                }
+                // Someone listens there: join it (it must greet like a tcpchat server, or the
+                // client hangs up and says what answered).
+                Claim::Taken => (cli.local.clone(), Role::Joined, Some((host, None))),
             }
-        },
+        }
     };
     let signals = CancellationToken::new();
     shutdown::cancel_on_signals(signals.clone()).context("cannot install signal handlers")?;
@@ -89,6 +66,7 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     // https://no-color.org: any non-empty value.
     crate::ui::use_colour(std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()));
     let mut app = App::new(settings, Clock::now());
+    let language = cli.lang.resolve(|name| std::env::var_os(name));
     app.language = language;
     if local_mode {
         app.hang_up_on_strangers();
@@ -102,6 +80,12 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     if let Some(mouse) = config.preferences.mouse {
         app.mouse_captured = mouse;
     }
+    let rebindings: Vec<_> = config
+        .keys
+        .iter()
+        .map(|key| key.rebinding.clone())
+        .collect();
+    app.keymap = Keymap::new(&rebindings);
     let history_file = cli.data_dir().map(|dir| input_history::file(&dir));
     if let Some(file) = &history_file {
         app.input.set_history(input_history::load(file));
@@ -129,8 +113,11 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
             None
         }
     };
-    if let Some((_, Some(note))) = &embedded {
-        app.note(note, Instant::now());
+    if let Some((_, Some(error))) = &host {
+        app.note(
+            &tr!(language, "note.no_room_history", error = error),
+            Instant::now(),
+        );
     }
     let tls = match cli.tls_enabled() {
         true => Some(client_tls(cli, &target)?),
@@ -139,7 +126,12 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     if let Some(tls) = &tls {
         app.expect_tls(tls.insecure(), Instant::now());
     }
-    let mut net = net::spawn_with(target, framing, tls);
+    let options = net::Options {
+        tls,
+        // Local mode: when the host leaves, try to host the room before reconnecting.
+        host: host.as_ref().map(|(host, _)| host.clone()),
+    };
+    let mut net = net::spawn_with(target, framing, options);
     let result = {
         let (mut tui, _guard) = terminal::init()?;
         if !app.mouse_captured {
@@ -168,9 +160,8 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
             file.display()
         ));
     }
-    if let Some((server, _)) = embedded {
-        stop_server.cancel();
-        let _ = tokio::time::timeout(EMBEDDED_SHUTDOWN, server).await;
+    if let Some((host, _)) = host {
+        host.stop().await;
     }
     result
 }
@@ -190,15 +181,6 @@ fn login_name() -> Option<String> {
     crate::names::Nick::parse(&name)
         .ok()
         .map(|nick| nick.to_string())
-}
-
-/// The TLS the room local mode hosts speaks with `--tls`: the self-signed certificate kept in
-/// the data directory, as `--serve --tls` would use.
-fn hosted_tls(cli: &Cli) -> anyhow::Result<Option<Arc<ServerTls>>> {
-    match cli.cert_source(&cli.local)? {
-        Some(source) => Ok(Some(Arc::new(ServerTls::new(source)?))),
-        None => Ok(None),
-    }
 }
 
 /// The client's TLS for `target`, pinning in the data directory's `known_hosts`.

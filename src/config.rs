@@ -20,6 +20,10 @@
 //! [serve]                            # defaults for --serve and the room local mode hosts
 //! max_clients = 200
 //! op = ["root"]
+//!
+//! [keys]                             # actions given other keys (crate::app::keymap)
+//! help = "F10"
+//! inspector = ["F6", "Alt-I"]
 //! ```
 
 use std::collections::HashMap;
@@ -30,6 +34,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use toml::de::{DeTable, DeValue};
 
+use crate::app::keymap::{self, Chord, Rebinding};
 use crate::cli::Cli;
 
 /// A larger file is refused unread: a config file is a few lines.
@@ -138,6 +143,17 @@ pub struct Preferences {
     pub mouse: Option<bool>,
 }
 
+/// One `[keys]` entry: an action given other keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySetting {
+    /// The action's name, as written (`help`).
+    pub name: String,
+    /// The line (from 1).
+    pub line: usize,
+    /// What it does to the keymap.
+    pub rebinding: Rebinding,
+}
+
 /// What the file says, and what in it could not be used.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -147,6 +163,8 @@ pub struct Loaded {
     pub args: Vec<FileArgs>,
     /// The settings that are not.
     pub preferences: Preferences,
+    /// `[keys]`, in the file's order.
+    pub keys: Vec<KeySetting>,
     /// `FILE:LINE: key: what is wrong`, one per problem.
     pub problems: Vec<String>,
 }
@@ -280,6 +298,16 @@ impl Resolved {
             show(preferences.timestamps, "false")
         );
         let _ = writeln!(out, "{:<22} {}", "mouse", show(preferences.mouse, "true"));
+        for key in &self.loaded.keys {
+            let names: Vec<String> = key.rebinding.chords.iter().map(|c| c.name()).collect();
+            let keys = if names.is_empty() {
+                "(no key)".to_owned()
+            } else {
+                names.join(", ")
+            };
+            let name = format!("keys.{}", key.name);
+            let _ = writeln!(out, "{name:<22} {keys:<24} config file, line {}", key.line);
+        }
         for problem in &self.loaded.problems {
             let _ = writeln!(out, "problem: {problem}");
         }
@@ -351,6 +379,26 @@ pub fn load(path: &Path) -> Loaded {
             }
             continue;
         }
+        if name == "keys" {
+            let DeValue::Table(keys) = value.get_ref() else {
+                problems.push((line, problem(line, name, "must be a table ([keys])")));
+                continue;
+            };
+            for (key, value) in keys {
+                let inner = key.get_ref().as_ref();
+                let line = line_of(&text, key.span().start);
+                let full = format!("keys.{inner}");
+                match rebinding(inner, value.get_ref()) {
+                    Ok(rebinding) => loaded.keys.push(KeySetting {
+                        name: inner.to_owned(),
+                        line,
+                        rebinding,
+                    }),
+                    Err(what) => problems.push((line, problem(line, &full, &what))),
+                }
+            }
+            continue;
+        }
         if PREFERENCE_KEYS.contains(&name) {
             match value.get_ref().as_bool() {
                 Some(on) if name == "timestamps" => loaded.preferences.timestamps = Some(on),
@@ -376,6 +424,8 @@ pub fn load(path: &Path) -> Loaded {
     problems.extend(check_with_clap(&mut loaded, &shown));
     // The file's order, whatever order the parser kept its keys in.
     loaded.args.sort_by_key(|setting| setting.line);
+    loaded.keys.sort_by_key(|setting| setting.line);
+    problems.extend(shared_keys(&loaded.keys, &shown));
     problems.sort_by_key(|(line, _)| *line);
     loaded.problems = problems.into_iter().map(|(_, problem)| problem).collect();
     loaded
@@ -444,6 +494,64 @@ fn file_args(flag: &str, kind: Kind, value: &DeValue<'_>) -> Result<Vec<String>,
             _ => Err("must be an array of strings".to_owned()),
         },
     }
+}
+
+/// The `[keys]` entry `name = value`: an action and the keys it is given.
+fn rebinding(name: &str, value: &DeValue<'_>) -> Result<Rebinding, String> {
+    let action = keymap::action_named(name)
+        .ok_or_else(|| format!("not an action; ignored (the actions: {})", action_list()))?;
+    let written: Vec<&str> = match value {
+        DeValue::String(text) => vec![text.as_ref()],
+        DeValue::Array(items) => items
+            .iter()
+            .map(|item| match item.get_ref() {
+                DeValue::String(text) => Ok(text.as_ref()),
+                _ => Err("must be a key or an array of keys (strings)".to_owned()),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err("must be a key or an array of keys (strings)".to_owned()),
+    };
+    let chords = written
+        .iter()
+        .map(|text| Chord::parse(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|why| format!("{why}; the default keys kept"))?;
+    if chords.is_empty() && action == crate::app::keys::Action::QuitNow {
+        return Err("quit must keep a key (it is the way out); the default kept".to_owned());
+    }
+    Ok(Rebinding { action, chords })
+}
+
+/// The actions' names, for the message about one that is not.
+fn action_list() -> String {
+    let names: Vec<&str> = keymap::ACTIONS.iter().map(|(name, _)| *name).collect();
+    names.join(", ")
+}
+
+/// A key given to two actions: the later has it, and the earlier's line says so.
+fn shared_keys(keys: &[KeySetting], shown: &str) -> Vec<(usize, String)> {
+    let mut problems = Vec::new();
+    for (i, later) in keys.iter().enumerate() {
+        for chord in &later.rebinding.chords {
+            if let Some(earlier) = keys[..i]
+                .iter()
+                .find(|earlier| earlier.rebinding.chords.contains(chord))
+            {
+                let what = format!(
+                    "{} is given to keys.{} too (line {}), which has it",
+                    chord.name(),
+                    later.name,
+                    later.line
+                );
+                let line = earlier.line;
+                problems.push((
+                    line,
+                    format!("{shown}:{line}: keys.{}: {what}", earlier.name),
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// Each setting alone through clap, as its flag would be: a value clap refuses is dropped, and
@@ -542,6 +650,58 @@ mod tests {
             "clap's own check: {problems:#?}"
         );
         assert_eq!(problems[3], "11: serve.retain: must be a number");
+    }
+
+    #[test]
+    fn keys_rebind_actions_and_every_bad_entry_is_a_problem_with_its_line() {
+        let loaded = loaded(
+            "[keys]\n\
+             help = \"F10\"\n\
+             inspector = [\"F6\", \"Alt-I\"]\n\
+             timestamps = []\n\
+             dance = \"F7\"\n\
+             mouse = \"m\"\n\
+             repaint = 5\n\
+             quit = []\n\
+             exit = \"F6\"\n\
+             complete = \"\"\n",
+        );
+        let keys: Vec<(&str, usize, Vec<String>)> = loaded
+            .keys
+            .iter()
+            .map(|k| {
+                let names = k.rebinding.chords.iter().map(|c| c.name()).collect();
+                (k.name.as_str(), k.line, names)
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("help", 2, vec!["F10".to_owned()]),
+                ("inspector", 3, vec!["F6".to_owned(), "Alt-I".to_owned()]),
+                ("timestamps", 4, vec![]),
+                ("exit", 9, vec!["F6".to_owned()]),
+            ]
+        );
+        let problems: Vec<&str> = loaded
+            .problems
+            .iter()
+            .map(|p| p.split_once("config.toml:").unwrap().1)
+            .collect();
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+        for (problem, starts) in problems.iter().zip([
+            "3: keys.inspector: F6 is given to keys.exit too (line 9), which has it",
+            "5: keys.dance: not an action; ignored (the actions: send, exit, quit",
+            "6: keys.mouse: \"m\" types itself; a key for an action needs Ctrl or Alt",
+            "7: keys.repaint: must be a key or an array of keys",
+            "8: keys.quit: quit must keep a key",
+            "10: keys.complete: \"\" is not a key",
+        ]) {
+            assert!(
+                problem.starts_with(starts),
+                "{problem:?} should start {starts:?}"
+            );
+        }
     }
 
     #[test]

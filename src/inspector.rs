@@ -280,6 +280,10 @@ impl Inspector {
                 self.record(at, Step::Close, format!("reconnect in {secs} s"));
             }
             NetEvent::NotSent(_) => {}
+            NetEvent::TookOver { .. } => {
+                let text = "the host left: bind() + listen() here, hosting the room";
+                self.record(at, Step::Setup, text.to_owned());
+            }
             NetEvent::TlsRecords(records) => self.on_records(records, at),
             NetEvent::TlsEstablished {
                 established,

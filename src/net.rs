@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::local_host::{Claim, LocalHost, TAKEOVER_STORE_WAIT};
 use crate::protocol::Framing;
 use crate::tcpinfo::{self, TcpInfo};
 use crate::tls::client::{ClientTls, Established, TlsFailure};
@@ -142,6 +143,12 @@ pub enum NetEvent {
         /// The kernel's figures at that moment, before the socket is closed.
         info: Option<TcpInfo>,
     },
+    /// Local mode: nobody hosted the room any more, so this process hosts it now (the next
+    /// connection is to itself).
+    TookOver {
+        /// Why the room keeps no history, if it does not.
+        no_history: Option<String>,
+    },
     /// The next connection attempt is in `delay`.
     Reconnecting {
         /// Time until the attempt.
@@ -183,11 +190,21 @@ impl Drop for NetHandle {
 /// Starts the network task for `target` (`HOST:PORT`), writing what it is given as `framing`
 /// says.
 pub fn spawn(target: String, framing: Framing) -> NetHandle {
-    spawn_with(target, framing, None)
+    spawn_with(target, framing, Options::default())
 }
 
-/// [`spawn`], with TLS over each connection if `tls` is given.
-pub fn spawn_with(target: String, framing: Framing, tls: Option<Arc<ClientTls>>) -> NetHandle {
+/// What a connection may need beyond its address and framing.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// TLS over each connection.
+    pub tls: Option<Arc<ClientTls>>,
+    /// Local mode's room: when the connection is lost, the task first tries to host it here
+    /// (the host may have quit), and connects to whoever hosts it.
+    pub host: Option<Arc<LocalHost>>,
+}
+
+/// [`spawn`], with what `options` add.
+pub fn spawn_with(target: String, framing: Framing, options: Options) -> NetHandle {
     let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
     let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
     let (inspecting, inspecting_rx) = watch::channel(false);
@@ -196,7 +213,8 @@ pub fn spawn_with(target: String, framing: Framing, tls: Option<Arc<ClientTls>>)
         let mut link = Link {
             events: event_tx,
             framing,
-            tls,
+            tls: options.tls,
+            host: options.host,
             inspecting: inspecting_rx,
             tcp_info: tcp_info_tx,
         };
@@ -217,6 +235,7 @@ struct Link {
     events: mpsc::Sender<Stamped>,
     framing: Framing,
     tls: Option<Arc<ClientTls>>,
+    host: Option<Arc<LocalHost>>,
     inspecting: watch::Receiver<bool>,
     tcp_info: watch::Sender<Option<TcpInfo>>,
 }
@@ -288,6 +307,9 @@ async fn run(
                 delay = RECONNECT_BACKOFF.0;
             }
         }
+        if take_over(link).await? {
+            continue; // connect to the room we host now, at once
+        }
         emit(&link.events, NetEvent::Reconnecting { delay }).await?;
         let until = Instant::now() + delay;
         loop {
@@ -302,6 +324,26 @@ async fn run(
             }
         }
         delay = (delay * 2).min(RECONNECT_BACKOFF.1);
+    }
+}
+
+/// Local mode, the connection lost or refused: hosts the room here if nobody does now (its
+/// host quit). `true` if this process took it over.
+async fn take_over(link: &Link) -> Result<bool, UiGone> {
+    let Some(host) = link.host.as_ref().filter(|host| !host.is_hosting()) else {
+        return Ok(false);
+    };
+    match host.claim(TAKEOVER_STORE_WAIT).await {
+        Ok(Claim::Hosting { no_history }) => {
+            emit(&link.events, NetEvent::TookOver { no_history }).await?;
+            Ok(true)
+        }
+        Ok(Claim::Taken) => Ok(false),
+        Err(error) => {
+            let reason = format!("cannot host the room on {}: {error}", host.addr());
+            emit(&link.events, NetEvent::ConnectFailed(reason)).await?;
+            Ok(false)
+        }
     }
 }
 

@@ -709,7 +709,7 @@ fn the_config_file_gives_defaults_flags_win_and_problems_name_file_line_and_key(
     std::fs::write(
         &config,
         "nick = \"alice\"\nscrollback = \"lots\"\ncolour = \"blue\"\n\
-         [serve]\nmax_clients = 7\nflood_rate = 0\n",
+         [serve]\nmax_clients = 7\nflood_rate = 0\n[keys]\nhelp = \"F10\"\n",
     )
     .unwrap();
     let print = |args: &[&str]| {
@@ -737,6 +737,10 @@ fn the_config_file_gives_defaults_flags_win_and_problems_name_file_line_and_key(
         "--nick alice config file, line 1 (nick)"
     );
     assert_eq!(row(&shown, "--scrollback"), "--scrollback 10000 default");
+    assert_eq!(
+        row(&shown, "keys.help"),
+        "keys.help F10 config file, line 8"
+    );
     assert_eq!(
         row(&shown, "--max-clients"),
         "--max-clients 7 config file, line 5 (serve.max_clients)"

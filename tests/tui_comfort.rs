@@ -90,6 +90,95 @@ fn the_config_file_sets_the_nick_its_problems_are_notes_and_typed_lines_outlive_
     );
 }
 
+#[test]
+fn a_data_directory_that_cannot_be_used_costs_history_not_the_chat() {
+    // Under a regular file, nothing can be created, whoever runs the test (root included).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let data = file.join("data");
+    let port = harness::free_port().to_string();
+    let addr = format!("127.0.0.1:{port}");
+    let args = [
+        "--local",
+        &addr,
+        "--nick",
+        "lee",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    let mut tui = Tui::spawn(&args, 120, 24);
+    tui.wait_for_text("is now known as lee");
+    tui.wait_for_text("this room keeps no history: cannot use the data directory");
+    tui.send(&format!("still chatting{}", keys::ENTER));
+    tui.wait_for_text("<lee> still chatting");
+    tui.send(keys::CTRL_D);
+    assert_eq!(tui.wait_exit(harness::DEADLINE), 0);
+    let output = String::from_utf8_lossy(&tui.raw_output()).into_owned();
+    assert!(
+        output.contains("tcpchat: the lines typed were not kept in"),
+        "the input history's failure said once the terminal is back: {output}"
+    );
+    assert!(!data.exists());
+}
+
+/// F10, as xterm sends it.
+const F10: &str = "\x1b[21~";
+
+#[test]
+fn keys_rebound_in_the_config_file_work_show_in_the_help_and_a_bad_one_is_a_note() {
+    let server = Server::start("chat");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[keys]\nhelp = \"F10\"\ninspector = \"Alt-H\"\nrepaint = \"q\"\n",
+    )
+    .unwrap();
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--nick",
+        "kim",
+        &server.addr,
+    ];
+    let mut tui = Tui::spawn(&args, 100, 24);
+    tui.wait_for_text("is now known as kim");
+    tui.wait_for_text("config.toml:4: keys.repaint: \"q\" types itself");
+    // F1 no longer opens the help (which any key would close: the x would be eaten).
+    tui.send(keys::F1);
+    tui.send("x");
+    tui.wait_for(|s| input_row(s) == "> x", "x typed: no help opened");
+    tui.send(keys::CTRL_U);
+    // F10 does, and the help lists the keys as they are now.
+    tui.send(F10);
+    tui.wait_for_text("tcpchat keys");
+    tui.wait_for(
+        |s| {
+            s.contents()
+                .lines()
+                .any(|l| l.contains(" F10 ") && l.contains("this help"))
+        },
+        "the help naming F10 for itself",
+    );
+    tui.wait_for(
+        |s| {
+            s.contents()
+                .lines()
+                .any(|l| l.contains(" Alt-H ") && l.contains("TCP inspector"))
+        },
+        "the help naming Alt-H for the inspector",
+    );
+    tui.send(keys::ESC);
+    tui.wait_for_no_text("tcpchat keys");
+    // Alt-H, the help's own fallback before, opens the inspector now.
+    tui.send(keys::ALT_H);
+    tui.wait_for_text("timeline");
+    // And `q` still types: a printable key is never bound.
+    tui.send("q");
+    tui.wait_for(|s| input_row(s) == "> q", "q typed into the line");
+}
+
 /// How many colour settings (foreground or background, any palette) the terminal was sent.
 fn colour_codes(output: &[u8]) -> usize {
     let text = String::from_utf8_lossy(output);

@@ -1,7 +1,8 @@
-//! The one keymap: every key the client knows, what it does, and the help line that says so.
-//! [`action_for`] reads it to dispatch a key; the F1 help draws [`BINDINGS`] as it is, each
-//! line in the user's language from the catalogue (`locales/`). Adding a key is one entry here
-//! and its line in each catalogue.
+//! The one key table: every key the client knows, what it does, and the help line that says so
+//! (the line is a key in the catalogue, `locales/`, so the help reads in the user's language).
+//! [`super::keymap::Keymap`] puts the config file's `[keys]` over it, and both dispatch and the
+//! F1 help read that. Adding a key is one entry here (and its action's name in
+//! [`super::keymap::ACTIONS`], which a test checks, and its line in each catalogue).
 //!
 //! Printable characters are not in the table: they always type themselves (so a message may
 //! start with `?`). Every F-key has an Alt fallback for terminals and desktops that take the
@@ -314,7 +315,8 @@ pub const BINDINGS: &[Binding] = &[
 pub const TYPED: &[(&str, &str)] = &[("exit, /quit", "keys.typed_exit")];
 
 impl Key {
-    fn matches(&self, key: &KeyEvent, context: Context) -> bool {
+    /// Whether `key`, pressed in `context`, is this one.
+    pub(super) fn matches(&self, key: &KeyEvent, context: Context) -> bool {
         let modifiers = match key.code {
             KeyCode::Char(_) => key.modifiers - KeyModifiers::SHIFT,
             _ => key.modifiers,
@@ -336,15 +338,6 @@ fn normalised(code: KeyCode) -> KeyCode {
     }
 }
 
-/// What `key` does in `context`, if it is in the table.
-pub fn action_for(key: &KeyEvent, context: Context) -> Option<Action> {
-    BINDINGS
-        .iter()
-        .flat_map(|binding| binding.chords)
-        .find(|chord| chord.matches(key, context))
-        .map(|chord| chord.action)
-}
-
 /// Whether `key` types a character into the line: printable, and no Ctrl or Alt.
 pub fn typed_char(key: &KeyEvent) -> Option<char> {
     match key.code {
@@ -357,6 +350,11 @@ pub fn typed_char(key: &KeyEvent) -> Option<char> {
 mod tests {
     use super::*;
     use crate::i18n::{Language, tr};
+
+    /// What `key` does in `context` with the table as it is.
+    fn action_for(key: &KeyEvent, context: Context) -> Option<Action> {
+        super::super::keymap::Keymap::default().action_for(key, context)
+    }
 
     const TYPING: Context = Context {
         empty_line: false,

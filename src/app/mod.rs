@@ -7,7 +7,8 @@
 //! state (the width lines wrap to, the rows a page scrolls) it is told through [`App::fit`];
 //! it never imports the drawing code.
 //!
-//! - [`keys`]: the one keymap, from which dispatch and the help both come.
+//! - [`keys`]: the one key table; [`keymap`]: it with the config file's `[keys]` over it, from
+//!   which dispatch and the help both come.
 //! - `network`: the transitions the network task drives.
 //! - [`ingest`]: received bytes to classified lines, and what they teach us about ourselves.
 //! - [`buffers`]: one buffer per room and private conversation, and where each line goes.
@@ -25,6 +26,7 @@ mod complete;
 mod focus;
 mod greeting;
 pub mod ingest;
+pub mod keymap;
 pub mod keys;
 mod mention;
 mod network;
@@ -190,6 +192,8 @@ pub struct App {
     pub conn: Conn,
     /// What we were started with.
     pub settings: Settings,
+    /// The keys in force (the key table, with the config file's `[keys]` over it).
+    pub keymap: keymap::Keymap,
     /// Our address once connected.
     pub local: Option<SocketAddr>,
     /// The server's address once connected.
@@ -255,6 +259,7 @@ impl App {
             input: EditBox::default(),
             conn: Conn::Connecting,
             settings,
+            keymap: keymap::Keymap::default(),
             local: None,
             peer: None,
             nick: None,
@@ -408,7 +413,7 @@ impl App {
             empty_line: self.input.is_empty(),
             inspecting: self.inspector.visible,
         };
-        let action = keys::action_for(&key, context);
+        let action = self.keymap.action_for(&key, context);
         if action != Some(Action::Complete) {
             self.completer.interrupt();
         }

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::buffers::{self, Place, Target};
 use super::ingest::{self, Fact};
 use super::numbering::Verdict;
-use super::{App, Bell, Conn, Effect, Lifecycle, masked};
+use super::{App, Bell, Conn, Effect, Lifecycle, Role, masked};
 use crate::codec::sanitize;
 use crate::i18n::tr;
 use crate::inspector;
@@ -94,6 +94,15 @@ impl App {
                 };
                 let secs = delay.as_secs();
                 self.note(&tr!(self.language, "note.reconnecting", secs = secs), at);
+            }
+            NetEvent::TookOver { no_history } => {
+                self.settings.role = Role::Hosting;
+                let addr = self.settings.target.clone();
+                self.note(&tr!(self.language, "note.took_over", addr = addr), at);
+                if let Some(error) = no_history {
+                    let note = tr!(self.language, "note.no_room_history", error = error);
+                    self.note(&note, at);
+                }
             }
             NetEvent::NotSent(line) => {
                 let line = masked(&line, self.language);

@@ -9,30 +9,32 @@ use unicode_width::UnicodeWidthStr;
 
 use super::style;
 use crate::app::client_commands;
-use crate::app::keys::{BINDINGS, TYPED};
+use crate::app::keymap::Keymap;
+use crate::app::keys::TYPED;
 use crate::i18n::{Language, tr};
 
 /// The help popup, centred over its area.
-#[derive(Debug, Default)]
-pub struct Help {
+#[derive(Debug)]
+pub struct Help<'a> {
+    /// The keys in force.
+    pub keymap: &'a Keymap,
     /// The language of what the keys do (the keys' names are the same in every one).
     pub language: Language,
 }
 
-impl Help {
+impl Help<'_> {
     /// Each line of the help: the keys (or what is typed), then what they do.
     pub fn rows(&self) -> impl Iterator<Item = (String, String)> {
         let language = self.language;
-        BINDINGS
-            .iter()
-            .map(|binding| (binding.keys, binding.help))
+        self.keymap
+            .help_rows()
             .chain(TYPED.iter().copied())
             .map(move |(keys, help)| (keys.to_owned(), tr!(language, help)))
             .chain([client_commands::help_row(language)])
     }
 }
 
-impl Widget for Help {
+impl Widget for Help<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         // Widths in cells: a Chinese character takes two.
         let key_width = self.rows().map(|(k, _)| k.width()).max().unwrap_or(0);

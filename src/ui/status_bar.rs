@@ -42,6 +42,9 @@ pub struct StatusBar<'a> {
     pub target: &'a str,
     /// The TLS layer, with `--tls`.
     pub tls: Option<TlsStatus>,
+    /// The key that opens the help (F1 unless the config file says otherwise), for the hint;
+    /// without one, no hint.
+    pub help_key: Option<&'a str>,
     /// The language of its words.
     pub language: Language,
 }
@@ -57,9 +60,11 @@ impl Widget for StatusBar<'_> {
         buf.set_style(area, STATUS);
         // The hint to the help keeps its place from HINT_FROM columns on (80×24 included):
         // the parts before it are shown whole, as many as fit, the least useful go first.
-        let hint = tr!(self.language, "status.help_hint");
-        let hint_width = hint.width() as u16;
-        let show_hint = area.width >= HINT_FROM;
+        let hint = self
+            .help_key
+            .map(|key| tr!(self.language, "status.help_hint", key = key));
+        let hint_width = hint.as_deref().map_or(0, UnicodeWidthStr::width) as u16;
+        let show_hint = area.width >= HINT_FROM && hint.is_some();
         let end = match show_hint {
             true => area.right().saturating_sub(hint_width),
             false => area.right(),
@@ -90,9 +95,9 @@ impl Widget for StatusBar<'_> {
             }
             (x, _) = buf.set_stringn(x, area.y, &part.text, room(x), part.style);
         }
-        if show_hint {
-            let look = STATUS.fg(Color::Gray);
-            buf.set_stringn(end, area.y, &hint, usize::from(hint_width), look);
+        if let Some(hint) = hint.filter(|_| show_hint) {
+            let style = STATUS.fg(Color::Gray);
+            buf.set_stringn(end, area.y, &hint, usize::from(hint_width), style);
         }
     }
 }
@@ -193,24 +198,7 @@ mod tests {
     #[test]
     fn the_help_hint_shows_at_80_columns_and_parts_are_never_cut() {
         let conn = Conn::Connected;
-        let bar = || StatusBar {
-            conn: &conn,
-            role: Role::Joined,
-            nick: Some("alice"),
-            buffer: Some("#lobby"),
-            online: Some(12),
-            framing: Framing::Lines,
-            bytes_in: 123_456,
-            bytes_out: 789,
-            rtt_us: Some(42),
-            ends: Some((
-                "127.0.0.1:51234".parse().unwrap(),
-                "127.0.0.1:8888".parse().unwrap(),
-            )),
-            target: "127.0.0.1:8888",
-            tls: None,
-            language: Language::English,
-        };
+        let bar = || sample(&conn, Some("F1"));
         for width in [40, 80, 100] {
             let area = Rect::new(0, 0, width, 1);
             let mut buf = Buffer::empty(area);
@@ -228,6 +216,41 @@ mod tests {
             if width == 80 {
                 assert!(shown.contains(&"in 120.6 KiB out 789 B"), "{shown:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_hint_names_the_key_the_help_is_on_and_goes_when_none_is() {
+        let conn = Conn::Connected;
+        let row = |help_key| {
+            let area = Rect::new(0, 0, 80, 1);
+            let mut buf = Buffer::empty(area);
+            sample(&conn, help_key).render(area, &mut buf);
+            buf.content.iter().map(|c| c.symbol()).collect::<String>()
+        };
+        assert!(row(Some("F10")).trim_end().ends_with(" F10 help"));
+        assert!(!row(None).contains("help"));
+    }
+
+    fn sample<'a>(conn: &'a Conn, help_key: Option<&'a str>) -> StatusBar<'a> {
+        StatusBar {
+            conn,
+            role: Role::Joined,
+            nick: Some("alice"),
+            buffer: Some("#lobby"),
+            online: Some(12),
+            framing: Framing::Lines,
+            bytes_in: 123_456,
+            bytes_out: 789,
+            rtt_us: Some(42),
+            ends: Some((
+                "127.0.0.1:51234".parse().unwrap(),
+                "127.0.0.1:8888".parse().unwrap(),
+            )),
+            help_key,
+            target: "127.0.0.1:8888",
+            tls: None,
+            language: Language::English,
         }
     }
 
