@@ -10,6 +10,7 @@ use crate::names::Nick;
 use crate::tls::server::{CertSource, DEFAULT_HANDSHAKE_TIMEOUT};
 use std::time::Duration;
 
+use crate::server::listen::{DEFAULT_BACKLOG, ListenOptions};
 use crate::server::{
     DEFAULT_ANNOUNCE_UP_TO, DEFAULT_KEEPALIVE, DEFAULT_LINE_TIMEOUT, DEFAULT_MAX_CLIENTS,
     DEFAULT_MAX_ROOMS, DEFAULT_NEW_PER_MINUTE, DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_LINES,
@@ -23,6 +24,9 @@ const SERVER_FLAGS: &str = "Server (--serve, and the room local mode hosts)";
 
 /// The heading of the flags for the TUI.
 const CLIENT_FLAGS: &str = "Client";
+
+/// The help heading of the flags the TCP lessons turn.
+const LESSON_FLAGS: &str = "Server, for the TCP lessons";
 
 /// What `--help` ends with.
 const AFTER_HELP: &str = "\
@@ -236,6 +240,22 @@ pub struct Cli {
     #[arg(long, value_name = "HOST:PORT", value_parser = host_port, conflicts_with_all = ["serve", "target", "tls"], help_heading = CLIENT_FLAGS)]
     pub tls_forget: Option<String>,
 
+    /// listen()'s backlog: finished handshakes the kernel queues for accept() (capped at
+    /// net.core.somaxconn); past it a client's SYN is dropped and retried, not refused.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BACKLOG, value_parser = clap::value_parser!(u32).range(1..), help_heading = LESSON_FLAGS, conflicts_with = "target")]
+    pub backlog: u32,
+
+    /// Do not set SO_REUSEADDR: a restart then cannot bind while a connection on the port
+    /// waits out TIME-WAIT (EADDRINUSE).
+    #[arg(long, help_heading = LESSON_FLAGS, conflicts_with = "target")]
+    pub no_reuseaddr: bool,
+
+    /// Listen but accept() nothing until SIGUSR1 (kill -USR1 PID): clients finish the
+    /// handshake into the accept queue and wait, ungreeted; past the backlog their SYNs are
+    /// dropped. (Unix.)
+    #[arg(long, requires = "serve", help_heading = LESSON_FLAGS)]
+    pub pause_accept: bool,
+
     /// More detail in the log: -v shows each read (recv N bytes). RUST_LOG, if set, wins.
     #[arg(short, long, action = clap::ArgAction::Count, help_heading = SERVER_FLAGS, conflicts_with_all = ["target", "quiet"])]
     pub verbose: u8,
@@ -291,6 +311,14 @@ impl Cli {
     /// The data directory: `--data-dir`, or the default one.
     pub fn data_dir(&self) -> Option<std::path::PathBuf> {
         self.data_dir.clone().or_else(crate::data_dir::default)
+    }
+
+    /// How the listening socket is made (`--backlog`, `--no-reuseaddr`).
+    pub fn listen_options(&self) -> ListenOptions {
+        ListenOptions {
+            backlog: self.backlog,
+            reuse_address: !self.no_reuseaddr,
+        }
     }
 
     /// Where the server's certificate comes from (`--tls-cert`, or the self-signed one kept

@@ -113,6 +113,19 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
             None
         }
     };
+    if role == Role::Hosting {
+        let addr = &cli.local;
+        let nc = addr
+            .rsplit_once(':')
+            .map_or_else(String::new, |(host, port)| {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                tr!(language, "note.hosting_nc", host = host, port = port)
+            });
+        app.note(
+            &tr!(language, "note.hosting", addr = addr, nc = nc),
+            Instant::now(),
+        );
+    }
     if let Some((_, Some(error))) = &host {
         app.note(
             &tr!(language, "note.no_room_history", error = error),

@@ -14,11 +14,11 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::Cli;
+use crate::server::listen::ListenOptions;
 use crate::server::{self, Config, HistorySettings, Hosting, Limits};
 use crate::store::OpenError;
 use crate::tls::server::ServerTls;
@@ -43,6 +43,7 @@ pub struct LocalHost {
     limits: Limits,
     hosting: Hosting,
     tls: Option<Arc<ServerTls>>,
+    listen: ListenOptions,
     stop: CancellationToken,
     server: Mutex<Option<JoinHandle<()>>>,
 }
@@ -74,6 +75,7 @@ impl LocalHost {
             limits: cli.limits(),
             hosting: cli.hosting().map_err(anyhow::Error::msg)?,
             tls,
+            listen: cli.listen_options(),
             stop: CancellationToken::new(),
             server: Mutex::new(None),
         })
@@ -96,7 +98,7 @@ impl LocalHost {
     /// without history), and starts the server. Any error but "address in use" is returned:
     /// nobody listens and we cannot either.
     pub async fn claim(&self, store_wait: Duration) -> io::Result<Claim> {
-        let listener = match TcpListener::bind(&self.addr).await {
+        let listener = match server::listen::listen(&self.addr, self.listen).await {
             Ok(listener) => listener,
             Err(error) if error.kind() == io::ErrorKind::AddrInUse => return Ok(Claim::Taken),
             Err(error) => return Err(error),

@@ -100,7 +100,7 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
         .cert_source(&cli.listen)?
         .map(ServerTls::open)
         .transpose()?;
-    let listener = tokio::net::TcpListener::bind(&cli.listen)
+    let listener = server::listen::listen(&cli.listen, cli.listen_options())
         .await
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
     let local = listener
@@ -118,6 +118,16 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
         .map_or(Hangup::Stop, ServerTls::reload_on_hangup);
     tcpchat::shutdown::on_signals(shutdown.clone(), hangup)
         .context("cannot install signal handlers")?;
+    let accept_gate = match cli.pause_accept {
+        false => None,
+        #[cfg(unix)]
+        true => Some(
+            server::listen::AcceptGate::until_sigusr1()
+                .context("cannot install the SIGUSR1 handler")?,
+        ),
+        #[cfg(not(unix))]
+        true => anyhow::bail!("--pause-accept waits for SIGUSR1, which only Unix has"),
+    };
     // Its own target, which -q keeps: the one line that says where the server is.
     let speaks = if tls.is_some() { "TLS" } else { "plain TCP" };
     info!(target: STARTUP, "listening on {local} (mode {}, {kept}, {speaks})", cli.mode);
@@ -141,6 +151,7 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
             history,
             hosting,
             tls,
+            accept_gate,
         },
         shutdown,
     )

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -609,7 +609,7 @@ fn serve_ack_mode_is_the_articles_threaded_server() {
     let served = Served::start_with("127.0.0.1:0", &["--mode", "ack"]);
     let mut client = std_connect(served.addr).into_inner();
     let mut greeting = [0u8; 12];
-    std::io::Read::read_exact(&mut client, &mut greeting).expect("the greeting");
+    Read::read_exact(&mut client, &mut greeting).expect("the greeting");
     assert_eq!(&greeting, b"Hello World!");
     // Each read gets one `N:ACK!`, N from 1 to 1000, and nothing else (no newline).
     for i in 0..40 {
@@ -618,7 +618,7 @@ fn serve_ack_mode_is_the_articles_threaded_server() {
         let mut reply = Vec::new();
         while !reply.ends_with(b":ACK!") {
             let mut buf = [0u8; 64];
-            let n = std::io::Read::read(&mut client, &mut buf).expect("the reply");
+            let n = Read::read(&mut client, &mut buf).expect("the reply");
             assert!(n > 0, "closed after {message:?}");
             reply.extend_from_slice(&buf[..n]);
         }
@@ -632,7 +632,7 @@ fn serve_ack_mode_is_the_articles_threaded_server() {
     // `exit` alone ends it: the server closes, with nothing more said.
     client.write_all(b"exit").expect("send");
     let mut rest = Vec::new();
-    std::io::Read::read_to_end(&mut client, &mut rest).expect("a clean EOF");
+    Read::read_to_end(&mut client, &mut rest).expect("a clean EOF");
     assert_eq!(rest, b"");
 }
 
@@ -806,6 +806,84 @@ fn the_config_file_gives_defaults_flags_win_and_problems_name_file_line_and_key(
     assert_eq!(std_line(&mut eighth), "! server full, try again later");
     drop(clients);
     assert_eq!(served.terminate(), 0);
+}
+
+/// A connection to `addr` whose reads give up after `wait`.
+fn connect_reading_within(addr: SocketAddr, wait: Duration) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect_timeout(&addr, DEADLINE).expect("connect");
+    stream.set_read_timeout(Some(wait)).expect("read timeout");
+    stream
+}
+
+#[test]
+fn a_paused_server_queues_handshakes_up_to_the_backlog_drops_the_rest_and_greets_on_sigusr1() {
+    let mut served = Served::start_with("127.0.0.1:0", &["--backlog", "1", "--pause-accept"]);
+    // Linux queues backlog + 1 finished handshakes: both connect, and nobody greets them (a
+    // greeting comes in microseconds; half a second of silence is far beyond it).
+    let quiet = Duration::from_millis(500);
+    let queued: Vec<_> = (0..2)
+        .map(|_| connect_reading_within(served.addr, quiet))
+        .collect();
+    for stream in &queued {
+        let mut byte = [0u8; 1];
+        let error = (&*stream)
+            .read(&mut byte)
+            .expect_err("a greeting from a paused server");
+        assert!(
+            matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            "{error}"
+        );
+    }
+    // The queue is full: the next SYN is dropped, not refused (a refusal would be at once;
+    // the first SYN retry comes after 1 s, so 700 ms sees only silence).
+    let started = Instant::now();
+    let third = std::net::TcpStream::connect_timeout(&served.addr, Duration::from_millis(700));
+    let error = third.expect_err("connected past a full accept queue");
+    assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");
+    assert!(started.elapsed() >= Duration::from_millis(700), "{error}");
+
+    kill(served.child.id(), libc::SIGUSR1);
+    for stream in queued {
+        stream
+            .set_read_timeout(Some(DEADLINE))
+            .expect("read timeout");
+        let mut reader = BufReader::new(stream);
+        let greeting = std_line(&mut reader);
+        assert!(greeting.contains("连接成功"), "{greeting}");
+    }
+    let (log, _) = served.log.as_ref().expect("the log");
+    let deadline = Instant::now() + DEADLINE;
+    let said_paused = std::iter::from_fn(|| {
+        log.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .ok()
+    })
+    .any(|line| line.contains("accepting paused"));
+    assert!(said_paused, "no `accepting paused` in the log");
+    assert_eq!(served.terminate(), 0);
+}
+
+#[test]
+fn without_so_reuseaddr_a_restart_meets_time_wait_and_with_it_does_not() {
+    let mut first = Served::start("127.0.0.1:0");
+    let addr = first.addr.to_string();
+    {
+        let mut client = std_connect(first.addr);
+        std_line(&mut client);
+        // The server closes first (its goodbye, then FIN): its side of this connection waits
+        // out TIME-WAIT on the port. The client reads to the end, then closes too.
+        assert_eq!(first.terminate(), 0);
+        std_read_to_eof(&mut client);
+    }
+    let output = run(&["--serve", "--listen", &addr, "--no-reuseaddr"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}: ")) && stderr.contains("in use"),
+        "{stderr}"
+    );
+    // With SO_REUSEADDR (the default) the same port binds at once.
+    let mut again = Served::start(&addr);
+    assert_eq!(again.terminate(), 0);
 }
 
 /// `language` in the config file is `--lang`: shown with its line by `--print-config`, beaten by

@@ -39,6 +39,7 @@ complete -c tcpchat -l tls-key -d 'The private key of --tls-cert (PEM)' -r -F
 complete -c tcpchat -l tls-handshake-timeout -d 'Seconds a TLS client has from connecting to a finished handshake' -r
 complete -c tcpchat -l tls-ca -d 'Also trust the CA certificates in FILE (PEM), e.g. a private CA' -r -F
 complete -c tcpchat -l tls-forget -d 'Forget the TLS key pinned for HOST:PORT (after its server\'s key changed), then exit; the next --tls connection pins the key it is shown' -r
+complete -c tcpchat -l backlog -d 'listen()\'s backlog: finished handshakes the kernel queues for accept() (capped at net.core.somaxconn); past it a client\'s SYN is dropped and retried, not refused' -r
 complete -c tcpchat -l log-file -d 'Append the lifecycle log to FILE instead of stderr (created private, 0600)' -r -F
 complete -c tcpchat -l print-config -d 'Show every setting in force and where it came from (flag, config file, default)'
 complete -c tcpchat -l serve -d 'Run a headless server; its lifecycle log goes to stderr'
@@ -47,6 +48,8 @@ complete -c tcpchat -l log -d 'Write what each room shows to a plain text file p
 complete -c tcpchat -l no-bell -d 'Never ring the terminal bell (it rings once when a line names you or someone writes to you privately)'
 complete -c tcpchat -l tls -d 'Speak TLS. Server: with a self-signed certificate made on first run and kept in DATA_DIR/tls, unless --tls-cert and --tls-key name one; SIGHUP then reloads the certificate instead of stopping. Client: connect with TLS; a certificate that chains to no trusted root is pinned on first use (DATA_DIR/known_hosts)'
 complete -c tcpchat -l tls-insecure -d 'Trust any certificate. The session is still encrypted, but anyone on the path could be the other end: no chain, name or pinned key is checked'
+complete -c tcpchat -l no-reuseaddr -d 'Do not set SO_REUSEADDR: a restart then cannot bind while a connection on the port waits out TIME-WAIT (EADDRINUSE)'
+complete -c tcpchat -l pause-accept -d 'Listen but accept() nothing until SIGUSR1 (kill -USR1 PID): clients finish the handshake into the accept queue and wait, ungreeted; past the backlog their SYNs are dropped. (Unix.)'
 complete -c tcpchat -s v -l verbose -d 'More detail in the log: -v shows each read (recv N bytes). RUST_LOG, if set, wins'
 complete -c tcpchat -s q -l quiet -d 'Log only warnings and errors (not every connection). RUST_LOG, if set, wins'
 complete -c tcpchat -s h -l help -d 'Print help (see more with \'--help\')'

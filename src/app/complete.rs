@@ -56,6 +56,28 @@ impl Completer {
         }
     }
 
+    /// `old` is now known as `new`: it keeps its place.
+    pub fn renamed(&mut self, old: &str, new: &str) {
+        match self.recent.iter_mut().find(|seen| *seen == old) {
+            Some(seen) => new.clone_into(seen),
+            None => self.saw(new),
+        }
+        // The new nick may have been seen before, under it: one entry, the one kept in place.
+        if let Some(at) = self.recent.iter().rposition(|seen| seen == new)
+            && self.recent.iter().position(|seen| seen == new) != Some(at)
+        {
+            self.recent.remove(at);
+        }
+    }
+
+    /// `nick` is in the room (a `/who` answer) but not known to be active: offered after the
+    /// active ones.
+    pub fn present(&mut self, nick: &str) {
+        if !self.recent.iter().any(|seen| seen == nick) && self.recent.len() < RECENT_NICKS {
+            self.recent.push_back(nick.to_owned());
+        }
+    }
+
     /// A key other than Tab: the next Tab starts afresh.
     pub fn interrupt(&mut self) {
         self.cycle = None;

@@ -395,7 +395,12 @@ impl App {
         match &line {
             ServerLine::Message { nick, .. }
             | ServerLine::Action { nick, .. }
+            | ServerLine::Replayed { nick, .. }
             | ServerLine::Event(Event::Joined { nick, .. }) => self.completer.saw(nick),
+            ServerLine::Event(Event::Renamed { old, new }) => self.completer.renamed(old, new),
+            ServerLine::Event(Event::Online { nicks }) => {
+                nicks.iter().for_each(|nick| self.completer.present(nick));
+            }
             _ => {}
         }
         if said_by_other {

@@ -507,3 +507,26 @@ fn tab_completes_nicks_most_recent_first_commands_and_rooms_and_sends_nothing() 
     assert_eq!(tab(&mut app), "/query ", "the client's own commands too");
     assert_eq!(tab(&mut app), "/quit ");
 }
+
+#[test]
+fn tab_knows_the_nicks_of_history_renames_and_who() {
+    let mut app = connected(Framing::Lines);
+    receive(
+        &mut app,
+        "*** 连接成功! you are alice; 3 online; /help lists the commands\n\
+         [2026-11-30 10:01:02Z #1] <dave> said yesterday\n\
+         *** guest-2 joined; 3 online\n\
+         *** guest-2 is now known as friend\n\
+         *** online (3): alice, friend, zed\n",
+    );
+    let tab = |app: &mut App, typed: &str| {
+        press(app, ctrl('u'));
+        app.on_paste(typed);
+        press(app, key(KeyCode::Tab));
+        app.input.value().to_owned()
+    };
+    assert_eq!(tab(&mut app, "fr"), "friend: ", "a rename keeps its place");
+    assert_eq!(tab(&mut app, "gu"), "gu", "the old nick is gone");
+    assert_eq!(tab(&mut app, "da"), "dave: ", "a replayed speaker");
+    assert_eq!(tab(&mut app, "z"), "zed: ", "someone /who names");
+}

@@ -328,22 +328,31 @@ pub fn help_lines() -> &'static [String] {
     &LINES
 }
 
+/// Usages up to this long share a column with their help; a longer one has its help on the
+/// next line.
+const HELP_COLUMN: usize = 20;
+
+/// The longest help line, so that none wraps at 80 columns after a client's `*** `.
+const HELP_WIDTH: usize = 76;
+
 fn make_help_lines() -> Vec<String> {
     let usage = |spec: &CommandSpec| match spec.args {
         "" => format!("/{}", spec.name),
         args => format!("/{} {args}", spec.name),
     };
-    let width = COMMANDS.iter().map(|s| usage(s).len()).max().unwrap_or(0);
+    let entries = COMMANDS
+        .iter()
+        .map(|spec| (usage(spec), spec.help))
+        .chain([("//text".to_owned(), "send a line that starts with /")]);
     let mut lines = vec!["commands:".to_owned()];
-    lines.extend(
-        COMMANDS
-            .iter()
-            .map(|spec| format!("  {:width$}  {}", usage(spec), spec.help)),
-    );
-    lines.push(format!(
-        "  {:width$}  send a line that starts with /",
-        "//text"
-    ));
+    for (usage, help) in entries {
+        if usage.len() <= HELP_COLUMN && 2 + HELP_COLUMN + 2 + help.chars().count() <= HELP_WIDTH {
+            lines.push(format!("  {usage:HELP_COLUMN$}  {help}"));
+        } else {
+            lines.push(format!("  {usage}"));
+            lines.push(format!("      {help}"));
+        }
+    }
     lines
 }
 
@@ -754,11 +763,18 @@ mod tests {
     }
 
     #[test]
-    fn help_lists_every_command() {
+    fn help_lists_every_command_and_fits_80_columns() {
         let help = help_lines().join("\n");
         for spec in COMMANDS {
             assert!(help.contains(&format!("/{}", spec.name)), "{help}");
             assert!(help.contains(spec.help), "{help}");
+        }
+        for line in help_lines() {
+            // As a client shows it: after `*** `.
+            assert!(
+                line.chars().count() + 4 <= 80,
+                "{line:?} wraps at 80 columns"
+            );
         }
     }
 }

@@ -19,6 +19,7 @@ mod flood;
 mod history_query;
 mod identity;
 mod line_reader;
+pub mod listen;
 mod outbox;
 mod removal;
 mod rooms;
@@ -193,6 +194,8 @@ pub struct Config {
     pub hosting: Hosting,
     /// TLS on every connection (`--tls`); without it, plain TCP.
     pub tls: Option<Arc<ServerTls>>,
+    /// `--pause-accept`: nothing is accepted until the gate opens.
+    pub accept_gate: Option<listen::AcceptGate>,
 }
 
 /// What a host decides about who comes in and who runs the place.
@@ -287,6 +290,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         history,
         hosting,
         tls,
+        accept_gate,
     } = config;
     let identity = match identity(history.as_ref(), &hosting) {
         Ok(identity) => Arc::new(identity),
@@ -347,9 +351,20 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     let slots = Arc::new(Semaphore::new(limits.max_clients));
     let tracker = TaskTracker::new();
     let mut backoff = ACCEPT_BACKOFF.0;
+    if let Some(mut gate) = accept_gate {
+        info!(
+            "accepting paused: the kernel finishes handshakes into the accept queue, up to the \
+             backlog; SIGUSR1 starts accepting"
+        );
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = gate.opened() => {}
+        }
+    }
 
     loop {
         let accepted = tokio::select! {
+            biased; // a cancelled server accepts no one more (after --pause-accept, say)
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
