@@ -102,6 +102,11 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t, help_heading = CLIENT_FLAGS, conflicts_with = "serve")]
     pub theme: crate::ui::Theme,
 
+    /// The TUI's own words (status bar, help, notes): en, zh (中文), or auto from LC_ALL,
+    /// LC_MESSAGES, LANG. What the server sends is shown as it is.
+    #[arg(long, value_enum, default_value_t, help_heading = CLIENT_FLAGS, conflicts_with = "serve")]
+    pub lang: crate::i18n::LanguageChoice,
+
     /// Lines of scrollback kept.
     #[arg(long, value_name = "LINES", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
     pub scrollback: u32,

@@ -12,6 +12,7 @@ use crate::app::keymap::Keymap;
 use crate::app::{App, Bell, Clock, Role, Settings};
 use crate::cli::Cli;
 use crate::event_loop::{self, Io};
+use crate::i18n::tr;
 use crate::local_host::{Claim, LocalHost};
 use crate::protocol::Framing;
 use crate::tls::client::{ClientOptions, ClientTls};
@@ -65,6 +66,8 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     // https://no-color.org: any non-empty value.
     crate::ui::use_colour(std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()));
     let mut app = App::new(settings, Clock::now());
+    let language = cli.lang.resolve(|name| std::env::var_os(name));
+    app.language = language;
     if local_mode {
         app.hang_up_on_strangers();
     }
@@ -89,18 +92,24 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     }
     // Behind the alternate screen stderr is not seen: the file's problems are notes.
     for problem in &config.problems {
-        app.note(&format!("config: {problem}"), Instant::now());
+        app.note(
+            &tr!(language, "note.config", problem = problem),
+            Instant::now(),
+        );
     }
     let mut transcript = match start_transcript(cli, &target) {
         Ok(None) => None,
         Ok(Some(transcript)) => {
             app.keep_transcript();
             let dir = transcript.dir().display().to_string();
-            app.note(&format!("keeping a transcript in {dir}"), Instant::now());
+            app.note(&tr!(language, "note.transcript", dir = dir), Instant::now());
             Some(transcript)
         }
         Err(error) => {
-            app.note(&format!("no transcript: {error}"), Instant::now());
+            app.note(
+                &tr!(language, "note.no_transcript", error = error),
+                Instant::now(),
+            );
             None
         }
     };
@@ -110,18 +119,18 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
             .rsplit_once(':')
             .map_or_else(String::new, |(host, port)| {
                 let host = host.trim_start_matches('[').trim_end_matches(']');
-                format!(" (so does `nc {host} {port}`)")
+                tr!(language, "note.hosting_nc", host = host, port = port)
             });
         app.note(
-            &format!(
-                "nobody hosted a room on {addr}, so this terminal hosts it: `tcpchat` in another \
-                 terminal joins it{nc}"
-            ),
+            &tr!(language, "note.hosting", addr = addr, nc = nc),
             Instant::now(),
         );
     }
-    if let Some((_, Some(note))) = &host {
-        app.note(note, Instant::now());
+    if let Some((_, Some(error))) = &host {
+        app.note(
+            &tr!(language, "note.no_room_history", error = error),
+            Instant::now(),
+        );
     }
     let tls = match cli.tls_enabled() {
         true => Some(client_tls(cli, &target)?),

@@ -48,6 +48,7 @@ const CLIENT_KEYS: &[(&str, &str, Kind, &str)] = &[
     ("bell", "--no-bell", Kind::Negated, "no_bell"),
     ("log", "--log", Kind::Switch, "log"),
     ("theme", "--theme", Kind::Text, "theme"),
+    ("language", "--lang", Kind::Text, "lang"),
     ("tls", "--tls", Kind::Switch, "tls"),
     ("tls_ca", "--tls-ca", Kind::Text, "tls_ca"),
     ("data_dir", "--data-dir", Kind::Text, "data_dir"),

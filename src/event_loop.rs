@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, Effect};
+use crate::i18n::tr;
 use crate::net::{NetHandle, Stamped};
 use crate::transcript::Transcript;
 use crate::ui;
@@ -114,10 +115,10 @@ where
                 Effect::Send(message) => match net.outgoing.try_send(message) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
-                        app.note("send queue full; that line was not sent", Instant::now());
+                        app.note(&tr!(app.language, "note.queue_full"), Instant::now());
                     }
                     Err(TrySendError::Closed(_)) => {
-                        app.note("not connected; that line was not sent", Instant::now());
+                        app.note(&tr!(app.language, "note.line_not_sent"), Instant::now());
                     }
                 },
                 Effect::CaptureMouse(on) => capture_mouse(on),
@@ -139,7 +140,7 @@ where
                 }
                 Effect::Bell => {}
                 Effect::Title { unread } => {
-                    let _ = crate::terminal::set_title(&ui::window_title(unread));
+                    let _ = crate::terminal::set_title(&ui::window_title(unread, app.language));
                 }
             }
         }

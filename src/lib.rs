@@ -40,6 +40,7 @@
 //! - [`terminal`]: raw mode and the alternate screen, always restored.
 //! - [`cli`]: the command line and its checks.
 //! - [`config`]: the config file, placed under the command line as flags.
+//! - [`i18n`]: the client's own words in English and 中文, from the one catalogue in `locales/`.
 
 pub mod app;
 pub mod cli;
@@ -49,6 +50,7 @@ pub mod config;
 pub mod data_dir;
 pub mod editbox;
 pub mod event_loop;
+pub mod i18n;
 pub mod input_history;
 pub mod inspector;
 pub mod local_host;
@@ -65,3 +67,14 @@ pub mod terminal;
 pub mod tls;
 pub mod transcript;
 pub mod ui;
+
+// The catalogue (`locales/*.toml`), built in; `i18n::tr!` reads it. A word missing in one
+// language falls back to English (and fails `i18n`'s tests).
+rust_i18n::i18n!("locales", fallback = "en");
+
+// `i18n!` reads the catalogue in a proc macro, which Cargo does not watch; reading the files
+// here too is what rebuilds the crate when one of them changes.
+const _: [&str; 2] = [
+    include_str!("../locales/en.toml"),
+    include_str!("../locales/zh-CN.toml"),
+];

@@ -105,7 +105,7 @@ impl LocalHost {
         };
         let (history, no_history) = match self.open_history(store_wait).await {
             Ok(history) => (history, None),
-            Err(error) => (None, Some(format!("this room keeps no history: {error}"))),
+            Err(error) => (None, Some(error.to_string())),
         };
         let config = Config {
             limits: self.limits.clone(),

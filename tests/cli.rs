@@ -21,6 +21,10 @@ fn tcpchat() -> Command {
         .env_remove("RUST_LOG")
         // No config file from the machine running the tests.
         .env("XDG_CONFIG_HOME", "/nonexistent/tcpchat-tests")
+        // Nor its language: what the client says is read in English.
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "C.UTF-8")
         .env("NO_COLOR", "1");
     command
 }
@@ -880,4 +884,46 @@ fn without_so_reuseaddr_a_restart_meets_time_wait_and_with_it_does_not() {
     // With SO_REUSEADDR (the default) the same port binds at once.
     let mut again = Served::start(&addr);
     assert_eq!(again.terminate(), 0);
+}
+
+/// `language` in the config file is `--lang`: shown with its line by `--print-config`, beaten by
+/// the flag, and a value `--lang` refuses is a problem naming the file, the line and the key.
+#[test]
+fn the_config_files_language_is_a_setting_like_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let print = |text: &str, args: &[&str]| {
+        std::fs::write(&config, text).unwrap();
+        let output = tcpchat()
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .arg("--print-config")
+            .output()
+            .expect("run tcpchat");
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let lang = |shown: &str| {
+        shown
+            .lines()
+            .find(|line| line.starts_with("--lang "))
+            .unwrap_or_else(|| panic!("no --lang in {shown}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let shown = print("nick = \"alice\"\nlanguage = \"zh\"\n", &[]);
+    assert_eq!(lang(&shown), "--lang zh config file, line 2 (language)");
+    let shown = print("language = \"zh\"\n", &["--lang", "en"]);
+    assert_eq!(lang(&shown), "--lang en command line");
+    let shown = print("\nlanguage = \"fr\"\n", &[]);
+    assert_eq!(lang(&shown), "--lang auto default");
+    let file = config.display().to_string();
+    assert!(
+        shown.contains(&format!(
+            "problem: {file}:2: language: invalid value 'fr' for '--lang <LANG>'"
+        )),
+        "{shown}"
+    );
 }

@@ -8,6 +8,9 @@ complete -c tcpchat -l nick -d 'Ask for this nick once connected (1-24 character
 complete -c tcpchat -l theme -d 'Colours: 16 (the terminal\'s own, which follow its theme), dark or light (256-colour picks for that background). NO_COLOR turns colour off whatever this says' -r -f -a "16\t'The terminal\'s own 16 colours, which follow its theme (the default)'
 dark\t'256-colour picks that read well on a dark background'
 light\t'256-colour picks that read well on a light background'"
+complete -c tcpchat -l lang -d 'The TUI\'s own words (status bar, help, notes): en, zh (中文), or auto from LC_ALL, LC_MESSAGES, LANG. What the server sends is shown as it is' -r -f -a "auto\t'From LC_ALL, LC_MESSAGES or LANG (zh_CN.UTF-8 and other zh locales: 中文)'
+en\t'English'
+zh\t'中文'"
 complete -c tcpchat -l scrollback -d 'Lines of scrollback kept' -r
 complete -c tcpchat -l max-line -d 'Longest line in bytes; a longer one is refused with a `! ` line and skipped' -r
 complete -c tcpchat -l max-clients -d 'Most concurrent connections; one more is told `! server full` and closed' -r

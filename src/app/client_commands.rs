@@ -2,6 +2,8 @@
 //! which [`ClientCommand::parse`] reads and the F1 help lists. The server's own commands and
 //! their `/help` come from [`crate::protocol::COMMANDS`]; none of these names is one of them.
 
+use crate::i18n::{Language, tr};
+
 /// A line the client answers itself, parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientCommand<'a> {
@@ -18,7 +20,7 @@ pub struct ClientCommandSpec {
     pub name: &'static str,
     /// Its arguments, as the help shows them.
     pub args: &'static str,
-    /// What it does, in a few words.
+    /// What it does, in a few words: its key in the catalogue (`locales/`).
     pub help: &'static str,
     build: for<'a> fn(&'a str) -> ClientCommand<'a>,
 }
@@ -28,13 +30,13 @@ pub const CLIENT_COMMANDS: &[ClientCommandSpec] = &[
     ClientCommandSpec {
         name: "query",
         args: "NICK",
-        help: "open a private buffer",
+        help: "commands.query",
         build: |rest| ClientCommand::Query(rest),
     },
     ClientCommandSpec {
         name: "close",
         args: "",
-        help: "close this buffer",
+        help: "commands.close",
         build: |_| ClientCommand::Close,
     },
 ];
@@ -51,8 +53,8 @@ impl<'a> ClientCommand<'a> {
     }
 }
 
-/// The help's line for the client commands: their usages, and what each does.
-pub fn help_row() -> (String, String) {
+/// The help's line for the client commands: their usages, and what each does in `language`.
+pub fn help_row(language: Language) -> (String, String) {
     let usage: Vec<String> = CLIENT_COMMANDS
         .iter()
         .map(|spec| match spec.args {
@@ -60,8 +62,12 @@ pub fn help_row() -> (String, String) {
             args => format!("/{} {args}", spec.name),
         })
         .collect();
-    let what: Vec<&str> = CLIENT_COMMANDS.iter().map(|spec| spec.help).collect();
-    (usage.join(", "), format!("typed: {}", what.join("; ")))
+    let what: Vec<String> = CLIENT_COMMANDS
+        .iter()
+        .map(|spec| tr!(language, spec.help))
+        .collect();
+    let what = what.join(&tr!(language, "help.separator"));
+    (usage.join(", "), tr!(language, "help.typed", what = what))
 }
 
 #[cfg(test)]
@@ -92,10 +98,10 @@ mod tests {
 
     #[test]
     fn the_help_row_lists_every_client_command() {
-        let (usage, what) = help_row();
+        let (usage, what) = help_row(Language::English);
         assert_eq!(usage, "/query NICK, /close");
-        for spec in CLIENT_COMMANDS {
-            assert!(what.contains(spec.help), "{what}");
-        }
+        assert_eq!(what, "typed: open a private buffer; close this buffer");
+        let (_, chinese) = help_row(Language::Chinese);
+        assert_eq!(chinese, "输入命令：打开私聊缓冲区；关闭本缓冲区");
     }
 }

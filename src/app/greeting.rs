@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::{App, Effect};
 use crate::codec::sanitize;
+use crate::i18n::tr;
 use crate::net::Outgoing;
 use crate::protocol::{Event, Framing, ServerLine};
 
@@ -67,7 +68,10 @@ impl App {
         self.greeting.due.take()?;
         match line {
             Some(ServerLine::Event(Event::Greeting { .. } | Event::PasswordNeeded)) => None,
-            _ => Some(self.stranger(&format!("answered `{}`", quote(whole)), at)),
+            _ => {
+                let answered = tr!(self.language, "stranger.answered", text = quote(whole));
+                Some(self.stranger(&answered, at))
+            }
         }
     }
 
@@ -85,8 +89,8 @@ impl App {
                     .filter(|_| lobby.is_open())
                     .map(|entry| quote(&entry.text));
                 let what = match partial {
-                    Some(text) => format!("sent `{text}` and no tcpchat greeting in 3 s"),
-                    None => "said nothing in 3 s (a tcpchat server greets at once)".to_owned(),
+                    Some(text) => tr!(self.language, "stranger.sent", text = text),
+                    None => tr!(self.language, "stranger.silent"),
                 };
                 self.stranger(&what, now)
             }
@@ -98,22 +102,22 @@ impl App {
     fn stranger(&mut self, what: &str, at: Instant) -> Vec<Effect> {
         let target = self.settings.target.clone();
         if self.greeting.strict {
-            self.note(
-                &format!(
-                    "{target} {what}: not a tcpchat server; hanging up. Host the room on another \
-                     address with --local ADDR, or talk to this one with tcpchat --raw {target}"
-                ),
-                at,
+            let words = tr!(
+                self.language,
+                "stranger.hang_up",
+                target = target,
+                what = what
             );
+            self.note(&words, at);
             return vec![Effect::Send(Outgoing::HangUp)];
         }
-        self.note(
-            &format!(
-                "{target} {what}: not a tcpchat server, it seems; what it sends is shown as it \
-                 comes (--raw suits servers with no chat protocol)"
-            ),
-            at,
+        let words = tr!(
+            self.language,
+            "stranger.shown",
+            target = target,
+            what = what
         );
+        self.note(&words, at);
         Vec::new()
     }
 }

@@ -3,6 +3,7 @@
 //! read through [`crate::protocol`] so that no user's text is ever taken for an event.
 
 use super::mention;
+use crate::i18n::{Language, tr};
 use crate::protocol::{Event, SaidKind, ServerLine};
 use crate::scrollback::Kind;
 
@@ -132,9 +133,9 @@ pub fn names_us(line: &ServerLine<'_>, own_nick: Option<&str>) -> bool {
 }
 
 /// How the client shows a line the protocol marks up for `nc` users: a replayed line without
-/// its stamp (the time goes to the timestamp column), the history and search rules as rules.
-/// `None`: shown as received.
-pub fn presented(line: &ServerLine<'_>) -> Option<(String, Kind)> {
+/// its stamp (the time goes to the timestamp column), the history and search rules as rules
+/// in `language`. `None`: shown as received.
+pub fn presented(line: &ServerLine<'_>, language: Language) -> Option<(String, Kind)> {
     let text = match line {
         ServerLine::Replayed {
             kind: SaidKind::Message,
@@ -145,15 +146,15 @@ pub fn presented(line: &ServerLine<'_>) -> Option<(String, Kind)> {
         ServerLine::Replayed { nick, text, .. } => {
             return Some((format!("* {nick} {text}"), Kind::Replayed));
         }
-        ServerLine::Event(Event::History { count: 0, .. }) => "── no history yet ──".to_owned(),
+        ServerLine::Event(Event::History { count: 0, .. }) => tr!(language, "rule.no_history"),
         ServerLine::Event(Event::History { count, .. }) => {
-            format!("── history: {count} earlier lines ──")
+            tr!(language, "rule.history", count = count)
         }
-        ServerLine::Event(Event::HistoryEnd { .. }) => "── end of history ──".to_owned(),
+        ServerLine::Event(Event::HistoryEnd { .. }) => tr!(language, "rule.history_end"),
         ServerLine::Event(Event::Found { words, count, .. }) => {
-            format!("── search for {words}: {count} lines, newest first ──")
+            tr!(language, "rule.found", words = words, count = count)
         }
-        ServerLine::Event(Event::FoundEnd { .. }) => "── end of search ──".to_owned(),
+        ServerLine::Event(Event::FoundEnd { .. }) => tr!(language, "rule.found_end"),
         _ => return None,
     };
     Some((text, Kind::Rule))

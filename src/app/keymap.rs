@@ -375,11 +375,11 @@ mod tests {
             Some(Action::ToggleInspector)
         );
         let rows: Vec<(&str, &str)> = keymap.help_rows().collect();
-        assert!(rows.contains(&("F10, Alt-I", "this help")), "{rows:?}");
+        assert!(rows.contains(&("F10, Alt-I", "keys.help")), "{rows:?}");
         assert!(rows.iter().any(|(keys, _)| *keys == "F2"), "{rows:?}");
         assert_eq!(keymap.key_for(Action::Help).as_deref(), Some("F10"));
         // Rows nobody touched keep their own wording.
-        assert!(rows.contains(&("Ctrl-L", "repaint the screen")), "{rows:?}");
+        assert!(rows.contains(&("Ctrl-L", "keys.repaint")), "{rows:?}");
     }
 
     #[test]
@@ -413,7 +413,7 @@ mod tests {
         assert!(
             keymap
                 .help_rows()
-                .any(|row| row == ("(no key)", "show / hide timestamps"))
+                .any(|row| row == ("(no key)", "keys.timestamps"))
         );
     }
 

@@ -1,7 +1,8 @@
-//! The one key table: every key the client knows, what it does, and the help line that says so.
+//! The one key table: every key the client knows, what it does, and the help line that says so
+//! (the line is a key in the catalogue, `locales/`, so the help reads in the user's language).
 //! [`super::keymap::Keymap`] puts the config file's `[keys]` over it, and both dispatch and the
 //! F1 help read that. Adding a key is one entry here (and its action's name in
-//! [`super::keymap::ACTIONS`], which a test checks).
+//! [`super::keymap::ACTIONS`], which a test checks, and its line in each catalogue).
 //!
 //! Printable characters are not in the table: they always type themselves (so a message may
 //! start with `?`). Every F-key has an Alt fallback for terminals and desktops that take the
@@ -94,7 +95,7 @@ pub struct Key {
 pub struct Binding {
     /// The keys, as the help names them.
     pub keys: &'static str,
-    /// What they do, as the help says it.
+    /// What they do, as the help says it: its key in the catalogue.
     pub help: &'static str,
     /// The keys themselves; earlier entries win.
     pub chords: &'static [Key],
@@ -134,22 +135,22 @@ const fn edit(code: KeyCode, modifiers: KeyModifiers, edit: Edit) -> Key {
 pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: "Enter",
-        help: "send the line",
+        help: "keys.send",
         chords: &[key(KeyCode::Enter, NONE, Action::Submit)],
     },
     Binding {
         keys: "Ctrl-D",
-        help: "empty line: send exit, quit when the server closes",
+        help: "keys.exit",
         chords: &[only(When::EmptyLine, key(ch('d'), CTRL, Action::Exit))],
     },
     Binding {
         keys: "Ctrl-C",
-        help: "quit at once",
+        help: "keys.quit_now",
         chords: &[key(ch('c'), CTRL, Action::QuitNow)],
     },
     Binding {
         keys: "F1, Alt-H",
-        help: "this help",
+        help: "keys.help",
         chords: &[
             key(KeyCode::F(1), NONE, Action::Help),
             key(ch('h'), ALT, Action::Help),
@@ -157,7 +158,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "F2, Alt-I",
-        help: "TCP inspector: timeline, handshake, kernel, reads",
+        help: "keys.inspector",
         chords: &[
             key(KeyCode::F(2), NONE, Action::ToggleInspector),
             key(ch('i'), ALT, Action::ToggleInspector),
@@ -165,7 +166,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "F5, Alt-N",
-        help: "next inspector page (when it shows one at a time)",
+        help: "keys.next_page",
         chords: &[
             only(
                 When::Inspecting,
@@ -179,7 +180,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "F3, Alt-T",
-        help: "show / hide timestamps",
+        help: "keys.timestamps",
         chords: &[
             key(KeyCode::F(3), NONE, Action::ToggleTimestamps),
             key(ch('t'), ALT, Action::ToggleTimestamps),
@@ -187,7 +188,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "F4, Alt-M",
-        help: "release / capture the mouse (select text)",
+        help: "keys.mouse",
         chords: &[
             key(KeyCode::F(4), NONE, Action::ToggleMouse),
             key(ch('m'), ALT, Action::ToggleMouse),
@@ -195,12 +196,12 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Ctrl-L",
-        help: "repaint the screen",
+        help: "keys.repaint",
         chords: &[key(ch('l'), CTRL, Action::Repaint)],
     },
     Binding {
         keys: "PageUp/PageDown",
-        help: "scroll a page (with Alt: the inspector's timeline)",
+        help: "keys.page",
         chords: &[
             key(KeyCode::PageUp, NONE, Action::PageUp),
             key(KeyCode::PageDown, NONE, Action::PageDown),
@@ -216,7 +217,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Shift-Up/Down",
-        help: "scroll a line (wheel: 3; Alt-Up/Down: the timeline)",
+        help: "keys.line",
         chords: &[
             key(KeyCode::Up, SHIFT, Action::LineUp),
             key(KeyCode::Down, SHIFT, Action::LineDown),
@@ -232,7 +233,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Ctrl-End, End",
-        help: "jump to the newest line (End on an empty line)",
+        help: "keys.bottom",
         chords: &[
             key(KeyCode::End, CTRL, Action::ToBottom),
             only(When::EmptyLine, key(KeyCode::End, NONE, Action::ToBottom)),
@@ -240,7 +241,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Alt-1..9, Ctrl-P/N",
-        help: "buffer N; previous / next buffer (Alt-Left/Right)",
+        help: "keys.buffers",
         chords: &[
             key(ch('1'), ALT, Action::GoToBuffer(0)),
             key(ch('2'), ALT, Action::GoToBuffer(1)),
@@ -259,12 +260,12 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Tab",
-        help: "complete a nick, /command or #room (again: the next)",
+        help: "keys.complete",
         chords: &[key(KeyCode::Tab, NONE, Action::Complete)],
     },
     Binding {
         keys: "Up/Down",
-        help: "previous / next line typed",
+        help: "keys.history",
         chords: &[
             edit(KeyCode::Up, NONE, Edit::HistoryPrev),
             edit(KeyCode::Down, NONE, Edit::HistoryNext),
@@ -272,7 +273,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Left/Right, Ctrl-B/F",
-        help: "back / forward one character",
+        help: "keys.character",
         chords: &[
             edit(KeyCode::Left, NONE, Edit::Left),
             edit(KeyCode::Right, NONE, Edit::Right),
@@ -282,7 +283,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Alt-B/F, Ctrl-Left/Right",
-        help: "back / forward one word",
+        help: "keys.word",
         chords: &[
             edit(ch('b'), ALT, Edit::WordLeft),
             edit(ch('f'), ALT, Edit::WordRight),
@@ -292,7 +293,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Home/End, Ctrl-A/E",
-        help: "start / end of the line",
+        help: "keys.home_end",
         chords: &[
             edit(KeyCode::Home, NONE, Edit::Home),
             edit(KeyCode::End, NONE, Edit::End),
@@ -302,7 +303,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Backspace, Delete",
-        help: "delete a character (also Ctrl-H, Ctrl-D)",
+        help: "keys.delete_character",
         chords: &[
             edit(KeyCode::Backspace, NONE, Edit::DeleteBack),
             edit(KeyCode::Delete, NONE, Edit::DeleteForward),
@@ -312,7 +313,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: "Ctrl-W, Alt-D",
-        help: "delete the word before / after the caret",
+        help: "keys.delete_word",
         chords: &[
             edit(ch('w'), CTRL, Edit::DeleteWordBack),
             edit(KeyCode::Backspace, ALT, Edit::DeleteWordBack),
@@ -323,7 +324,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         // One row for the three, so the whole help fits 80×24 without its border.
         keys: "Ctrl-U/K, Ctrl-Y",
-        help: "delete to the line's start / end; paste it back",
+        help: "keys.delete_to_ends",
         chords: &[
             edit(ch('u'), CTRL, Edit::DeleteToStart),
             edit(ch('k'), CTRL, Edit::DeleteToEnd),
@@ -332,8 +333,8 @@ pub const BINDINGS: &[Binding] = &[
     },
 ];
 
-/// What is not a key but belongs in the help beside them.
-pub const TYPED: &[(&str, &str)] = &[("exit, /quit", "typed: the same as Ctrl-D")];
+/// What is not a key but belongs in the help beside them (what is typed, the catalogue's key).
+pub const TYPED: &[(&str, &str)] = &[("exit, /quit", "keys.typed_exit")];
 
 impl Key {
     /// Whether `key`, pressed in `context`, is this one.
@@ -370,6 +371,7 @@ pub fn typed_char(key: &KeyEvent) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::{Language, tr};
 
     /// What `key` does in `context` with the table as it is.
     fn action_for(key: &KeyEvent, context: Context) -> Option<Action> {
@@ -473,7 +475,7 @@ mod tests {
             .iter()
             .map(|b| (b.keys, b.help))
             .chain(TYPED.iter().copied())
-            .map(|(keys, help)| format!("| {keys} | {help} |"))
+            .map(|(keys, help)| format!("| {keys} | {} |", tr!(Language::English, help)))
             .collect();
         assert_eq!(table, help, "README.md's key table differs from the keymap");
     }

@@ -46,6 +46,7 @@ use tokio::time::Instant;
 
 use crate::codec::sanitize;
 use crate::editbox::EditBox;
+use crate::i18n::{Language, tr};
 use crate::inspector::Inspector;
 use crate::net::Outgoing;
 use chrono::NaiveDateTime;
@@ -217,6 +218,8 @@ pub struct App {
     pub bell: Bell,
     /// The TLS layer, with `--tls`.
     pub tls: Option<TlsStatus>,
+    /// The language of the client's own words (the server's are shown as sent).
+    pub language: Language,
     utf8: Utf8Joiner,
     /// The start of a line about a room or a conversation (it begins with `#` or `@`), held
     /// back until its newline: only then is it known where it goes (the chat server always
@@ -269,6 +272,7 @@ impl App {
             lifecycle: Lifecycle::Running,
             bell: Bell::Ring,
             tls: None,
+            language: Language::English,
             utf8: Utf8Joiner::default(),
             held: String::new(),
             talking_in: None,
@@ -431,7 +435,7 @@ impl App {
                         .flat_map(|line| self.submit(line, now))
                         .collect(),
                     KeyCode::Esc => {
-                        self.note("paste dropped", now);
+                        self.note(&tr!(self.language, "note.paste_dropped"), now);
                         Vec::new()
                     }
                     _ => {
@@ -472,14 +476,11 @@ impl App {
             Action::ToggleTimestamps => self.timestamps = !self.timestamps,
             Action::ToggleMouse => {
                 self.mouse_captured = !self.mouse_captured;
-                self.note(
-                    if self.mouse_captured {
-                        "mouse captured: the wheel scrolls (F4 or Alt-M releases it for selecting text)"
-                    } else {
-                        "mouse released: select text as usual (F4 or Alt-M captures it again)"
-                    },
-                    now,
-                );
+                let key = match self.mouse_captured {
+                    true => "note.mouse_captured",
+                    false => "note.mouse_released",
+                };
+                self.note(&tr!(self.language, key), now);
                 return vec![Effect::CaptureMouse(self.mouse_captured)];
             }
             Action::Repaint => return vec![Effect::Repaint],
@@ -520,7 +521,8 @@ impl App {
             return self.client_command(command, now);
         }
         if self.conn != Conn::Connected {
-            self.note(&format!("not connected; not sent: {}", masked(&line)), now);
+            let line = masked(&line, self.language);
+            self.note(&tr!(self.language, "note.not_sent", line = line), now);
             return Vec::new();
         }
         if raw {
@@ -548,10 +550,7 @@ impl App {
         if self.settings.framing == Framing::Raw {
             self.show_sent(&line, now);
         }
-        self.note(
-            &format!("sending {line}; waiting for the server to close"),
-            now,
-        );
+        self.note(&tr!(self.language, "note.exiting", line = line), now);
         self.lifecycle = Lifecycle::Exiting {
             deadline: now + EXIT_WAIT,
         };
@@ -604,7 +603,7 @@ impl App {
         if let Lifecycle::Exiting { deadline } = self.lifecycle
             && now >= deadline
         {
-            self.note("the server did not close in time; closing anyway", now);
+            self.note(&tr!(self.language, "note.exit_timeout"), now);
             self.lifecycle = Lifecycle::Done;
         }
         self.on_greeting_deadline(now)

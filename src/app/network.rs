@@ -11,6 +11,7 @@ use super::ingest::{self, Fact};
 use super::numbering::Verdict;
 use super::{App, Bell, Conn, Effect, Lifecycle, Role, masked};
 use crate::codec::sanitize;
+use crate::i18n::tr;
 use crate::inspector;
 use crate::net::{Close, NetEvent, Outgoing};
 use crate::protocol::{Command, Event, Framing, LOBBY, Refusal, Scope, Scoped, ServerLine};
@@ -40,7 +41,7 @@ impl App {
             }
             NetEvent::Connecting { addr } => {
                 self.conn = Conn::Connecting;
-                self.note(&format!("connecting to {addr}..."), at);
+                self.note(&tr!(self.language, "note.connecting", addr = addr), at);
             }
             NetEvent::Connected {
                 local,
@@ -52,10 +53,20 @@ impl App {
                 self.peer = Some(peer);
                 self.forget_session();
                 let took = inspector::millis(handshake);
-                let connected = format!("connected {local} → {peer} (handshake {took})");
+                let connected = tr!(
+                    self.language,
+                    "note.connected",
+                    local = local,
+                    peer = peer,
+                    took = took
+                );
                 if self.awaits_tls() {
                     // The chat starts once TLS is up (`on_tls_established`).
-                    self.note(&format!("{connected}; TLS handshake..."), at);
+                    let connected = connected.as_str();
+                    self.note(
+                        &tr!(self.language, "note.tls_handshake", connected = connected),
+                        at,
+                    );
                     return Vec::new();
                 }
                 self.note(&connected, at);
@@ -74,30 +85,28 @@ impl App {
                 return self.ingest(&bytes, at);
             }
             NetEvent::Sent { bytes, .. } => self.bytes_out += bytes as u64,
-            NetEvent::FinSent { .. } => self.note("our side is closed (FIN sent)", at),
+            NetEvent::FinSent { .. } => self.note(&tr!(self.language, "note.fin_sent"), at),
             NetEvent::Closed { how, .. } => self.on_closed(how, at),
             NetEvent::Reconnecting { delay } => {
                 self.conn = Conn::Reconnecting {
                     at: at + delay,
                     secs: delay.as_secs(),
                 };
-                self.note(&format!("reconnecting in {} s", delay.as_secs()), at);
+                let secs = delay.as_secs();
+                self.note(&tr!(self.language, "note.reconnecting", secs = secs), at);
             }
             NetEvent::TookOver { no_history } => {
                 self.settings.role = Role::Hosting;
-                let addr = &self.settings.target;
-                self.note(
-                    &format!(
-                        "nobody hosts the room any more: this terminal hosts it on {addr} now"
-                    ),
-                    at,
-                );
-                if let Some(no_history) = no_history {
-                    self.note(&no_history, at);
+                let addr = self.settings.target.clone();
+                self.note(&tr!(self.language, "note.took_over", addr = addr), at);
+                if let Some(error) = no_history {
+                    let note = tr!(self.language, "note.no_room_history", error = error);
+                    self.note(&note, at);
                 }
             }
             NetEvent::NotSent(line) => {
-                self.note(&format!("not connected; not sent: {}", masked(&line)), at);
+                let line = masked(&line, self.language);
+                self.note(&tr!(self.language, "note.not_sent", line = line), at);
             }
         }
         Vec::new()
@@ -118,10 +127,10 @@ impl App {
             self.push_line(LOBBY_BUFFER, &held, Kind::Plain, time);
         }
         let reason = match how {
-            Close::PeerFin => "closed by the server (FIN)".to_owned(),
-            Close::Reset => "reset by the server (RST)".to_owned(),
-            Close::Failed(error) => format!("connection failed: {error}"),
-            Close::HungUp => "closed: not a tcpchat server; not connecting again".to_owned(),
+            Close::PeerFin => tr!(self.language, "note.closed_fin"),
+            Close::Reset => tr!(self.language, "note.closed_reset"),
+            Close::Failed(error) => tr!(self.language, "note.closed_failed", error = error),
+            Close::HungUp => tr!(self.language, "note.closed_hung_up"),
         };
         self.note(&reason, at);
         self.conn = Conn::Closed(reason);
@@ -130,10 +139,7 @@ impl App {
             if self.inspector.visible {
                 // The close is what the inspector is there to show: stay on it.
                 self.lifecycle = Lifecycle::Over;
-                self.note(
-                    "session over; the inspector shows how it closed. q, Esc or Enter quits",
-                    at,
-                );
+                self.note(&tr!(self.language, "note.session_over"), at);
             } else {
                 self.lifecycle = Lifecycle::Done;
             }
@@ -179,13 +185,10 @@ impl App {
         match line {
             ServerLine::Event(Event::PasswordNeeded) => {
                 if let Some(pass) = self.secrets.pass_line() {
-                    self.note("giving the server's password again", at);
+                    self.note(&tr!(self.language, "note.password_again"), at);
                     return vec![Effect::Send(Outgoing::Line(pass))];
                 }
-                self.note(
-                    "type the server's password after /pass (it shows as dots and is never kept)",
-                    at,
-                );
+                self.note(&tr!(self.language, "note.password_prompt"), at);
                 self.input.prefill("/pass ");
             }
             ServerLine::Event(Event::LoggedIn { nick } | Event::Registered { nick }) => {
@@ -197,10 +200,7 @@ impl App {
                 if let Some(nick) = wanted
                     && **error == Refusal::NickRegistered(nick.clone()).to_string()
                 {
-                    self.note(
-                        &format!("{nick} is registered: type its password after /login {nick}"),
-                        at,
-                    );
+                    self.note(&tr!(self.language, "note.login_prompt", nick = nick), at);
                     self.input.prefill(&format!("/login {nick} "));
                 }
             }
@@ -377,7 +377,7 @@ impl App {
             }
             Verdict::Hide => {}
             Verdict::Replace { note, ask } => {
-                self.note_in(index, &note, at);
+                self.note_in(index, &note.words(self.language), at);
                 if let (Some(ask), Some(room)) =
                     (ask, self.buffers.get(index).and_then(|b| b.room()))
                 {
@@ -462,7 +462,7 @@ impl App {
         .unwrap_or_else(|| self.clock.wall(at));
         let (text, kind) = match fit {
             Fit::Own | Fit::Reply => {
-                ingest::presented(line).unwrap_or_else(|| (shown.to_owned(), kind))
+                ingest::presented(line, self.language).unwrap_or_else(|| (shown.to_owned(), kind))
             }
             Fit::Stray => (shown.to_owned(), unprefixed(kind)),
         };

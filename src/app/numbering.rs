@@ -13,6 +13,7 @@
 
 use std::ops::Range;
 
+use crate::i18n::{Language, tr};
 use crate::protocol::{Command, Event, HistoryRequest, ServerLine};
 
 /// Where numbering stands.
@@ -40,11 +41,49 @@ pub enum Verdict {
     Hide,
     /// Hide it and say this instead; and maybe ask the server this.
     Replace {
-        /// The client's note.
-        note: String,
+        /// What the client's note says.
+        note: Away,
         /// A line to send.
         ask: Option<String>,
     },
+}
+
+/// What a rejoin's note says about the lines said while we were away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Away {
+    /// Nothing was said.
+    Nothing,
+    /// This many lines, all in the replay that follows.
+    Missed(u64),
+    /// More lines than the replay holds: the last `shown` of them are fetched.
+    Fetching {
+        /// Lines said while away.
+        missed: u64,
+        /// Lines asked for (at most what one `/history` gives).
+        shown: u64,
+    },
+}
+
+impl Away {
+    /// The note, in `language`.
+    pub fn words(self, language: Language) -> String {
+        match self {
+            Away::Nothing => tr!(language, "note.away_none"),
+            Away::Missed(1) => tr!(language, "note.away_one", count = 1),
+            Away::Missed(count) => tr!(language, "note.away_many", count = count),
+            Away::Fetching { missed: 1, shown } => {
+                tr!(language, "note.away_one_fetching", count = 1, shown = shown)
+            }
+            Away::Fetching { missed, shown } => {
+                tr!(
+                    language,
+                    "note.away_many_fetching",
+                    count = missed,
+                    shown = shown
+                )
+            }
+        }
+    }
 }
 
 impl Numbering {
@@ -121,19 +160,14 @@ impl Numbering {
         if missed == 0 {
             self.block = Some((0..0, true));
             return Verdict::Replace {
-                note: "nothing was said while you were away".to_owned(),
+                note: Away::Nothing,
                 ask: None,
             };
         }
-        let lines = if missed == 1 {
-            "line was"
-        } else {
-            "lines were"
-        };
         if missed <= count {
             self.block = Some((expected..next, true));
             return Verdict::Replace {
-                note: format!("{missed} {lines} said while you were away:"),
+                note: Away::Missed(missed),
                 ask: None,
             };
         }
@@ -143,7 +177,7 @@ impl Numbering {
         let asked = Command::History(&format!("since {}", expected - 1)).to_string();
         let shown = missed.min(HistoryRequest::MAX as u64);
         Verdict::Replace {
-            note: format!("{missed} {lines} said while you were away; fetching {shown}:"),
+            note: Away::Fetching { missed, shown },
             ask: Some(asked),
         }
     }
@@ -210,9 +244,18 @@ mod tests {
         assert_eq!(
             verdict,
             Verdict::Replace {
-                note: "3 lines were said while you were away:".into(),
+                note: Away::Missed(3),
                 ask: None
             }
+        );
+        let english = |away: Away| away.words(Language::English);
+        assert_eq!(
+            english(Away::Missed(3)),
+            "3 lines were said while you were away:"
+        );
+        assert_eq!(
+            english(Away::Missed(1)),
+            "1 line was said while you were away:"
         );
         let shown: Vec<u64> = (5..9)
             .filter(|&seq| numbering.on_line(Some(&replayed(seq))) == Verdict::Show)
@@ -282,7 +325,7 @@ mod tests {
         assert_eq!(
             numbering.on_line(Some(&history(2, 6))),
             Verdict::Replace {
-                note: "1 line was said while you were away:".into(),
+                note: Away::Missed(1),
                 ask: None
             }
         );

@@ -7,13 +7,18 @@
 
 use std::borrow::Cow;
 
+use crate::i18n::{Language, tr};
 use crate::names::fold;
 use crate::protocol::{Command, Refusal, secret_start};
 
-/// A typed line as a note may show it: a password in it is replaced by `(password hidden)`.
-pub fn masked(line: &str) -> Cow<'_, str> {
+/// A typed line as a note may show it: a password in it is replaced by `(password hidden)`,
+/// said in `language`.
+pub fn masked(line: &str, language: Language) -> Cow<'_, str> {
     match secret_start(line) {
-        Some(at) => Cow::Owned(format!("{}(password hidden)", &line[..at])),
+        Some(at) => {
+            let hidden = tr!(language, "note.password_hidden");
+            Cow::Owned(format!("{}{hidden}", &line[..at]))
+        }
         None => Cow::Borrowed(line),
     }
 }
@@ -88,11 +93,15 @@ mod tests {
     #[test]
     fn notes_hide_passwords() {
         assert_eq!(
-            masked("/login bob my secret"),
+            masked("/login bob my secret", Language::English),
             "/login bob (password hidden)"
         );
-        assert_eq!(masked("/pass x"), "/pass (password hidden)");
-        assert_eq!(masked("hello"), "hello");
+        assert_eq!(
+            masked("/pass x", Language::English),
+            "/pass (password hidden)"
+        );
+        assert_eq!(masked("/pass x", Language::Chinese), "/pass （密码已隐藏）");
+        assert_eq!(masked("hello", Language::Chinese), "hello");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{App, Conn, Effect};
+use crate::i18n::tr;
 use crate::inspector;
 use crate::tls::Negotiated;
 use crate::tls::client::{Established, TlsFailure, Trust};
@@ -20,11 +21,6 @@ pub struct TlsStatus {
     pub session: Option<Negotiated>,
 }
 
-/// What `--tls-insecure` gives up, said once in the scrollback.
-const INSECURE_NOTE: &str = "--tls-insecure: the server's certificate is NOT checked. The \
-    session is encrypted, but anyone on the path could be the other end and read or change \
-    everything; a pinned key is not compared either";
-
 impl App {
     /// The client connects with TLS (`--tls`); `insecure` if it trusts any certificate (said
     /// in the scrollback, dated `at`).
@@ -34,7 +30,8 @@ impl App {
             session: None,
         });
         if insecure {
-            self.note(INSECURE_NOTE, at);
+            // What `--tls-insecure` gives up, said once in the scrollback.
+            self.note(&tr!(self.language, "tls.insecure"), at);
         }
     }
 
@@ -57,32 +54,51 @@ impl App {
         self.conn = Conn::Connected;
         let took = inspector::millis(handshake);
         let target = self.settings.target.clone();
+        let language = self.language;
         let how = match trust {
-            Trust::Verified => format!("the certificate is valid for {target}"),
+            Trust::Verified => tr!(language, "tls.verified", target = target),
             Trust::Pinned { fingerprint } => {
-                format!("the server's key {fingerprint} is the one pinned for {target}")
+                tr!(
+                    language,
+                    "tls.pinned",
+                    fingerprint = fingerprint,
+                    target = target
+                )
             }
             Trust::PinnedNow {
                 fingerprint,
                 kept: Ok(path),
-            } => format!(
-                "the certificate is self-signed: its key {fingerprint} is now pinned for {target} \
-                 in {}. Check it against the key the server logs at start; a different key \
-                 later is refused",
-                path.display()
-            ),
+            } => {
+                let file = path.display();
+                tr!(
+                    language,
+                    "tls.pinned_now",
+                    fingerprint = fingerprint,
+                    target = target,
+                    file = file
+                )
+            }
             Trust::PinnedNow {
                 fingerprint,
                 kept: Err(why),
-            } => format!(
-                "the certificate is self-signed: its key is {fingerprint}, trusted for this run \
-                 only (not pinned: {why})"
+            } => tr!(
+                language,
+                "tls.pinned_for_this_run",
+                fingerprint = fingerprint,
+                why = why
             ),
             Trust::Unchecked { fingerprint } => {
-                format!("NOT checked (--tls-insecure); the server's key is {fingerprint}")
+                tr!(language, "tls.unchecked", fingerprint = fingerprint)
             }
         };
-        self.note(&format!("{negotiated} in {took}; {how}"), at);
+        let established = tr!(
+            language,
+            "tls.established",
+            negotiated = negotiated,
+            took = took,
+            how = how
+        );
+        self.note(&established, at);
         // The nick, the login and the rejoins wait for the greeting (`network.rs`).
         self.await_greeting(at);
         Vec::new()
@@ -94,6 +110,7 @@ impl App {
         if let Some(tls) = &mut self.tls {
             tls.session = None;
         }
+        let language = self.language;
         let short = match &failure {
             TlsFailure::KeyChanged {
                 target,
@@ -103,35 +120,39 @@ impl App {
             } => {
                 let file = known_hosts.display();
                 for line in [
-                    format!("REFUSED: the TLS key of {target} is not the one pinned for it."),
-                    format!("   pinned:    {pinned}  (in {file})"),
-                    format!("   presented: {presented}"),
-                    "   Someone may be intercepting this connection, or the server got a new key."
-                        .to_owned(),
-                    format!(
-                        "   If you know its key changed, accept the new one: tcpchat --tls-forget \
-                         {target}"
-                    ),
-                    format!(
-                        "   (or delete the line starting with {target} in {file}), then connect \
-                         again. Not retrying."
+                    tr!(language, "tls.refused", target = target),
+                    tr!(language, "tls.refused_pinned", pinned = pinned, file = file),
+                    tr!(language, "tls.refused_presented", presented = presented),
+                    tr!(language, "tls.refused_why"),
+                    tr!(language, "tls.refused_forget", target = target),
+                    tr!(
+                        language,
+                        "tls.refused_or_delete",
+                        target = target,
+                        file = file
                     ),
                 ] {
                     self.note(&line, at);
                 }
-                "TLS key changed: refused".to_owned()
+                tr!(language, "tls.key_changed")
             }
-            TlsFailure::NotTls { .. } => {
-                self.note(&failure.to_string(), at);
-                "not TLS".to_owned()
+            TlsFailure::NotTls { target, answered } => {
+                let words = tr!(
+                    language,
+                    "tls.not_tls_note",
+                    target = target,
+                    answered = answered
+                );
+                self.note(&words, at);
+                tr!(language, "tls.not_tls")
             }
-            TlsFailure::Refused(_) => {
-                self.note(&format!("{failure}; not retrying"), at);
-                "TLS refused".to_owned()
+            TlsFailure::Refused(why) => {
+                self.note(&tr!(language, "tls.refused_note", why = why), at);
+                tr!(language, "tls.refused_short")
             }
-            TlsFailure::Failed(_) => {
-                self.note(&failure.to_string(), at);
-                "TLS handshake failed".to_owned()
+            TlsFailure::Failed(why) => {
+                self.note(&tr!(language, "tls.failed_note", why = why), at);
+                tr!(language, "tls.failed")
             }
         };
         self.conn = Conn::Closed(short);

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::buffers::{MAX_BUFFERS, Target, room_key};
 use super::client_commands::ClientCommand;
 use super::{App, Conn, Effect};
+use crate::i18n::tr;
 use crate::names::{Nick, RoomName};
 use crate::net::Outgoing;
 use crate::protocol::Command;
@@ -27,10 +28,7 @@ impl App {
                 vec![send(Command::Msg(&args).to_string())]
             }
             (Command::Me(_), Some(_)) => {
-                self.note(
-                    "a private conversation has no /me (actions are for rooms); not sent",
-                    now,
-                );
+                self.note(&tr!(self.language, "note.no_me_in_private"), now);
                 Vec::new()
             }
             (Command::Part(args), Some(_)) if !args.starts_with('#') => {
@@ -101,27 +99,27 @@ impl App {
     ) -> Vec<Effect> {
         match command {
             ClientCommand::Query("") => {
-                self.note("usage: /query NICK", now);
+                self.note(&tr!(self.language, "note.query_usage"), now);
                 Vec::new()
             }
             ClientCommand::Query(nick) if !Nick::is_valid(nick) => {
-                self.note(&format!("{nick} cannot be a nick; /query NICK"), now);
+                self.note(
+                    &tr!(self.language, "note.query_not_a_nick", nick = nick),
+                    now,
+                );
                 Vec::new()
             }
             ClientCommand::Query(nick)
                 if self.nick.as_deref().map(crate::names::fold)
                     == Some(crate::names::fold(nick)) =>
             {
-                self.note(
-                    "that is you; a private conversation needs someone else",
-                    now,
-                );
+                self.note(&tr!(self.language, "note.query_self"), now);
                 Vec::new()
             }
             ClientCommand::Query(nick) => match self.open_buffer(Target::Private, nick) {
                 Some(index) => self.go_to(index),
                 None => {
-                    self.note("too many buffers open; /close one first", now);
+                    self.note(&tr!(self.language, "note.too_many_buffers"), now);
                     Vec::new()
                 }
             },
@@ -130,10 +128,7 @@ impl App {
                 let index = self.buffers.current_index();
                 match (current.target, current.is_lobby()) {
                     (_, true) => {
-                        self.note(
-                            "the lobby's buffer stays open (/part #lobby leaves the room)",
-                            now,
-                        );
+                        self.note(&tr!(self.language, "note.lobby_stays"), now);
                         Vec::new()
                     }
                     (Target::Room, false) if self.conn == Conn::Connected => {

@@ -5,45 +5,47 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Widget};
+use unicode_width::UnicodeWidthStr;
 
 use super::style;
 use crate::app::client_commands;
 use crate::app::keymap::Keymap;
 use crate::app::keys::TYPED;
-
-/// The popup's title.
-const TITLE: &str = " tcpchat keys (any key closes) ";
+use crate::i18n::{Language, tr};
 
 /// The help popup, centred over its area.
 #[derive(Debug)]
 pub struct Help<'a> {
     /// The keys in force.
     pub keymap: &'a Keymap,
+    /// The language of what the keys do (the keys' names are the same in every one).
+    pub language: Language,
 }
 
 impl Help<'_> {
     /// Each line of the help: the keys (or what is typed), then what they do.
     pub fn rows(&self) -> impl Iterator<Item = (String, String)> {
+        let language = self.language;
         self.keymap
             .help_rows()
             .chain(TYPED.iter().copied())
-            .map(|(keys, help)| (keys.to_owned(), help.to_owned()))
-            .chain([client_commands::help_row()])
+            .map(move |(keys, help)| (keys.to_owned(), tr!(language, help)))
+            .chain([client_commands::help_row(language)])
     }
 }
 
 impl Widget for Help<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let key_width = self
-            .rows()
-            .map(|(k, _)| k.chars().count())
-            .max()
-            .unwrap_or(0);
+        // Widths in cells: a Chinese character takes two.
+        let key_width = self.rows().map(|(k, _)| k.width()).max().unwrap_or(0);
         let lines: Vec<String> = self
             .rows()
-            .map(|(key, what)| format!(" {key:key_width$}  {what}"))
+            .map(|(key, what)| {
+                let pad = " ".repeat(key_width - key.width());
+                format!(" {key}{pad}  {what}")
+            })
             .collect();
-        let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16 + 3;
+        let width = lines.iter().map(|l| l.width()).max().unwrap_or(0) as u16 + 3;
         // When the border is all that keeps a key off the screen, the border goes (the title
         // keeps a row of its own); on a terminal too small either way, it stays to frame what
         // is cut.
@@ -62,7 +64,7 @@ impl Widget for Help<'_> {
             true => Block::bordered().border_style(style::POPUP_BORDER),
             false => Block::new(),
         };
-        let title = Line::styled(TITLE, style::POPUP_BORDER);
+        let title = Line::styled(tr!(self.language, "help.title"), style::POPUP_BORDER);
         text.block(block.title(title)).render(popup, buf);
     }
 }

@@ -9,6 +9,7 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use super::style;
 use crate::editbox::EditBox;
+use crate::i18n::{Language, tr};
 use crate::protocol::secret_start;
 
 const PROMPT: &str = "> ";
@@ -23,6 +24,8 @@ pub struct InputLine<'a> {
     pub input: &'a EditBox,
     /// Lines of a paste waiting for Enter or Esc, if one is.
     pub paste_waiting: Option<usize>,
+    /// The language of the paste's question.
+    pub language: Language,
 }
 
 impl InputLine<'_> {
@@ -33,7 +36,7 @@ impl InputLine<'_> {
             return None;
         }
         if let Some(lines) = self.paste_waiting {
-            let ask = format!("paste {lines} lines? Enter sends each line, Esc drops them");
+            let ask = tr!(self.language, "input.paste", lines = lines);
             buf.set_stringn(area.x, area.y, ask, usize::from(area.width), style::ASK);
             return None;
         }

@@ -32,6 +32,7 @@ pub use style::{Theme, nick_color, use_colour, use_theme};
 
 use crate::app::keys::Action;
 use crate::app::{App, Conn, Overlay};
+use crate::i18n::{Language, tr};
 use crate::protocol::Framing;
 
 /// Where each part of the screen goes.
@@ -116,10 +117,10 @@ pub fn layout((cols, rows): (u16, u16), parts: impl Into<Parts>) -> Areas {
 
 /// The terminal's title: the program, and how many lines are unread in buffers not on screen.
 /// Fixed words and a number only, so nobody's text ever reaches the title.
-pub fn window_title(unread: usize) -> String {
+pub fn window_title(unread: usize, language: Language) -> String {
     match unread {
         0 => "tcpchat".to_owned(),
-        unread => format!("tcpchat ({unread} unread)"),
+        unread => tr!(language, "title.unread", count = unread),
     }
 }
 
@@ -144,6 +145,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         scrollback: &app.scrollback,
         timestamps: app.timestamps,
         marker: app.buffers.current().marker,
+        language: app.language,
     }
     .render(areas.scrollback, buf);
     inspector_pane::render(&app.inspector, areas.inspector, buf);
@@ -178,6 +180,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         target: &app.settings.target,
         tls: app.tls,
         help_key: help_key.as_deref(),
+        language: app.language,
     }
     .render(areas.status, buf);
     let paste_waiting = match &app.overlay {
@@ -187,6 +190,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     let cursor = InputLine {
         input: &app.input,
         paste_waiting,
+        language: app.language,
     }
     .render(areas.input, buf);
     match &app.overlay {
@@ -197,6 +201,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         }
         Overlay::Help => Help {
             keymap: &app.keymap,
+            language: app.language,
         }
         .render(area, frame.buffer_mut()),
         Overlay::Paste(_) => {}

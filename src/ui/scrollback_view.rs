@@ -6,8 +6,10 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
+use unicode_width::UnicodeWidthStr;
 
 use super::style;
+use crate::i18n::{Language, tr};
 use crate::scrollback::{Entry, Scrollback};
 
 /// Columns the `HH:MM:SS ` timestamp takes when shown.
@@ -23,10 +25,9 @@ pub struct ScrollbackView<'a> {
     /// The number of the first line that arrived while the buffer was not on screen (see
     /// [`Scrollback::end`]): the unread marker goes before it, if it is in view.
     pub marker: Option<u64>,
+    /// The language of the markers.
+    pub language: Language,
 }
-
-/// The unread marker's text; the rest of its row is rule.
-const UNREAD_MARKER: &str = "── new ";
 
 impl Widget for ScrollbackView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -64,12 +65,10 @@ impl Widget for ScrollbackView<'_> {
         let right = area.right();
         for (y, row) in (top..).zip(rows) {
             let Some((entry, range, first)) = row else {
-                let rule = format!(
-                    "{UNREAD_MARKER}{}",
-                    "─".repeat(
-                        usize::from(area.width).saturating_sub(UNREAD_MARKER.chars().count())
-                    )
-                );
+                // The marker's words; the rest of its row is rule.
+                let marker = tr!(self.language, "scrollback.new");
+                let rest = usize::from(area.width).saturating_sub(marker.width());
+                let rule = format!("{marker}{}", "─".repeat(rest));
                 buf.set_stringn(
                     area.x,
                     y,
@@ -96,10 +95,10 @@ impl Widget for ScrollbackView<'_> {
         }
         if self.scrollback.offset() > 0 {
             let label = match self.scrollback.unread() {
-                0 => " ↓ scrolled up (End) ".to_owned(),
-                unread => format!(" ↓ {unread} new (End) "),
+                0 => tr!(self.language, "scrollback.scrolled_up"),
+                unread => tr!(self.language, "scrollback.unread", count = unread),
             };
-            let width = label.chars().count() as u16;
+            let width = label.width() as u16;
             let x = right.saturating_sub(width).max(area.x);
             let (y, room) = (area.bottom() - 1, usize::from(area.width));
             buf.set_stringn(x, y, &label, room, style::SCROLLED);

@@ -12,6 +12,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::style::STATUS;
 use crate::app::{Conn, Role, TlsStatus};
+use crate::i18n::{Language, tr};
 use crate::protocol::Framing;
 
 /// Everything the status bar shows.
@@ -44,6 +45,8 @@ pub struct StatusBar<'a> {
     /// The key that opens the help (F1 unless the config file says otherwise), for the hint;
     /// without one, no hint.
     pub help_key: Option<&'a str>,
+    /// The language of its words.
+    pub language: Language,
 }
 
 /// From this width on, the hint to the help always shows.
@@ -57,7 +60,9 @@ impl Widget for StatusBar<'_> {
         buf.set_style(area, STATUS);
         // The hint to the help keeps its place from HINT_FROM columns on (80×24 included):
         // the parts before it are shown whole, as many as fit, the least useful go first.
-        let hint = self.help_key.map(|key| format!(" {key} help "));
+        let hint = self
+            .help_key
+            .map(|key| tr!(self.language, "status.help_hint", key = key));
         let hint_width = hint.as_deref().map_or(0, UnicodeWidthStr::width) as u16;
         let show_hint = area.width >= HINT_FROM && hint.is_some();
         let end = match show_hint {
@@ -117,28 +122,35 @@ impl StatusBar<'_> {
 
     fn pieces(&self) -> Vec<(String, Style, u8)> {
         let bold = STATUS.add_modifier(Modifier::BOLD);
+        let language = self.language;
         let (state, state_color) = match self.conn {
-            Conn::Connecting => ("connecting".to_owned(), Color::Yellow),
-            Conn::Connected => ("connected".to_owned(), Color::LightGreen),
-            Conn::Reconnecting { secs, .. } => (format!("reconnecting in {secs} s"), Color::Yellow),
-            Conn::Closed(reason) => (format!("closed: {reason}"), Color::LightRed),
+            Conn::Connecting => (tr!(language, "status.connecting"), Color::Yellow),
+            Conn::Connected => (tr!(language, "status.connected"), Color::LightGreen),
+            Conn::Reconnecting { secs, .. } => (
+                tr!(language, "status.reconnecting", secs = secs),
+                Color::Yellow,
+            ),
+            Conn::Closed(reason) => (
+                tr!(language, "status.closed", reason = reason),
+                Color::LightRed,
+            ),
         };
         let mut parts = vec![(state, bold.fg(state_color), 0)];
         if let Some(tls) = self.tls {
             if tls.insecure {
                 // Never dropped before the nick: what it gives up must stay in sight.
                 let loud = bold.fg(Color::White).bg(Color::Red);
-                parts.push(("INSECURE: certificate not checked".to_owned(), loud, 1));
+                parts.push((tr!(language, "status.insecure"), loud, 1));
             }
             if let Some(session) = tls.session {
                 parts.push((session.to_string(), bold.fg(Color::LightGreen), 3));
             }
         }
         let role = match self.role {
-            Role::Hosting => "hosting",
-            Role::Joined => "joined",
+            Role::Hosting => "status.hosting",
+            Role::Joined => "status.joined",
         };
-        parts.push((role.to_owned(), STATUS, 4));
+        parts.push((tr!(language, role), STATUS, 4));
         if let Some(nick) = self.nick {
             parts.push((nick.to_owned(), bold, 1));
         }
@@ -146,18 +158,20 @@ impl StatusBar<'_> {
             parts.push((buffer.to_owned(), bold, 2));
         }
         if let Some(online) = self.online {
-            parts.push((format!("{online} online"), STATUS, 5));
+            parts.push((tr!(language, "status.online", count = online), STATUS, 5));
         }
-        let mode = match self.framing {
-            Framing::Lines => "chat",
-            Framing::Raw => "raw",
-        };
         // Raw mode is worth saying; chat is what nearly every session is.
-        parts.push((mode.to_owned(), STATUS, if mode == "raw" { 1 } else { 7 }));
-        let traffic = format!("in {} out {}", bytes(self.bytes_in), bytes(self.bytes_out));
+        let (mode, rank) = match self.framing {
+            Framing::Lines => ("status.chat", 7),
+            Framing::Raw => ("status.raw", 1),
+        };
+        parts.push((tr!(language, mode), STATUS, rank));
+        let (received, sent) = (bytes(self.bytes_in), bytes(self.bytes_out));
+        let traffic = tr!(language, "status.traffic", received = received, sent = sent);
         parts.push((traffic, STATUS, 3));
         if let Some(rtt) = self.rtt_us {
-            parts.push((format!("rtt {:.2} ms", rtt as f64 / 1000.0), STATUS, 6));
+            let ms = format!("{:.2}", rtt as f64 / 1000.0);
+            parts.push((tr!(language, "status.rtt", ms = ms), STATUS, 6));
         }
         let addr = match self.ends {
             Some((local, peer)) => format!("{local} → {peer}"),
@@ -236,6 +250,7 @@ mod tests {
             help_key,
             target: "127.0.0.1:8888",
             tls: None,
+            language: Language::English,
         }
     }
 

@@ -208,6 +208,12 @@ impl Tui {
         let data = tempfile::tempdir().expect("a temporary data home");
         let mut command = CommandBuilder::new(binary());
         command.args(args);
+        // The screens the tests read are English whatever the locale of the machine running
+        // them (LC_ALL, LC_MESSAGES, LANG, in that order, choose the language); a test that
+        // wants another sets it in `env`.
+        command.env_remove("LC_ALL");
+        command.env_remove("LC_MESSAGES");
+        command.env("LANG", "C.UTF-8");
         for (key, value) in env {
             command.env(key, value);
         }

@@ -9,6 +9,7 @@
 
 mod harness;
 mod hostile;
+mod languages;
 
 use std::io::Write;
 use std::time::{Duration, Instant};

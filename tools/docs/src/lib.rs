@@ -18,6 +18,7 @@ pub mod svg;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use tcpchat::i18n::Language;
 
 /// The directories this generator owns, relative to the repository's root: every file in them
 /// is one it writes, so a file it no longer writes is stale too.
@@ -54,7 +55,10 @@ pub const INSPECTOR_SIZE: (u16, u16) = (160, 46);
 /// Everything this generator writes.
 pub fn artifacts() -> anyhow::Result<Vec<Artifact>> {
     let (screens, completions, man) = (OWNED[0], OWNED[1], OWNED[2]);
-    let chat = session::chat(CHAT_SIZE.0, CHAT_SIZE.1).context("drawing the chat")?;
+    let chat =
+        session::chat(CHAT_SIZE.0, CHAT_SIZE.1, Language::English).context("drawing the chat")?;
+    let chat_zh = session::chat(CHAT_SIZE.0, CHAT_SIZE.1, Language::Chinese)
+        .context("drawing the chat in 中文")?;
     let inspector =
         session::inspector(INSPECTOR_SIZE.0, INSPECTOR_SIZE.1).context("drawing the inspector")?;
     let mut out = vec![
@@ -65,6 +69,15 @@ pub fn artifacts() -> anyhow::Result<Vec<Artifact>> {
                 chat.terminal.backend().buffer(),
                 chat.cursor,
                 "tcpchat: a room with people talking, the buffer bar, the status bar",
+            ),
+        ),
+        Artifact::new(
+            screens,
+            "chat-zh.svg",
+            svg::render(
+                chat_zh.terminal.backend().buffer(),
+                chat_zh.cursor,
+                "tcpchat 中文界面：聊天室、缓冲区栏、状态栏",
             ),
         ),
         Artifact::new(

@@ -6,7 +6,8 @@
 //!
 //! Nothing here reads a socket, and the clock once: every moment is a fixed offset from the
 //! start, the wall clock is fixed, the addresses are fixed, timestamps stay off (a replayed
-//! line's time would be shown in the machine's time zone), so every run draws the same cells.
+//! line's time would be shown in the machine's time zone), the language is given (never the
+//! machine's locale), so every run draws the same cells.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tcpchat::app::{App, Clock, Effect, Overlay, Role, Settings};
 use tcpchat::event_loop::fit;
+use tcpchat::i18n::Language;
 use tcpchat::net::{Close, NetEvent, Outgoing};
 use tcpchat::protocol::{Event, Framing, SaidKind, Scope, Scoped, ServerLine};
 use tcpchat::tcp_table::TimeWait;
@@ -44,8 +46,9 @@ struct Script {
 }
 
 impl Script {
-    /// A client of `SERVER` that asks for the nick `alice`, in local mode (`role`).
-    fn new(role: Role) -> Self {
+    /// A client of `SERVER` that asks for the nick `alice`, in local mode (`role`), its own
+    /// words in `language`.
+    fn new(role: Role, language: Language) -> Self {
         let start = Instant::now();
         let wall = chrono::NaiveDate::from_ymd_opt(2026, 11, 30)
             .and_then(|day| day.and_hms_opt(9, 41, 0))
@@ -57,8 +60,10 @@ impl Script {
             scrollback: 10_000,
             role,
         };
+        let mut app = App::new(settings, Clock::starting(start, wall));
+        app.language = language;
         Self {
-            app: App::new(settings, Clock::starting(start, wall)),
+            app,
             start,
             now: Duration::ZERO,
         }
@@ -180,10 +185,10 @@ fn event(event: Event<'_>) -> ServerLine<'_> {
 /// Alice in local mode, hosting the room: the lobby's history, people talking in 中文 and with
 /// emoji, a line that names her, `#rust` joined and left for the lobby while it talks on, a
 /// private message, and a line being typed.
-pub fn chat(cols: u16, rows: u16) -> anyhow::Result<Screen> {
+pub fn chat(cols: u16, rows: u16, language: Language) -> anyhow::Result<Screen> {
     // 2026-11-30 09:12:05Z and 09:13:40Z, as the store dates replayed lines.
     let (earlier, later) = (1_796_029_925, 1_796_030_020);
-    let mut s = Script::new(Role::Hosting);
+    let mut s = Script::new(Role::Hosting, language);
     s.connect(None)
         .at(400)
         .server(&[lobby(event(Event::Greeting {
@@ -350,7 +355,7 @@ fn kernel() -> [TcpInfo; 4] {
 /// server's goodbye and FIN, and the session left on screen to be read.
 pub fn inspector(cols: u16, rows: u16) -> anyhow::Result<Screen> {
     let [handshake, talking, fin_sent, closed] = kernel();
-    let mut s = Script::new(Role::Joined);
+    let mut s = Script::new(Role::Joined, Language::English);
     s.connect(Some(handshake))
         .key(KeyCode::F(2), KeyModifiers::NONE);
     s.app.on_tcp_info(handshake);

@@ -9,6 +9,7 @@ use std::path::Path;
 use clap::CommandFactory;
 use ratatui::buffer::Buffer;
 use tcpchat::cli::Cli;
+use tcpchat::i18n::Language;
 use tcpchat_docs::{Artifact, COMMAND, artifacts, differences, repository_root, session, write};
 
 fn generated() -> (tempfile::TempDir, Vec<Artifact>) {
@@ -97,7 +98,8 @@ fn escaped(word: &str) -> String {
 fn the_pictures_are_the_screens_the_app_draws() {
     let (_, artifacts) = generated();
     let (cols, rows) = tcpchat_docs::CHAT_SIZE;
-    let chat = session::chat(cols, rows).unwrap();
+    let chat = session::chat(cols, rows, Language::English).unwrap();
+    let chat_zh = session::chat(cols, rows, Language::Chinese).unwrap();
     let (cols, rows) = tcpchat_docs::INSPECTOR_SIZE;
     let inspector = session::inspector(cols, rows).unwrap();
     for (screen, path, shows) in [
@@ -114,6 +116,12 @@ fn the_pictures_are_the_screens_the_app_draws() {
                 "hosting",
                 "online",
             ][..],
+        ),
+        (
+            &chat_zh,
+            "assets/screens/chat-zh.svg",
+            // One character at a time: a wide one's second cell is a cell of its own.
+            &["<bob>", "欢", "1:#lobby", "房", "线", "帮"][..],
         ),
         (
             &inspector,
