@@ -147,10 +147,16 @@ pub fn presented(line: &ServerLine<'_>, language: Language) -> Option<(String, K
             return Some((format!("* {nick} {text}"), Kind::Replayed));
         }
         ServerLine::Event(Event::History { count: 0, .. }) => tr!(language, "rule.no_history"),
+        ServerLine::Event(Event::History { count: 1, .. }) => tr!(language, "rule.history_one"),
         ServerLine::Event(Event::History { count, .. }) => {
             tr!(language, "rule.history", count = count)
         }
         ServerLine::Event(Event::HistoryEnd { .. }) => tr!(language, "rule.history_end"),
+        ServerLine::Event(Event::Found {
+            words, count: 1, ..
+        }) => {
+            tr!(language, "rule.found_one", words = words)
+        }
         ServerLine::Event(Event::Found { words, count, .. }) => {
             tr!(language, "rule.found", words = words, count = count)
         }
@@ -182,6 +188,24 @@ pub fn fact(line: &ServerLine<'_>, own_nick: Option<&str>) -> Option<Fact> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_of_history_or_search_is_not_called_lines() {
+        let rule = |line: &str, language| {
+            let line = ServerLine::parse(line).expect("a protocol line");
+            presented(&line, language).expect("a rule").0
+        };
+        let english = Language::English;
+        let history = |n: u64| format!("*** history of #lobby: {n} lines; the next line is #9");
+        assert_eq!(rule(&history(1), english), "── history: 1 earlier line ──");
+        assert_eq!(rule(&history(2), english), "── history: 2 earlier lines ──");
+        let found = |n: u64| format!("*** search in #lobby for cat: {n} lines, newest first");
+        assert_eq!(rule(&found(1), english), "── search for cat: 1 line ──");
+        assert_eq!(
+            rule(&found(3), Language::Chinese),
+            "── 搜索 cat：3 行，最新的在前 ──"
+        );
+    }
 
     #[test]
     fn a_character_cut_by_reads_is_joined_and_bad_bytes_are_replaced() {
