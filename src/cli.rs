@@ -92,6 +92,12 @@ pub struct Cli {
     #[arg(long, conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
     pub log: bool,
 
+    /// On quitting, write the TCP session as the inspector saw it to FILE, as text to hand in
+    /// or diff against another run: the timeline, the handshake and close with what each
+    /// arrow rests on, the kernel's last figures, the reads.
+    #[arg(long, value_name = "FILE", conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
+    pub export: Option<std::path::PathBuf>,
+
     /// Never ring the terminal bell (it rings once when a line names you or someone
     /// writes to you privately).
     #[arg(long, conflicts_with = "serve", help_heading = CLIENT_FLAGS)]

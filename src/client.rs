@@ -13,6 +13,7 @@ use crate::app::{App, Bell, Clock, Role, Settings};
 use crate::cli::Cli;
 use crate::event_loop::{self, Io};
 use crate::i18n::tr;
+use crate::inspector::Heading;
 use crate::local_host::{Claim, LocalHost};
 use crate::protocol::Framing;
 use crate::tls::client::{ClientOptions, ClientTls};
@@ -161,6 +162,23 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
         event_loop::run(&mut app, io).await
     };
     drop(net);
+    if let Some(file) = &cli.export {
+        let exported = chrono::Local::now()
+            .format("%Y-%m-%d %H:%M:%S %z")
+            .to_string();
+        let heading = Heading {
+            exported: &exported,
+            target: &app.settings.target,
+        };
+        // The terminal is the user's again: these lines are seen.
+        match std::fs::write(file, app.inspector.export(heading)) {
+            Ok(()) => eprintln_lossy(&format!("tcpchat: the session is in {}", file.display())),
+            Err(error) => eprintln_lossy(&format!(
+                "tcpchat: the session was not written to {}: {error}",
+                file.display()
+            )),
+        }
+    }
     if let Some(transcript) = transcript {
         transcript.finish();
     }

@@ -14,6 +14,7 @@
 //! - `tls`: TLS records, on the timeline during the handshake and with their reads after it.
 
 mod close;
+mod export;
 mod kernel;
 mod ladder;
 mod reads;
@@ -21,6 +22,7 @@ mod timeline;
 mod tls;
 
 pub use close::Closer;
+pub use export::Heading;
 pub use kernel::KernelSamples;
 pub use ladder::{Arrow, Direction, Knowledge};
 pub use reads::{READ_BYTES_KEPT, READS_KEPT, ReadRecord};

@@ -490,6 +490,71 @@ fn exit_key_ends_session_cleanly() {
     peer.expect_line(|l| l.starts_with("*** alice left (exit)"), "alice leaving");
 }
 
+/// `--export FILE`: on quitting, the session as the inspector saw it is written as text, each
+/// part there and the reads' sizes the real ones.
+#[test]
+fn export_writes_the_session_as_text_on_quitting() {
+    let server = Server::start("chat");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("run1.txt");
+    let file_arg = file.to_str().expect("a UTF-8 path");
+    let mut tui = Tui::spawn(
+        &["--nick", "alice", "--export", file_arg, &server.addr],
+        80,
+        24,
+    );
+    wait_connected_as(&tui, "alice");
+    tui.send(&format!("hello there{}", keys::ENTER));
+    tui.wait_for_text("<alice> hello there");
+    tui.send(keys::CTRL_D);
+    assert_eq!(tui.wait_exit(Duration::from_secs(5)), 0);
+    let output = String::from_utf8_lossy(&tui.raw_output()).into_owned();
+    assert!(output.contains("the session is in"), "{output}");
+
+    let text = std::fs::read_to_string(&file).expect("the exported session");
+    let part = |title: &str| {
+        let start = text
+            .find(title)
+            .unwrap_or_else(|| panic!("no {title:?} in\n{text}"));
+        let rest = &text[start..];
+        rest[..rest[1..].find("\n# ").map_or(rest.len(), |end| end + 1)].to_owned()
+    };
+    let timeline = part("# timeline");
+    assert!(
+        timeline.contains(&format!("connect({})", server.addr)),
+        "{timeline}"
+    );
+    // The line typed: 12 bytes (`hello there` and its newline), then `exit` (5).
+    assert!(timeline.contains("send(12 B)"), "{timeline}");
+    assert!(timeline.contains("send(5 B)"), "{timeline}");
+    let handshake = part("# handshake");
+    for arrow in ["SYN ", "SYN-ACK ", "ACK "] {
+        assert!(handshake.contains(arrow), "{arrow:?} in {handshake}");
+    }
+    assert!(handshake.contains("observed"), "{handshake}");
+    let close = part("# close: ");
+    assert!(close.contains("FIN "), "{close}");
+    let kernel = part("# kernel");
+    assert!(kernel.contains("segs_out"), "{kernel}");
+    assert!(
+        kernel.contains("(loopback: "),
+        "loopback's quirks said: {kernel}"
+    );
+    // The reads part lists each recv()'s size: they add up to the timeline's recv()s (two
+    // records of the same reads, kept apart in the model).
+    let reads = part("# reads");
+    let listed: Vec<usize> = reads
+        .lines()
+        .filter_map(|l| l.strip_suffix(" B")?.rsplit(' ').next()?.parse().ok())
+        .collect();
+    let received: Vec<usize> = timeline
+        .lines()
+        .filter_map(|l| l.split_once("recv() → ")?.1.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(!listed.is_empty(), "{reads}");
+    assert_eq!(listed, received, "{reads}\n{timeline}");
+}
+
 /// The word `exit` typed alone ends the session as Ctrl-D does: `exit` goes out, then our FIN,
 /// and the client quits when the server closes. (Sent as a plain line, the server would close
 /// all the same and the client would reconnect.) With the inspector open the close stays on
