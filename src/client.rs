@@ -116,12 +116,10 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
     };
     if role == Role::Hosting {
         let addr = &cli.local;
-        let nc = addr
-            .rsplit_once(':')
-            .map_or_else(String::new, |(host, port)| {
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                tr!(language, "note.hosting_nc", host = host, port = port)
-            });
+        let nc = match net::host_and_port(addr) {
+            (host, Some(port)) => tr!(language, "note.hosting_nc", host = host, port = port),
+            (_, None) => String::new(),
+        };
         app.note(
             &tr!(language, "note.hosting", addr = addr, nc = nc),
             Instant::now(),

@@ -299,12 +299,7 @@ impl Resolved {
         );
         let _ = writeln!(out, "{:<22} {}", "mouse", show(preferences.mouse, "true"));
         for key in &self.loaded.keys {
-            let names: Vec<String> = key.rebinding.chords.iter().map(|c| c.name()).collect();
-            let keys = if names.is_empty() {
-                "(no key)".to_owned()
-            } else {
-                names.join(", ")
-            };
+            let keys = keymap::names(key.rebinding.chords.iter().copied());
             let name = format!("keys.{}", key.name);
             let _ = writeln!(out, "{name:<22} {keys:<24} config file, line {}", key.line);
         }

@@ -53,6 +53,14 @@ const STABLE_SESSION: Duration = Duration::from_secs(10);
 /// First and last pause between reconnect attempts; it doubles in between.
 const RECONNECT_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
+/// The host and the port of `HOST:PORT` or `[IPv6]:PORT`, the brackets dropped.
+pub fn host_and_port(target: &str) -> (&str, Option<&str>) {
+    let (host, port) = target
+        .rsplit_once(':')
+        .map_or((target, None), |(host, port)| (host, Some(port)));
+    (host.trim_start_matches('[').trim_end_matches(']'), port)
+}
+
 /// What the UI asks the network task to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
@@ -650,4 +658,20 @@ where
     )
     .await?;
     Ok(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_and_port;
+
+    #[test]
+    fn hosts_and_ports_come_out_of_targets() {
+        assert_eq!(host_and_port("127.0.0.1:8888"), ("127.0.0.1", Some("8888")));
+        assert_eq!(host_and_port("[::1]:8888"), ("::1", Some("8888")));
+        assert_eq!(
+            host_and_port("chat.example:7000"),
+            ("chat.example", Some("7000"))
+        );
+        assert_eq!(host_and_port("localhost"), ("localhost", None));
+    }
 }

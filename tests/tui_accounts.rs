@@ -12,19 +12,10 @@
 #[allow(dead_code)]
 mod harness;
 
-use harness::{Server, Tui, keys};
+use harness::{Server, Tui, input_row, keys};
 
 const SERVER_PASSWORD: &str = "open sesame 芝麻";
 const ACCOUNT_PASSWORD: &str = "hunter2 horse";
-
-/// The edit box's row.
-fn input_row(screen: &vt100::Screen) -> String {
-    let (rows, cols) = screen.size();
-    screen
-        .rows(0, cols.get())
-        .nth(usize::from(rows.get()) - 1)
-        .unwrap_or_default()
-}
 
 /// Every file under `dir`, read.
 fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {

@@ -10,19 +10,7 @@
 #[allow(dead_code)]
 mod harness;
 
-use harness::{Peer, Server, Tui, keys};
-
-/// The edit box's row, without the blanks after its text (cells a shorter line overwrote
-/// with spaces count as written).
-fn input_row(screen: &vt100::Screen) -> String {
-    let (rows, cols) = screen.size();
-    screen
-        .rows(0, cols.get())
-        .nth(usize::from(rows.get()) - 1)
-        .unwrap_or_default()
-        .trim_end()
-        .to_owned()
-}
+use harness::{Peer, Server, Tui, input_row, keys};
 
 #[test]
 fn tab_completes_the_nick_of_who_spoke_last_and_sends_nothing() {

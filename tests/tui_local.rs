@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use harness::{Tui, free_port, keys};
+use harness::{Tui, free_port, keys, status_row};
 
 /// A service on a loopback port the OS picks that answers each connection with `answer` (or
 /// nothing) and keeps it open; returns its address and how many connections it took.
@@ -45,15 +45,6 @@ fn service(answer: &'static [u8]) -> (String, Arc<AtomicUsize>) {
         }
     });
     (addr, accepted)
-}
-
-/// The row the status bar is on: the second to last.
-fn status_row(screen: &vt100::Screen) -> String {
-    let (rows, cols) = screen.size();
-    screen
-        .rows(0, cols.get())
-        .nth(usize::from(rows.get()) - 2)
-        .unwrap_or_default()
 }
 
 /// Whether the status bar says the client is connected as `nick`, hosting the room or not.

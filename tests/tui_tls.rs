@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harness::{Tui, keys};
+use harness::{Tui, keys, status_row};
 use tcpchat::server::{self, Config};
 use tcpchat::tls::server::{CertSource, ServerTls};
 use tokio_util::sync::CancellationToken;
@@ -70,18 +70,9 @@ impl InProcess {
     }
 }
 
-/// The status bar: the second row from the bottom.
-fn status(screen: &vt100::Screen) -> String {
-    let (rows, cols) = screen.size();
-    screen
-        .rows(0, cols.get())
-        .nth(usize::from(rows.get()) - 2)
-        .unwrap_or_default()
-}
-
 fn wait_status(tui: &Tui, text: &str) {
     tui.wait_for(
-        |s| status(s).contains(text),
+        |s| status_row(s).contains(text),
         &format!("{text:?} in the status bar"),
     );
 }

@@ -212,6 +212,18 @@ struct Row {
 #[derive(Debug, Clone)]
 pub struct Keymap {
     rows: Vec<Row>,
+    /// The name of the first key that opens the help, for the status bar's hint (drawn every
+    /// frame, so named once here).
+    help_key: Option<String>,
+}
+
+/// Keys as the help lists them: `F10, Alt-I`, or `(no key)`.
+pub fn names(chords: impl IntoIterator<Item = Chord>) -> String {
+    let names: Vec<String> = chords.into_iter().map(Chord::name).collect();
+    match names.is_empty() {
+        true => "(no key)".to_owned(),
+        false => names.join(", "),
+    }
 }
 
 impl Default for Keymap {
@@ -263,14 +275,15 @@ impl Keymap {
         }
         for row in &mut rows {
             if row.keys.is_empty() {
-                let names: Vec<String> = row.chords.iter().map(|k| Chord::of(k).name()).collect();
-                row.keys = Cow::Owned(match names.is_empty() {
-                    true => "(no key)".to_owned(),
-                    false => names.join(", "),
-                });
+                row.keys = Cow::Owned(names(row.chords.iter().map(Chord::of)));
             }
         }
-        Self { rows }
+        let mut keymap = Self {
+            rows,
+            help_key: None,
+        };
+        keymap.help_key = keymap.key_for(Action::Help);
+        keymap
     }
 
     /// What `key` does in `context`, if anything.
@@ -285,6 +298,11 @@ impl Keymap {
     /// The help's rows: the keys as written, and what they do.
     pub fn help_rows(&self) -> impl Iterator<Item = (&str, &'static str)> {
         self.rows.iter().map(|row| (row.keys.as_ref(), row.help))
+    }
+
+    /// The name of the first key that opens the help, if one does.
+    pub fn help_key(&self) -> Option<&str> {
+        self.help_key.as_deref()
     }
 
     /// The name of the first key that does `action` (what a hint shows), if one does.

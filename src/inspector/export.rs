@@ -83,8 +83,7 @@ impl Inspector {
 
 /// Whether `target` (`HOST:PORT`) names this machine, where TCP's figures are not a network's.
 fn is_loopback(target: &str) -> bool {
-    let host = target.rsplit_once(':').map_or(target, |(host, _)| host);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let (host, _) = crate::net::host_and_port(target);
     host == "localhost"
         || host
             .parse::<std::net::IpAddr>()

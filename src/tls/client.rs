@@ -158,7 +158,7 @@ pub struct ClientTls {
 impl ClientTls {
     /// The TLS client for `target` (`HOST:PORT`). Fails on an unreadable `--tls-ca` file.
     pub fn new(target: &str, options: ClientOptions) -> Result<Self, String> {
-        let host = host_of(target);
+        let host = crate::net::host_and_port(target).0;
         let name = ServerName::try_from(host.to_owned())
             .map_err(|e| format!("{host} cannot be a TLS server name: {e}"))?;
         let mut roots = RootCertStore::empty();
@@ -311,12 +311,6 @@ impl ClientTls {
     }
 }
 
-/// The host part of `HOST:PORT` or `[IPv6]:PORT`.
-fn host_of(target: &str) -> &str {
-    let host = target.rsplit_once(':').map_or(target, |(host, _)| host);
-    host.trim_start_matches('[').trim_end_matches(']')
-}
-
 /// The first line of what a plaintext server sent, short enough for one line.
 fn plaintext_summary(bytes: &[u8]) -> String {
     const MOST: usize = 60;
@@ -460,13 +454,6 @@ impl ServerCertVerifier for Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts_come_out_of_targets() {
-        assert_eq!(host_of("127.0.0.1:8888"), "127.0.0.1");
-        assert_eq!(host_of("[::1]:8888"), "::1");
-        assert_eq!(host_of("chat.example:7000"), "chat.example");
-    }
 
     #[test]
     fn a_plaintext_answer_is_shown_as_its_first_line() {

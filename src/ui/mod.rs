@@ -30,7 +30,6 @@ pub use scrollback_view::{ScrollbackView, TIMESTAMP_WIDTH};
 pub use status_bar::StatusBar;
 pub use style::{Theme, nick_color, use_colour, use_theme};
 
-use crate::app::keys::Action;
 use crate::app::{App, Conn, Overlay};
 use crate::i18n::{Language, tr};
 use crate::protocol::Framing;
@@ -163,7 +162,6 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     .render(areas.bar, buf);
     let chat = app.settings.framing == Framing::Lines;
-    let help_key = app.keymap.key_for(Action::Help);
     StatusBar {
         conn: &app.conn,
         role: app.settings.role,
@@ -179,7 +177,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         ends: app.local.zip(app.peer),
         target: &app.settings.target,
         tls: app.tls,
-        help_key: help_key.as_deref(),
+        help_key: app.keymap.help_key(),
         language: app.language,
     }
     .render(areas.status, buf);

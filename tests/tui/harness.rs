@@ -77,6 +77,27 @@ pub const LEAVE_ALTERNATE_SCREEN: &str = "\x1b[?1049l";
 /// The escape sequence that switches bracketed paste off.
 pub const BRACKETED_PASTE_OFF: &str = "\x1b[?2004l";
 
+/// The row the status bar is on: the second to last.
+pub fn status_row(screen: &vt100::Screen) -> String {
+    let (rows, cols) = screen.size();
+    screen
+        .rows(0, cols.get())
+        .nth(usize::from(rows.get()) - 2)
+        .unwrap_or_default()
+}
+
+/// The edit box's row, the last, without the blanks after its text (cells a shorter line
+/// overwrote with spaces count as written).
+pub fn input_row(screen: &vt100::Screen) -> String {
+    let (_, cols) = screen.size();
+    screen
+        .rows(0, cols.get())
+        .last()
+        .unwrap_or_default()
+        .trim_end()
+        .to_owned()
+}
+
 /// The `tcpchat` binary under test.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_tcpchat")

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{Server, Tui, keys};
-use crate::{input_row, status_row};
+use crate::harness::{Server, Tui, input_row, keys, status_row};
 
 const ZH_LOCALE: &[(&str, &str)] = &[("LANG", "zh_CN.UTF-8")];
 

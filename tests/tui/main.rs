@@ -16,28 +16,8 @@ use std::time::{Duration, Instant};
 
 use harness::{
     BRACKETED_PASTE_OFF, LEAVE_ALTERNATE_SCREEN, Peer, Queries, Server, Tui, accept_one, free_port,
-    keys, signal,
+    input_row, keys, signal, status_row,
 };
-
-/// The row the status bar is on: the second to last.
-fn status_row(screen: &vt100::Screen) -> String {
-    let (rows, cols) = screen.size();
-    screen
-        .rows(0, cols.get())
-        .nth(usize::from(rows.get()) - 2)
-        .unwrap_or_default()
-}
-
-/// The edit box's row: the last.
-fn input_row(screen: &vt100::Screen) -> String {
-    let (_, cols) = screen.size();
-    screen
-        .rows(0, cols.get())
-        .last()
-        .unwrap_or_default()
-        .trim_end()
-        .to_owned()
-}
 
 /// Starts the TUI against `addr` as `nick` and waits until it is connected and the server has
 /// given it that nick (the status bar shows both).
