@@ -396,10 +396,18 @@ async fn openssl_s_client_chats_and_nothing_on_the_wire_is_plaintext() {
     let heard = bob.line_containing("a secret").await;
     assert!(heard.ends_with("> a secret over TLS"), "{heard:?}");
     bob.send("and back\n").await;
-    let back = tokio::task::spawn_blocking(move || alice.line_containing("and back"))
-        .await
-        .unwrap();
+    let (mut alice, back) = tokio::task::spawn_blocking(move || {
+        let back = alice.line_containing("and back");
+        (alice, back)
+    })
+    .await
+    .unwrap();
     assert!(back.ends_with("> and back"), "{back:?}");
+    // Killed (as `timeout` does to it), openssl leaves with a TCP FIN and no TLS close_notify:
+    // to the room that is someone who closed, not an error with a link to rustls's manual.
+    alice.child.0.kill().unwrap();
+    let left = bob.line_containing(" left (").await;
+    assert!(left.contains(" left (closed); "), "{left:?}");
 
     let (up, down) = wire.lock().unwrap().clone();
     assert_eq!(

@@ -616,6 +616,9 @@ impl Ending {
                 Self::Reset
             }
             std::io::ErrorKind::TimedOut => Self::Vanished,
+            // TLS: the TCP connection ended (a FIN) without TLS's close_notify, as many
+            // clients close (openssl s_client at the end of its input): a close all the same.
+            std::io::ErrorKind::UnexpectedEof => Self::PeerClosed,
             _ => Self::Failed(error),
         }
     }
