@@ -575,6 +575,11 @@ where
                         Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
                             return Ok(Close::Reset);
                         }
+                        // TLS: the server's FIN came without TLS's close_notify (a server
+                        // that died): a close all the same, not rustls's words about it.
+                        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                            return Ok(Close::PeerFin);
+                        }
                         Err(error) => return Ok(Close::Failed(error.to_string())),
                     }
                 },

@@ -217,6 +217,20 @@ fn the_client_reconnects_over_tls_to_a_restarted_server_with_the_same_key() {
 }
 
 #[test]
+fn a_tls_server_that_vanishes_without_close_notify_reads_as_a_close() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _) = InProcess::tls("127.0.0.1:0", data.path());
+    let addr = server.addr.to_string();
+    let tui = Tui::spawn(&["--tls", "--nick", "sam", &addr], 120, 24);
+    wait_status(&tui, " sam ");
+    // Its runtime dropped, the server's sockets are closed by the OS: a FIN, no TLS goodbye.
+    drop(server);
+    tui.wait_for_text("closed by the server (FIN)");
+    tui.wait_for_text("reconnecting in");
+    assert!(!tui.text().contains("close_notify"), "{}", tui.text());
+}
+
+#[test]
 fn local_mode_with_tls_hosts_the_room_over_tls_and_joins_it() {
     let port = harness::free_port();
     let local = format!("127.0.0.1:{port}");
