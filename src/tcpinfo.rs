@@ -38,8 +38,24 @@ pub struct TcpInfo {
     pub segs_out: Option<u64>,
     /// Segments received.
     pub segs_in: Option<u64>,
-    /// Segments sent and not yet acknowledged.
+    /// Segments sent and not yet acknowledged. On a listening socket: the connections that
+    /// finished their handshake and wait for `accept()` (the accept queue's length).
     pub unacked: Option<u64>,
+    /// On a listening socket: the accept queue's limit, `listen()`'s backlog as the kernel
+    /// capped it (`tcpi_sacked`). On a connection: segments the peer selectively acknowledged.
+    pub sacked: Option<u64>,
+    /// Segments sent that carried data (`tcpi_data_segs_out`): one `send()` can be several, and
+    /// several can be one.
+    pub data_segs_out: Option<u64>,
+    /// Segments received that carried data (`tcpi_data_segs_in`).
+    pub data_segs_in: Option<u64>,
+    /// The window the peer last advertised, bytes (`tcpi_snd_wnd`): 0 when its reader stopped
+    /// and its buffer filled.
+    pub snd_wnd: Option<u64>,
+    /// The window we advertise, bytes (`tcpi_rcv_wnd`).
+    pub rcv_wnd: Option<u64>,
+    /// Zero-window probes sent and not answered (`tcpi_probes`).
+    pub probes: Option<u64>,
     /// Bytes written by us and not yet sent.
     pub notsent_bytes: Option<u64>,
     /// Bytes received and not yet read by us (`SIOCINQ`).
@@ -150,6 +166,12 @@ fn from_raw(raw: &libc::tcp_info, len: usize) -> TcpInfo {
         segs_out: field!(tcpi_segs_out),
         segs_in: field!(tcpi_segs_in),
         unacked: field!(tcpi_unacked),
+        sacked: field!(tcpi_sacked),
+        data_segs_out: field!(tcpi_data_segs_out),
+        data_segs_in: field!(tcpi_data_segs_in),
+        snd_wnd: field!(tcpi_snd_wnd),
+        rcv_wnd: field!(tcpi_rcv_wnd),
+        probes: field!(tcpi_probes),
         notsent_bytes: field!(tcpi_notsent_bytes),
         recv_queue: None,
         send_queue: None,

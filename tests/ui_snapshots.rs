@@ -509,6 +509,7 @@ fn inspected_session() -> App {
         notsent_bytes: Some(0),
         recv_queue: Some(0),
         send_queue: Some(0),
+        ..TcpInfo::default()
     };
     let events = [
         (

@@ -321,6 +321,7 @@ fn kernel() -> [TcpInfo; 4] {
         notsent_bytes: Some(0),
         recv_queue: Some(0),
         send_queue: Some(0),
+        ..TcpInfo::default()
     };
     let talking = TcpInfo {
         segs_out: Some(9),
