@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, Effect};
 use crate::i18n::tr;
+use crate::lesson::{self, LessonEvent, LessonHandle};
 use crate::net::{NetHandle, Stamped};
 use crate::transcript::Transcript;
 use crate::ui;
@@ -67,6 +68,8 @@ where
         mut transcript,
     } = io;
     let mut net_done = false;
+    // Started by the first `/lesson N`; it owns the lessons' sockets.
+    let mut lessons: Option<LessonHandle> = None;
     while !app.should_quit() {
         let size = terminal.size()?;
         fit(app, (size.width, size.height));
@@ -93,6 +96,10 @@ where
                 if let Some(info) = *net.tcp_info.borrow_and_update() {
                     app.on_tcp_info(info);
                 }
+                Vec::new()
+            },
+            Some(event) = next_lesson_event(&mut lessons) => {
+                app.on_lesson(event);
                 Vec::new()
             },
             () = sleep_until_some(deadline) => app.on_deadline(Instant::now()),
@@ -122,6 +129,15 @@ where
                     }
                 },
                 Effect::CaptureMouse(on) => capture_mouse(on),
+                // The card makes one request per key press and waits for its answer, so the
+                // queue is never full; a task that is gone answers nothing, which the card shows
+                // as a step still running.
+                Effect::Lesson(request) => {
+                    let _ = lessons
+                        .get_or_insert_with(lesson::spawn)
+                        .requests
+                        .try_send(request);
+                }
                 // Not `clear()`: it asks the terminal for the cursor position first and blocks
                 // (then fails) on a terminal that does not answer. A full-screen resize to the
                 // same size clears and forces a full redraw without asking anything.
@@ -161,6 +177,14 @@ where
 pub fn fit(app: &mut App, size: (u16, u16)) {
     let (width, height) = ui::text_area(app, size);
     app.fit(width, height);
+}
+
+/// The lessons task's next report; never, while no lesson was started.
+async fn next_lesson_event(lessons: &mut Option<LessonHandle>) -> Option<LessonEvent> {
+    match lessons {
+        Some(handle) => handle.events.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until_some(deadline: Option<Instant>) {

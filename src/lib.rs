@@ -53,6 +53,7 @@ pub mod event_loop;
 pub mod i18n;
 pub mod input_history;
 pub mod inspector;
+pub mod lesson;
 pub mod local_host;
 pub mod names;
 pub mod net;

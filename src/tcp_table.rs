@@ -78,6 +78,44 @@ fn same(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() == b.port() && canonical(a.ip()) == canonical(b.ip())
 }
 
+/// One row of the kernel's table: a socket's two addresses and its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    /// The socket's own address.
+    pub local: SocketAddr,
+    /// The other end (`0.0.0.0:0` for a listening socket).
+    pub remote: SocketAddr,
+    /// The TCP state, numbered as [`crate::tcpinfo::state_name`] names them.
+    pub state: u8,
+}
+
+/// Every row of the IPv4 table (`/proc/net/tcp`) with `port` at either end: a listener, its
+/// connections, their TIME-WAITs.
+#[cfg(target_os = "linux")]
+pub async fn rows_with_port(port: u16) -> io::Result<Vec<Row>> {
+    let text = tokio::fs::read_to_string("/proc/net/tcp")
+        .await
+        .map_err(|error| io::Error::new(error.kind(), format!("/proc/net/tcp: {error}")))?;
+    Ok(rows(&text)
+        .filter(|row| row.local.port() == port || row.remote.port() == port)
+        .collect())
+}
+
+/// The rows of one table's `text`.
+fn rows(text: &str) -> impl Iterator<Item = Row> + '_ {
+    text.lines().skip(1).filter_map(|line| {
+        let mut fields = line.split_whitespace().skip(1);
+        let local = parse_address(fields.next()?)?;
+        let remote = parse_address(fields.next()?)?;
+        let state = u8::from_str_radix(fields.next()?, 16).ok()?;
+        Some(Row {
+            local,
+            remote,
+            state,
+        })
+    })
+}
+
 /// `0100007F:1F90`, or 32 hex digits and a port: the address in 32-bit words of the machine's
 /// byte order, the port in hex.
 fn parse_address(field: &str) -> Option<SocketAddr> {
@@ -127,6 +165,16 @@ mod tests {
         );
         let mapped: SocketAddr = "[::ffff:127.0.0.1]:50000".parse().unwrap();
         assert!(listed_in_time_wait(TABLE, mapped, server).theirs);
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn rows_carry_both_addresses_and_the_state() {
+        let rows: Vec<Row> = rows(TABLE).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].local, "127.0.0.1:8888".parse().unwrap());
+        assert_eq!(rows[0].remote, "127.0.0.1:50000".parse().unwrap());
+        assert_eq!((rows[0].state, rows[1].state), (6, 1));
     }
 
     #[test]

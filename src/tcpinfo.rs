@@ -84,6 +84,8 @@ pub fn state_name(state: u8) -> &'static str {
 
 /// `TCP_ESTABLISHED`.
 pub const ESTABLISHED: u8 = 1;
+/// `TCP_SYN_SENT`: our SYN is out, no answer yet.
+pub const SYN_SENT: u8 = 2;
 /// `TCP_FIN_WAIT1`: our FIN is sent and not yet acknowledged.
 pub const FIN_WAIT1: u8 = 4;
 /// `TCP_FIN_WAIT2`: our FIN was acknowledged, the peer's has not come.

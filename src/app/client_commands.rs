@@ -11,6 +11,8 @@ pub enum ClientCommand<'a> {
     Query(&'a str),
     /// `/close`: close the buffer on screen.
     Close,
+    /// `/lesson [N]`: list the lessons, or open lesson N's card.
+    Lesson(&'a str),
 }
 
 /// One client command as the help lists it, and how its line becomes a [`ClientCommand`].
@@ -38,6 +40,12 @@ pub const CLIENT_COMMANDS: &[ClientCommandSpec] = &[
         args: "",
         help: "commands.close",
         build: |_| ClientCommand::Close,
+    },
+    ClientCommandSpec {
+        name: "lesson",
+        args: "[N]",
+        help: "commands.lesson",
+        build: |rest| ClientCommand::Lesson(rest),
     },
 ];
 
@@ -99,9 +107,15 @@ mod tests {
     #[test]
     fn the_help_row_lists_every_client_command() {
         let (usage, what) = help_row(Language::English);
-        assert_eq!(usage, "/query NICK, /close");
-        assert_eq!(what, "typed: open a private buffer; close this buffer");
+        assert_eq!(usage, "/query NICK, /close, /lesson [N]");
+        assert_eq!(
+            what,
+            "typed: open a private buffer; close this buffer; a TCP lesson you do"
+        );
         let (_, chinese) = help_row(Language::Chinese);
-        assert_eq!(chinese, "输入命令：打开私聊缓冲区；关闭本缓冲区");
+        assert_eq!(
+            chinese,
+            "输入命令：打开私聊缓冲区；关闭本缓冲区；动手做的 TCP 课"
+        );
     }
 }

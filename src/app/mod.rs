@@ -28,6 +28,7 @@ mod greeting;
 pub mod ingest;
 pub mod keymap;
 pub mod keys;
+mod lesson;
 mod mention;
 mod network;
 mod numbering;
@@ -76,6 +77,8 @@ pub enum Effect {
     Repaint,
     /// The inspector opened or closed: start or stop live `TCP_INFO` samples.
     Inspect(bool),
+    /// Hand this to the lessons' task (started the first time).
+    Lesson(crate::lesson::Request),
     /// Ring the terminal's bell: someone named us, or wrote to us privately.
     Bell,
     /// The terminal's title should say how many lines are unread in buffers not on screen
@@ -212,6 +215,8 @@ pub struct App {
     pub mouse_captured: bool,
     /// The TCP inspector's model.
     pub inspector: Inspector,
+    /// The lesson card, while one is open (`/lesson N`).
+    pub lesson: Option<crate::lesson::Card>,
     /// Where the session is in its life.
     pub lifecycle: Lifecycle,
     /// Whether a mention rings the bell.
@@ -269,6 +274,7 @@ impl App {
             timestamps: false,
             mouse_captured: true,
             inspector: Inspector::default(),
+            lesson: None,
             lifecycle: Lifecycle::Running,
             bell: Bell::Ring,
             tls: None,
@@ -444,6 +450,11 @@ impl App {
                     }
                 };
             }
+        }
+        if self.lesson.is_some()
+            && let Some(effects) = self.lesson_key(&key, action)
+        {
+            return effects;
         }
         match action {
             Some(action) => self.perform(action, now),

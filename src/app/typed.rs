@@ -123,6 +123,7 @@ impl App {
                     Vec::new()
                 }
             },
+            ClientCommand::Lesson(number) => self.open_lesson(number, now),
             ClientCommand::Close => {
                 let current = self.buffers.current();
                 let index = self.buffers.current_index();

@@ -6,8 +6,8 @@
 //! widgets take only that, so each is tested on its own.
 //!
 //! - [`layout`]: where each part goes at a size.
-//! - `scrollback_view`, `buffer_bar`, `status_bar`, `input_line`, `help`, `inspector_pane`:
-//!   the widgets.
+//! - `scrollback_view`, `buffer_bar`, `status_bar`, `input_line`, `help`, `inspector_pane`,
+//!   `lesson_card`: the widgets.
 //! - `style`: every colour, including the one each nick gets.
 //! - [`window_title`]: the terminal's title.
 
@@ -15,6 +15,7 @@ mod buffer_bar;
 mod help;
 mod input_line;
 mod inspector_pane;
+mod lesson_card;
 mod scrollback_view;
 mod status_bar;
 mod style;
@@ -26,6 +27,7 @@ use ratatui::widgets::Widget;
 pub use buffer_bar::{BarItem, BufferBar};
 pub use help::Help;
 pub use input_line::InputLine;
+pub use lesson_card::LessonCard;
 pub use scrollback_view::{ScrollbackView, TIMESTAMP_WIDTH};
 pub use status_bar::StatusBar;
 pub use style::{Theme, nick_color, use_colour, use_theme};
@@ -148,6 +150,19 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     .render(areas.scrollback, buf);
     inspector_pane::render(&app.inspector, areas.inspector, buf);
+    let lesson_text = app.lesson.as_ref().and_then(|card| {
+        crate::lesson::texts(app.language)
+            .get(card.lesson)
+            .map(|text| (card, text))
+    });
+    if let Some((card, text)) = lesson_text {
+        LessonCard {
+            card,
+            text,
+            language: app.language,
+        }
+        .render(areas.scrollback, buf);
+    }
     BufferBar {
         items: app
             .buffers

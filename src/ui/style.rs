@@ -131,6 +131,22 @@ pub const MENTION: Style = Style::new()
     .fg(Color::Black)
     .add_modifier(Modifier::BOLD);
 
+/// A lesson's verdict when the prediction was right.
+pub const RIGHT: Style = Style::new().fg(Color::Green).add_modifier(Modifier::BOLD);
+
+/// A lesson's question and the choice made.
+pub const STRONG: Style = Style::new().add_modifier(Modifier::BOLD);
+
+/// A lesson's verdict when the prediction was wrong, or its step failed.
+pub fn wrong() -> Style {
+    Style::new().fg(alert()).add_modifier(Modifier::BOLD)
+}
+
+/// What the kernel itself said in a lesson (`TCP_INFO`, its table).
+pub fn kernel_fact() -> Style {
+    Style::new().fg(event())
+}
+
 /// The rule before the first line that arrived while a buffer was not on screen.
 pub fn unread_marker() -> Style {
     Style::new().fg(alert())

@@ -1,0 +1,181 @@
+//! The lesson card's state: the prediction chosen, the steps made and what each showed, and the
+//! verdict. Keys move it (see [`crate::app`]); the runner's reports fill it; it draws nothing.
+
+use super::fact::Fact;
+use super::runner::{LessonEvent, Request};
+use super::{LESSONS, Lesson};
+
+/// Where the learner is in a lesson.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Choosing an answer: the steps wait for it.
+    Predict,
+    /// Making the steps.
+    Doing,
+    /// Every step made (or one failed): the verdict is shown.
+    Verdict,
+}
+
+/// One open lesson.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    /// The lesson's index in [`LESSONS`].
+    pub lesson: usize,
+    /// The choice made (from 0).
+    pub prediction: Option<usize>,
+    /// What each step made so far showed, in order.
+    pub steps: Vec<Vec<Fact>>,
+    /// A step is being made.
+    pub running: bool,
+    /// Which choice the run showed, once it has.
+    pub outcome: Option<usize>,
+    /// Why the run stopped, if a step failed.
+    pub error: Option<String>,
+}
+
+impl Card {
+    /// Lesson `index`, nothing chosen or made; and the request that starts its run.
+    pub fn open(index: usize) -> (Self, Request) {
+        let card = Self {
+            lesson: index,
+            prediction: None,
+            steps: Vec::new(),
+            running: false,
+            outcome: None,
+            error: None,
+        };
+        (card, Request::Start(index))
+    }
+
+    /// The lesson's calls.
+    pub fn spec(&self) -> &'static Lesson {
+        &LESSONS[self.lesson.min(LESSONS.len() - 1)]
+    }
+
+    /// Where the learner is.
+    pub fn phase(&self) -> Phase {
+        match () {
+            () if self.prediction.is_none() => Phase::Predict,
+            () if self.error.is_some() || self.steps.len() == self.spec().steps.len() => {
+                Phase::Verdict
+            }
+            () => Phase::Doing,
+        }
+    }
+
+    /// Chooses answer `choice` (from 0) of `choices`; only before any step is made.
+    pub fn choose(&mut self, choice: usize, choices: usize) -> bool {
+        let open = self.steps.is_empty() && !self.running && choice < choices;
+        if open {
+            self.prediction = Some(choice);
+        }
+        open
+    }
+
+    /// The request for the next step, if one may be made now.
+    pub fn next_step(&mut self) -> Option<Request> {
+        if self.phase() != Phase::Doing || self.running {
+            return None;
+        }
+        self.running = true;
+        Some(Request::Step(self.steps.len()))
+    }
+
+    /// The runner reports a step; reports about another lesson (one closed meanwhile) are
+    /// ignored.
+    pub fn on_event(&mut self, event: LessonEvent) {
+        match event {
+            LessonEvent::Done {
+                lesson,
+                step,
+                facts,
+                outcome,
+            } if lesson == self.lesson && step == self.steps.len() => {
+                self.steps.push(facts);
+                self.outcome = outcome.or(self.outcome);
+                self.running = false;
+            }
+            LessonEvent::Failed {
+                lesson,
+                step,
+                error,
+            } if lesson == self.lesson && step == self.steps.len() => {
+                self.error = Some(error);
+                self.running = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the prediction was right, once every step is made and the run showed an outcome.
+    pub fn verdict(&self) -> Option<bool> {
+        if self.phase() != Phase::Verdict || self.error.is_some() {
+            return None;
+        }
+        Some(self.prediction? == self.outcome?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lesson::Side;
+
+    fn done(lesson: usize, step: usize, outcome: Option<usize>) -> LessonEvent {
+        LessonEvent::Done {
+            lesson,
+            step,
+            facts: vec![Fact::returned(Side::Server, format!("step {step}"))],
+            outcome,
+        }
+    }
+
+    #[test]
+    fn a_card_waits_for_a_prediction_then_makes_each_step_once_then_judges() {
+        let (mut card, start) = Card::open(0);
+        assert_eq!(start, Request::Start(0));
+        assert_eq!(card.phase(), Phase::Predict);
+        assert_eq!(card.next_step(), None, "no step before a prediction");
+        assert!(!card.choose(3, 3), "there is no fourth choice");
+        assert!(card.choose(1, 3));
+        let steps = card.spec().steps.len();
+        for step in 0..steps {
+            assert_eq!(card.next_step(), Some(Request::Step(step)));
+            assert_eq!(card.next_step(), None, "one step at a time");
+            assert!(
+                !card.choose(0, 3),
+                "the prediction is fixed once a step is made"
+            );
+            let outcome = (step + 1 == steps).then_some(1);
+            card.on_event(done(0, step, outcome));
+        }
+        assert_eq!(card.phase(), Phase::Verdict);
+        assert_eq!(card.verdict(), Some(true));
+        assert_eq!(card.next_step(), None);
+    }
+
+    #[test]
+    fn a_wrong_prediction_and_a_failed_step_are_told_apart() {
+        let (mut card, _) = Card::open(1);
+        card.choose(0, 3);
+        let steps = card.spec().steps.len();
+        for step in 0..steps {
+            card.next_step();
+            card.on_event(done(1, step, Some(1)));
+        }
+        assert_eq!(card.verdict(), Some(false));
+
+        let (mut card, _) = Card::open(2);
+        card.choose(0, 3);
+        card.next_step();
+        card.on_event(done(7, 0, None)); // another lesson's: ignored
+        assert!(card.running);
+        card.on_event(LessonEvent::Failed {
+            lesson: 2,
+            step: 0,
+            error: "no".into(),
+        });
+        assert_eq!(card.phase(), Phase::Verdict);
+        assert_eq!(card.verdict(), None);
+    }
+}
