@@ -539,3 +539,58 @@ fn tab_knows_the_nicks_of_history_renames_and_who() {
     assert_eq!(tab(&mut app, "da"), "dave: ", "a replayed speaker");
     assert_eq!(tab(&mut app, "z"), "zed: ", "someone /who names");
 }
+
+#[test]
+fn a_lesson_card_takes_its_keys_and_lets_the_others_through() {
+    use crate::lesson::{LessonEvent, Request};
+    let mut app = app(Framing::Lines);
+    type_line(&mut app, "/lesson");
+    assert!(
+        texts(&app).iter().any(|t| t.contains("/lesson 10")),
+        "listed"
+    );
+    assert!(app.lesson.is_none());
+    type_line(&mut app, "/lesson 11");
+    assert!(texts(&app).iter().any(|t| t.contains("no lesson 11")));
+    assert_eq!(
+        type_line(&mut app, "/lesson 3"),
+        vec![Effect::Lesson(Request::Start(2))],
+        "a lesson can be opened unconnected: it needs no server"
+    );
+    assert!(
+        press(&mut app, key(KeyCode::Enter)).is_empty(),
+        "no step before a prediction"
+    );
+    press(&mut app, key(KeyCode::Char('9')));
+    assert_eq!(
+        app.lesson.as_ref().unwrap().prediction,
+        None,
+        "no ninth choice"
+    );
+    press(&mut app, key(KeyCode::Char('2')));
+    press(&mut app, key(KeyCode::Char('x')));
+    assert!(app.input.is_empty(), "nothing is typed under the card");
+    assert_eq!(
+        press(&mut app, key(KeyCode::Enter)),
+        vec![Effect::Lesson(Request::Step(0))]
+    );
+    app.on_lesson(LessonEvent::Done {
+        lesson: 2,
+        step: 0,
+        facts: Vec::new(),
+        outcome: None,
+    });
+    assert_eq!(
+        press(&mut app, key(KeyCode::Enter)),
+        vec![Effect::Lesson(Request::Step(1))]
+    );
+    // The key table still works: F2 opens the inspector beside the card.
+    assert_eq!(
+        press(&mut app, key(KeyCode::F(2))),
+        vec![Effect::Inspect(true)]
+    );
+    press(&mut app, key(KeyCode::Esc));
+    assert!(app.lesson.is_none(), "Esc closes the card");
+    press(&mut app, key(KeyCode::Char('x')));
+    assert_eq!(app.input.value(), "x", "and typing is back");
+}
