@@ -15,6 +15,8 @@
 //! - [`names`]: what a nick or a room name may be, and when two are the same.
 //! - [`tcpinfo`]: the kernel's `TCP_INFO` for a socket (the only `unsafe`).
 //! - [`tcp_table`]: the kernel's table of TCP connections: which end holds a TIME-WAIT.
+//! - `capture`: segments read off loopback by a packet socket, where the process may (Linux,
+//!   root or `CAP_NET_RAW`).
 //!
 //! The server (`--serve`, and the room local mode hosts):
 //!
@@ -40,9 +42,13 @@
 //! - [`terminal`]: raw mode and the alternate screen, always restored.
 //! - [`cli`]: the command line and its checks.
 //! - [`config`]: the config file, placed under the command line as flags.
+//! - [`lesson`]: `/lesson N`, ten lessons made of real calls on loopback sockets, each with
+//!   a prediction, the kernel's evidence and a verdict.
 //! - [`i18n`]: the client's own words in English and 中文, from the one catalogue in `locales/`.
 
 pub mod app;
+#[cfg(target_os = "linux")]
+pub mod capture;
 pub mod cli;
 pub mod client;
 pub mod codec;

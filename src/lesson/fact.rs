@@ -14,6 +14,8 @@ pub enum Side {
     Client,
     /// The machine as a whole: the kernel's table, the clock.
     Kernel,
+    /// The segments between them, as captured on loopback.
+    Wire,
 }
 
 impl Side {
@@ -23,6 +25,7 @@ impl Side {
             Side::Server => "server",
             Side::Client => "client",
             Side::Kernel => "kernel",
+            Side::Wire => "wire",
         }
     }
 }
@@ -42,6 +45,8 @@ pub enum Source {
     Counted,
     /// Worked out from the facts above it, not seen: said so.
     Inferred,
+    /// A segment read off loopback by a packet socket ([`crate::capture`]).
+    Captured,
 }
 
 impl Source {
@@ -54,6 +59,7 @@ impl Source {
             Source::Clock => "clock",
             Source::Counted => "counted",
             Source::Inferred => "inferred",
+            Source::Captured => "captured",
         }
     }
 }
@@ -123,6 +129,17 @@ impl Fact {
             side,
             text: text.into(),
             source: Source::Inferred,
+        }
+    }
+}
+
+impl Fact {
+    /// A segment as it was captured.
+    pub fn captured(text: impl Into<String>) -> Self {
+        Self {
+            side: Side::Wire,
+            text: text.into(),
+            source: Source::Captured,
         }
     }
 }

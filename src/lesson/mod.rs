@@ -8,6 +8,8 @@
 //! - `experiments`: the calls and the kernel's evidence, one file per lesson (Linux: every
 //!   lesson reads `TCP_INFO`).
 //! - `runner`: the task that owns the lessons' sockets.
+//! - `wire`: the segments of each step, captured on loopback where this process may
+//!   ([`crate::capture`]: root or `CAP_NET_RAW`), turned into facts.
 //! - `card`: what the card shows and how keys move it; [`crate::ui`] draws it.
 
 mod card;
@@ -18,6 +20,8 @@ mod runner;
 #[cfg(target_os = "linux")]
 mod sock;
 mod text;
+#[cfg(target_os = "linux")]
+mod wire;
 
 pub use card::{Card, Phase};
 pub use fact::{Fact, Side, Source};

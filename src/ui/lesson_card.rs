@@ -124,7 +124,7 @@ impl LessonCard<'_> {
             lines.push(step);
             for fact in self.card.steps.get(index).into_iter().flatten() {
                 let style = match fact.source {
-                    Source::TcpInfo | Source::Table => style::kernel_fact(),
+                    Source::TcpInfo | Source::Table | Source::Captured => style::kernel_fact(),
                     Source::Inferred => style::DIM,
                     Source::Returned | Source::Clock | Source::Counted => Style::new(),
                 };

@@ -29,6 +29,8 @@ enum Third {
 /// The run: the listener nobody accepts on, its clients, and how the third fared.
 #[derive(Default)]
 pub struct Backlog {
+    /// The port nobody listens on.
+    refusing: Option<u16>,
     listener: Option<(Sock, SocketAddr)>,
     clients: Vec<Sock>,
     third: Option<Third>,
@@ -42,6 +44,7 @@ impl Experiment for Backlog {
                     // A port bound and not listening: nobody can take it while we look.
                     let closed = Sock::new()?;
                     let addr = closed.bind(LOOPBACK)?;
+                    self.refusing = Some(addr.port());
                     let mut client = Sock::new()?;
                     let started = Instant::now();
                     let result = client.connect(addr, WAIT).await;
@@ -148,5 +151,12 @@ impl Experiment for Backlog {
             Third::Waiting => 1,
             Third::Connected => 2,
         })
+    }
+
+    fn server_ports(&self) -> Vec<u16> {
+        self.refusing
+            .into_iter()
+            .chain(self.listener.iter().map(|(_, addr)| addr.port()))
+            .collect()
     }
 }

@@ -112,4 +112,8 @@ impl Experiment for Boundaries {
         self.lines_in_first_read
             .map(|lines| if lines >= LINES.len() { 1 } else { 0 })
     }
+
+    fn server_ports(&self) -> Vec<u16> {
+        self.pair.as_ref().map_or_else(Vec::new, Pair::port)
+    }
 }

@@ -88,4 +88,8 @@ impl Experiment for HalfClose {
     fn outcome(&self) -> Option<usize> {
         self.read_after_fin.map(|read| if read > 0 { 1 } else { 0 })
     }
+
+    fn server_ports(&self) -> Vec<u16> {
+        self.pair.as_ref().map_or_else(Vec::new, Pair::port)
+    }
 }

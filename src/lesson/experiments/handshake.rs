@@ -17,6 +17,8 @@ use tokio::time::Instant;
 pub struct Handshake {
     listener: Option<(Sock, SocketAddr)>,
     client: Option<Sock>,
+    /// The server's end, once accepted: kept, so the connection stays open.
+    accepted: Option<Sock>,
     /// Whether `connect()` returned with the connection ESTABLISHED and not yet accepted.
     established_before_accept: Option<bool>,
 }
@@ -66,7 +68,7 @@ impl Experiment for Handshake {
                 2 => {
                     let (listener, _) = self.listener.as_ref().ok_or_else(out_of_order)?;
                     let accepted = listener.accept(WAIT).await?;
-                    Ok(vec![
+                    let facts = Ok(vec![
                         Fact::returned(
                             Side::Server,
                             format!(
@@ -76,7 +78,9 @@ impl Experiment for Handshake {
                             ),
                         ),
                         Fact::kernel(Side::Server, accept_queue(&listener.info()?)),
-                    ])
+                    ]);
+                    self.accepted = Some(accepted);
+                    facts
                 }
                 _ => Err(out_of_order()),
             }
@@ -86,5 +90,9 @@ impl Experiment for Handshake {
     fn outcome(&self) -> Option<usize> {
         self.established_before_accept
             .map(|established| if established { 1 } else { 0 })
+    }
+
+    fn server_ports(&self) -> Vec<u16> {
+        self.listener.iter().map(|(_, addr)| addr.port()).collect()
     }
 }

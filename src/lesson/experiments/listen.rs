@@ -75,4 +75,8 @@ impl Experiment for Listen {
             () => 0,
         })
     }
+
+    fn server_ports(&self) -> Vec<u16> {
+        self.port.into_iter().collect()
+    }
 }

@@ -35,6 +35,10 @@ pub trait Experiment: Send {
 
     /// Which of the lesson's choices (from 0) the run showed, once it has shown it.
     fn outcome(&self) -> Option<usize>;
+
+    /// The ports of the run's servers (listening, or refusing), so the segments of its
+    /// connections can be told from everything else on loopback.
+    fn server_ports(&self) -> Vec<u16>;
 }
 
 /// A fresh run of `lesson`: nothing made yet.
@@ -105,6 +109,17 @@ async fn pair() -> io::Result<(Pair, Vec<Fact>)> {
     ))
 }
 
+impl Pair {
+    /// The listener's port.
+    fn port(&self) -> Vec<u16> {
+        self.listener
+            .local()
+            .map(|addr| addr.port())
+            .into_iter()
+            .collect()
+    }
+}
+
 /// `tcpi_state = NAME`.
 fn state(info: &TcpInfo) -> String {
     format!("tcpi_state = {}", info.state.map_or("unknown", state_name))
@@ -118,7 +133,7 @@ fn figure(value: Option<u64>) -> String {
 /// The listener's accept queue: `tcpi_unacked` of `tcpi_sacked`.
 fn accept_queue(info: &TcpInfo) -> String {
     format!(
-        "accept queue {} of {} (tcpi_unacked of tcpi_sacked)",
+        "accept queue {} of {} (tcpi_unacked, limit tcpi_sacked)",
         figure(info.unacked),
         figure(info.sacked)
     )
@@ -141,6 +156,19 @@ async fn table(port: u16) -> Vec<Fact> {
             .collect(),
         Err(error) => vec![Fact::table(format!("cannot be read: {error}"))],
     }
+}
+
+/// Waits until the kernel's table's rows on `port` are `settled` (a close's last segments
+/// cross loopback within a millisecond, a delayed ACK within tens), looking every millisecond
+/// for at most 200 ms: the table does not signal a change.
+async fn table_settles(port: u16, settled: impl Fn(&[tcp_table::Row]) -> bool) -> io::Result<()> {
+    for _ in 0..200 {
+        if settled(&tcp_table::rows_with_port(port).await?) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
 }
 
 /// Milliseconds with two decimals: loopback's times are tenths of a millisecond.

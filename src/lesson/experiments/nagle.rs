@@ -115,4 +115,8 @@ impl Experiment for Nagle {
             _ => 2,
         })
     }
+
+    fn server_ports(&self) -> Vec<u16> {
+        self.pair.as_ref().map_or_else(Vec::new, Pair::port)
+    }
 }

@@ -4,11 +4,10 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{Experiment, Fact, Side, Sock, WAIT, listener, out_of_order, table};
+use super::{Experiment, Fact, Side, Sock, WAIT, listener, out_of_order, table, table_settles};
 
 /// The run: the server's address, its connections, and whether the plain `bind()` failed.
 #[derive(Default)]
@@ -52,21 +51,11 @@ impl Experiment for Ports {
                         drop(client);
                     }
                     self.listener = None;
-                    // The last ACKs cross loopback in microseconds; let them.
-                    let rows = async {
-                        for _ in 0..200 {
-                            let rows = crate::tcp_table::rows_with_port(addr.port()).await?;
-                            if rows
-                                .iter()
-                                .all(|row| row.state == crate::tcpinfo::TIME_WAIT)
-                            {
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(1)).await;
-                        }
-                        io::Result::Ok(())
-                    };
-                    rows.await?;
+                    table_settles(addr.port(), |rows| {
+                        rows.iter()
+                            .all(|row| row.state == crate::tcpinfo::TIME_WAIT)
+                    })
+                    .await?;
                     let mut facts = vec![Fact::returned(
                         Side::Server,
                         "close() each connection first, then the listener",
@@ -118,5 +107,9 @@ impl Experiment for Ports {
     fn outcome(&self) -> Option<usize> {
         self.plain_bind_in_use
             .map(|in_use| if in_use { 1 } else { 0 })
+    }
+
+    fn server_ports(&self) -> Vec<u16> {
+        self.addr.iter().map(|addr| addr.port()).collect()
     }
 }

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{Experiment, Fact, Pair, Side, Sock, WAIT, out_of_order, pair, state, table};
-use crate::tcpinfo::{CLOSE_WAIT, CLOSED};
+use super::{
+    Experiment, Fact, Pair, Side, Sock, WAIT, out_of_order, pair, state, table, table_settles,
+};
+use crate::tcpinfo::{CLOSE_WAIT, CLOSED, FIN_WAIT2};
 
 /// What the server's `recv()` after the client's close returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,10 @@ impl Experiment for Reset {
                         .server
                         .info_when(settle, |info| info.state == Some(CLOSE_WAIT))
                         .await?;
+                    // The server's kernel may delay its ACK of the FIN (tens of ms): the
+                    // closed client is FIN-WAIT-1 until it comes, FIN-WAIT-2 after.
+                    table_settles(port, |rows| rows.iter().any(|row| row.state == FIN_WAIT2))
+                        .await?;
                     let mut facts = vec![
                         Fact::returned(Side::Client, "A: close() = 0: a FIN"),
                         Fact::kernel(Side::Server, format!("A: {}", state(&server))),
@@ -118,5 +124,9 @@ impl Experiment for Reset {
             Seen::Reset => 1,
             Seen::Other => 2,
         })
+    }
+
+    fn server_ports(&self) -> Vec<u16> {
+        self.a.as_ref().map_or_else(Vec::new, Pair::port)
     }
 }

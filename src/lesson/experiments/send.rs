@@ -89,4 +89,8 @@ impl Experiment for Send {
             () => 0,
         })
     }
+
+    fn server_ports(&self) -> Vec<u16> {
+        self.pair.as_ref().map_or_else(Vec::new, Pair::port)
+    }
 }

@@ -126,4 +126,8 @@ impl Experiment for StopReading {
             () => 2,
         })
     }
+
+    fn server_ports(&self) -> Vec<u16> {
+        self.pair.as_ref().map_or_else(Vec::new, Pair::port)
+    }
 }
