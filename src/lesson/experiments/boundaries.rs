@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{Experiment, Fact, Pair, Side, WAIT, figure, out_of_order, pair, shown};
+use super::{Experiment, Fact, Pair, Side, WAIT, figure, make_pair, out_of_order, shown};
 
 const LINES: [&[u8]; 3] = [b"one\n", b"two\n", b"three\n"];
 
@@ -39,11 +39,7 @@ impl Experiment for Boundaries {
         Box::pin(async move {
             let made = self.pair.as_ref();
             match (n, made) {
-                (0, _) => {
-                    let (made, facts) = pair().await?;
-                    self.pair = Some(made);
-                    Ok(facts)
-                }
+                (0, _) => make_pair(&mut self.pair).await,
                 (1, Some(pair)) => {
                     let before = pair.client.info()?.data_segs_out;
                     let mut facts = Vec::new();

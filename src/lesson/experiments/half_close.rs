@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{Experiment, Fact, Pair, Side, WAIT, out_of_order, pair, shown, state};
+use super::{Experiment, Fact, Pair, Side, WAIT, make_pair, out_of_order, shown, state};
 use crate::tcpinfo::{CLOSE_WAIT, FIN_WAIT2};
 
 /// The run: the connection, and what the client read after its own FIN.
@@ -21,11 +21,7 @@ impl Experiment for HalfClose {
     fn step(&mut self, n: usize) -> BoxFuture<'_, io::Result<Vec<Fact>>> {
         Box::pin(async move {
             match (n, self.pair.as_ref()) {
-                (0, _) => {
-                    let (made, facts) = pair().await?;
-                    self.pair = Some(made);
-                    Ok(facts)
-                }
+                (0, _) => make_pair(&mut self.pair).await,
                 (1, Some(pair)) => {
                     pair.client.shutdown(Shutdown::Write)?;
                     let settle = Duration::from_millis(200);

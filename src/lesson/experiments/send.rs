@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{Experiment, Fact, Pair, Side, WAIT, figure, out_of_order, pair, shown};
+use super::{Experiment, Fact, Pair, Side, WAIT, figure, make_pair, out_of_order, shown};
 
 const LINE: &[u8] = b"hello\n";
 
@@ -22,11 +22,7 @@ impl Experiment for Send {
     fn step(&mut self, n: usize) -> BoxFuture<'_, io::Result<Vec<Fact>>> {
         Box::pin(async move {
             match n {
-                0 => {
-                    let (made, facts) = pair().await?;
-                    self.pair = Some(made);
-                    Ok(facts)
-                }
+                0 => make_pair(&mut self.pair).await,
                 1 => {
                     let pair = self.pair.as_ref().ok_or_else(out_of_order)?;
                     let sent = pair.client.send(LINE)?;

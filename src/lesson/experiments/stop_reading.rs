@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{Experiment, Fact, Pair, Side, figure, out_of_order, pair};
+use super::{Experiment, Fact, Pair, Side, figure, make_pair, out_of_order};
 
 /// The size of each `send()`.
 const CHUNK: usize = 64 * 1024;
@@ -28,11 +28,7 @@ impl Experiment for StopReading {
     fn step(&mut self, n: usize) -> BoxFuture<'_, io::Result<Vec<Fact>>> {
         Box::pin(async move {
             match (n, self.pair.as_ref()) {
-                (0, _) => {
-                    let (made, facts) = pair().await?;
-                    self.pair = Some(made);
-                    Ok(facts)
-                }
+                (0, _) => make_pair(&mut self.pair).await,
                 (1, Some(pair)) => {
                     let chunk = vec![b'z'; CHUNK];
                     let (mut total, mut calls, mut blocked) = (0u64, 0usize, false);
