@@ -4,7 +4,8 @@
 //! options), in a bounded ring the lessons read after each step.
 //!
 //! This turns arrows the sockets can only imply into segments seen: the SYN-ACK, the delayed
-//! ACK, the RST. It needs `CAP_NET_RAW` (root has it); without it [`Capture::open`] fails with
+//! ACK, the RST. [`pcap`] writes what was kept as a capture file Wireshark and tcpdump open
+//! (each packet's first [`SNAPLEN`] bytes: every header, and the start of the data). It needs `CAP_NET_RAW` (root has it); without it [`Capture::open`] fails with
 //! `EPERM` and the lessons say so. The time of a segment is when tcpchat read it, within
 //! microseconds of the wire on loopback, not the kernel's own timestamp.
 //!
@@ -20,13 +21,18 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// Segments kept: the newest win. Far more than a lesson's step makes, so a busy machine's
-/// other loopback traffic does not push a step's segments out before they are read.
-const KEPT: usize = 1 << 16;
+/// Packets kept: the newest win. Far more than a lesson's step makes, so a busy machine's
+/// other loopback traffic does not push a step's segments out before they are read; at most
+/// [`SNAPLEN`] bytes each, so at most 8 MiB.
+const KEPT: usize = 1 << 14;
+
+/// Bytes kept of each packet for [`pcap`]: the IP and TCP headers with any options (at most
+/// 120), and the first bytes of the data, as tcpdump's snapshot length does.
+pub const SNAPLEN: usize = 512;
 
 /// How long the reading thread blocks in one read, so it notices it should stop.
 const READ_TIMEOUT: Duration = Duration::from_millis(100);
@@ -207,10 +213,25 @@ fn syn_options(mut bytes: &[u8]) -> SynOptions {
     options
 }
 
+/// A segment with the packet it came in, for [`pcap`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// What the packet says, decoded.
+    pub segment: Segment,
+    /// The wall-clock time it was read (a capture file's timestamps are dates).
+    pub wall: SystemTime,
+    /// Its length on the wire.
+    pub len: usize,
+    /// Its first [`SNAPLEN`] bytes, from the IP header on.
+    pub bytes: Vec<u8>,
+}
+
 /// A running capture on loopback. Dropping it stops the reading thread.
 #[derive(Debug)]
 pub struct Capture {
-    ring: Arc<Mutex<VecDeque<Segment>>>,
+    ring: Arc<Mutex<VecDeque<Packet>>>,
+    /// Ports the packets kept must have at one end; `None`: every loopback TCP packet.
+    ports: Arc<Mutex<Option<Vec<u16>>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -227,28 +248,53 @@ impl Capture {
         ignore_outgoing(&socket);
         socket.set_read_timeout(Some(READ_TIMEOUT))?;
         let ring = Arc::new(Mutex::new(VecDeque::with_capacity(1024)));
+        let ports = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new().name("capture".into()).spawn({
-            let (ring, stop) = (Arc::clone(&ring), Arc::clone(&stop));
-            move || read_packets(&socket, &ring, &stop)
+            let kept = Kept {
+                ring: Arc::clone(&ring),
+                ports: Arc::clone(&ports),
+            };
+            let stop = Arc::clone(&stop);
+            move || read_packets(&socket, &kept, &stop)
         })?;
         Ok(Self {
             ring,
+            ports,
             stop,
             thread: Some(thread),
         })
     }
 
-    /// Takes the segments seen since `since` with `port` at either end, oldest first.
-    pub fn take(&self, since: Instant, ports: &[u16]) -> Vec<Segment> {
+    /// Keeps from now on only the packets with one of `ports` at an end.
+    pub fn keep_ports(&self, ports: Vec<u16>) {
+        *self.ports.lock().unwrap_or_else(PoisonError::into_inner) = Some(ports);
+    }
+
+    /// Takes the packets seen since `since` with one of `ports` at either end, oldest first.
+    pub fn take_packets(&self, since: Instant, ports: &[u16]) -> Vec<Packet> {
         let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        let wanted = |segment: &Segment| {
-            segment.at >= since && ports.iter().any(|&port| segment.has_port(port))
+        let wanted = |packet: &Packet| {
+            packet.segment.at >= since && ports.iter().any(|&port| packet.segment.has_port(port))
         };
-        let taken: Vec<Segment> = ring.iter().copied().filter(wanted).collect();
-        ring.retain(|segment| !wanted(segment));
+        let taken: Vec<Packet> = ring.iter().filter(|p| wanted(p)).cloned().collect();
+        ring.retain(|packet| !wanted(packet));
         taken
     }
+
+    /// [`Capture::take_packets`], the segments only.
+    pub fn take(&self, since: Instant, ports: &[u16]) -> Vec<Segment> {
+        self.take_packets(since, ports)
+            .into_iter()
+            .map(|packet| packet.segment)
+            .collect()
+    }
+}
+
+/// What the reading thread keeps, and by which ports.
+struct Kept {
+    ring: Arc<Mutex<VecDeque<Packet>>>,
+    ports: Arc<Mutex<Option<Vec<u16>>>>,
 }
 
 impl Drop for Capture {
@@ -260,7 +306,7 @@ impl Drop for Capture {
     }
 }
 
-fn read_packets(socket: &Socket, ring: &Mutex<VecDeque<Segment>>, stop: &AtomicBool) {
+fn read_packets(socket: &Socket, kept: &Kept, stop: &AtomicBool) {
     let mut buffer = vec![0u8; 65_536];
     let mut reader = socket;
     while !stop.load(Ordering::Relaxed) {
@@ -278,14 +324,55 @@ fn read_packets(socket: &Socket, ring: &Mutex<VecDeque<Segment>>, stop: &AtomicB
             }
             Err(_) => return,
         };
-        if let Some(segment) = decode(&buffer[..read], Instant::now()) {
-            let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
-            if ring.len() == KEPT {
-                ring.pop_front();
-            }
-            ring.push_back(segment);
+        let Some(segment) = decode(&buffer[..read], Instant::now()) else {
+            continue;
+        };
+        let ports = kept.ports.lock().unwrap_or_else(PoisonError::into_inner);
+        if ports
+            .as_ref()
+            .is_some_and(|ports| !ports.iter().any(|&port| segment.has_port(port)))
+        {
+            continue;
         }
+        drop(ports);
+        let packet = Packet {
+            segment,
+            wall: SystemTime::now(),
+            len: read,
+            bytes: buffer[..read.min(SNAPLEN)].to_vec(),
+        };
+        let mut ring = kept.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        if ring.len() == KEPT {
+            ring.pop_front();
+        }
+        ring.push_back(packet);
     }
+}
+
+/// A capture file (pcap, as libpcap writes it: microsecond times, `LINKTYPE_RAW`, so each
+/// packet starts at its IP header) of `packets`.
+pub fn pcap(packets: &[Packet]) -> Vec<u8> {
+    /// The link type of packets that begin with an IPv4 or IPv6 header.
+    const LINKTYPE_RAW: u32 = 101;
+    let mut file = Vec::with_capacity(24 + packets.len() * 80);
+    file.extend(0xa1b2_c3d4_u32.to_le_bytes()); // magic: microsecond timestamps
+    file.extend(2u16.to_le_bytes()); // version 2.4
+    file.extend(4u16.to_le_bytes());
+    file.extend(0i32.to_le_bytes()); // time zone: UTC
+    file.extend(0u32.to_le_bytes()); // accuracy
+    file.extend(u32::try_from(SNAPLEN).unwrap_or(u32::MAX).to_le_bytes());
+    file.extend(LINKTYPE_RAW.to_le_bytes());
+    for packet in packets {
+        let since = packet.wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let seconds = u32::try_from(since.as_secs()).unwrap_or(u32::MAX);
+        let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        file.extend(seconds.to_le_bytes());
+        file.extend(since.subsec_micros().to_le_bytes());
+        file.extend(as_u32(packet.bytes.len()).to_le_bytes());
+        file.extend(as_u32(packet.len).to_le_bytes());
+        file.extend(&packet.bytes);
+    }
+    file
 }
 
 /// Asks the kernel not to hand us the copy of each looped-back packet it makes on the way out
@@ -346,6 +433,36 @@ mod tests {
         let mut bad_offset = SYN_PACKET;
         bad_offset[32] = 0xf0; // 60 bytes of TCP header in a 40-byte segment
         assert_eq!(decode(&bad_offset, now), None);
+    }
+
+    #[test]
+    fn a_capture_file_has_libpcaps_header_and_each_packet_as_it_came() {
+        let at = Instant::now();
+        let packet = Packet {
+            segment: decode(&SYN_PACKET, at).unwrap(),
+            wall: UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
+            len: SYN_PACKET.len(),
+            bytes: SYN_PACKET.to_vec(),
+        };
+        let file = pcap(&[packet]);
+        assert_eq!(
+            &file[..4],
+            &[0xd4, 0xc3, 0xb2, 0xa1],
+            "little-endian µs magic"
+        );
+        assert_eq!(u32::from_le_bytes(file[20..24].try_into().unwrap()), 101);
+        let record = &file[24..];
+        assert_eq!(
+            u32::from_le_bytes(record[..4].try_into().unwrap()),
+            1_700_000_000
+        );
+        assert_eq!(
+            u32::from_le_bytes(record[4..8].try_into().unwrap()),
+            123_456
+        );
+        assert_eq!(u32::from_le_bytes(record[8..12].try_into().unwrap()), 60);
+        assert_eq!(u32::from_le_bytes(record[12..16].try_into().unwrap()), 60);
+        assert_eq!(&record[16..], &SYN_PACKET);
     }
 
     #[test]

@@ -98,6 +98,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
     pub export: Option<std::path::PathBuf>,
 
+    /// Capture the session's segments as they cross loopback and, on quitting, write them to
+    /// FILE as a capture file Wireshark and tcpdump open (Linux; needs root or CAP_NET_RAW).
+    #[arg(long, value_name = "FILE", conflicts_with = "serve", help_heading = CLIENT_FLAGS)]
+    pub pcap: Option<std::path::PathBuf>,
+
     /// Never ring the terminal bell (it rings once when a line names you or someone
     /// writes to you privately).
     #[arg(long, conflicts_with = "serve", help_heading = CLIENT_FLAGS)]

@@ -16,6 +16,7 @@ use crate::i18n::tr;
 use crate::inspector::Heading;
 use crate::local_host::{Claim, LocalHost};
 use crate::protocol::Framing;
+use crate::recording::Recording;
 use crate::tls::client::{ClientOptions, ClientTls};
 use crate::tls::known_hosts::KnownHosts;
 use crate::transcript::Transcript;
@@ -143,6 +144,11 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
         // Local mode: when the host leaves, try to host the room before reconnecting.
         host: host.as_ref().map(|(host, _)| host.clone()),
     };
+    let recording = cli.pcap.as_ref().and_then(|file| {
+        Recording::start(file, &target)
+            .inspect_err(|why| app.note(&tr!(language, "note.no_pcap", why = why), Instant::now()))
+            .ok()
+    });
     let mut net = net::spawn_with(target, framing, options);
     let result = {
         let (mut tui, _guard) = terminal::init()?;
@@ -175,6 +181,18 @@ pub async fn run(cli: &Cli, config: &config::Loaded) -> anyhow::Result<()> {
                 "tcpchat: the session was not written to {}: {error}",
                 file.display()
             )),
+        }
+    }
+    if let Some(recording) = recording {
+        // The terminal is the user's again: these lines are seen.
+        match recording.finish(&app.inspector.connections) {
+            Ok((count, file)) => eprintln_lossy(&format!(
+                "tcpchat: {count} packets of the session are in {}",
+                file.display()
+            )),
+            Err(error) => {
+                eprintln_lossy(&format!("tcpchat: the packets were not written: {error}"));
+            }
         }
     }
     if let Some(transcript) = transcript {

@@ -64,6 +64,7 @@ pub mod local_host;
 pub mod names;
 pub mod net;
 pub mod protocol;
+pub mod recording;
 pub mod scrollback;
 pub mod server;
 pub mod shutdown;

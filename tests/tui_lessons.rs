@@ -10,10 +10,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(target_os = "linux")]
 
+mod common;
 #[path = "tui/harness.rs"]
 #[allow(dead_code)]
 mod harness;
 
+use common::prerequisite;
 use harness::{Server, Tui, keys};
 use tcpchat::lesson::LESSONS;
 
@@ -245,4 +247,38 @@ fn a_chinese_locale_gets_the_lesson_in_chinese_and_the_kernels_words_as_they_are
         1
     };
     assert_eq!(card.contains("答对了"), shown == 2, "{card}");
+}
+
+#[test]
+fn without_a_packet_socket_the_card_says_so_once_and_the_lesson_still_runs() {
+    let setpriv = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output();
+    let available = setpriv
+        .map(drop)
+        .map_err(|error| format!("cannot run setpriv: {error}"));
+    if !prerequisite("setpriv", available) {
+        return;
+    }
+    let server = Server::start("chat");
+    // Without CAP_NET_RAW in its bounding set the client cannot have it, root or not
+    // (setpriv: util-linux, which .ci/run installs).
+    let unprivileged = [
+        "setpriv",
+        "--bounding-set=-net_raw",
+        "--inh-caps=-net_raw",
+        "--",
+    ];
+    let mut tui = Tui::spawn_under(&unprivileged, &[&server.addr], COLS, ROWS);
+    tui.wait_for_text("连接成功");
+    let card = run(&mut tui, 7, 2);
+    assert!(!card.contains("[captured]"), "{card}");
+    assert_eq!(card.matches("socket(AF_PACKET) = -1").count(), 1, "{card}");
+    assert!(card.contains("CAP_NET_RAW"), "{card}");
+    let shown = if card.contains("client recv(1024) = 4 bytes") {
+        2
+    } else {
+        1
+    };
+    check(&card, 2, shown);
 }

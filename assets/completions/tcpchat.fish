@@ -6,6 +6,7 @@ echo\t'The article\'s `server.py`: `连接成功!`, then `第N条信息:` + each
 ack\t'The article\'s threaded server: `Hello World!`, then `<1..=1000>:ACK!` per read'"
 complete -c tcpchat -l nick -d 'Ask for this nick once connected (1-24 characters, no spaces)' -r
 complete -c tcpchat -l export -d 'On quitting, write the TCP session as the inspector saw it to FILE, as text to hand in or diff against another run: the timeline, the handshake and close with what each arrow rests on, the kernel\'s last figures, the reads' -r -F
+complete -c tcpchat -l pcap -d 'Capture the session\'s segments as they cross loopback and, on quitting, write them to FILE as a capture file Wireshark and tcpdump open (Linux; needs root or CAP_NET_RAW)' -r -F
 complete -c tcpchat -l theme -d 'Colours: 16 (the terminal\'s own, which follow its theme), dark or light (256-colour picks for that background). NO_COLOR turns colour off whatever this says' -r -f -a "16\t'The terminal\'s own 16 colours, which follow its theme (the default)'
 dark\t'256-colour picks that read well on a dark background'
 light\t'256-colour picks that read well on a light background'"

@@ -28,6 +28,7 @@ pub use ladder::{Arrow, Direction, Knowledge};
 pub use reads::{READ_BYTES_KEPT, READS_KEPT, ReadRecord};
 pub use timeline::{Step, TIMELINE_LEN, TimelineEntry};
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -96,6 +97,8 @@ pub struct Inspector {
     reads: Reads,
     /// Whether a TLS handshake is under way: its records go to the timeline.
     tls_handshaking: bool,
+    /// Each connection's (ours, the server's) addresses, oldest first: what `--pcap` keeps.
+    pub connections: Vec<(SocketAddr, SocketAddr)>,
 }
 
 impl Inspector {
@@ -148,10 +151,11 @@ impl Inspector {
             }
             NetEvent::Connected {
                 local,
+                peer,
                 handshake,
                 info,
-                ..
             } => {
+                self.connections.push((*local, *peer));
                 let ms = millis(*handshake);
                 self.timeline.record(
                     at,

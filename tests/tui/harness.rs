@@ -207,19 +207,26 @@ impl Tui {
 
     /// [`Tui::spawn`] on a terminal that answers cursor position queries or not.
     pub fn spawn_on(args: &[&str], cols: u16, rows: u16, queries: Queries) -> Self {
-        Self::spawn_full(args, &[], cols, rows, queries)
+        Self::spawn_full(&[], args, &[], (cols, rows), queries)
     }
 
     /// [`Tui::spawn`] with environment variables `env` set.
     pub fn spawn_with(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Self {
-        Self::spawn_full(args, env, cols, rows, Queries::Answered)
+        Self::spawn_full(&[], args, env, (cols, rows), Queries::Answered)
+    }
+
+    /// [`Tui::spawn`] under a wrapper program: `WRAPPER... tcpchat ARGS` (`setpriv ... --`).
+    // Used by tests/pcap.rs and tests/tui_lessons.rs, which include this file too.
+    #[allow(dead_code)]
+    pub fn spawn_under(wrapper: &[&str], args: &[&str], cols: u16, rows: u16) -> Self {
+        Self::spawn_full(wrapper, args, &[], (cols, rows), Queries::Answered)
     }
 
     fn spawn_full(
+        wrapper: &[&str],
         args: &[&str],
         env: &[(&str, &str)],
-        cols: u16,
-        rows: u16,
+        (cols, rows): (u16, u16),
         queries: Queries,
     ) -> Self {
         let pair = native_pty_system()
@@ -227,7 +234,15 @@ impl Tui {
             .expect("openpty");
         let initial_modes = Modes::of(pair.master.as_raw_fd().expect("the pty's descriptor"));
         let data = tempfile::tempdir().expect("a temporary data home");
-        let mut command = CommandBuilder::new(binary());
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = CommandBuilder::new(program);
+                command.args(wrapper_args);
+                command.arg(binary());
+                command
+            }
+            None => CommandBuilder::new(binary()),
+        };
         command.args(args);
         // The screens the tests read are English whatever the locale of the machine running
         // them (LC_ALL, LC_MESSAGES, LANG, in that order, choose the language); a test that
