@@ -14,7 +14,9 @@
 //!   cannot be forged.
 //! - [`names`]: what a nick or a room name may be, and when two are the same.
 //! - [`tcpinfo`]: the kernel's `TCP_INFO` for a socket (the only `unsafe`).
-//! - [`tcp_table`]: the kernel's table of TCP connections: which end holds a TIME-WAIT.
+//! - [`tcp_table`]: the kernel's table of TCP connections: which end holds a TIME-WAIT, and
+//!   for how long yet.
+//! - [`saved_syn`]: a client's SYN as the kernel saved it for the listener, decoded.
 //!
 //! The server (`--serve`, and the room local mode hosts):
 //!
@@ -57,6 +59,7 @@ pub mod local_host;
 pub mod names;
 pub mod net;
 pub mod protocol;
+pub mod saved_syn;
 pub mod scrollback;
 pub mod server;
 pub mod shutdown;
