@@ -324,6 +324,7 @@ impl Cli {
         ListenOptions {
             backlog: self.backlog,
             reuse_address: !self.no_reuseaddr,
+            save_syn: false,
         }
     }
 

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::Cli;
 use crate::server::listen::ListenOptions;
+use crate::server::observe::ServerView;
 use crate::server::{self, Config, HistorySettings, Hosting, Limits};
 use crate::store::OpenError;
 use crate::tls::server::ServerTls;
@@ -44,6 +45,7 @@ pub struct LocalHost {
     hosting: Hosting,
     tls: Option<Arc<ServerTls>>,
     listen: ListenOptions,
+    view: Arc<ServerView>,
     stop: CancellationToken,
     server: Mutex<Option<JoinHandle<()>>>,
 }
@@ -75,7 +77,12 @@ impl LocalHost {
             limits: cli.limits(),
             hosting: cli.hosting().map_err(anyhow::Error::msg)?,
             tls,
-            listen: cli.listen_options(),
+            // The inspector's server page shows each client's SYN.
+            listen: ListenOptions {
+                save_syn: true,
+                ..cli.listen_options()
+            },
+            view: ServerView::new(),
             stop: CancellationToken::new(),
             server: Mutex::new(None),
         })
@@ -84,6 +91,12 @@ impl LocalHost {
     /// The address the room is hosted at.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// What the server hosted here tells about its sockets (empty while this process does
+    /// not host; a takeover fills it again).
+    pub fn view(&self) -> &Arc<ServerView> {
+        &self.view
     }
 
     /// Whether this process hosts the room now.
@@ -112,6 +125,7 @@ impl LocalHost {
             history,
             hosting: self.hosting.clone(),
             tls: self.tls.clone(),
+            observe: Some(self.view.clone()),
             ..Config::default()
         };
         let server = tokio::spawn(server::run(listener, config, self.stop.child_token()));
