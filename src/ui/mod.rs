@@ -6,8 +6,8 @@
 //! widgets take only that, so each is tested on its own.
 //!
 //! - [`layout`]: where each part goes at a size.
-//! - `scrollback_view`, `buffer_bar`, `status_bar`, `input_line`, `help`, `inspector_pane`:
-//!   the widgets.
+//! - `scrollback_view`, `buffer_bar`, `status_bar`, `input_line`, `help`, `inspector_pane`
+//!   (and its server page, `server_pane`): the widgets.
 //! - `style`: every colour, including the one each nick gets.
 //! - [`window_title`]: the terminal's title.
 
@@ -16,6 +16,7 @@ mod help;
 mod input_line;
 mod inspector_pane;
 mod scrollback_view;
+mod server_pane;
 mod status_bar;
 mod style;
 
@@ -135,6 +136,14 @@ pub fn text_area(app: &App, size: (u16, u16)) -> (usize, usize) {
     )
 }
 
+/// Whether the inspector at `size` for `app` is tall enough to stack the client's pages in
+/// one (the event loop tells [`crate::inspector::Inspector::set_stacked`], so F5 knows).
+pub fn inspector_stacked(app: &App, size: (u16, u16)) -> bool {
+    let mut parts = Parts::of(app);
+    parts.inspector = true;
+    inspector_pane::stacks(layout(size, parts).inspector)
+}
+
 /// Draws the whole screen for `app`.
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
@@ -147,7 +156,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         language: app.language,
     }
     .render(areas.scrollback, buf);
-    inspector_pane::render(&app.inspector, areas.inspector, buf);
+    inspector_pane::render(&app.inspector, app.language, areas.inspector, buf);
     BufferBar {
         items: app
             .buffers
