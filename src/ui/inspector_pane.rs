@@ -109,15 +109,23 @@ fn render_tabs(current: Page, stacked: bool, area: Rect, buf: &mut Buffer) {
         .map(|page| format!(" {} ", page.title()))
         .collect();
     let used: usize = " TCP inspector ".len() + tabs.iter().map(String::len).sum::<usize>();
-    for (page, tab) in Page::ALL.iter().zip(&tabs) {
-        put(tab, if *page == current { chosen } else { bar }, buf);
-    }
-    // The hint, shortened when the tabs leave too little room for all of it.
     let hint = " F5 next · F2 closes";
-    let hint = match used + hint.chars().count() <= usize::from(area.width) {
-        true => hint,
-        false => " F5 · F2",
+    let width = usize::from(area.width);
+    let hint = if used + hint.len() <= width {
+        hint
+    } else {
+        " F5 · F2"
     };
+    if used + hint.len() <= width {
+        for (page, tab) in Page::ALL.iter().zip(&tabs) {
+            put(tab, if *page == current { chosen } else { bar }, buf);
+        }
+    } else {
+        // Too narrow for every tab: the page shown, and where it is among them.
+        let at = Page::ALL.iter().position(|&p| p == current).unwrap_or(0);
+        let tab = format!(" {} {}/{} ", current.title(), at + 1, Page::ALL.len());
+        put(&tab, chosen, buf);
+    }
     put(hint, bar.fg(Color::Gray), buf);
 }
 
