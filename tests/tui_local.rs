@@ -242,6 +242,9 @@ fn connected_from(tui: &Tui) -> u16 {
     digits.parse().expect("a port")
 }
 
+/// F5, the inspector's next page.
+const F5: &str = "\x1b[15~";
+
 #[test]
 fn the_hosting_terminal_shows_the_server_side_of_its_sockets() {
     let data = tempfile::tempdir().unwrap();
@@ -256,7 +259,7 @@ fn the_hosting_terminal_shows_the_server_side_of_its_sockets() {
     host.send(keys::F2);
     host.wait_for_text("TCP inspector");
     for _ in 0..4 {
-        host.send(keys::F5);
+        host.send(F5);
     }
     host.wait_for_text(&format!("listener {addr} LISTEN"));
     host.wait_for_text(&format!("127.0.0.1:{bobs_port} ⇄ {addr}  bob  ESTABLISHED"));
@@ -267,7 +270,7 @@ fn the_hosting_terminal_shows_the_server_side_of_its_sockets() {
     bob.send(keys::F2);
     bob.wait_for_text("TCP inspector");
     for _ in 0..4 {
-        bob.send(keys::F5);
+        bob.send(F5);
     }
     bob.wait_for_text("can be seen only in the");
 

@@ -55,8 +55,6 @@ pub mod keys {
     pub const CTRL_L: &str = "\x0c";
     /// F2.
     pub const F2: &str = "\x1bOQ";
-    /// F5, the inspector's next page.
-    pub const F5: &str = "\x1b[15~";
     /// Alt-I, the inspector's fallback for terminals that take F2.
     pub const ALT_I: &str = "\x1bi";
     /// F4.
