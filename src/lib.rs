@@ -21,7 +21,8 @@
 //! The server (`--serve`, and the room local mode hosts):
 //!
 //! - [`server`]: the accept loop, limits and shutdown; each chat session's line reader and
-//!   writer; the room; the article's echo and ack servers.
+//!   writer; the room; the article's echo and ack servers; the view of its own sockets that
+//!   the inspector's server page shows.
 //! - [`shutdown`]: signals → one cancellation token.
 //! - [`tls`]: TLS for both sides: the server's certificate and accept step, the client's
 //!   verifier and pinned keys, the record headers the inspector shows.

@@ -6,6 +6,8 @@
 //! servers. The rooms they share live in [`rooms`]; the lines they write, in
 //! [`crate::protocol`]. With `--tls` the connection's task first runs the TLS handshake
 //! ([`crate::tls::server`]), then the same session over it ([`crate::tls::transport`]).
+//! Given a [`observe::ServerView`] (the room local mode hosts), it tells it what its sockets
+//! are at listen, accept, join and close, for the inspector's server page.
 //!
 //! Shutdown: cancelling the token stops accepting, every chat client is told
 //! `*** server shutting down` and closed cleanly, and `run` returns within

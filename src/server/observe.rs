@@ -263,3 +263,40 @@ pub struct ConnectionSample {
     /// The kernel's figures for the server's end.
     pub info: Option<TcpInfo>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_without_a_view_pays_two_words() {
+        // What each connection's task carries for the view: an empty `Option` when nobody
+        // shows one (`--serve`), the handle that strikes it off when somebody does.
+        assert_eq!(size_of::<Option<Registration>>(), 2 * size_of::<usize>());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_sampled_before_a_server_listens_or_after_it_stops() {
+        let view = ServerView::new();
+        assert!(view.sample().await.is_none());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let rooms = Arc::new(Rooms::new(
+            super::super::rooms::OutboxLimits {
+                entries: 1,
+                bytes: 1,
+            },
+            super::super::rooms::RoomLimits {
+                per_member: 1,
+                rooms: 1,
+                members: 1,
+                announce_up_to: 1,
+            },
+        ));
+        view.listening(&listener, &rooms);
+        let sample = view.sample().await.unwrap();
+        assert_eq!(sample.listener.addr, listener.local_addr().unwrap());
+        assert!(sample.connections.is_empty() && sample.last_syn.is_none());
+        view.stopped();
+        assert!(view.sample().await.is_none());
+    }
+}
