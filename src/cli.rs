@@ -329,6 +329,7 @@ impl Cli {
         ListenOptions {
             backlog: self.backlog,
             reuse_address: !self.no_reuseaddr,
+            save_syn: false,
         }
     }
 

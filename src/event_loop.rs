@@ -1,5 +1,5 @@
-//! The client's one loop: a `select!` over terminal events, network events, live `TCP_INFO`,
-//! signals and a deadline armed only when something is due; then one draw for the whole
+//! The client's one loop: a `select!` over terminal events, network events, live `TCP_INFO`
+//! (and the server's side, when this process hosts the room), signals and a deadline armed only when something is due; then one draw for the whole
 //! batch. Nothing ticks while idle.
 //!
 //! It owns no decisions: each event goes to an [`App`] transition, and the [`Effect`]s that come
@@ -102,6 +102,11 @@ where
                 app.on_lesson(event);
                 Vec::new()
             },
+            Ok(()) = net.server.changed() => {
+                let sample = net.server.borrow_and_update().clone();
+                app.on_server_sample(sample);
+                Vec::new()
+            },
             () = sleep_until_some(deadline) => app.on_deadline(Instant::now()),
         };
         let mut effects = effects;
@@ -177,6 +182,7 @@ where
 pub fn fit(app: &mut App, size: (u16, u16)) {
     let (width, height) = ui::text_area(app, size);
     app.fit(width, height);
+    app.inspector.set_stacked(ui::inspector_stacked(app, size));
 }
 
 /// The lessons task's next report; never, while no lesson was started.

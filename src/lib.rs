@@ -14,14 +14,17 @@
 //!   cannot be forged.
 //! - [`names`]: what a nick or a room name may be, and when two are the same.
 //! - [`tcpinfo`]: the kernel's `TCP_INFO` for a socket (the only `unsafe`).
-//! - [`tcp_table`]: the kernel's table of TCP connections: which end holds a TIME-WAIT.
+//! - [`tcp_table`]: the kernel's table of TCP connections: which end holds a TIME-WAIT, and
+//!   for how long yet.
+//! - [`saved_syn`]: a client's SYN as the kernel saved it for the listener, decoded.
 //! - `capture`: segments read off loopback by a packet socket, where the process may (Linux,
 //!   root or `CAP_NET_RAW`).
 //!
 //! The server (`--serve`, and the room local mode hosts):
 //!
 //! - [`server`]: the accept loop, limits and shutdown; each chat session's line reader and
-//!   writer; the room; the article's echo and ack servers.
+//!   writer; the room; the article's echo and ack servers; the view of its own sockets that
+//!   the inspector's server page shows.
 //! - [`shutdown`]: signals → one cancellation token.
 //! - [`tls`]: TLS for both sides: the server's certificate and accept step, the client's
 //!   verifier and pinned keys, the record headers the inspector shows.
@@ -65,6 +68,7 @@ pub mod names;
 pub mod net;
 pub mod protocol;
 pub mod recording;
+pub mod saved_syn;
 pub mod scrollback;
 pub mod server;
 pub mod shutdown;

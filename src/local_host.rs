@@ -14,11 +14,14 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::Cli;
 use crate::server::listen::ListenOptions;
+use crate::server::observe::{ServerSample, ServerView};
 use crate::server::{self, Config, HistorySettings, Hosting, Limits};
 use crate::store::OpenError;
 use crate::tls::server::ServerTls;
@@ -32,6 +35,9 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 /// backlog meanwhile.
 pub const TAKEOVER_STORE_WAIT: Duration = Duration::from_millis(1500);
 
+/// How often the server's side is sampled for the inspector while it is open.
+const SERVER_SAMPLE_EVERY: Duration = Duration::from_millis(500);
+
 /// How often the store is tried again while it waits.
 const STORE_RETRY: Duration = Duration::from_millis(50);
 
@@ -44,6 +50,7 @@ pub struct LocalHost {
     hosting: Hosting,
     tls: Option<Arc<ServerTls>>,
     listen: ListenOptions,
+    view: Arc<ServerView>,
     stop: CancellationToken,
     server: Mutex<Option<JoinHandle<()>>>,
 }
@@ -75,7 +82,12 @@ impl LocalHost {
             limits: cli.limits(),
             hosting: cli.hosting().map_err(anyhow::Error::msg)?,
             tls,
-            listen: cli.listen_options(),
+            // The inspector's server page shows each client's SYN.
+            listen: ListenOptions {
+                save_syn: true,
+                ..cli.listen_options()
+            },
+            view: ServerView::new(),
             stop: CancellationToken::new(),
             server: Mutex::new(None),
         })
@@ -84,6 +96,59 @@ impl LocalHost {
     /// The address the room is hosted at.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// What the server hosted here tells about its sockets (empty while this process does
+    /// not host; a takeover fills it again).
+    pub fn view(&self) -> &Arc<ServerView> {
+        &self.view
+    }
+
+    /// Samples the server's side for the inspector into a `watch` (the latest wins): every
+    /// [`SERVER_SAMPLE_EVERY`] while `inspecting` says the inspector is open, never while it
+    /// is closed (no wake-ups when idle); `None` while this process hosts no room. Ends when
+    /// either end of the channels is gone.
+    pub fn feed(
+        self: Arc<Self>,
+        mut inspecting: watch::Receiver<bool>,
+    ) -> watch::Receiver<Option<ServerSample>> {
+        let (samples, feed) = watch::channel(None);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(SERVER_SAMPLE_EVERY);
+            ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                if !*inspecting.borrow_and_update() {
+                    let opened = async { inspecting.wait_for(|open| *open).await.is_ok() };
+                    let opened = tokio::select! {
+                        opened = opened => opened,
+                        () = samples.closed() => false,
+                    };
+                    if !opened {
+                        return;
+                    }
+                    ticker.reset_immediately();
+                }
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    () = samples.closed() => return,
+                    // Closed meanwhile: stop at once; the UI is gone: stop.
+                    changed = inspecting.changed() => match changed {
+                        Ok(()) => continue,
+                        Err(_) => return,
+                    },
+                }
+                let sample = match self.is_hosting() {
+                    true => self.view.sample().await,
+                    false => None,
+                };
+                samples.send_if_modified(|last| {
+                    let changed = *last != sample;
+                    *last = sample;
+                    changed
+                });
+            }
+        });
+        feed
     }
 
     /// Whether this process hosts the room now.
@@ -112,6 +177,7 @@ impl LocalHost {
             history,
             hosting: self.hosting.clone(),
             tls: self.tls.clone(),
+            observe: Some(self.view.clone()),
             ..Config::default()
         };
         let server = tokio::spawn(server::run(listener, config, self.stop.child_token()));

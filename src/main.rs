@@ -152,6 +152,8 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
             hosting,
             tls,
             accept_gate,
+            // Headless: nobody shows a view, so the server keeps none.
+            observe: None,
         },
         shutdown,
     )

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 
 use crate::local_host::{Claim, LocalHost, TAKEOVER_STORE_WAIT};
 use crate::protocol::Framing;
+use crate::server::observe::ServerSample;
 use crate::tcp_table::{self, TimeWait};
 use crate::tcpinfo::{self, TcpInfo};
 use crate::tls::client::{ClientTls, Established, TlsFailure};
@@ -195,6 +196,9 @@ pub struct NetHandle {
     pub inspecting: watch::Sender<bool>,
     /// The latest live `TCP_INFO` sample.
     pub tcp_info: watch::Receiver<Option<TcpInfo>>,
+    /// Local mode: the server's side of the room hosted here, sampled while the inspector is
+    /// open ([`LocalHost::feed`]); never changes when this process cannot host.
+    pub server: watch::Receiver<Option<ServerSample>>,
     task: JoinHandle<()>,
 }
 
@@ -226,6 +230,10 @@ pub fn spawn_with(target: String, framing: Framing, options: Options) -> NetHand
     let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
     let (inspecting, inspecting_rx) = watch::channel(false);
     let (tcp_info_tx, tcp_info) = watch::channel(None);
+    let server = match &options.host {
+        Some(host) => host.clone().feed(inspecting.subscribe()),
+        None => watch::channel(None).1,
+    };
     let task = tokio::spawn(async move {
         let mut link = Link {
             events: event_tx,
@@ -243,6 +251,7 @@ pub fn spawn_with(target: String, framing: Framing, options: Options) -> NetHand
         outgoing,
         inspecting,
         tcp_info,
+        server,
         task,
     }
 }

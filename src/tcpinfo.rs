@@ -1,6 +1,7 @@
-//! The kernel's own figures for one TCP socket: Linux `TCP_INFO` (`getsockopt`) and the queue
-//! sizes (`SIOCINQ`/`SIOCOUTQ`). The project's only `unsafe` lives here, one block per call,
-//! each with its reason.
+//! The kernel's own figures for one TCP socket: Linux `TCP_INFO` (`getsockopt`), the queue
+//! sizes (`SIOCINQ`/`SIOCOUTQ`), and the client's SYN as the kernel saved it for a listener
+//! (`TCP_SAVE_SYN` / `TCP_SAVED_SYN`). The project's only `unsafe` lives here, one block per
+//! call, each with its reason.
 //!
 //! Neither socket2 nor nix exposes `TCP_INFO`; `libc::tcp_info` has the struct. The struct is
 //! zeroed before the call and a field is trusted only if it lies wholly within the length the
@@ -133,6 +134,73 @@ pub fn read(socket: &impl AsRawFd) -> io::Result<TcpInfo> {
 /// descriptor: on Windows it is a `SOCKET`).
 #[cfg(not(target_os = "linux"))]
 pub fn read<S: ?Sized>(_socket: &S) -> io::Result<TcpInfo> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Asks the kernel to keep the headers of each client SYN that reaches `listener`
+/// (`TCP_SAVE_SYN`), so that each accepted socket can hand its own back once with
+/// [`saved_syn`]. Must be set before `listen()`. Needs no privilege (Linux 4.2 and later). The
+/// kernel holds the copy (a hundred bytes or so) until it is read or the socket is closed.
+#[cfg(target_os = "linux")]
+pub fn save_syn(listener: &impl AsRawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    let len = libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(0);
+    // SAFETY: the fd is open for the call (borrowed from `listener`); the pointer and `len`
+    // describe `on`, a live `c_int` the kernel only reads.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_SAVE_SYN,
+            (&raw const on).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// `TCP_SAVE_SYN` is Linux's.
+#[cfg(not(target_os = "linux"))]
+pub fn save_syn<S: ?Sized>(_listener: &S) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Room for a saved SYN: an IPv6 header (40 bytes, no extension headers kept) and the largest
+/// TCP header (60 bytes), with room to spare.
+pub const SAVED_SYN_MAX: usize = 128;
+
+/// The network and TCP headers of the SYN that opened `accepted`, as the kernel saved them on
+/// its listener ([`save_syn`]): the raw bytes, IP header first. The kernel hands them over once
+/// and frees them; a second call, or a listener without `TCP_SAVE_SYN`, reads empty.
+#[cfg(target_os = "linux")]
+pub fn saved_syn(accepted: &impl AsRawFd) -> io::Result<Vec<u8>> {
+    let mut bytes = [0u8; SAVED_SYN_MAX];
+    let mut len = libc::socklen_t::try_from(SAVED_SYN_MAX).unwrap_or(0);
+    // SAFETY: the fd is open for the call (borrowed from `accepted`); the pointer and `len`
+    // describe `bytes`, a live, writable array; the kernel writes at most `len` bytes (it fails
+    // with EINVAL rather than truncate) and stores the length it wrote back into `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            accepted.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_SAVED_SYN,
+            bytes.as_mut_ptr().cast::<libc::c_void>(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let len = (len as usize).min(SAVED_SYN_MAX);
+    Ok(bytes[..len].to_vec())
+}
+
+/// `TCP_SAVED_SYN` is Linux's.
+#[cfg(not(target_os = "linux"))]
+pub fn saved_syn<S: ?Sized>(_accepted: &S) -> io::Result<Vec<u8>> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 

@@ -2,7 +2,8 @@
 //! one of the others takes it over and the rest rejoin it, history and all; and against what is
 //! not a tcpchat server (a web server on the local port, Jupyter's 8888 say, a port that accepts
 //! and says nothing, an address that can be neither hosted nor joined), one line saying what it
-//! is, and no endless reconnecting.
+//! is, and no endless reconnecting. The terminal that hosts the room shows the server's side
+//! of its sockets on the inspector's server page; one that does not says where to look.
 
 // The harness sends signals with libc::kill; each call says why it is sound.
 #![allow(unsafe_code)]
@@ -228,4 +229,53 @@ fn an_address_that_can_be_neither_hosted_nor_joined_is_one_line() {
         output.contains("cannot host the room on 192.0.2.1:8888 and nobody listens there"),
         "{output}"
     );
+}
+
+/// The local port a client's screen says the kernel picked (`-- connected 127.0.0.1:PORT → …`).
+fn connected_from(tui: &Tui) -> u16 {
+    let text = tui.text();
+    let after = text
+        .split("connected 127.0.0.1:")
+        .nth(1)
+        .expect("the connected note");
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().expect("a port")
+}
+
+/// F5, the inspector's next page.
+const F5: &str = "\x1b[15~";
+
+#[test]
+fn the_hosting_terminal_shows_the_server_side_of_its_sockets() {
+    let data = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut host = local(&addr, "alice", data.path());
+    host.wait_for(hosting, "alice hosting");
+    let mut bob = local(&addr, "bob", data.path());
+    let bobs_port = connected_from(&bob);
+
+    // The inspector's last page, in the process that hosts: its listener and bob's
+    // connection as the server's socket sees it, with the nick the room gave it.
+    host.send(keys::F2);
+    host.wait_for_text("TCP inspector");
+    for _ in 0..4 {
+        host.send(F5);
+    }
+    host.wait_for_text(&format!("listener {addr} LISTEN"));
+    host.wait_for_text(&format!("127.0.0.1:{bobs_port} ⇄ {addr}  bob  ESTABLISHED"));
+    host.wait_for_text("observed: TCP_SAVED_SYN");
+    host.wait_for_text(&format!("127.0.0.1:{bobs_port} →"));
+
+    // Bob's process does not host: the page says where the server's side can be seen.
+    bob.send(keys::F2);
+    bob.wait_for_text("TCP inspector");
+    for _ in 0..4 {
+        bob.send(F5);
+    }
+    bob.wait_for_text("can be seen only in the");
+
+    bob.send(keys::CTRL_C);
+    bob.wait_exit(Duration::from_secs(5));
+    host.send(keys::CTRL_C);
+    host.wait_exit(Duration::from_secs(5));
 }

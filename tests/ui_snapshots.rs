@@ -842,3 +842,97 @@ fn reads_count_from_one_again_on_each_connection() {
     );
     insta::assert_snapshot!(terminal.backend());
 }
+
+/// The server's side as a hosting process samples it: a listener with one connection queued,
+/// two accepted (one joined as alice), a saved SYN (captured from Linux 6.18) and a TIME-WAIT
+/// on each side.
+fn server_sample() -> tcpchat::server::observe::ServerSample {
+    use tcpchat::server::observe::{ConnectionSample, ListenerSample, ServerSample};
+    use tcpchat::tcp_table::{Holder, Lingering};
+    use tcpchat::tcpinfo::TcpInfo;
+    let hex = "4500003ceb164000400651a37f0000017f000001da7ccbaf7ac4225000000000\
+               a002ffd7fe3000000204ffd70402080a201b9a83000000000103030a";
+    let raw: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let server: std::net::SocketAddr = "127.0.0.1:52143".parse().unwrap();
+    let connection = |port: u16, nick: Option<&str>, received: u64| ConnectionSample {
+        peer: std::net::SocketAddr::new(server.ip(), port),
+        local: Some(server),
+        nick: nick.map(str::to_owned),
+        info: Some(TcpInfo {
+            state: Some(1),
+            rtt_us: Some(38),
+            bytes_received: Some(received),
+            bytes_acked: Some(412),
+            segs_in: Some(9),
+            segs_out: Some(8),
+            recv_queue: Some(0),
+            send_queue: Some(0),
+            ..TcpInfo::default()
+        }),
+    };
+    ServerSample {
+        listener: ListenerSample {
+            addr: server,
+            info: Some(TcpInfo {
+                state: Some(10),
+                unacked: Some(1),
+                sacked: Some(128),
+                ..TcpInfo::default()
+            }),
+            reuse_address: Some(true),
+            paused: false,
+        },
+        connections: vec![
+            connection(55930, Some("alice"), 27),
+            connection(55932, None, 0),
+        ],
+        last_syn: Some(tcpchat::saved_syn::decode(&raw).map_err(|e| e.to_string())),
+        lingering: Ok(vec![
+            Lingering {
+                client: "127.0.0.1:55901".parse().unwrap(),
+                server,
+                holder: Holder::Server,
+                left: Some(Duration::from_secs(42)),
+            },
+            Lingering {
+                client: "127.0.0.1:55907".parse().unwrap(),
+                server,
+                holder: Holder::Client,
+                left: Some(Duration::from_secs(7)),
+            },
+        ]),
+    }
+}
+
+#[test]
+fn the_server_page_shows_the_hosts_sockets_and_says_where_it_cannot() {
+    let mut app = inspected_session();
+    // Not hosting: the page says where the server's side can be seen.
+    app.language = tcpchat::i18n::Language::Chinese;
+    let mut pages = String::new();
+    for _ in 0..4 {
+        press(&mut app, KeyCode::F(5), KeyModifiers::NONE);
+    }
+    let terminal = draw(&mut app, 80, 24);
+    pages.push_str(&format!("{}\n", terminal.backend()));
+    app.language = tcpchat::i18n::Language::English;
+    app.on_server_sample(Some(server_sample()));
+    let terminal = draw(&mut app, 80, 24);
+    pages.push_str(&format!("{}\n", terminal.backend()));
+    // The rest of it, scrolled to with the timeline's keys.
+    press(&mut app, KeyCode::PageDown, KeyModifiers::ALT);
+    let terminal = draw(&mut app, 80, 24);
+    pages.push_str(&format!("{}\n", terminal.backend()));
+    press(&mut app, KeyCode::PageUp, KeyModifiers::ALT);
+    // Stacked at 120×40: F5 goes between the client's stack and the server's page.
+    press(&mut app, KeyCode::F(5), KeyModifiers::NONE);
+    let stack = draw(&mut app, 120, 40);
+    assert!(format!("{}", stack.backend()).contains("handshake & close"));
+    press(&mut app, KeyCode::F(5), KeyModifiers::NONE);
+    let terminal = draw(&mut app, 120, 40);
+    pages.push_str(&format!("{}\n", terminal.backend()));
+    insta::assert_snapshot!(pages);
+}

@@ -20,8 +20,6 @@ pub enum ClientCommand<'a> {
 pub struct ClientCommandSpec {
     /// The name after `/`.
     pub name: &'static str,
-    /// Its arguments, as the help shows them.
-    pub args: &'static str,
     /// What it does, in a few words: its key in the catalogue (`locales/`).
     pub help: &'static str,
     build: for<'a> fn(&'a str) -> ClientCommand<'a>,
@@ -31,19 +29,16 @@ pub struct ClientCommandSpec {
 pub const CLIENT_COMMANDS: &[ClientCommandSpec] = &[
     ClientCommandSpec {
         name: "query",
-        args: "NICK",
         help: "commands.query",
         build: |rest| ClientCommand::Query(rest),
     },
     ClientCommandSpec {
         name: "close",
-        args: "",
         help: "commands.close",
         build: |_| ClientCommand::Close,
     },
     ClientCommandSpec {
         name: "lesson",
-        args: "[N]",
         help: "commands.lesson",
         build: |rest| ClientCommand::Lesson(rest),
     },
@@ -61,14 +56,13 @@ impl<'a> ClientCommand<'a> {
     }
 }
 
-/// The help's line for the client commands: their usages, and what each does in `language`.
+/// The help's line for the client commands: their names, and what each does in `language`,
+/// in a few words. One line, names only, keeps the help within 80×24; each command without
+/// its argument says how it is used.
 pub fn help_row(language: Language) -> (String, String) {
     let usage: Vec<String> = CLIENT_COMMANDS
         .iter()
-        .map(|spec| match spec.args {
-            "" => format!("/{}", spec.name),
-            args => format!("/{} {args}", spec.name),
-        })
+        .map(|spec| format!("/{}", spec.name))
         .collect();
     let what: Vec<String> = CLIENT_COMMANDS
         .iter()
@@ -107,15 +101,9 @@ mod tests {
     #[test]
     fn the_help_row_lists_every_client_command() {
         let (usage, what) = help_row(Language::English);
-        assert_eq!(usage, "/query NICK, /close, /lesson [N]");
-        assert_eq!(
-            what,
-            "typed: open a private buffer; close this buffer; a TCP lesson you do"
-        );
+        assert_eq!(usage, "/query, /close, /lesson");
+        assert_eq!(what, "typed: private buffer; close it; TCP lessons");
         let (_, chinese) = help_row(Language::Chinese);
-        assert_eq!(
-            chinese,
-            "输入命令：打开私聊缓冲区；关闭本缓冲区；动手做的 TCP 课"
-        );
+        assert_eq!(chinese, "输入命令：私聊；关闭；TCP 课");
     }
 }

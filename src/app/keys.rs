@@ -27,7 +27,8 @@ pub enum Action {
     ToggleInspector,
     /// Show the inspector's next page (when it shows one at a time).
     NextInspectorPage,
-    /// Scroll the inspector's timeline this many entries back (negative: towards the newest).
+    /// Scroll the inspector's timeline this many entries back (negative: towards the newest),
+    /// or its server page as many rows up.
     ScrollTimeline(i8),
     /// Show or hide each line's arrival time.
     ToggleTimestamps,

@@ -48,8 +48,9 @@ use tokio::time::Instant;
 use crate::codec::sanitize;
 use crate::editbox::EditBox;
 use crate::i18n::{Language, tr};
-use crate::inspector::Inspector;
+use crate::inspector::{Inspector, ServerSide};
 use crate::net::Outgoing;
+use crate::server::observe::ServerSample;
 use chrono::NaiveDateTime;
 
 use crate::protocol::{Command, EXIT, Framing};
@@ -332,6 +333,17 @@ impl App {
         self.dirty = true;
     }
 
+    /// A sample of the server's side, from the room this process hosts (`None`: it hosts
+    /// none now).
+    pub fn on_server_sample(&mut self, sample: Option<ServerSample>) {
+        let side = match sample {
+            Some(sample) => ServerSide::Sampled(Box::new(sample)),
+            None => ServerSide::Elsewhere,
+        };
+        self.inspector.on_server(side);
+        self.dirty = true;
+    }
+
     /// Adds one of the client's own notes to the buffer on screen.
     pub fn note(&mut self, text: &str, at: Instant) {
         self.note_in(self.buffers.current_index(), text, at);
@@ -482,7 +494,7 @@ impl App {
                 self.inspector.visible = !self.inspector.visible;
                 return vec![Effect::Inspect(self.inspector.visible)];
             }
-            Action::NextInspectorPage => self.inspector.page = self.inspector.page.next(),
+            Action::NextInspectorPage => self.inspector.next_page(),
             Action::ScrollTimeline(rows) => self.inspector.scroll_timeline(rows.into()),
             Action::ToggleTimestamps => self.timestamps = !self.timestamps,
             Action::ToggleMouse => {

@@ -12,12 +12,14 @@
 //! - `kernel`: the latest kernel figures next to the previous ones, so the screen can mark what
 //!   changed.
 //! - `tls`: TLS records, on the timeline during the handshake and with their reads after it.
+//! - `server`: the server's side of the sockets, when this process hosts the room.
 
 mod close;
 mod export;
 mod kernel;
 mod ladder;
 mod reads;
+mod server;
 mod timeline;
 mod tls;
 
@@ -26,6 +28,7 @@ pub use export::Heading;
 pub use kernel::KernelSamples;
 pub use ladder::{Arrow, Direction, Knowledge};
 pub use reads::{READ_BYTES_KEPT, READS_KEPT, ReadRecord};
+pub use server::ServerSide;
 pub use timeline::{Step, TIMELINE_LEN, TimelineEntry};
 
 use std::net::SocketAddr;
@@ -52,11 +55,20 @@ pub enum Page {
     Kernel,
     /// The raw bytes of the last reads.
     Reads,
+    /// The server's side: its listener, the connections it accepted, the last SYN, its
+    /// TIME-WAITs (shown when this process hosts the room).
+    Server,
 }
 
 impl Page {
     /// Every page, in order.
-    pub const ALL: [Self; 4] = [Self::Timeline, Self::Ladder, Self::Kernel, Self::Reads];
+    pub const ALL: [Self; 5] = [
+        Self::Timeline,
+        Self::Ladder,
+        Self::Kernel,
+        Self::Reads,
+        Self::Server,
+    ];
 
     /// The next page, wrapping around.
     pub fn next(self) -> Self {
@@ -71,6 +83,7 @@ impl Page {
             Self::Ladder => "handshake & close",
             Self::Kernel => "kernel",
             Self::Reads => "reads",
+            Self::Server => "server",
         }
     }
 }
@@ -99,6 +112,12 @@ pub struct Inspector {
     tls_handshaking: bool,
     /// Each connection's (ours, the server's) addresses, oldest first: what `--pcap` keeps.
     pub connections: Vec<(SocketAddr, SocketAddr)>,
+    /// The server's side of the sockets, as last sampled.
+    pub server: ServerSide,
+    /// Whether the pane is tall enough to stack the client's pages (set from the layout).
+    stacked: bool,
+    /// Rows the server's page is scrolled down.
+    server_scroll: usize,
 }
 
 impl Inspector {
@@ -112,9 +131,40 @@ impl Inspector {
         self.timeline.scrolled_back()
     }
 
-    /// Scrolls the timeline's view `rows` entries back (negative: towards the newest).
+    /// Scrolls the timeline's view `rows` entries back (negative: towards the newest); on
+    /// the server's page, scrolls that page `rows` rows up (negative: down).
     pub fn scroll_timeline(&mut self, rows: isize) {
-        self.timeline.scroll(rows);
+        match self.page {
+            Page::Server => self.server_scroll = self.server_scroll.saturating_add_signed(-rows),
+            _ => self.timeline.scroll(rows),
+        }
+    }
+
+    /// Rows the server's page is scrolled down from its top (the drawing caps it at the page's
+    /// length).
+    pub fn server_scroll(&self) -> usize {
+        self.server_scroll
+    }
+
+    /// The layout stacks the client's four pages in one (a tall pane): turning pages then
+    /// goes between that stack and the server's page.
+    pub fn set_stacked(&mut self, stacked: bool) {
+        self.stacked = stacked;
+    }
+
+    /// Shows the next page (F5): each in turn, or, stacked, the stack and the server's page
+    /// by turns.
+    pub fn next_page(&mut self) {
+        self.page = match (self.stacked, self.page) {
+            (true, Page::Server) => Page::Timeline,
+            (true, _) => Page::Server,
+            (false, page) => page.next(),
+        };
+    }
+
+    /// A new sample of the server's side.
+    pub fn on_server(&mut self, side: ServerSide) {
+        self.server = side;
     }
 
     /// The kept reads, oldest first.

@@ -21,6 +21,10 @@ pub struct ListenOptions {
     /// Set `SO_REUSEADDR` before `bind()` (Unix; on Windows it would let another process take
     /// the port, so it is never set there).
     pub reuse_address: bool,
+    /// Ask the kernel to keep each client's SYN (`TCP_SAVE_SYN`, Linux) for the inspector's
+    /// server page, which reads it once per accepted socket. Off for a headless server: the
+    /// kernel would hold a copy per connection that nobody reads.
+    pub save_syn: bool,
 }
 
 impl Default for ListenOptions {
@@ -28,6 +32,7 @@ impl Default for ListenOptions {
         Self {
             backlog: DEFAULT_BACKLOG,
             reuse_address: true,
+            save_syn: false,
         }
     }
 }
@@ -57,6 +62,10 @@ fn listen_on(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener
     };
     #[cfg(unix)]
     socket.set_reuseaddr(options.reuse_address)?;
+    if options.save_syn {
+        // Without it the server page says no SYN was saved; the room is hosted all the same.
+        let _ = crate::tcpinfo::save_syn(&socket);
+    }
     socket.bind(addr)?;
     socket.listen(options.backlog)
 }
@@ -67,25 +76,45 @@ fn listen_on(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener
 #[derive(Debug, Clone)]
 pub struct AcceptGate(tokio::sync::watch::Receiver<bool>);
 
+/// What opens an [`AcceptGate`]; dropped unused, the gate stays closed.
+#[derive(Debug)]
+pub struct GateKey(tokio::sync::watch::Sender<bool>);
+
+impl GateKey {
+    /// Opens the gate for good.
+    pub fn open(self) {
+        let _ = self.0.send(true);
+    }
+}
+
 impl AcceptGate {
+    /// A closed gate and its key.
+    pub fn closed() -> (GateKey, Self) {
+        let (open, gate) = tokio::sync::watch::channel(false);
+        (GateKey(open), Self(gate))
+    }
+
     /// Closed until the process gets SIGUSR1 (`kill -USR1 PID`), then open for good.
     #[cfg(unix)]
     pub fn until_sigusr1() -> io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut user1 = signal(SignalKind::user_defined1())?;
-        let (open, gate) = tokio::sync::watch::channel(false);
+        let (key, gate) = Self::closed();
         tokio::spawn(async move {
             if user1.recv().await.is_some() {
                 tracing::info!("SIGUSR1: accepting the connections queued, and new ones");
-                let _ = open.send(true);
+                key.open();
             }
         });
-        Ok(Self(gate))
+        Ok(gate)
     }
 
     /// Waits until accepting may start (at once if it may).
     pub async fn opened(&mut self) {
-        // The sender lives as long as its task, which only ends once it has opened the gate.
-        let _ = self.0.wait_for(|open| *open).await;
+        if self.0.wait_for(|open| *open).await.is_err() {
+            // The key is gone unused: the gate never opens (the server's shutdown still ends
+            // the wait).
+            std::future::pending::<()>().await;
+        }
     }
 }

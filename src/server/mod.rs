@@ -6,6 +6,8 @@
 //! servers. The rooms they share live in [`rooms`]; the lines they write, in
 //! [`crate::protocol`]. With `--tls` the connection's task first runs the TLS handshake
 //! ([`crate::tls::server`]), then the same session over it ([`crate::tls::transport`]).
+//! Given a [`observe::ServerView`] (the room local mode hosts), it tells it what its sockets
+//! are at listen, accept, join and close, for the inspector's server page.
 //!
 //! Shutdown: cancelling the token stops accepting, every chat client is told
 //! `*** server shutting down` and closed cleanly, and `run` returns within
@@ -20,6 +22,7 @@ mod history_query;
 mod identity;
 mod line_reader;
 pub mod listen;
+pub mod observe;
 mod outbox;
 mod removal;
 mod rooms;
@@ -196,6 +199,9 @@ pub struct Config {
     pub tls: Option<Arc<ServerTls>>,
     /// `--pause-accept`: nothing is accepted until the gate opens.
     pub accept_gate: Option<listen::AcceptGate>,
+    /// Where the server tells what its sockets are, for the inspector's server page (the room
+    /// local mode hosts); `None` costs nothing.
+    pub observe: Option<Arc<observe::ServerView>>,
 }
 
 /// What a host decides about who comes in and who runs the place.
@@ -291,6 +297,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         hosting,
         tls,
         accept_gate,
+        observe,
     } = config;
     let identity = match identity(history.as_ref(), &hosting) {
         Ok(identity) => Arc::new(identity),
@@ -346,19 +353,29 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             path,
             delivered: sequencer.delivered.clone(),
         }),
+        view: observe.clone(),
     });
     let limits = Arc::new(limits);
     let slots = Arc::new(Semaphore::new(limits.max_clients));
     let tracker = TaskTracker::new();
     let mut backoff = ACCEPT_BACKOFF.0;
+    if let Some(view) = &observe {
+        view.listening(&listener, &rooms);
+    }
     if let Some(mut gate) = accept_gate {
         info!(
             "accepting paused: the kernel finishes handshakes into the accept queue, up to the \
              backlog; SIGUSR1 starts accepting"
         );
+        if let Some(view) = &observe {
+            view.paused(true);
+        }
         tokio::select! {
             () = shutdown.cancelled() => {}
             () = gate.opened() => {}
+        }
+        if let Some(view) = &observe {
+            view.paused(false);
         }
     }
 
@@ -403,10 +420,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             continue;
         };
         info!(%peer, "accepted");
+        let seen = observe.as_ref().map(|view| view.accepted(&stream, peer));
         tracker.spawn(serve_connection(
             stream,
             peer,
-            (slot, address_slot),
+            (slot, address_slot, seen),
             mode,
             limits.clone(),
             shared.clone(),
@@ -415,6 +433,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         ));
     }
 
+    if let Some(view) = &observe {
+        view.stopped();
+    }
     drop(listener);
     info!(connections = tracker.len(), "shutting down");
     rooms.shut_down();
@@ -479,7 +500,12 @@ fn identity(history: Option<&HistoryConfig>, hosting: &Hosting) -> rusqlite::Res
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    _slots: (OwnedSemaphorePermit, access::AddressSlot),
+    // Dropped as the task ends, after the session: the slots are freed, the view told.
+    _slots: (
+        OwnedSemaphorePermit,
+        access::AddressSlot,
+        Option<observe::Registration>,
+    ),
     mode: Mode,
     limits: Arc<Limits>,
     shared: Arc<session::Shared>,

@@ -530,6 +530,14 @@ impl Rooms {
         }
     }
 
+    /// The nick of member `id`, as spelt now.
+    pub fn nick_of(&self, id: MemberId) -> Option<Nick> {
+        self.lock()
+            .members
+            .get(&id)
+            .map(|member| member.nick.clone())
+    }
+
     /// The member whose nick has key `key`: its id, nick as spelt and address.
     pub fn find(&self, key: &str) -> Option<(MemberId, Nick, Option<IpAddr>)> {
         let state = self.lock();

@@ -67,6 +67,8 @@ pub struct Shared {
     pub sequencer: mpsc::Sender<Request>,
     /// Where history is read from, if it is kept.
     pub history: Option<HistoryAccess>,
+    /// The inspector's view of the server's sockets, if this process shows one.
+    pub view: Option<Arc<super::observe::ServerView>>,
 }
 
 /// Serves one chat connection, plain or TLS, until it ends, then logs how.
@@ -105,6 +107,9 @@ pub async fn serve<S: Transport>(
     };
     info!(%peer, %nick, "joined");
     rooms.set_address(id, address);
+    if let Some(view) = &shared.view {
+        view.joined(peer, id);
+    }
     // Goes offline even if this task panics, so no ghost member stays behind.
     let _seat = Seat { rooms, id };
     let session = Session {

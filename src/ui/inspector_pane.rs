@@ -7,6 +7,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 
+use crate::i18n::Language;
 use crate::inspector::{Arrow, Closer, Direction, Inspector, Knowledge, Page, Step};
 use crate::tcpinfo::{self, TcpInfo};
 use crate::tls::record::Content;
@@ -19,19 +20,27 @@ const STACKED_FROM: u16 = 34;
 const LADDER_ROWS: u16 = 10;
 const READS_ROWS: u16 = 7;
 
-const DIM: Style = Style::new().fg(Color::DarkGray);
-const TITLE: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
+pub(super) const DIM: Style = Style::new().fg(Color::DarkGray);
+pub(super) const TITLE: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
 
-/// Draws `inspector` into `area` (nothing if the area is empty).
-pub(super) fn render(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
+/// Whether a pane of `area` shows the client's four pages stacked in one.
+pub(super) fn stacks(area: Rect) -> bool {
+    area.height >= STACKED_FROM
+}
+
+/// Draws `inspector` into `area` (nothing if the area is empty); the server's page speaks
+/// `language`.
+pub(super) fn render(inspector: &Inspector, language: Language, area: Rect, buf: &mut Buffer) {
     if area.is_empty() {
         return;
     }
     buf.set_style(area, Style::new().bg(Color::Black));
-    let stacked = area.height >= STACKED_FROM;
+    let stacked = stacks(area);
     render_tabs(inspector.page, stacked, row(area, 0), buf);
     let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
-    if stacked {
+    if inspector.page == Page::Server {
+        super::server_pane::render(inspector, language, body, buf);
+    } else if stacked {
         let mut y = body.y;
         for (page, rows) in [
             (Page::Ladder, LADDER_ROWS),
@@ -85,19 +94,39 @@ fn render_tabs(current: Page, stacked: bool, area: Rect, buf: &mut Buffer) {
     };
     let bar = Style::new().bg(Color::DarkGray).fg(Color::White);
     put(" TCP inspector ", bar.add_modifier(Modifier::BOLD), buf);
+    let chosen = bar.bg(Color::Cyan).fg(Color::Black);
     if stacked {
-        put("│ F2 closes", bar, buf);
+        // Two pages: the client's four stacked, and the server's.
+        let server = current == Page::Server;
+        put("│", bar, buf);
+        put(" client ", if server { bar } else { chosen }, buf);
+        put(" server ", if server { chosen } else { bar }, buf);
+        put(" F5 next · F2 closes", bar.fg(Color::Gray), buf);
         return;
     }
-    for page in Page::ALL {
-        let style = if page == current {
-            bar.bg(Color::Cyan).fg(Color::Black)
-        } else {
-            bar
-        };
-        put(&format!(" {} ", page.title()), style, buf);
+    let tabs: Vec<String> = Page::ALL
+        .iter()
+        .map(|page| format!(" {} ", page.title()))
+        .collect();
+    let used: usize = " TCP inspector ".len() + tabs.iter().map(String::len).sum::<usize>();
+    let hint = " F5 next · F2 closes";
+    let width = usize::from(area.width);
+    let hint = if used + hint.len() <= width {
+        hint
+    } else {
+        " F5 · F2"
+    };
+    if used + hint.len() <= width {
+        for (page, tab) in Page::ALL.iter().zip(&tabs) {
+            put(tab, if *page == current { chosen } else { bar }, buf);
+        }
+    } else {
+        // Too narrow for every tab: the page shown, and where it is among them.
+        let at = Page::ALL.iter().position(|&p| p == current).unwrap_or(0);
+        let tab = format!(" {} {}/{} ", current.title(), at + 1, Page::ALL.len());
+        put(&tab, chosen, buf);
     }
-    put(" F5 next · F2 closes", bar.fg(Color::Gray), buf);
+    put(hint, bar.fg(Color::Gray), buf);
 }
 
 fn render_page(inspector: &Inspector, page: Page, area: Rect, buf: &mut Buffer) {
@@ -109,11 +138,13 @@ fn render_page(inspector: &Inspector, page: Page, area: Rect, buf: &mut Buffer) 
         Page::Ladder => render_ladders(inspector, area, buf),
         Page::Kernel => render_kernel(inspector, area, buf),
         Page::Reads => render_reads(inspector, area, buf),
+        // Drawn by `render` itself, never stacked.
+        Page::Server => {}
     }
 }
 
 /// Writes `pieces` on one row, left to right, cut at the area's edge.
-fn put_row(buf: &mut Buffer, area: Rect, y: u16, pieces: &[(&str, Style)]) {
+pub(super) fn put_row(buf: &mut Buffer, area: Rect, y: u16, pieces: &[(&str, Style)]) {
     let mut x = area.x;
     for (text, style) in pieces {
         let room = usize::from(area.right().saturating_sub(x));
@@ -273,7 +304,7 @@ fn figures(info: &TcpInfo, previous: Option<&TcpInfo>) -> Vec<(&'static str, Str
 }
 
 /// `1234567` → `1,234,567`.
-fn group(n: u64) -> String {
+pub(super) fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -422,7 +453,7 @@ fn tls_records(records: &[(Content, u16)]) -> String {
 }
 
 /// The bytes as text, with line ends shown as `⏎` and other controls as `.`.
-fn printable(bytes: &[u8]) -> String {
+pub(super) fn printable(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .chars()
         .map(|c| match c {

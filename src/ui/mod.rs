@@ -6,8 +6,8 @@
 //! widgets take only that, so each is tested on its own.
 //!
 //! - [`layout`]: where each part goes at a size.
-//! - `scrollback_view`, `buffer_bar`, `status_bar`, `input_line`, `help`, `inspector_pane`,
-//!   `lesson_card`: the widgets.
+//! - `scrollback_view`, `buffer_bar`, `status_bar`, `input_line`, `help`, `inspector_pane`
+//!   (and its server page, `server_pane`), `lesson_card`: the widgets.
 //! - `style`: every colour, including the one each nick gets.
 //! - [`window_title`]: the terminal's title.
 
@@ -17,6 +17,7 @@ mod input_line;
 mod inspector_pane;
 mod lesson_card;
 mod scrollback_view;
+mod server_pane;
 mod status_bar;
 mod style;
 
@@ -137,6 +138,14 @@ pub fn text_area(app: &App, size: (u16, u16)) -> (usize, usize) {
     )
 }
 
+/// Whether the inspector at `size` for `app` is tall enough to stack the client's pages in
+/// one (the event loop tells [`crate::inspector::Inspector::set_stacked`], so F5 knows).
+pub fn inspector_stacked(app: &App, size: (u16, u16)) -> bool {
+    let mut parts = Parts::of(app);
+    parts.inspector = true;
+    inspector_pane::stacks(layout(size, parts).inspector)
+}
+
 /// Draws the whole screen for `app`.
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
@@ -149,7 +158,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         language: app.language,
     }
     .render(areas.scrollback, buf);
-    inspector_pane::render(&app.inspector, areas.inspector, buf);
+    inspector_pane::render(&app.inspector, app.language, areas.inspector, buf);
     let lesson_text = app.lesson.as_ref().and_then(|card| {
         crate::lesson::texts(app.language)
             .get(card.lesson)

@@ -45,7 +45,7 @@ fn a_chinese_locale_translates_the_chrome_and_leaves_the_protocol_alone() {
     for line in [
         "Enter                     发送这一行",
         "Alt-1..9, Ctrl-P/N        第 N 个缓冲区；上一个 / 下一个（Alt-Left/Right）",
-        "/query NICK, /close       输入命令：打开私聊缓冲区；关闭本缓冲区",
+        "/query, /close, /lesson   输入命令：私聊；关闭；TCP 课",
     ] {
         assert!(help.contains(line), "{line:?} in {help}");
     }
