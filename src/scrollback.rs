@@ -469,9 +469,10 @@ fn expand_tabs(text: &str) -> String {
     out
 }
 
-/// Row start offsets for `text` wrapped at `width` columns: at the last space that fits where
-/// there is one, else between graphemes; a grapheme wider than the room left starts a new row,
-/// so a wide character is never split.
+/// Row start offsets for `text` wrapped at `width` columns: at the last place a row may end that
+/// fits — after a space, or next to a wide (CJK) character, where Chinese and Japanese break
+/// lines, but never before closing punctuation (`，。）`) — else between graphemes; a grapheme
+/// wider than the room left starts a new row, so a wide character is never split.
 ///
 /// Two shortcuts keep ingest cheap, since grapheme segmentation is most of its cost: no
 /// grapheme is wider in cells than in bytes, so text no longer in bytes than `width` is one
@@ -484,22 +485,54 @@ pub fn wrap(text: &str, width: usize) -> Vec<u32> {
         let cells = text
             .bytes()
             .enumerate()
-            .map(|(offset, b)| (offset, b == b' ', 1));
+            .map(|(offset, b)| (offset, gap(b == b' ', false), 1));
         return wrap_cells(cells, width);
     }
-    let cells = text
-        .grapheme_indices(true)
-        .map(|(offset, g)| (offset, g == " ", usize::from(g.cell_width())));
+    let mut after_wide = false;
+    let cells = text.grapheme_indices(true).map(move |(offset, g)| {
+        let cells = usize::from(g.cell_width());
+        let wide = cells == 2;
+        let closing = g.chars().next().is_some_and(|c| CLOSING.contains(c));
+        let before = (wide || after_wide) && !closing && g != " ";
+        after_wide = wide;
+        (offset, gap(g == " ", before), cells)
+    });
     wrap_cells(cells, width)
 }
 
-/// The wrapping itself, over `(byte offset, is a space, cells)` per grapheme.
-fn wrap_cells(graphemes: impl Iterator<Item = (usize, bool, usize)>, width: usize) -> Vec<u32> {
+/// Punctuation a row may not start with: it closes what came before it.
+const CLOSING: &str = "，。、；：？！）】」』》〉”’…,.;:?!)]}";
+
+/// Where a row may end, around one grapheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gap {
+    /// Nowhere.
+    None,
+    /// After it: it is a space.
+    Space,
+    /// Before it: it is wide, or follows a wide one (CJK text breaks between characters).
+    Before,
+}
+
+fn gap(space: bool, before: bool) -> Gap {
+    match (space, before) {
+        (true, _) => Gap::Space,
+        (false, true) => Gap::Before,
+        (false, false) => Gap::None,
+    }
+}
+
+/// The wrapping itself, over `(byte offset, where a row may end, cells)` per grapheme.
+fn wrap_cells(graphemes: impl Iterator<Item = (usize, Gap, usize)>, width: usize) -> Vec<u32> {
     let mut starts = vec![0u32];
     let mut column = 0usize;
     let mut last_space: Option<(usize, usize)> = None; // (byte after the space, column there)
     let mut row_start = 0usize;
-    for (offset, space, cells) in graphemes {
+    for (offset, gap, cells) in graphemes {
+        let space = gap == Gap::Space;
+        if gap == Gap::Before && offset > row_start {
+            last_space = Some((offset, column));
+        }
         // A space that does not fit hangs past the edge (it is invisible) and becomes the break.
         // A break at an earlier space carries the word since it to the new row, which may
         // still leave no room for this grapheme: then it breaks again, right before it.
@@ -560,7 +593,7 @@ mod tests {
         for width in 1..40 {
             let graphemes = text
                 .grapheme_indices(true)
-                .map(|(o, g)| (o, g == " ", usize::from(g.cell_width())));
+                .map(|(o, g)| (o, gap(g == " ", false), usize::from(g.cell_width())));
             assert_eq!(
                 wrap(text, width),
                 wrap_cells(graphemes, width),
@@ -570,8 +603,23 @@ mod tests {
     }
 
     #[test]
+    fn chinese_breaks_between_characters_not_at_a_far_space_and_never_before_closing_marks() {
+        // The space after 调用 is far back: the row ends next to a wide character instead.
+        assert_eq!(
+            rows("客户端调用 shutdown(SHUT_WR)：它不会再发送任何数据。", 30),
+            ["客户端调用 shutdown(SHUT_WR)：", "它不会再发送任何数据。"]
+        );
+        // A closing mark stays on the row of what it closes.
+        assert_eq!(rows("你好你好，世界", 8), ["你好你", "好，世界"]);
+        // English inside Chinese is not split mid-word.
+        assert_eq!(rows("用 recv 读", 6), ["用 ", "recv ", "读"]);
+    }
+
+    #[test]
     fn a_word_carried_to_a_new_row_still_leaves_room_for_what_follows() {
-        assert_eq!(rows(" bcd你", 4), [" ", "bcd", "你"]);
+        assert_eq!(rows(" bcdef", 4), [" ", "bcde", "f"]);
+        // A wide character may start a row by itself: nothing is carried.
+        assert_eq!(rows(" bcd你", 4), [" bcd", "你"]);
     }
 
     #[test]

@@ -191,9 +191,10 @@ fn width_sweep_from_1_to_200_columns_with_wide_text() {
     text.push_str("<bob> emoji ❤️ ☺️ 👍🏽 👨‍👩‍👧‍👦 🏳️‍🌈 🇨🇳 e\u{301} 한국어 end\n");
     server.write_all(text.as_bytes()).expect("write");
     tui.wait_for_text("한국어 end");
-    // A wide character at every column: "x" * k shifts the 好s by one column each line.
+    // A wide character at every column: "x" * k shifts the 好s by one column each line (a
+    // row may end between wide characters, so each line's first row is full).
     for k in 0..4 {
-        let row = format!("{}{}", "x".repeat(k), "好".repeat((80 - k) / 2));
+        let row = format!("<bob> {}{}", "x".repeat(k), "好".repeat((80 - 6 - k) / 2));
         tui.wait_for(
             |s| rows(s).contains(&row),
             &format!("the 好 row shifted by {k}"),

@@ -435,16 +435,18 @@ fn wide_characters_wrap_whole_at_an_odd_width() {
     let server = Server::start("chat");
     let tui = join(&server.addr, "alice", 41, 12);
     let mut peer = plain_peer(&server.addr, "bob");
-    peer.send(&format!("{}\n", "你".repeat(30)));
-    // 41 columns hold 20 two-column characters and one empty column, never half of a 21st.
+    peer.send(&format!("{}\n", "你".repeat(40)));
+    // 41 columns hold 20 two-column characters and one empty column, never half of a 21st;
+    // the first row starts after the nick (a row may end between wide characters).
     tui.wait_for(
         |s| {
             let rows: Vec<String> = s.rows(0, 41).map(|r| r.trim_end().to_owned()).collect();
-            rows.iter().position(|r| r == "<bob>").is_some_and(|at| {
-                rows.get(at + 1..at + 3) == Some(&["你".repeat(20), "你".repeat(10)][..])
+            let first = format!("<bob> {}", "你".repeat(17));
+            rows.iter().position(|r| *r == first).is_some_and(|at| {
+                rows.get(at + 1..at + 3) == Some(&["你".repeat(20), "你".repeat(3)][..])
             })
         },
-        "30 CJK characters wrapped as 20 + 10 under <bob>",
+        "40 CJK characters wrapped as 17 after <bob>, then 20 + 3",
     );
 }
 
