@@ -217,6 +217,19 @@ fn at_80_by_24_the_card_keeps_the_question_and_the_verdict_and_says_what_scrolle
     for line in card.lines() {
         assert!(line.chars().count() <= 80, "{line}");
     }
+    // PgUp brings the first steps back; PgDn returns to the newest.
+    assert!(!card.contains("▸ listen(), connect(), accept()"), "{card}");
+    // More pages than the card has: it stops at the first step.
+    for _ in 0..6 {
+        tui.send(harness::keys::PAGE_UP);
+    }
+    tui.wait_for_text("▸ listen(), connect(), accept()");
+    tui.wait_for_no_text("rows above");
+    tui.wait_for_text("rows below · PgDn");
+    for _ in 0..6 {
+        tui.send("\x1b[6~");
+    }
+    tui.wait_for_no_text("rows below · PgDn");
     // After the verdict Enter opens the next lesson; Esc closes the card, and the chat is back.
     tui.send(keys::ENTER);
     tui.wait_for_text("Lesson 5/10");

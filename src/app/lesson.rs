@@ -2,7 +2,8 @@
 //! task's reports. The card's state is [`crate::lesson::Card`]; this only routes to it.
 //!
 //! While a card is open it takes the keys a lesson needs — a digit chooses, Enter makes the
-//! next step (after the verdict: opens the next lesson), Esc closes — and lets every other key
+//! next step (after the verdict: opens the next lesson), PgUp/PgDn scroll its steps when they
+//! do not all fit, Esc closes — and lets every other key
 //! of the key table through (F2 opens the inspector beside it, F1 the help, Ctrl-C quits).
 //! Other printable keys do nothing, so nothing is typed into a line the card hides.
 
@@ -13,6 +14,9 @@ use super::keys::Action;
 use super::{App, Effect};
 use crate::i18n::tr;
 use crate::lesson::{Card, LESSONS, LessonEvent, Phase, numbered, texts};
+
+/// Rows PgUp and PgDn scroll the card's steps.
+const PAGE: isize = 8;
 
 impl App {
     /// `/lesson` lists the lessons; `/lesson N` opens lesson N's card.
@@ -80,6 +84,14 @@ impl App {
                     .map_or(0, |text| text.choices.len());
                 let choice = digit as usize - '1' as usize;
                 card.choose(choice, choices);
+                Some(Vec::new())
+            }
+            KeyCode::PageUp => {
+                card.scroll(PAGE);
+                Some(Vec::new())
+            }
+            KeyCode::PageDown => {
+                card.scroll(-PAGE);
                 Some(Vec::new())
             }
             // Printable keys would type into the line the card hides.

@@ -31,6 +31,8 @@ pub struct Card {
     pub outcome: Option<usize>,
     /// Why the run stopped, if a step failed.
     pub error: Option<String>,
+    /// Rows the steps are scrolled back from the newest (PgUp), when they do not all fit.
+    pub scrolled_back: usize,
 }
 
 impl Card {
@@ -43,6 +45,7 @@ impl Card {
             running: false,
             outcome: None,
             error: None,
+            scrolled_back: 0,
         };
         (card, Request::Start(index))
     }
@@ -81,6 +84,13 @@ impl Card {
         Some(Request::Step(self.steps.len()))
     }
 
+    /// Scrolls the steps `rows` back (negative: towards the newest), at most as far as they
+    /// have rows (drawing clamps it to what the pane leaves hidden).
+    pub fn scroll(&mut self, rows: isize) {
+        let most = self.spec().steps.len() + self.steps.iter().map(Vec::len).sum::<usize>();
+        self.scrolled_back = self.scrolled_back.saturating_add_signed(rows).min(most);
+    }
+
     /// The runner reports a step; reports about another lesson (one closed meanwhile) are
     /// ignored.
     pub fn on_event(&mut self, event: LessonEvent) {
@@ -94,6 +104,7 @@ impl Card {
                 self.steps.push(facts);
                 self.outcome = outcome.or(self.outcome);
                 self.running = false;
+                self.scrolled_back = 0;
             }
             LessonEvent::Failed {
                 lesson,

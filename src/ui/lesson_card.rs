@@ -225,10 +225,25 @@ impl LessonCard<'_> {
         }
         let room = height.saturating_sub(lines.len() + ending.len());
         if steps.len() > room {
-            let hidden = steps.len() + 1 - room.max(1);
-            steps.drain(..hidden.min(steps.len()));
-            let marker = tr!(self.language, "lesson.earlier", count = hidden);
-            steps.insert(0, Line::styled(marker, style::DIM));
+            // The newest rows show, unless PgUp scrolled back; a marker row at each end that
+            // has rows beyond it.
+            let back = self.card.scrolled_back;
+            let markers = if back > 0 { 2 } else { 1 };
+            let shown = room.saturating_sub(markers).max(1).min(steps.len());
+            let back = back.min(steps.len() - shown);
+            let end = steps.len() - back;
+            let start = end - shown;
+            let below = steps.len() - end;
+            let mut window: Vec<Line<'static>> = steps.drain(start..end).collect();
+            if start > 0 {
+                let marker = tr!(self.language, "lesson.earlier", count = start);
+                window.insert(0, Line::styled(marker, style::DIM));
+            }
+            if below > 0 {
+                let marker = tr!(self.language, "lesson.later", count = below);
+                window.push(Line::styled(marker, style::DIM));
+            }
+            steps = window;
         }
         // Blank rows between the parts, where the pane has rows to spare.
         let spare = height.saturating_sub(lines.len() + steps.len() + ending.len());
