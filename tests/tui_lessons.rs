@@ -221,7 +221,7 @@ fn at_80_by_24_the_card_keeps_the_question_and_the_verdict_and_says_what_scrolle
     assert!(!card.contains("▸ listen(), connect(), accept()"), "{card}");
     // More pages than the card has: it stops at the first step.
     for _ in 0..6 {
-        tui.send(harness::keys::PAGE_UP);
+        tui.send(keys::PAGE_UP);
     }
     tui.wait_for_text("▸ listen(), connect(), accept()");
     tui.wait_for_no_text("rows above");
