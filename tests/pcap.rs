@@ -17,7 +17,7 @@ mod common;
 #[allow(dead_code)]
 mod harness;
 
-use common::prerequisite;
+use common::{prerequisite, runs};
 use harness::{Server, Tui, keys};
 
 /// Whether this process may open a packet socket, or why not.
@@ -27,20 +27,11 @@ fn may_capture() -> Result<(), String> {
         .map_err(|error| format!("a packet socket: {error}"))
 }
 
-fn tcpdump_present() -> Result<(), String> {
-    match std::process::Command::new("tcpdump")
-        .arg("--version")
-        .output()
-    {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(format!("`tcpdump --version` exited with {}", out.status)),
-        Err(error) => Err(format!("cannot run tcpdump: {error}")),
-    }
-}
-
 #[test]
 fn the_session_is_written_as_a_capture_file_tcpdump_reads() {
-    if !prerequisite("capture", may_capture()) || !prerequisite("tcpdump", tcpdump_present()) {
+    if !prerequisite("capture", may_capture())
+        || !prerequisite("tcpdump", runs("tcpdump", &["--version"]))
+    {
         return;
     }
     let server = Server::start("chat");
@@ -94,21 +85,9 @@ fn the_session_is_written_as_a_capture_file_tcpdump_reads() {
     );
 }
 
-/// `setpriv` (util-linux), to take CAP_NET_RAW away from the client.
-fn setpriv_present() -> Result<(), String> {
-    match std::process::Command::new("setpriv")
-        .arg("--version")
-        .output()
-    {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(format!("`setpriv --version` exited with {}", out.status)),
-        Err(error) => Err(format!("cannot run setpriv: {error}")),
-    }
-}
-
 #[test]
 fn without_a_packet_socket_the_client_says_why_and_writes_nothing() {
-    if !prerequisite("setpriv", setpriv_present()) {
+    if !prerequisite("setpriv", runs("setpriv", &["--version"])) {
         return;
     }
     let server = Server::start("chat");

@@ -15,7 +15,7 @@ mod common;
 #[allow(dead_code)]
 mod harness;
 
-use common::prerequisite;
+use common::{prerequisite, runs};
 use harness::{Server, Tui, keys};
 use tcpchat::lesson::LESSONS;
 
@@ -264,13 +264,7 @@ fn a_chinese_locale_gets_the_lesson_in_chinese_and_the_kernels_words_as_they_are
 
 #[test]
 fn without_a_packet_socket_the_card_says_so_once_and_the_lesson_still_runs() {
-    let setpriv = std::process::Command::new("setpriv")
-        .arg("--version")
-        .output();
-    let available = setpriv
-        .map(drop)
-        .map_err(|error| format!("cannot run setpriv: {error}"));
-    if !prerequisite("setpriv", available) {
+    if !prerequisite("setpriv", runs("setpriv", &["--version"])) {
         return;
     }
     let server = Server::start("chat");

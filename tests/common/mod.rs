@@ -53,6 +53,20 @@ pub fn prerequisite(name: &str, available: Result<(), String>) -> bool {
     false
 }
 
+/// Whether `program args...` runs and succeeds here (a tool a test needs), or why not: for
+/// [`prerequisite`].
+pub fn runs(program: &str, args: &[&str]) -> Result<(), String> {
+    match std::process::Command::new(program).args(args).output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "`{program} {}` exited with {}",
+            args.join(" "),
+            out.status
+        )),
+        Err(error) => Err(format!("cannot run {program}: {error}")),
+    }
+}
+
 /// The longest any single wait (connect, read, write) may take.
 pub const DEADLINE: Duration = Duration::from_secs(5);
 
