@@ -47,7 +47,8 @@ fn rows(text: &str, width: usize, indent: usize, style: Style) -> Vec<Line<'stat
 }
 
 /// One fact: its side, its text (wrapped under itself), and its source at the right edge of
-/// the last row, or of a row of its own when the last row has no room for it.
+/// the last row, or of a row of its own when the last row has no room for it. A captured
+/// segment's side, `wire`, is its source.
 fn fact_rows(fact: &Fact, width: usize, style: Style) -> Vec<Line<'static>> {
     const INDENT: usize = 9; // two spaces, the side in six, one space
     let source = format!("[{}]", fact.source.name());
@@ -58,6 +59,10 @@ fn fact_rows(fact: &Fact, width: usize, style: Style) -> Vec<Line<'static>> {
             format!("  {:<6} {}", fact.side.name(), text.trim_start()),
             style,
         );
+    }
+    // A segment's row says where it comes from in its side column (`wire`): no tag needed.
+    if fact.source == Source::Captured {
+        return lines;
     }
     let last = lines.last().map_or(0, |line| line.width());
     if last + 2 + source.width() <= width {

@@ -83,13 +83,13 @@ impl Experiment for Backlog {
                         let mut client = Sock::new()?;
                         let result = client.connect(*addr, WAIT).await;
                         let text = match &result {
-                            Ok(()) => format!("client {number}: connect() = 0"),
-                            Err(error) => format!("client {number}: connect() failed: {error}"),
+                            Ok(()) => format!("#{number} connect() = 0"),
+                            Err(error) => format!("#{number} connect() failed: {error}"),
                         };
                         facts.push(Fact::returned(Side::Client, text));
                         facts.push(Fact::kernel(
                             Side::Client,
-                            format!("client {number}: {}", state(&client.info()?)),
+                            format!("#{number} {}", state(&client.info()?)),
                         ));
                         self.clients.push(client);
                     }
@@ -102,22 +102,15 @@ impl Experiment for Backlog {
                     let started = Instant::now();
                     client.start_connect(*addr)?;
                     let (text, third) = match client.connected(WATCH).await {
-                        Ok(true) => ("client 3: connect() = 0".to_owned(), Third::Connected),
+                        Ok(true) => ("#3 connect() = 0".to_owned(), Third::Connected),
                         Ok(false) => (
-                            format!(
-                                "client 3: connect() still waiting after {}",
-                                elapsed(started)
-                            ),
+                            format!("#3 connect() still waiting after {}", elapsed(started)),
                             Third::Waiting,
                         ),
-                        Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => (
-                            "client 3: connect() = -1 ECONNREFUSED".to_owned(),
-                            Third::Refused,
-                        ),
-                        Err(error) => (
-                            format!("client 3: connect() failed: {error}"),
-                            Third::Refused,
-                        ),
+                        Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => {
+                            ("#3 connect() = -1 ECONNREFUSED".to_owned(), Third::Refused)
+                        }
+                        Err(error) => (format!("#3 connect() failed: {error}"), Third::Refused),
                     };
                     self.third = Some(third);
                     let info = client
@@ -127,11 +120,11 @@ impl Experiment for Backlog {
                         .await?;
                     let facts = vec![
                         Fact::returned(Side::Client, text),
-                        Fact::kernel(Side::Client, format!("client 3: {}", state(&info))),
+                        Fact::kernel(Side::Client, format!("#3 {}", state(&info))),
                         Fact::kernel(
                             Side::Client,
                             format!(
-                                "client 3: tcpi_total_retrans = {}: SYNs sent again",
+                                "#3 tcpi_total_retrans = {}: SYNs sent again",
                                 figure(info.retransmits)
                             ),
                         ),

@@ -33,7 +33,7 @@ impl Experiment for Ports {
                         let server = socket.accept(WAIT).await?;
                         facts.push(Fact::returned(
                             Side::Client,
-                            format!("client {number}: {} → {}", client.local()?, client.peer()?),
+                            format!("#{number} {} → {}", client.local()?, client.peer()?),
                         ));
                         self.connections.push((client, server));
                     }
