@@ -11,6 +11,13 @@ pub enum ClientCommand<'a> {
     Query(&'a str),
     /// `/close`: close the buffer on screen.
     Close,
+    /// `/lab ...`: the framing lab's knobs and probe (the words after it, parsed by
+    /// [`crate::lab::parse`]).
+    Lab(&'a str),
+    /// `/shutdown wr|rd`: close one half of the connection now.
+    Shutdown(&'a str),
+    /// `/reset`: close with `SO_LINGER` 0, an RST.
+    Reset,
 }
 
 /// One client command as the help lists it, and how its line becomes a [`ClientCommand`].
@@ -38,6 +45,24 @@ pub const CLIENT_COMMANDS: &[ClientCommandSpec] = &[
         args: "",
         help: "commands.close",
         build: |_| ClientCommand::Close,
+    },
+    ClientCommandSpec {
+        name: "lab",
+        args: "[recv|delay|pause|resume|send|nagle|rcvbuf|probe|off …]",
+        help: "lab.command",
+        build: |rest| ClientCommand::Lab(rest),
+    },
+    ClientCommandSpec {
+        name: "shutdown",
+        args: "wr|rd",
+        help: "lab.command_shutdown",
+        build: |rest| ClientCommand::Shutdown(rest),
+    },
+    ClientCommandSpec {
+        name: "reset",
+        args: "",
+        help: "lab.command_reset",
+        build: |_| ClientCommand::Reset,
     },
 ];
 
@@ -83,6 +108,15 @@ mod tests {
         );
         assert_eq!(ClientCommand::parse("/close"), Some(ClientCommand::Close));
         assert_eq!(ClientCommand::parse("/closer"), None);
+        assert_eq!(
+            ClientCommand::parse("/lab recv 4"),
+            Some(ClientCommand::Lab("recv 4"))
+        );
+        assert_eq!(
+            ClientCommand::parse("/shutdown wr"),
+            Some(ClientCommand::Shutdown("wr"))
+        );
+        assert_eq!(ClientCommand::parse("/reset"), Some(ClientCommand::Reset));
         assert_eq!(ClientCommand::parse("query bob"), None);
         assert_eq!(ClientCommand::parse("//query bob"), None);
         for spec in CLIENT_COMMANDS {
@@ -99,9 +133,21 @@ mod tests {
     #[test]
     fn the_help_row_lists_every_client_command() {
         let (usage, what) = help_row(Language::English);
-        assert_eq!(usage, "/query NICK, /close");
-        assert_eq!(what, "typed: open a private buffer; close this buffer");
+        assert_eq!(
+            usage,
+            "/query NICK, /close, /lab [recv|delay|pause|resume|send|nagle|rcvbuf|probe|off …], \
+             /shutdown wr|rd, /reset"
+        );
+        assert_eq!(
+            what,
+            "typed: open a private buffer; close this buffer; the framing lab (recv size, pause, \
+             send mode, Nagle, probe); close one half (our FIN, or stop reading); close with an RST"
+        );
         let (_, chinese) = help_row(Language::Chinese);
-        assert_eq!(chinese, "输入命令：打开私聊缓冲区；关闭本缓冲区");
+        assert_eq!(
+            chinese,
+            "输入命令：打开私聊缓冲区；关闭本缓冲区；分帧实验（recv 大小、暂停、发送方式、Nagle、探测）；\
+             关闭一半（我们的 FIN，或停止读取）；以 RST 关闭"
+        );
     }
 }

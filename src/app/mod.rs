@@ -28,6 +28,8 @@ mod greeting;
 pub mod ingest;
 pub mod keymap;
 pub mod keys;
+mod lab;
+pub use lab::describe as lab_knobs;
 mod mention;
 mod network;
 mod numbering;
@@ -48,6 +50,7 @@ use crate::codec::sanitize;
 use crate::editbox::EditBox;
 use crate::i18n::{Language, tr};
 use crate::inspector::Inspector;
+use crate::lab::Knobs;
 use crate::net::Outgoing;
 use chrono::NaiveDateTime;
 
@@ -76,6 +79,8 @@ pub enum Effect {
     Repaint,
     /// The inspector opened or closed: start or stop live `TCP_INFO` samples.
     Inspect(bool),
+    /// The framing lab's knobs changed: hand them to the network task.
+    Lab(Knobs),
     /// Ring the terminal's bell: someone named us, or wrote to us privately.
     Bell,
     /// The terminal's title should say how many lines are unread in buffers not on screen

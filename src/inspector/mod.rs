@@ -11,10 +11,13 @@
 //! - `reads`: the raw bytes of the last reads, so read boundaries can be seen.
 //! - `kernel`: the latest kernel figures next to the previous ones, so the screen can mark what
 //!   changed.
+//! - `framing`: the framing lab's counts of our own `send()`/`recv()` calls and the lines
+//!   they assemble into, beside the knobs.
 //! - `tls`: TLS records, on the timeline during the handshake and with their reads after it.
 
 mod close;
 mod export;
+mod framing;
 mod kernel;
 mod ladder;
 mod reads;
@@ -23,6 +26,7 @@ mod tls;
 
 pub use close::Closer;
 pub use export::Heading;
+pub use framing::{Calls, FramingLab, SIZES_KEPT, median};
 pub use kernel::KernelSamples;
 pub use ladder::{Arrow, Direction, Knowledge};
 pub use reads::{READ_BYTES_KEPT, READS_KEPT, ReadRecord};
@@ -32,6 +36,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::lab::LabEvent;
 use crate::net::NetEvent;
 use crate::tcpinfo::TcpInfo;
 use close::CloseFacts;
@@ -51,11 +56,19 @@ pub enum Page {
     Kernel,
     /// The raw bytes of the last reads.
     Reads,
+    /// The framing lab: our `send()`/`recv()` calls, the segments, the queues, the lines.
+    Framing,
 }
 
 impl Page {
     /// Every page, in order.
-    pub const ALL: [Self; 4] = [Self::Timeline, Self::Ladder, Self::Kernel, Self::Reads];
+    pub const ALL: [Self; 5] = [
+        Self::Timeline,
+        Self::Ladder,
+        Self::Kernel,
+        Self::Reads,
+        Self::Framing,
+    ];
 
     /// The next page, wrapping around.
     pub fn next(self) -> Self {
@@ -70,6 +83,7 @@ impl Page {
             Self::Ladder => "handshake & close",
             Self::Kernel => "kernel",
             Self::Reads => "reads",
+            Self::Framing => "framing",
         }
     }
 }
@@ -94,6 +108,8 @@ pub struct Inspector {
     /// The kernel's figures for the current (or last) connection.
     pub kernel: KernelSamples,
     reads: Reads,
+    /// The framing lab's counts and knobs.
+    pub framing: FramingLab,
     /// Whether a TLS handshake is under way: its records go to the timeline.
     tls_handshaking: bool,
 }
@@ -172,6 +188,7 @@ impl Inspector {
                 self.handshake_took = Some(*handshake);
                 self.tls_handshaking = true;
                 self.reads.new_session();
+                self.framing.new_session();
                 self.handshake = handshake_ladder(info.as_ref(), *handshake);
                 self.sample(info.as_ref());
             }
@@ -189,11 +206,13 @@ impl Inspector {
                 self.timeline
                     .record(at, Step::Recv, format!("recv() → {} B", bytes.len()));
                 self.reads.keep(self.timeline.since_start(at), bytes);
+                self.framing.on_recv(bytes);
             }
             NetEvent::Sent { bytes, exit } => {
                 let what = if *exit { ": exit" } else { "" };
                 self.timeline
                     .record(at, Step::Send, format!("send({bytes} B){what}"));
+                self.framing.on_send(*bytes);
             }
             NetEvent::FinSent { before, info } => {
                 self.timeline
@@ -215,6 +234,10 @@ impl Inspector {
                     .record(at, Step::Close, format!("reconnect in {secs} s"));
             }
             NetEvent::NotSent(_) => {}
+            NetEvent::Lab(lab) => {
+                self.timeline.record(at, Step::Setup, lab_step(lab));
+                self.framing.on_lab(lab);
+            }
             NetEvent::TookOver { .. } => {
                 let text = "the host left: bind() + listen() here, hosting the room";
                 self.timeline.record(at, Step::Setup, text.to_owned());
@@ -245,6 +268,24 @@ impl Inspector {
                 self.timeline.record(at, Step::Error, failure.to_string());
             }
         }
+    }
+}
+
+/// A lab event on the timeline, in the syscalls' words.
+fn lab_step(event: &LabEvent) -> String {
+    match event {
+        LabEvent::Probed { nagle, rounds } => {
+            let nagle = if *nagle { "on" } else { "off" };
+            let median = median(rounds).map_or_else(|| "no reply".to_owned(), millis);
+            format!("probe, Nagle {nagle}: write, write, read: median {median}")
+        }
+        LabEvent::Nagle(true) => "setsockopt(TCP_NODELAY, 0): Nagle on".to_owned(),
+        LabEvent::Nagle(false) => "setsockopt(TCP_NODELAY, 1): Nagle off".to_owned(),
+        LabEvent::RcvBuf { asked, kernel } => {
+            format!("setsockopt(SO_RCVBUF, {asked}): the kernel keeps {kernel}")
+        }
+        LabEvent::ReadShut => "shutdown(SHUT_RD): we read no more".to_owned(),
+        LabEvent::Failed(why) => format!("failed: {why}"),
     }
 }
 

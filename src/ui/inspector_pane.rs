@@ -7,6 +7,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 
+use crate::i18n::Language;
 use crate::inspector::{Arrow, Closer, Direction, Inspector, Knowledge, Page, Step};
 use crate::tcpinfo::{self, TcpInfo};
 use crate::tls::record::Content;
@@ -23,12 +24,13 @@ const DIM: Style = Style::new().fg(Color::DarkGray);
 const TITLE: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
 
 /// Draws `inspector` into `area` (nothing if the area is empty).
-pub(super) fn render(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
+pub(super) fn render(inspector: &Inspector, language: Language, area: Rect, buf: &mut Buffer) {
     if area.is_empty() {
         return;
     }
     buf.set_style(area, Style::new().bg(Color::Black));
-    let stacked = area.height >= STACKED_FROM;
+    // The framing page is the lab's whole view: it takes the pane, however tall.
+    let stacked = area.height >= STACKED_FROM && inspector.page != Page::Framing;
     render_tabs(inspector.page, stacked, row(area, 0), buf);
     let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
     if stacked {
@@ -46,7 +48,7 @@ pub(super) fn render(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
                 usize::from(section.width),
                 TITLE,
             );
-            render_page(inspector, page, below_title(section), buf);
+            render_page(inspector, language, page, below_title(section), buf);
             y += rows;
         }
         let rest = Rect::new(body.x, y, body.width, body.bottom().saturating_sub(y));
@@ -57,9 +59,9 @@ pub(super) fn render(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
             usize::from(rest.width),
             TITLE,
         );
-        render_page(inspector, Page::Timeline, below_title(rest), buf);
+        render_page(inspector, language, Page::Timeline, below_title(rest), buf);
     } else {
-        render_page(inspector, inspector.page, body, buf);
+        render_page(inspector, language, inspector.page, body, buf);
     }
 }
 
@@ -100,7 +102,13 @@ fn render_tabs(current: Page, stacked: bool, area: Rect, buf: &mut Buffer) {
     put(" F5 next · F2 closes", bar.fg(Color::Gray), buf);
 }
 
-fn render_page(inspector: &Inspector, page: Page, area: Rect, buf: &mut Buffer) {
+fn render_page(
+    inspector: &Inspector,
+    language: Language,
+    page: Page,
+    area: Rect,
+    buf: &mut Buffer,
+) {
     if area.is_empty() {
         return;
     }
@@ -109,6 +117,7 @@ fn render_page(inspector: &Inspector, page: Page, area: Rect, buf: &mut Buffer) 
         Page::Ladder => render_ladders(inspector, area, buf),
         Page::Kernel => render_kernel(inspector, area, buf),
         Page::Reads => render_reads(inspector, area, buf),
+        Page::Framing => super::framing_pane::render(inspector, language, area, buf),
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`window_title`]: the terminal's title.
 
 mod buffer_bar;
+mod framing_pane;
 mod help;
 mod input_line;
 mod inspector_pane;
@@ -147,7 +148,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         language: app.language,
     }
     .render(areas.scrollback, buf);
-    inspector_pane::render(&app.inspector, areas.inspector, buf);
+    inspector_pane::render(&app.inspector, app.language, areas.inspector, buf);
     BufferBar {
         items: app
             .buffers
