@@ -680,7 +680,7 @@ where
                 }
                 Outgoing::Lab(Action::Probe) => {
                     let nagle = lab.borrow().nagle;
-                    match probe(&mut wr, &framing.encode(PROBE_LINE), &replied).await {
+                    match probe(&mut wr, &framing.encode(PROBE_LINE), &replied, events).await? {
                         Ok(rounds) => {
                             let event = LabEvent::Probed { nagle, rounds };
                             emit(events, NetEvent::Lab(event)).await?;
@@ -887,11 +887,14 @@ async fn send_as<W: AsyncWrite + Unpin>(
 /// The write-write-read probe: [`PROBE_ROUNDS`] times, half of `wire`, then the rest, then the
 /// time until the next read (`replied`). With Nagle on, the second write waits for the ACK of
 /// the first, which the server delays (nothing to answer yet): the ~40 ms stall.
+/// Each round's two `send()`s are reported after it is timed, so reporting them does not
+/// slow the round. The outer error: the UI is gone.
 async fn probe<W: AsyncWrite + Unpin>(
     wr: &mut W,
     wire: &[u8],
     replied: &Notify,
-) -> io::Result<Vec<Option<Duration>>> {
+    events: &mpsc::Sender<Stamped>,
+) -> Result<io::Result<Vec<Option<Duration>>>, UiGone> {
     let (first, second) = wire.split_at(wire.len() / 2);
     let mut rounds = Vec::with_capacity(PROBE_ROUNDS);
     for _ in 0..PROBE_ROUNDS {
@@ -899,15 +902,23 @@ async fn probe<W: AsyncWrite + Unpin>(
         tokio::pin!(reply);
         reply.as_mut().enable();
         let started = Instant::now();
-        wr.write_all(first).await?;
-        wr.write_all(second).await?;
-        wr.flush().await?;
+        let written = async {
+            wr.write_all(first).await?;
+            wr.write_all(second).await?;
+            wr.flush().await
+        };
+        if let Err(error) = written.await {
+            return Ok(Err(error));
+        }
         let took = tokio::time::timeout(PROBE_WAIT, reply).await.ok();
         rounds.push(took.map(|()| started.elapsed()));
+        for bytes in [first.len(), second.len()] {
+            emit(events, NetEvent::Sent { bytes, exit: false }).await?;
+        }
         // Let the rest of the reply come in before the next round.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(rounds)
+    Ok(Ok(rounds))
 }
 
 #[cfg(test)]

@@ -20,6 +20,16 @@ const WAITING: Style = Style::new().fg(Color::Magenta);
 /// Columns of the label before each value.
 const LABEL: usize = 13;
 
+/// Columns a value gets, at least and at most.
+const VALUE_MIN: usize = 24;
+const VALUE_MAX: usize = 34;
+
+/// Columns kept for a figure's source before values are narrowed.
+const SOURCE_MIN: usize = 20;
+
+/// Sizes of the last calls shown on a row.
+const SIZES_SHOWN: usize = 8;
+
 /// Draws the framing page of `inspector` into `area`, in `language`.
 pub(super) fn render(inspector: &Inspector, language: Language, area: Rect, buf: &mut Buffer) {
     let lab = &inspector.framing;
@@ -45,47 +55,21 @@ pub(super) fn render(inspector: &Inspector, language: Language, area: Rect, buf:
         lines = lab.lines,
         last = lab.lines_last_read
     );
+    let segs = format!(
+        "{} / {}",
+        field(|i| i.data_segs_out),
+        field(|i| i.data_segs_in)
+    );
+    let windows = format!(
+        "{} / {}",
+        bytes(field(|i| i.snd_wnd)),
+        bytes(field(|i| i.rcv_wnd))
+    );
     let mut rows: Vec<(String, String, String, Style)> = vec![
         (
             "send()".to_owned(),
             calls(&lab.sends, language),
             counted.clone(),
-            VALUE,
-        ),
-        (
-            "segs out".to_owned(),
-            field(|i| i.data_segs_out),
-            "data_segs_out".to_owned(),
-            VALUE,
-        ),
-        (
-            "segs in".to_owned(),
-            field(|i| i.data_segs_in),
-            "data_segs_in".to_owned(),
-            VALUE,
-        ),
-        (
-            "SIOCINQ".to_owned(),
-            bytes(field(|i| i.recv_queue)),
-            tr!(language, "lab.page_inq"),
-            VALUE,
-        ),
-        (
-            "SIOCOUTQ".to_owned(),
-            bytes(field(|i| i.send_queue)),
-            tr!(language, "lab.page_outq"),
-            VALUE,
-        ),
-        (
-            "snd_wnd".to_owned(),
-            bytes(field(|i| i.snd_wnd)),
-            tr!(language, "lab.page_snd_wnd"),
-            VALUE,
-        ),
-        (
-            "rcv_wnd".to_owned(),
-            bytes(field(|i| i.rcv_wnd)),
-            tr!(language, "lab.page_rcv_wnd"),
             VALUE,
         ),
         (
@@ -105,6 +89,30 @@ pub(super) fn render(inspector: &Inspector, language: Language, area: Rect, buf:
             waiting,
             counted.clone(),
             WAITING,
+        ),
+        (
+            "segs out/in".to_owned(),
+            segs,
+            "data_segs_out / data_segs_in".to_owned(),
+            VALUE,
+        ),
+        (
+            "SIOCINQ".to_owned(),
+            bytes(field(|i| i.recv_queue)),
+            tr!(language, "lab.page_inq"),
+            VALUE,
+        ),
+        (
+            "SIOCOUTQ".to_owned(),
+            bytes(field(|i| i.send_queue)),
+            tr!(language, "lab.page_outq"),
+            VALUE,
+        ),
+        (
+            "windows".to_owned(),
+            windows,
+            tr!(language, "lab.page_windows"),
+            VALUE,
         ),
     ];
     if let Some((nagle, rounds)) = &lab.probe {
@@ -157,13 +165,17 @@ pub(super) fn render(inspector: &Inspector, language: Language, area: Rect, buf:
         put(buf, area, y, &[(&tr!(language, "lab.page_paused"), DIM)]);
         y += 1;
     }
-    // The source goes after the value where the row has room, else it is cut.
-    let value_width = usize::from(area.width).saturating_sub(LABEL).min(34);
+    // Values are cut to one width so the sources line up after them; a narrow pane cuts the
+    // sources first.
+    let value_width = usize::from(area.width)
+        .saturating_sub(LABEL + SOURCE_MIN)
+        .clamp(VALUE_MIN, VALUE_MAX);
     for (label, value, source, style) in rows {
         if y >= area.bottom() {
             break;
         }
         let label = format!("{label:<LABEL$}");
+        let value: String = value.chars().take(value_width).collect();
         let value = format!("{value:<value_width$} ");
         put(
             buf,
@@ -175,9 +187,17 @@ pub(super) fn render(inspector: &Inspector, language: Language, area: Rect, buf:
     }
 }
 
-/// `3 × 1024 B = 3072 B · 1024 1024 1024`: how many calls, their bytes, the last sizes.
+/// `3 calls, 3072 B · newest: 1024 1024 1024`: how many calls, their bytes, the last sizes
+/// newest first (a narrow pane cuts the oldest).
 fn calls(calls: &Calls, language: Language) -> String {
-    let sizes: Vec<String> = calls.last.iter().map(ToString::to_string).collect();
+    let skip = calls.last.len().saturating_sub(SIZES_SHOWN);
+    let sizes: Vec<String> = calls
+        .last
+        .iter()
+        .skip(skip)
+        .rev()
+        .map(ToString::to_string)
+        .collect();
     tr!(
         language,
         "lab.page_calls",
