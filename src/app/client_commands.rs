@@ -29,7 +29,18 @@ pub struct ClientCommandSpec {
     pub args: &'static str,
     /// What it does, in a few words: its key in the catalogue (`locales/`).
     pub help: &'static str,
+    /// The help's row it is listed on, with the others of its group.
+    pub group: Group,
     build: for<'a> fn(&'a str) -> ClientCommand<'a>,
+}
+
+/// The help's rows of client commands: the buffers' commands, and the framing lab's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Buffers: `/query`, `/close`.
+    Buffers,
+    /// The framing lab and the socket's own close: `/lab`, `/shutdown`, `/reset`.
+    Lab,
 }
 
 /// Every client command.
@@ -38,30 +49,35 @@ pub const CLIENT_COMMANDS: &[ClientCommandSpec] = &[
         name: "query",
         args: "NICK",
         help: "commands.query",
+        group: Group::Buffers,
         build: |rest| ClientCommand::Query(rest),
     },
     ClientCommandSpec {
         name: "close",
         args: "",
         help: "commands.close",
+        group: Group::Buffers,
         build: |_| ClientCommand::Close,
     },
     ClientCommandSpec {
         name: "lab",
-        args: "[recv|delay|pause|resume|send|nagle|rcvbuf|probe|off …]",
+        args: "",
         help: "lab.command",
+        group: Group::Lab,
         build: |rest| ClientCommand::Lab(rest),
     },
     ClientCommandSpec {
         name: "shutdown",
-        args: "wr|rd",
+        args: "",
         help: "lab.command_shutdown",
+        group: Group::Lab,
         build: |rest| ClientCommand::Shutdown(rest),
     },
     ClientCommandSpec {
         name: "reset",
         args: "",
         help: "lab.command_reset",
+        group: Group::Lab,
         build: |_| ClientCommand::Reset,
     },
 ];
@@ -78,21 +94,28 @@ impl<'a> ClientCommand<'a> {
     }
 }
 
-/// The help's line for the client commands: their usages, and what each does in `language`.
-pub fn help_row(language: Language) -> (String, String) {
-    let usage: Vec<String> = CLIENT_COMMANDS
-        .iter()
-        .map(|spec| match spec.args {
-            "" => format!("/{}", spec.name),
-            args => format!("/{} {args}", spec.name),
+/// The help's lines for the client commands, one per [`Group`]: their usages, and what each
+/// does in `language` (`/lab` with no argument names its knobs, a wrong one its usage).
+pub fn help_rows(language: Language) -> Vec<(String, String)> {
+    [Group::Buffers, Group::Lab]
+        .into_iter()
+        .map(|group| {
+            let specs = || {
+                CLIENT_COMMANDS
+                    .iter()
+                    .filter(move |spec| spec.group == group)
+            };
+            let usage: Vec<String> = specs()
+                .map(|spec| match spec.args {
+                    "" => format!("/{}", spec.name),
+                    args => format!("/{} {args}", spec.name),
+                })
+                .collect();
+            let what: Vec<String> = specs().map(|spec| tr!(language, spec.help)).collect();
+            let what = what.join(&tr!(language, "help.separator"));
+            (usage.join(", "), tr!(language, "help.typed", what = what))
         })
-        .collect();
-    let what: Vec<String> = CLIENT_COMMANDS
-        .iter()
-        .map(|spec| tr!(language, spec.help))
-        .collect();
-    let what = what.join(&tr!(language, "help.separator"));
-    (usage.join(", "), tr!(language, "help.typed", what = what))
+        .collect()
 }
 
 #[cfg(test)]
@@ -131,23 +154,17 @@ mod tests {
     }
 
     #[test]
-    fn the_help_row_lists_every_client_command() {
-        let (usage, what) = help_row(Language::English);
+    fn the_help_rows_list_every_client_command() {
+        let rows = help_rows(Language::English);
+        let usages: Vec<&str> = rows.iter().map(|(usage, _)| usage.as_str()).collect();
+        assert_eq!(usages, ["/query NICK, /close", "/lab, /shutdown, /reset"]);
+        assert_eq!(rows[0].1, "typed: open a private buffer; close this buffer");
         assert_eq!(
-            usage,
-            "/query NICK, /close, /lab [recv|delay|pause|resume|send|nagle|rcvbuf|probe|off …], \
-             /shutdown wr|rd, /reset"
+            rows[1].1,
+            "typed: the framing lab; half-close; close by RST"
         );
-        assert_eq!(
-            what,
-            "typed: open a private buffer; close this buffer; the framing lab (recv size, pause, \
-             send mode, Nagle, probe); close one half (our FIN, or stop reading); close with an RST"
-        );
-        let (_, chinese) = help_row(Language::Chinese);
-        assert_eq!(
-            chinese,
-            "输入命令：打开私聊缓冲区；关闭本缓冲区；分帧实验（recv 大小、暂停、发送方式、Nagle、探测）；\
-             关闭一半（我们的 FIN，或停止读取）；以 RST 关闭"
-        );
+        let chinese = help_rows(Language::Chinese);
+        assert_eq!(chinese[0].1, "输入命令：打开私聊缓冲区；关闭本缓冲区");
+        assert_eq!(chinese[1].1, "输入命令：分帧实验；半关闭；以 RST 关闭");
     }
 }

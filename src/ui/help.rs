@@ -30,7 +30,7 @@ impl Help<'_> {
             .help_rows()
             .chain(TYPED.iter().copied())
             .map(move |(keys, help)| (keys.to_owned(), tr!(language, help)))
-            .chain([client_commands::help_row(language)])
+            .chain(client_commands::help_rows(language))
     }
 }
 

@@ -20,6 +20,11 @@ const STACKED_FROM: u16 = 34;
 const LADDER_ROWS: u16 = 10;
 const READS_ROWS: u16 = 7;
 
+/// The tab row's hint, and the hint where five tabs leave no room for it (80 columns).
+const HINT: &str = " F5 next · F2 closes";
+const HINT_SHORT: &str = " F5 · F2";
+const TITLE_TEXT: &str = " TCP inspector ";
+
 const DIM: Style = Style::new().fg(Color::DarkGray);
 const TITLE: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
 
@@ -80,13 +85,21 @@ fn row(area: Rect, y: u16) -> Rect {
 
 fn render_tabs(current: Page, stacked: bool, area: Rect, buf: &mut Buffer) {
     buf.set_style(area, Style::new().bg(Color::DarkGray).fg(Color::White));
+    // The hint in full where it fits after the tabs, else its keys alone.
+    let tabs: usize = Page::ALL.iter().map(|page| page.title().len() + 2).sum();
+    let full = TITLE_TEXT.len() + tabs + HINT.chars().count();
+    let hint = if usize::from(area.width) >= full {
+        HINT
+    } else {
+        HINT_SHORT
+    };
     let mut x = area.x;
     let mut put = |text: &str, style: Style, buf: &mut Buffer| {
         let room = usize::from(area.right().saturating_sub(x));
         (x, _) = buf.set_stringn(x, area.y, text, room, style);
     };
     let bar = Style::new().bg(Color::DarkGray).fg(Color::White);
-    put(" TCP inspector ", bar.add_modifier(Modifier::BOLD), buf);
+    put(TITLE_TEXT, bar.add_modifier(Modifier::BOLD), buf);
     if stacked {
         put("│ F2 closes", bar, buf);
         return;
@@ -99,7 +112,7 @@ fn render_tabs(current: Page, stacked: bool, area: Rect, buf: &mut Buffer) {
         };
         put(&format!(" {} ", page.title()), style, buf);
     }
-    put(" F5 next · F2 closes", bar.fg(Color::Gray), buf);
+    put(hint, bar.fg(Color::Gray), buf);
 }
 
 fn render_page(
