@@ -312,7 +312,10 @@ async fn run(
             let end = match link.tls.clone() {
                 None => {
                     let fd = raw_socket(&stream);
-                    let (rd, wr) = stream.into_split();
+                    // Not `into_split`: its write half sends a FIN when dropped, which would
+                    // put a FIN before the lab's RST (`/reset`); every close we mean to make
+                    // with a FIN is an explicit `shutdown` already.
+                    let (rd, wr) = tokio::io::split(stream);
                     session(rd, wr, (fd, ends), None, link, &mut outgoing).await?
                 }
                 Some(tls) => match secure(&tls, stream, &link.events).await? {
