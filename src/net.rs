@@ -629,7 +629,19 @@ where
                 () = sleep_until_some(hold), if hold.is_some() => hold = None,
                 Ok(()) = knobs_rx.changed() => {}
                 () = next_sample(inspecting, &mut ticker) => {
-                    tcp_info.send_replace(tcpinfo::read(&fd).ok());
+                    let info = tcpinfo::read(&fd).ok();
+                    tcp_info.send_replace(info);
+                    // With our reading side shut, a read says 0 whatever happens: the
+                    // server's FIN shows only in the state (CLOSE-WAIT, or after our own FIN
+                    // LAST-ACK or CLOSED), and only while the inspector samples it.
+                    let state = info.and_then(|info| info.state);
+                    let fin_in = matches!(
+                        state,
+                        Some(tcpinfo::CLOSE_WAIT | tcpinfo::LAST_ACK | tcpinfo::CLOSED)
+                    );
+                    if read_shut.load(Ordering::Relaxed) && fin_in {
+                        return Ok(Close::PeerFin);
+                    }
                 }
             }
         }
