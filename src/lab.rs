@@ -66,11 +66,6 @@ impl Knobs {
     pub fn recv_size(&self) -> usize {
         self.recv.unwrap_or(NORMAL_RECV)
     }
-
-    /// Whether every knob is as without the lab.
-    pub fn is_default(&self) -> bool {
-        *self == Self::default()
-    }
 }
 
 /// Which half of the connection `/shutdown` closes.
@@ -232,7 +227,7 @@ mod tests {
         let Ok(LabCommand::Set(nagle)) = parse("nagle on", none) else {
             panic!("nagle on is a knob");
         };
-        assert!(nagle.nagle && !nagle.is_default());
+        assert!(nagle.nagle && nagle != none);
         assert_eq!(parse("off", nagle), Ok(LabCommand::Set(none)));
         for wrong in [
             "recv 0",

@@ -842,3 +842,41 @@ fn reads_count_from_one_again_on_each_connection() {
     );
     insta::assert_snapshot!(terminal.backend());
 }
+
+/// The framing page after `/lab recv 4` and a paused reader: 4-byte reads that cut lines in
+/// two, one line still waiting for its `\n`, our `send()` and a kernel sample, at the two
+/// sizes a learner uses (the pane below the chat at 80×24, beside it at 120×40).
+#[test]
+fn the_framing_page_at_80x24_and_120x40() {
+    let mut app = chatting();
+    app.on_paste("/lab recv 4");
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    app.on_paste("/lab pause");
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    on_net(
+        &mut app,
+        NetEvent::Sent {
+            bytes: 6,
+            exit: false,
+        },
+    );
+    // As recv(4) would have cut them: 4 bytes a read, lines cut anywhere.
+    for read in "<bob> hi\n<bob> there\n<bob> wa".as_bytes().chunks(4) {
+        on_net(&mut app, NetEvent::Received(Bytes::copy_from_slice(read)));
+    }
+    app.on_tcp_info(tcpchat::tcpinfo::TcpInfo {
+        data_segs_out: Some(1),
+        data_segs_in: Some(4),
+        recv_queue: Some(27),
+        send_queue: Some(0),
+        snd_wnd: Some(65483),
+        rcv_wnd: Some(65483),
+        ..Default::default()
+    });
+    let mut screens = String::new();
+    for (cols, rows) in [(80, 24), (120, 40)] {
+        let terminal = draw(&mut app, cols, rows);
+        screens.push_str(&format!("{}\n", terminal.backend()));
+    }
+    insta::assert_snapshot!(screens);
+}

@@ -20,9 +20,14 @@ impl App {
                 self.note(&tr!(self.language, "lab.knobs", knobs = knobs), now);
             }
             LabCommand::Set(knobs) => {
+                let was_paused = self.inspector.framing.knobs.reader == Reader::Paused;
                 self.inspector.framing.knobs = knobs;
                 let shown = describe(&knobs, self.language);
                 self.note(&tr!(self.language, "lab.knobs", knobs = shown), now);
+                if knobs.reader == Reader::Paused && !was_paused {
+                    // What a reader that stops leads to is the server's policy: say it.
+                    self.note(&tr!(self.language, "lab.paused_note"), now);
+                }
                 effects.push(Effect::Lab(knobs));
             }
             LabCommand::Act(_) if self.conn != Conn::Connected => {
