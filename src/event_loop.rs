@@ -153,6 +153,9 @@ where
                 Effect::Inspect(open) => {
                     net.inspecting.send_replace(open);
                 }
+                Effect::Lab(knobs) => {
+                    net.lab.send_replace(knobs);
+                }
                 // The bell and the title are niceties: a terminal that refuses them changes
                 // nothing else.
                 Effect::Bell if !rang => {

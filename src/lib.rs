@@ -39,6 +39,8 @@
 //! - [`scrollback`]: the bounded history, classified at ingest and wrapped by display width.
 //! - [`editbox`]: the line editor and its edits, input history ([`input_history`] keeps it
 //!   across runs).
+//! - [`lab`]: the framing lab's knobs and actions, typed once for the commands and the network
+//!   task.
 //! - [`inspector`]: the TCP inspector's model, one module per part: timeline, ladders, the
 //!   close and its verdict, reads, kernel samples.
 //! - [`ui`]: draws an `&App`, widget by widget; every colour.
@@ -62,6 +64,7 @@ pub mod event_loop;
 pub mod i18n;
 pub mod input_history;
 pub mod inspector;
+pub mod lab;
 pub mod lesson;
 pub mod local_host;
 pub mod names;

@@ -17,13 +17,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::lab::{self, Action, Half, Knobs, LabEvent, PROBE_ROUNDS, PROBE_WAIT, Reader, SendMode};
 use crate::local_host::{Claim, LocalHost, TAKEOVER_STORE_WAIT};
 use crate::protocol::Framing;
 use crate::server::observe::ServerSample;
@@ -34,9 +35,6 @@ use crate::tls::record::{Record, RecordTap};
 
 /// How long a `connect()` may take before it counts as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Size of each `recv()`: the most one [`NetEvent::Received`] carries.
-const READ_SIZE: usize = 8 * 1024;
 
 /// Events queued towards the UI before the task waits.
 pub const EVENT_QUEUE: usize = 256;
@@ -73,6 +71,8 @@ pub enum Outgoing {
     /// Close now, saying nothing and waiting for nothing, and never connect again: what
     /// answered is not a tcpchat server.
     HangUp,
+    /// The framing lab asks for this to be done to the socket now.
+    Lab(Action),
 }
 
 /// How a connection ended.
@@ -86,6 +86,8 @@ pub enum Close {
     Failed(String),
     /// We hung up ([`Outgoing::HangUp`]).
     HungUp,
+    /// We closed with `SO_LINGER` 0 ([`Action::Reset`]): our RST, not a FIN.
+    Aborted,
 }
 
 /// Everything the network task reports, in the order it happened.
@@ -174,6 +176,8 @@ pub enum NetEvent {
     },
     /// A line the UI sent while there was no connection; it was not sent.
     NotSent(String),
+    /// What a framing lab knob or action did.
+    Lab(LabEvent),
 }
 
 /// A [`NetEvent`] and when it happened.
@@ -199,6 +203,8 @@ pub struct NetHandle {
     /// Local mode: the server's side of the room hosted here, sampled while the inspector is
     /// open ([`LocalHost::feed`]); never changes when this process cannot host.
     pub server: watch::Receiver<Option<ServerSample>>,
+    /// The framing lab's knobs: the latest wins, and each new connection starts with them.
+    pub lab: watch::Sender<Knobs>,
     task: JoinHandle<()>,
 }
 
@@ -234,6 +240,7 @@ pub fn spawn_with(target: String, framing: Framing, options: Options) -> NetHand
         Some(host) => host.clone().feed(inspecting.subscribe()),
         None => watch::channel(None).1,
     };
+    let (lab, lab_rx) = watch::channel(Knobs::default());
     let task = tokio::spawn(async move {
         let mut link = Link {
             events: event_tx,
@@ -242,6 +249,7 @@ pub fn spawn_with(target: String, framing: Framing, options: Options) -> NetHand
             host: options.host,
             inspecting: inspecting_rx,
             tcp_info: tcp_info_tx,
+            lab: lab_rx,
         };
         // An error here only means the UI is gone, which ends the task either way.
         let _ = run(&target, &mut link, outgoing_rx).await;
@@ -252,6 +260,7 @@ pub fn spawn_with(target: String, framing: Framing, options: Options) -> NetHand
         inspecting,
         tcp_info,
         server,
+        lab,
         task,
     }
 }
@@ -264,6 +273,7 @@ struct Link {
     host: Option<Arc<LocalHost>>,
     inspecting: watch::Receiver<bool>,
     tcp_info: watch::Sender<Option<TcpInfo>>,
+    lab: watch::Receiver<Knobs>,
 }
 
 /// The UI dropped its receiver: nothing left to do.
@@ -304,13 +314,17 @@ async fn run(
 ) -> Result<(), UiGone> {
     let mut delay = RECONNECT_BACKOFF.0;
     loop {
-        if let Some(stream) = connect(target, &link.events).await? {
+        let rcvbuf = link.lab.borrow().rcvbuf;
+        if let Some(stream) = connect(target, &link.events, rcvbuf).await? {
             let started = Instant::now();
             let ends = Ends::of(&stream);
             let end = match link.tls.clone() {
                 None => {
                     let fd = raw_socket(&stream);
-                    let (rd, wr) = stream.into_split();
+                    // Not `into_split`: its write half sends a FIN when dropped, which would
+                    // put a FIN before the lab's RST (`/reset`); every close we mean to make
+                    // with a FIN is an explicit `shutdown` already.
+                    let (rd, wr) = tokio::io::split(stream);
                     session(rd, wr, (fd, ends), None, link, &mut outgoing).await?
                 }
                 Some(tls) => match secure(&tls, stream, &link.events).await? {
@@ -347,6 +361,7 @@ async fn run(
                     Some(Outgoing::Line(line)) => {
                         emit(&link.events, NetEvent::NotSent(line)).await?;
                     }
+                    Some(Outgoing::Lab(_)) => {}
                 },
             }
         }
@@ -391,10 +406,12 @@ fn raw_socket(stream: &TcpStream) -> RawSocket {
     std::os::windows::io::AsRawSocket::as_raw_socket(stream)
 }
 
-/// Resolves `target` and tries each address in turn; `None` if none answered.
+/// Resolves `target` and tries each address in turn (with the lab's `SO_RCVBUF`, if it sets
+/// one, set before the handshake: the window scale is agreed in the SYN); `None` if none answered.
 async fn connect(
     target: &str,
     events: &mpsc::Sender<Stamped>,
+    rcvbuf: Option<usize>,
 ) -> Result<Option<TcpStream>, UiGone> {
     let target = target.to_owned();
     emit(
@@ -422,7 +439,7 @@ async fn connect(
     for addr in addrs {
         emit(events, NetEvent::Connecting { addr }).await?;
         let started = Instant::now();
-        let failure = match tokio::time::timeout(CONNECT_TIMEOUT, connect_to(addr)).await {
+        let failure = match tokio::time::timeout(CONNECT_TIMEOUT, connect_to(addr, rcvbuf)).await {
             Ok(Ok(stream)) => {
                 let handshake = started.elapsed();
                 // Sampled before anything else can move the counters: the handshake alone.
@@ -501,17 +518,21 @@ async fn park(
         match message {
             Outgoing::Exit(_) | Outgoing::HangUp => return Ok(()),
             Outgoing::Line(line) => emit(events, NetEvent::NotSent(line)).await?,
+            Outgoing::Lab(_) => {}
         }
     }
     Err(UiGone)
 }
 
-async fn connect_to(addr: SocketAddr) -> io::Result<TcpStream> {
+async fn connect_to(addr: SocketAddr, rcvbuf: Option<usize>) -> io::Result<TcpStream> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
+    if let Some(bytes) = rcvbuf {
+        socket.set_recv_buffer_size(u32::try_from(bytes).unwrap_or(u32::MAX))?;
+    }
     let stream = socket.connect(addr).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
@@ -559,6 +580,7 @@ where
         framing,
         inspecting,
         tcp_info,
+        lab,
         ..
     } = link;
     let records = async |events: &mpsc::Sender<Stamped>| -> Result<(), UiGone> {
@@ -570,17 +592,38 @@ where
         }
         Ok(())
     };
+    // Set by the lab's `shutdown(SHUT_RD)`: from then on a read of 0 is ours, not a FIN.
+    let read_shut = AtomicBool::new(false);
+    // Woken by each read, for the write-write-read probe waiting for its reply.
+    let replied = Notify::new();
+    let mut knobs_rx = lab.clone();
     let reading = async {
         let mut ticker = tokio::time::interval(SAMPLE_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut applied = Applied::at_connect(knobs_rx.borrow().rcvbuf);
+        // With a reader delay: no `recv()` before this moment.
+        let mut hold: Option<Instant> = None;
         loop {
-            let mut buf = BytesMut::with_capacity(READ_SIZE);
+            let knobs = *knobs_rx.borrow_and_update();
+            applied.apply(&fd, &knobs, events).await?;
+            let reads = knobs.reader != Reader::Paused
+                && hold.is_none()
+                && !read_shut.load(Ordering::Relaxed);
+            let mut buf = vec![0; knobs.recv_size()];
             tokio::select! {
-                read = rd.read_buf(&mut buf) => {
+                read = rd.read(&mut buf), if reads => {
+                    replied.notify_waiters();
                     records(events).await?;
                     match read {
+                        Ok(0) if read_shut.load(Ordering::Relaxed) => {}
                         Ok(0) => return Ok(Close::PeerFin),
-                        Ok(_) => emit(events, NetEvent::Received(buf.freeze())).await?,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            emit(events, NetEvent::Received(Bytes::from(buf))).await?;
+                            if let Reader::Delayed(delay) = knobs.reader {
+                                hold = Some(Instant::now() + delay);
+                            }
+                        }
                         Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
                             return Ok(Close::Reset);
                         }
@@ -592,8 +635,22 @@ where
                         Err(error) => return Ok(Close::Failed(error.to_string())),
                     }
                 },
+                () = sleep_until_some(hold), if hold.is_some() => hold = None,
+                Ok(()) = knobs_rx.changed() => {}
                 () = next_sample(inspecting, &mut ticker) => {
-                    tcp_info.send_replace(tcpinfo::read(&fd).ok());
+                    let info = tcpinfo::read(&fd).ok();
+                    tcp_info.send_replace(info);
+                    // With our reading side shut, a read says 0 whatever happens: the
+                    // server's FIN shows only in the state (CLOSE-WAIT, or after our own FIN
+                    // LAST-ACK or CLOSED), and only while the inspector samples it.
+                    let state = info.and_then(|info| info.state);
+                    let fin_in = matches!(
+                        state,
+                        Some(tcpinfo::CLOSE_WAIT | tcpinfo::LAST_ACK | tcpinfo::CLOSED)
+                    );
+                    if read_shut.load(Ordering::Relaxed) && fin_in {
+                        return Ok(Close::PeerFin);
+                    }
                 }
             }
         }
@@ -606,8 +663,70 @@ where
                 Outgoing::Line(text) => (text, false),
                 Outgoing::Exit(text) => (text, true),
                 Outgoing::HangUp => return Ok(Some(Close::HungUp)),
+                Outgoing::Lab(Action::Reset) => {
+                    // Linger 0: `close()` drops what is queued and sends RST. If it cannot be
+                    // set, the close would be a FIN: say so and keep the connection.
+                    let linger =
+                        tcpinfo::with_socket(&fd, |socket| socket.set_linger(Some(Duration::ZERO)));
+                    match linger {
+                        Ok(()) => return Ok(Some(Close::Aborted)),
+                        Err(error) => {
+                            let why = format!("SO_LINGER 0: {error}");
+                            emit(events, NetEvent::Lab(LabEvent::Failed(why))).await?;
+                            continue;
+                        }
+                    }
+                }
+                Outgoing::Lab(Action::Shutdown(Half::Read)) => {
+                    let shut = tcpinfo::with_socket(&fd, |socket| {
+                        socket.shutdown(std::net::Shutdown::Read)
+                    });
+                    let event = match shut {
+                        Ok(()) => {
+                            read_shut.store(true, Ordering::Relaxed);
+                            LabEvent::ReadShut
+                        }
+                        Err(error) => LabEvent::Failed(format!("shutdown(SHUT_RD): {error}")),
+                    };
+                    emit(events, NetEvent::Lab(event)).await?;
+                    continue;
+                }
+                Outgoing::Lab(Action::Shutdown(Half::Write)) => {
+                    let before = tcpinfo::read(&fd).ok().and_then(|info| info.state);
+                    if let Err(error) = wr.shutdown().await {
+                        let why = format!("shutdown(SHUT_WR): {error}");
+                        emit(events, NetEvent::Lab(LabEvent::Failed(why))).await?;
+                        continue;
+                    }
+                    let info = tcpinfo::read(&fd).ok();
+                    emit(events, NetEvent::FinSent { before, info }).await?;
+                    continue;
+                }
+                Outgoing::Lab(Action::Probe) => {
+                    let nagle = lab.borrow().nagle;
+                    match probe(&mut wr, &framing.encode(PROBE_LINE), &replied, events).await? {
+                        Ok(rounds) => {
+                            let event = LabEvent::Probed { nagle, rounds };
+                            emit(events, NetEvent::Lab(event)).await?;
+                        }
+                        Err(error) => return Ok(Some(Close::Failed(error.to_string()))),
+                    }
+                    continue;
+                }
             };
             let wire = framing.encode(&text);
+            let mode = if exit {
+                SendMode::Line
+            } else {
+                lab.borrow().send
+            };
+            if mode != SendMode::Line {
+                if let Err(error) = send_as(&mut wr, &wire, &text, mode, events).await? {
+                    return Ok(Some(Close::Failed(error.to_string())));
+                }
+                records(events).await?;
+                continue;
+            }
             // The flush is what puts TLS records on the wire; on plain TCP it does nothing.
             let written = async {
                 wr.write_all(&wire).await?;
@@ -651,6 +770,7 @@ where
         },
         written = &mut writing => match written? {
             Some(Close::HungUp) => (Close::HungUp, SessionEnd::HungUp),
+            Some(Close::Aborted) => (Close::Aborted, SessionEnd::Lost),
             Some(failed) => (failed, SessionEnd::Lost),
             // Exit sent and our FIN out: keep reading until the server closes too.
             None => (reading.await?, SessionEnd::Deliberate),
@@ -672,6 +792,157 @@ where
     )
     .await?;
     Ok(end)
+}
+
+/// The line the write-write-read probe sends, cut in two: a command the server answers to us
+/// alone (an echo server echoes it), so the room sees nothing.
+const PROBE_LINE: &str = "/who";
+
+/// The socket options the lab last set on this connection, so each is set only on a change.
+struct Applied {
+    nagle: bool,
+    rcvbuf: Option<usize>,
+}
+
+impl Applied {
+    /// A new connection: Nagle off (set at connect), and the `SO_RCVBUF` set before it.
+    fn at_connect(rcvbuf: Option<usize>) -> Self {
+        Self {
+            nagle: false,
+            rcvbuf,
+        }
+    }
+
+    /// Sets what `knobs` changed and reports it. Going back to no `SO_RCVBUF` changes nothing
+    /// on this connection (the kernel's default returns with the next one).
+    async fn apply(
+        &mut self,
+        fd: &RawSocket,
+        knobs: &Knobs,
+        events: &mpsc::Sender<Stamped>,
+    ) -> Result<(), UiGone> {
+        if knobs.nagle != self.nagle {
+            self.nagle = knobs.nagle;
+            let nagle = knobs.nagle;
+            let event = match tcpinfo::with_socket(fd, |socket| socket.set_tcp_nodelay(!nagle)) {
+                Ok(()) => LabEvent::Nagle(nagle),
+                Err(error) => LabEvent::Failed(format!("TCP_NODELAY: {error}")),
+            };
+            emit(events, NetEvent::Lab(event)).await?;
+        }
+        if knobs.rcvbuf != self.rcvbuf {
+            self.rcvbuf = knobs.rcvbuf;
+            if let Some(asked) = knobs.rcvbuf {
+                let set = tcpinfo::with_socket(fd, |socket| {
+                    socket.set_recv_buffer_size(asked)?;
+                    socket.recv_buffer_size()
+                });
+                let event = match set {
+                    Ok(kernel) => LabEvent::RcvBuf { asked, kernel },
+                    Err(error) => LabEvent::Failed(format!("SO_RCVBUF: {error}")),
+                };
+                emit(events, NetEvent::Lab(event)).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Waits until `at`, or for ever without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes a typed line's `wire` bytes as the lab's `mode` says, one [`NetEvent::Sent`] per
+/// `write()` that took bytes (each is one `send()` call). The outer error: the UI is gone.
+async fn send_as<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    wire: &[u8],
+    text: &str,
+    mode: SendMode,
+    events: &mpsc::Sender<Stamped>,
+) -> Result<io::Result<()>, UiGone> {
+    let pasted;
+    let chunks: Vec<&[u8]> = match mode {
+        SendMode::Line => vec![wire],
+        SendMode::Typewriter => {
+            let mut chunks = Vec::new();
+            let mut rest = wire;
+            // One character (all its UTF-8 bytes) per send.
+            while let Some(first) = rest.first() {
+                let len = match first.leading_ones() {
+                    2..=4 => first.leading_ones() as usize,
+                    _ => 1,
+                }
+                .min(rest.len());
+                let (chunk, after) = rest.split_at(len);
+                chunks.push(chunk);
+                rest = after;
+            }
+            chunks
+        }
+        SendMode::Burst(times) => vec![wire; times],
+        SendMode::Paste(kb) => {
+            pasted = lab::paste(text, kb);
+            vec![&pasted]
+        }
+    };
+    for chunk in chunks {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let bytes = match wr.write(rest).await {
+                Ok(0) => return Ok(Err(io::Error::from(io::ErrorKind::WriteZero))),
+                Ok(bytes) => bytes,
+                Err(error) => return Ok(Err(error)),
+            };
+            if let Err(error) = wr.flush().await {
+                return Ok(Err(error));
+            }
+            rest = &rest[bytes..];
+            emit(events, NetEvent::Sent { bytes, exit: false }).await?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The write-write-read probe: [`PROBE_ROUNDS`] times, half of `wire`, then the rest, then the
+/// time until the next read (`replied`). With Nagle on, the second write waits for the ACK of
+/// the first, which the server delays (nothing to answer yet): the ~40 ms stall.
+/// Each round's two `send()`s are reported after it is timed, so reporting them does not
+/// slow the round. The outer error: the UI is gone.
+async fn probe<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    wire: &[u8],
+    replied: &Notify,
+    events: &mpsc::Sender<Stamped>,
+) -> Result<io::Result<Vec<Option<Duration>>>, UiGone> {
+    let (first, second) = wire.split_at(wire.len() / 2);
+    let mut rounds = Vec::with_capacity(PROBE_ROUNDS);
+    for _ in 0..PROBE_ROUNDS {
+        let reply = replied.notified();
+        tokio::pin!(reply);
+        reply.as_mut().enable();
+        let started = Instant::now();
+        let written = async {
+            wr.write_all(first).await?;
+            wr.write_all(second).await?;
+            wr.flush().await
+        };
+        if let Err(error) = written.await {
+            return Ok(Err(error));
+        }
+        let took = tokio::time::timeout(PROBE_WAIT, reply).await.ok();
+        rounds.push(took.map(|()| started.elapsed()));
+        for bytes in [first.len(), second.len()] {
+            emit(events, NetEvent::Sent { bytes, exit: false }).await?;
+        }
+        // Let the rest of the reply come in before the next round.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(Ok(rounds))
 }
 
 #[cfg(test)]

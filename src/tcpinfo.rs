@@ -204,6 +204,29 @@ pub fn saved_syn<S: ?Sized>(_accepted: &S) -> io::Result<Vec<u8>> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// Runs `change` on the socket behind `socket` as a [`socket2::SockRef`], for the framing lab's
+/// socket options (`TCP_NODELAY`, `SO_LINGER`, `SO_RCVBUF`, `shutdown`) on a socket whose
+/// stream has been split (the halves lend no `AsFd`, only the descriptor).
+#[cfg(target_os = "linux")]
+pub fn with_socket<T>(
+    socket: &impl AsRawFd,
+    change: impl FnOnce(socket2::SockRef<'_>) -> io::Result<T>,
+) -> io::Result<T> {
+    // SAFETY: the descriptor is open for as long as `socket` is borrowed, which outlives the
+    // borrowed fd: it is dropped at the end of this call and never closes anything.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(socket.as_raw_fd()) };
+    change(socket2::SockRef::from(&fd))
+}
+
+/// The framing lab's socket options are tried on Linux only, like `TCP_INFO`.
+#[cfg(not(target_os = "linux"))]
+pub fn with_socket<S: ?Sized, T>(
+    _socket: &S,
+    _change: impl FnOnce(socket2::SockRef<'_>) -> io::Result<T>,
+) -> io::Result<T> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
 /// `SIOCINQ` is `FIONREAD` and `SIOCOUTQ` is `TIOCOUTQ` for TCP sockets.
 #[cfg(target_os = "linux")]
 fn queue_size(fd: std::os::fd::RawFd, request: libc::Ioctl) -> Option<u64> {

@@ -353,6 +353,36 @@ fn help_lists_every_key() {
 }
 
 #[test]
+fn a_help_taller_than_the_terminal_scrolls_to_its_last_row_and_any_other_key_closes_it() {
+    let mut app = chatting();
+    press(&mut app, KeyCode::F(1), KeyModifiers::NONE);
+    let first = format!("{}", draw(&mut app, 80, 24).backend());
+    assert!(first.contains("PgDn/PgUp scroll"), "{first}");
+    assert!(!first.contains("/lab, /shutdown, /reset"), "{first}");
+    for _ in 0..3 {
+        press(&mut app, KeyCode::PageDown, KeyModifiers::NONE);
+    }
+    let last = format!("{}", draw(&mut app, 80, 24).backend());
+    assert!(
+        last.contains("/lab, /shutdown, /reset"),
+        "the last row: {last}"
+    );
+    assert!(last.contains("/lesson [N]"), "{last}");
+    press(&mut app, KeyCode::PageUp, KeyModifiers::NONE);
+    press(&mut app, KeyCode::PageUp, KeyModifiers::NONE);
+    press(&mut app, KeyCode::PageUp, KeyModifiers::NONE);
+    let back = format!("{}", draw(&mut app, 80, 24).backend());
+    assert_eq!(back, first, "PgUp back to the top");
+    press(&mut app, KeyCode::Char('x'), KeyModifiers::NONE);
+    let closed = format!("{}", draw(&mut app, 80, 24).backend());
+    assert!(!closed.contains("tcpchat keys"), "{closed}");
+    // At 80×30 it fits: no scrolling, the plain title.
+    press(&mut app, KeyCode::F(1), KeyModifiers::NONE);
+    let tall = format!("{}", draw(&mut app, 80, 30).backend());
+    assert!(tall.contains("any key closes") && tall.contains("/lab, /shutdown, /reset"));
+}
+
+#[test]
 fn scrolled_up_shows_how_many_lines_are_new() {
     let mut app = chatting();
     for n in 0..60 {
@@ -927,7 +957,9 @@ fn the_server_page_shows_the_hosts_sockets_and_says_where_it_cannot() {
     let terminal = draw(&mut app, 80, 24);
     pages.push_str(&format!("{}\n", terminal.backend()));
     press(&mut app, KeyCode::PageUp, KeyModifiers::ALT);
-    // Stacked at 120×40: F5 goes between the client's stack and the server's page.
+    // Stacked at 120×40: F5 goes between the client's stack and the server's page (past the
+    // framing page, the last of the six, back to the first).
+    press(&mut app, KeyCode::F(5), KeyModifiers::NONE);
     press(&mut app, KeyCode::F(5), KeyModifiers::NONE);
     let stack = draw(&mut app, 120, 40);
     assert!(format!("{}", stack.backend()).contains("handshake & close"));
@@ -935,4 +967,42 @@ fn the_server_page_shows_the_hosts_sockets_and_says_where_it_cannot() {
     let terminal = draw(&mut app, 120, 40);
     pages.push_str(&format!("{}\n", terminal.backend()));
     insta::assert_snapshot!(pages);
+}
+
+/// The framing page after `/lab recv 4` and a paused reader: 4-byte reads that cut lines in
+/// two, one line still waiting for its `\n`, our `send()` and a kernel sample, at the two
+/// sizes a learner uses (the pane below the chat at 80×24, beside it at 120×40).
+#[test]
+fn the_framing_page_at_80x24_and_120x40() {
+    let mut app = chatting();
+    app.on_paste("/lab recv 4");
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    app.on_paste("/lab pause");
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    on_net(
+        &mut app,
+        NetEvent::Sent {
+            bytes: 6,
+            exit: false,
+        },
+    );
+    // As recv(4) would have cut them: 4 bytes a read, lines cut anywhere.
+    for read in "<bob> hi\n<bob> there\n<bob> wa".as_bytes().chunks(4) {
+        on_net(&mut app, NetEvent::Received(Bytes::copy_from_slice(read)));
+    }
+    app.on_tcp_info(tcpchat::tcpinfo::TcpInfo {
+        data_segs_out: Some(1),
+        data_segs_in: Some(4),
+        recv_queue: Some(27),
+        send_queue: Some(0),
+        snd_wnd: Some(65483),
+        rcv_wnd: Some(65483),
+        ..Default::default()
+    });
+    let mut screens = String::new();
+    for (cols, rows) in [(80, 24), (120, 40)] {
+        let terminal = draw(&mut app, cols, rows);
+        screens.push_str(&format!("{}\n", terminal.backend()));
+    }
+    insta::assert_snapshot!(screens);
 }

@@ -28,7 +28,9 @@ mod greeting;
 pub mod ingest;
 pub mod keymap;
 pub mod keys;
+mod lab;
 mod lesson;
+pub use lab::describe as lab_knobs;
 mod mention;
 mod network;
 mod numbering;
@@ -49,6 +51,7 @@ use crate::codec::sanitize;
 use crate::editbox::EditBox;
 use crate::i18n::{Language, tr};
 use crate::inspector::{Inspector, ServerSide};
+use crate::lab::Knobs;
 use crate::net::Outgoing;
 use crate::server::observe::ServerSample;
 use chrono::NaiveDateTime;
@@ -63,6 +66,9 @@ use secrets::masked;
 
 /// How long the exit key waits for the server to close before quitting anyway.
 pub const EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Rows PgUp/PgDn scroll the key help.
+const HELP_PAGE: u16 = 10;
 
 /// Rows one mouse-wheel notch scrolls.
 const WHEEL_ROWS: isize = 3;
@@ -80,6 +86,8 @@ pub enum Effect {
     Inspect(bool),
     /// Hand this to the lessons' task (started the first time).
     Lesson(crate::lesson::Request),
+    /// The framing lab's knobs changed: hand them to the network task.
+    Lab(Knobs),
     /// Ring the terminal's bell: someone named us, or wrote to us privately.
     Bell,
     /// The terminal's title should say how many lines are unread in buffers not on screen
@@ -134,8 +142,9 @@ pub enum Conn {
 pub enum Overlay {
     /// Nothing over the screen.
     None,
-    /// The key help.
-    Help,
+    /// The key help, scrolled this many rows down (PgDn, where the terminal is too short for
+    /// all of it).
+    Help(u16),
     /// A multi-line paste waiting for Enter (send each line) or Esc (drop it).
     Paste(Vec<String>),
 }
@@ -445,7 +454,27 @@ impl App {
         }
         match std::mem::replace(&mut self.overlay, Overlay::None) {
             Overlay::None => {}
-            Overlay::Help => return Vec::new(), // any key closes the help
+            Overlay::Help(scrolled) => {
+                // PgUp/PgDn scroll a help taller than the terminal; any other key closes it.
+                let rows = crate::ui::Help {
+                    keymap: &self.keymap,
+                    language: self.language,
+                    scrolled: 0,
+                }
+                .rows()
+                .count();
+                let most = u16::try_from(rows).unwrap_or(u16::MAX);
+                match key.code {
+                    KeyCode::PageDown => {
+                        self.overlay = Overlay::Help(scrolled.saturating_add(HELP_PAGE).min(most));
+                    }
+                    KeyCode::PageUp => {
+                        self.overlay = Overlay::Help(scrolled.saturating_sub(HELP_PAGE));
+                    }
+                    _ => {}
+                }
+                return Vec::new();
+            }
             Overlay::Paste(lines) => {
                 return match key.code {
                     KeyCode::Enter => lines
@@ -489,7 +518,7 @@ impl App {
             }
             Action::Exit => return self.begin_exit(EXIT.to_owned(), now),
             Action::QuitNow => self.lifecycle = Lifecycle::Done,
-            Action::Help => self.overlay = Overlay::Help,
+            Action::Help => self.overlay = Overlay::Help(0),
             Action::ToggleInspector => {
                 self.inspector.visible = !self.inspector.visible;
                 return vec![Effect::Inspect(self.inspector.visible)];

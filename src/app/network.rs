@@ -104,6 +104,7 @@ impl App {
                     self.note(&note, at);
                 }
             }
+            NetEvent::Lab(event) => self.on_lab(&event, at),
             NetEvent::NotSent(line) => {
                 let line = masked(&line, self.language);
                 self.note(&tr!(self.language, "note.not_sent", line = line), at);
@@ -131,6 +132,7 @@ impl App {
             Close::Reset => tr!(self.language, "note.closed_reset"),
             Close::Failed(error) => tr!(self.language, "note.closed_failed", error = error),
             Close::HungUp => tr!(self.language, "note.closed_hung_up"),
+            Close::Aborted => tr!(self.language, "lab.closed_reset_by_us"),
         };
         self.note(&reason, at);
         self.conn = Conn::Closed(reason);

@@ -377,7 +377,7 @@ fn the_help_opens_from_f1_and_its_fallback_and_any_key_closes_it() {
         KeyEvent::new(KeyCode::Char('h'), KeyModifiers::ALT),
     ] {
         press(&mut app, opener);
-        assert_eq!(app.overlay, Overlay::Help);
+        assert_eq!(app.overlay, Overlay::Help(0));
         press(&mut app, key(KeyCode::Char('x')));
         assert_eq!(app.overlay, Overlay::None);
         assert!(app.input.is_empty(), "the closing key types nothing");

@@ -11,6 +11,7 @@ use super::buffers::{MAX_BUFFERS, Target, room_key};
 use super::client_commands::ClientCommand;
 use super::{App, Conn, Effect};
 use crate::i18n::tr;
+use crate::lab::{self, Action, LabCommand, LabUsage};
 use crate::names::{Nick, RoomName};
 use crate::net::Outgoing;
 use crate::protocol::Command;
@@ -124,6 +125,21 @@ impl App {
                 }
             },
             ClientCommand::Lesson(number) => self.open_lesson(number, now),
+            ClientCommand::Lab(args) => match lab::parse(args, self.inspector.framing.knobs) {
+                Ok(command) => self.lab(command, now),
+                Err(LabUsage) => {
+                    self.note(&tr!(self.language, "lab.usage"), now);
+                    Vec::new()
+                }
+            },
+            ClientCommand::Shutdown(args) => match lab::parse_half(args) {
+                Some(half) => self.lab(LabCommand::Act(Action::Shutdown(half)), now),
+                None => {
+                    self.note(&tr!(self.language, "lab.shutdown_usage"), now);
+                    Vec::new()
+                }
+            },
+            ClientCommand::Reset => self.lab(LabCommand::Act(Action::Reset), now),
             ClientCommand::Close => {
                 let current = self.buffers.current();
                 let index = self.buffers.current_index();

@@ -259,6 +259,9 @@ impl Inspector {
                 record(Step::Error, &format!("failed: {error}"));
                 record(Step::Close, "close()");
             }
+            (Close::Aborted, _) => {
+                record(Step::Close, "close() with SO_LINGER 0: our RST →, no FIN");
+            }
             (Close::HungUp, _) => {
                 record(
                     Step::Close,

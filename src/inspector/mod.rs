@@ -11,11 +11,14 @@
 //! - `reads`: the raw bytes of the last reads, so read boundaries can be seen.
 //! - `kernel`: the latest kernel figures next to the previous ones, so the screen can mark what
 //!   changed.
+//! - `framing`: the framing lab's counts of our own `send()`/`recv()` calls and the lines
+//!   they assemble into, beside the knobs.
 //! - `tls`: TLS records, on the timeline during the handshake and with their reads after it.
 //! - `server`: the server's side of the sockets, when this process hosts the room.
 
 mod close;
 mod export;
+mod framing;
 mod kernel;
 mod ladder;
 mod reads;
@@ -25,6 +28,7 @@ mod tls;
 
 pub use close::Closer;
 pub use export::Heading;
+pub use framing::{Calls, FramingLab, SIZES_KEPT, median};
 pub use kernel::KernelSamples;
 pub use ladder::{Arrow, Direction, Knowledge};
 pub use reads::{READ_BYTES_KEPT, READS_KEPT, ReadRecord};
@@ -36,6 +40,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::lab::LabEvent;
 use crate::net::NetEvent;
 use crate::tcpinfo::TcpInfo;
 use close::CloseFacts;
@@ -58,16 +63,19 @@ pub enum Page {
     /// The server's side: its listener, the connections it accepted, the last SYN, its
     /// TIME-WAITs (shown when this process hosts the room).
     Server,
+    /// The framing lab: our `send()`/`recv()` calls, the segments, the queues, the lines.
+    Framing,
 }
 
 impl Page {
     /// Every page, in order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Timeline,
         Self::Ladder,
         Self::Kernel,
         Self::Reads,
         Self::Server,
+        Self::Framing,
     ];
 
     /// The next page, wrapping around.
@@ -84,6 +92,7 @@ impl Page {
             Self::Kernel => "kernel",
             Self::Reads => "reads",
             Self::Server => "server",
+            Self::Framing => "framing",
         }
     }
 }
@@ -108,6 +117,8 @@ pub struct Inspector {
     /// The kernel's figures for the current (or last) connection.
     pub kernel: KernelSamples,
     reads: Reads,
+    /// The framing lab's counts and knobs.
+    pub framing: FramingLab,
     /// Whether a TLS handshake is under way: its records go to the timeline.
     tls_handshaking: bool,
     /// Each connection's (ours, the server's) addresses, oldest first: what `--pcap` keeps.
@@ -156,7 +167,8 @@ impl Inspector {
     /// by turns.
     pub fn next_page(&mut self) {
         self.page = match (self.stacked, self.page) {
-            (true, Page::Server) => Page::Timeline,
+            (true, Page::Server) => Page::Framing,
+            (true, Page::Framing) => Page::Timeline,
             (true, _) => Page::Server,
             (false, page) => page.next(),
         };
@@ -226,6 +238,7 @@ impl Inspector {
                 self.handshake_took = Some(*handshake);
                 self.tls_handshaking = true;
                 self.reads.new_session();
+                self.framing.new_session();
                 self.handshake = handshake_ladder(info.as_ref(), *handshake);
                 self.sample(info.as_ref());
             }
@@ -243,11 +256,13 @@ impl Inspector {
                 self.timeline
                     .record(at, Step::Recv, format!("recv() → {} B", bytes.len()));
                 self.reads.keep(self.timeline.since_start(at), bytes);
+                self.framing.on_recv(bytes);
             }
             NetEvent::Sent { bytes, exit } => {
                 let what = if *exit { ": exit" } else { "" };
                 self.timeline
                     .record(at, Step::Send, format!("send({bytes} B){what}"));
+                self.framing.on_send(*bytes);
             }
             NetEvent::FinSent { before, info } => {
                 self.timeline
@@ -269,6 +284,10 @@ impl Inspector {
                     .record(at, Step::Close, format!("reconnect in {secs} s"));
             }
             NetEvent::NotSent(_) => {}
+            NetEvent::Lab(lab) => {
+                self.timeline.record(at, Step::Setup, lab_step(lab));
+                self.framing.on_lab(lab);
+            }
             NetEvent::TookOver { .. } => {
                 let text = "the host left: bind() + listen() here, hosting the room";
                 self.timeline.record(at, Step::Setup, text.to_owned());
@@ -299,6 +318,24 @@ impl Inspector {
                 self.timeline.record(at, Step::Error, failure.to_string());
             }
         }
+    }
+}
+
+/// A lab event on the timeline, in the syscalls' words.
+fn lab_step(event: &LabEvent) -> String {
+    match event {
+        LabEvent::Probed { nagle, rounds } => {
+            let nagle = if *nagle { "on" } else { "off" };
+            let median = median(rounds).map_or_else(|| "no reply".to_owned(), millis);
+            format!("probe, Nagle {nagle}: write, write, read: median {median}")
+        }
+        LabEvent::Nagle(true) => "setsockopt(TCP_NODELAY, 0): Nagle on".to_owned(),
+        LabEvent::Nagle(false) => "setsockopt(TCP_NODELAY, 1): Nagle off".to_owned(),
+        LabEvent::RcvBuf { asked, kernel } => {
+            format!("setsockopt(SO_RCVBUF, {asked}): the kernel keeps {kernel}")
+        }
+        LabEvent::ReadShut => "shutdown(SHUT_RD): we read no more".to_owned(),
+        LabEvent::Failed(why) => format!("failed: {why}"),
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Help<'a> {
     pub keymap: &'a Keymap,
     /// The language of what the keys do (the keys' names are the same in every one).
     pub language: Language,
+    /// Rows scrolled down (PgDn), when the terminal is too short for every row.
+    pub scrolled: u16,
 }
 
 impl Help<'_> {
@@ -30,7 +32,7 @@ impl Help<'_> {
             .help_rows()
             .chain(TYPED.iter().copied())
             .map(move |(keys, help)| (keys.to_owned(), tr!(language, help)))
-            .chain([client_commands::help_row(language)])
+            .chain(client_commands::help_rows(language))
     }
 }
 
@@ -52,6 +54,13 @@ impl Widget for Help<'_> {
         let rows = lines.len() as u16;
         let bordered = rows + 2 <= area.height || rows + 1 > area.height;
         let height = lines.len() as u16 + if bordered { 2 } else { 1 };
+        // Too short for every row: it scrolls, and its title says how.
+        let shown = area.height.saturating_sub(if bordered { 2 } else { 1 });
+        let scrolled = self.scrolled.min(rows.saturating_sub(shown));
+        let title = match rows > shown {
+            true => tr!(self.language, "help.title_scrolls"),
+            false => tr!(self.language, "help.title"),
+        };
         let popup = Rect::new(
             area.x + area.width.saturating_sub(width) / 2,
             area.y + area.height.saturating_sub(height) / 2,
@@ -59,12 +68,12 @@ impl Widget for Help<'_> {
             height.min(area.height),
         );
         Clear.render(popup, buf);
-        let text = Paragraph::new(lines.join("\n"));
+        let text = Paragraph::new(lines.join("\n")).scroll((scrolled, 0));
         let block = match bordered {
             true => Block::bordered().border_style(style::POPUP_BORDER),
             false => Block::new(),
         };
-        let title = Line::styled(tr!(self.language, "help.title"), style::POPUP_BORDER);
+        let title = Line::styled(title, style::POPUP_BORDER);
         text.block(block.title(title)).render(popup, buf);
     }
 }

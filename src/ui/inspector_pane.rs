@@ -20,6 +20,11 @@ const STACKED_FROM: u16 = 34;
 const LADDER_ROWS: u16 = 10;
 const READS_ROWS: u16 = 7;
 
+/// The tab row's hint, and the hint where the tabs leave no room for it (80 columns).
+const HINT: &str = " F5 next · F2 closes";
+const HINT_SHORT: &str = " F5 · F2";
+const TITLE_TEXT: &str = " TCP inspector ";
+
 pub(super) const DIM: Style = Style::new().fg(Color::DarkGray);
 pub(super) const TITLE: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
 
@@ -28,8 +33,8 @@ pub(super) fn stacks(area: Rect) -> bool {
     area.height >= STACKED_FROM
 }
 
-/// Draws `inspector` into `area` (nothing if the area is empty); the server's page speaks
-/// `language`.
+/// Draws `inspector` into `area` (nothing if the area is empty); the server's and the framing
+/// pages speak `language`.
 pub(super) fn render(inspector: &Inspector, language: Language, area: Rect, buf: &mut Buffer) {
     if area.is_empty() {
         return;
@@ -38,8 +43,11 @@ pub(super) fn render(inspector: &Inspector, language: Language, area: Rect, buf:
     let stacked = stacks(area);
     render_tabs(inspector.page, stacked, row(area, 0), buf);
     let body = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
+    // The server's page and the framing lab's take the pane, however tall.
     if inspector.page == Page::Server {
         super::server_pane::render(inspector, language, body, buf);
+    } else if inspector.page == Page::Framing {
+        super::framing_pane::render(inspector, language, body, buf);
     } else if stacked {
         let mut y = body.y;
         for (page, rows) in [
@@ -93,30 +101,39 @@ fn render_tabs(current: Page, stacked: bool, area: Rect, buf: &mut Buffer) {
         (x, _) = buf.set_stringn(x, area.y, text, room, style);
     };
     let bar = Style::new().bg(Color::DarkGray).fg(Color::White);
-    put(" TCP inspector ", bar.add_modifier(Modifier::BOLD), buf);
+    put(TITLE_TEXT, bar.add_modifier(Modifier::BOLD), buf);
     let chosen = bar.bg(Color::Cyan).fg(Color::Black);
     if stacked {
-        // Two pages: the client's four stacked, and the server's.
-        let server = current == Page::Server;
+        // Three views: the client's four pages stacked, the server's, the framing lab's.
+        let views = [
+            (" client ", !matches!(current, Page::Server | Page::Framing)),
+            (" server ", current == Page::Server),
+            (" framing ", current == Page::Framing),
+        ];
+        let used = TITLE_TEXT.len() + 1 + views.iter().map(|(name, _)| name.len()).sum::<usize>();
+        let hint = match used + HINT.chars().count() <= usize::from(area.width) {
+            true => HINT,
+            false => HINT_SHORT,
+        };
         put("│", bar, buf);
-        put(" client ", if server { bar } else { chosen }, buf);
-        put(" server ", if server { chosen } else { bar }, buf);
-        put(" F5 next · F2 closes", bar.fg(Color::Gray), buf);
+        for (name, on) in views {
+            put(name, if on { chosen } else { bar }, buf);
+        }
+        put(hint, bar.fg(Color::Gray), buf);
         return;
     }
     let tabs: Vec<String> = Page::ALL
         .iter()
         .map(|page| format!(" {} ", page.title()))
         .collect();
-    let used: usize = " TCP inspector ".len() + tabs.iter().map(String::len).sum::<usize>();
-    let hint = " F5 next · F2 closes";
+    let used: usize = TITLE_TEXT.len() + tabs.iter().map(String::len).sum::<usize>();
     let width = usize::from(area.width);
-    let hint = if used + hint.len() <= width {
-        hint
+    let hint = if used + HINT.chars().count() <= width {
+        HINT
     } else {
-        " F5 · F2"
+        HINT_SHORT
     };
-    if used + hint.len() <= width {
+    if used + hint.chars().count() <= width {
         for (page, tab) in Page::ALL.iter().zip(&tabs) {
             put(tab, if *page == current { chosen } else { bar }, buf);
         }
@@ -139,7 +156,7 @@ fn render_page(inspector: &Inspector, page: Page, area: Rect, buf: &mut Buffer) 
         Page::Kernel => render_kernel(inspector, area, buf),
         Page::Reads => render_reads(inspector, area, buf),
         // Drawn by `render` itself, never stacked.
-        Page::Server => {}
+        Page::Server | Page::Framing => {}
     }
 }
 

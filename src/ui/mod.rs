@@ -12,6 +12,7 @@
 //! - [`window_title`]: the terminal's title.
 
 mod buffer_bar;
+mod framing_pane;
 mod help;
 mod input_line;
 mod inspector_pane;
@@ -221,9 +222,10 @@ pub fn render(app: &App, frame: &mut Frame) {
                 frame.set_cursor_position(cursor);
             }
         }
-        Overlay::Help => Help {
+        Overlay::Help(scrolled) => Help {
             keymap: &app.keymap,
             language: app.language,
+            scrolled: *scrolled,
         }
         .render(area, frame.buffer_mut()),
         Overlay::Paste(_) => {}

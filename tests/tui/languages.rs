@@ -12,7 +12,9 @@ const ZH_LOCALE: &[(&str, &str)] = &[("LANG", "zh_CN.UTF-8")];
 #[test]
 fn a_chinese_locale_translates_the_chrome_and_leaves_the_protocol_alone() {
     let server = Server::start("chat");
-    let mut tui = Tui::spawn_with(&["--nick", "小明", &server.addr], ZH_LOCALE, 80, 24);
+    // 26 rows: the help (with the framing lab's row) is 24 rows and its title, one more than
+    // 24 rows hold; this test is about every line being whole at 80 columns.
+    let mut tui = Tui::spawn_with(&["--nick", "小明", &server.addr], ZH_LOCALE, 80, 26);
     tui.wait_for(
         |s| {
             let status = status_row(s);
@@ -45,7 +47,9 @@ fn a_chinese_locale_translates_the_chrome_and_leaves_the_protocol_alone() {
     for line in [
         "Enter                     发送这一行",
         "Alt-1..9, Ctrl-P/N        第 N 个缓冲区；上一个 / 下一个（Alt-Left/Right）",
-        "/query, /close, /lesson   输入命令：私聊；关闭；TCP 课",
+        "/query NICK, /close       输入命令：打开私聊缓冲区；关闭本缓冲区",
+        "/lesson [N]               输入命令：动手做的 TCP 课",
+        "/lab, /shutdown, /reset   输入命令：分帧实验；半关闭；以 RST 关闭",
     ] {
         tui.wait_for_text(line);
     }

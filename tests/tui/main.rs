@@ -7,6 +7,7 @@
 // In a test a failed expectation is meant to panic: that is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod framing;
 mod harness;
 mod hostile;
 mod languages;
