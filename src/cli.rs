@@ -51,11 +51,11 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8888";
 #[command(name = "tcpchat", version, about, long_about, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Server to join (HOST:PORT, [IPv6]:PORT or PORT on 127.0.0.1). Never hosts.
-    #[arg(value_name = "HOST:PORT", value_parser = host_port, conflicts_with = "serve")]
+    #[arg(value_name = "HOST:PORT", value_parser = room_addr, conflicts_with = "serve")]
     pub target: Option<String>,
 
     /// Local mode's address: join the room there, hosting it first if nobody listens.
-    #[arg(long, value_name = "ADDR", value_parser = host_port, default_value = DEFAULT_ADDR, conflicts_with_all = ["serve", "target"])]
+    #[arg(long, value_name = "ADDR", value_parser = room_addr, default_value = DEFAULT_ADDR, conflicts_with_all = ["serve", "target"])]
     pub local: String,
 
     /// Read settings from FILE instead of $XDG_CONFIG_HOME/tcpchat/config.toml (flags win).
@@ -421,6 +421,21 @@ fn host_port(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// A room's address, to join or to host in local mode: [`host_port`], and a real port. Port 0
+/// asks the kernel for any free port, a different one each time, so nobody could find the
+/// room there (and nothing can be connected to on port 0); `--serve --listen` takes it.
+fn room_addr(text: &str) -> Result<String, String> {
+    let addr = host_port(text)?;
+    match addr.rsplit_once(':') {
+        Some((_, "0")) => Err(format!(
+            "{text:?}: port 0 is any free port, a different one each time, so a room there \
+             could not be found; give the room's port, e.g. 127.0.0.1:8888 (to host on a port \
+             the kernel picks, use --serve --listen 127.0.0.1:0)"
+        )),
+        _ => Ok(addr),
+    }
+}
+
 fn nick(text: &str) -> Result<String, String> {
     Nick::parse(text)
         .map(|n| n.to_string())
@@ -463,6 +478,11 @@ mod tests {
     fn addresses_take_the_three_forms() {
         assert_eq!(host_port("9000").unwrap(), "127.0.0.1:9000");
         assert_eq!(host_port("localhost:0").unwrap(), "localhost:0");
+        for zero in ["0", "127.0.0.1:0", "[::1]:0", "localhost:0"] {
+            let refused = room_addr(zero).unwrap_err();
+            assert!(refused.contains("port 0 is any free port"), "{refused}");
+        }
+        assert_eq!(room_addr("8888").unwrap(), "127.0.0.1:8888");
         assert_eq!(host_port("[::1]:8888").unwrap(), "[::1]:8888");
         for bad in [
             "",

@@ -223,6 +223,10 @@ fn bad_arguments_exit_2_with_clap_s_whole_error() {
             &["'--max-clients <N>' cannot be used with '[HOST:PORT]'"],
         ),
         (&["--serve", "--no-bell"], &["cannot be used with"]),
+        // Port 0 is any free port: no room can be found there (local mode hosted on one and
+        // then connected to port 0, forever refused).
+        (&["--local", "127.0.0.1:0"], &["port 0 is any free port"]),
+        (&["127.0.0.1:0"], &["port 0 is any free port"]),
     ];
     for (args, wanted) in cases {
         let output = run(args);
