@@ -198,9 +198,13 @@ fn calls(calls: &Calls, language: Language) -> String {
         .rev()
         .map(ToString::to_string)
         .collect();
+    let key = match calls.count {
+        1 => "lab.page_call",
+        _ => "lab.page_calls",
+    };
     tr!(
         language,
-        "lab.page_calls",
+        key,
         count = calls.count,
         bytes = calls.bytes,
         sizes = sizes.join(" ")
