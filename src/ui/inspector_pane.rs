@@ -345,6 +345,10 @@ fn render_kernel(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
     };
     let figures = figures(info, inspector.kernel.previous.as_ref());
     let columns = kernel_columns(&figures, area.width);
+    let figure_rows = u16::try_from(figures.len().div_ceil(columns.len())).unwrap_or(u16::MAX);
+    if on_loopback(inspector) && figure_rows < area.height {
+        put_row(buf, area, area.y + figure_rows, &[(LOOPBACK_NOTE, DIM)]);
+    }
     let mut x = area.x;
     for (col, (label_width, width)) in columns.iter().enumerate() {
         let column = figures.iter().skip(col).step_by(columns.len());
@@ -388,14 +392,26 @@ fn kernel_columns(figures: &[(&str, String, bool)], width: u16) -> Vec<(usize, u
     }
 }
 
-/// Rows the kernel figures need in `width`, their title included.
+/// What a learner reading loopback's figures should know: they are not a network's.
+const LOOPBACK_NOTE: &str = "loopback: mss ~64 KiB (Ethernet 1448), µs rtt, no loss";
+
+/// Whether the current (or last) connection runs over loopback.
+fn on_loopback(inspector: &Inspector) -> bool {
+    inspector
+        .connections
+        .last()
+        .is_some_and(|(_, peer)| peer.ip().is_loopback())
+}
+
+/// Rows the kernel figures need in `width`, their title (and the loopback note) included.
 fn kernel_rows(inspector: &Inspector, width: u16) -> u16 {
     let Some(info) = &inspector.kernel.latest else {
         return 2;
     };
     let figures = figures(info, None);
     let columns = kernel_columns(&figures, width).len();
-    u16::try_from(1 + figures.len().div_ceil(columns)).unwrap_or(u16::MAX)
+    let note = u16::from(on_loopback(inspector));
+    u16::try_from(1 + figures.len().div_ceil(columns)).unwrap_or(u16::MAX) + note
 }
 
 fn render_reads(inspector: &Inspector, area: Rect, buf: &mut Buffer) {
