@@ -112,6 +112,11 @@ impl Segment {
         self.flags & SYN != 0
     }
 
+    /// Whether it opens, ends or aborts its connection (SYN, FIN, RST).
+    pub fn flags_show_a_change(&self) -> bool {
+        self.flags & (SYN | FIN | RST) != 0
+    }
+
     /// Whether it carries ACK.
     pub fn is_ack(&self) -> bool {
         self.flags & ACK != 0

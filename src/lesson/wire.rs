@@ -10,9 +10,10 @@ use std::time::Instant;
 use super::fact::{Fact, Side};
 use crate::capture::{Capture, Segment};
 
-/// Segments shown per step: a step that makes more shows its first and its last.
+/// Segments shown per step: a step that makes more shows its first, its last, and the telling
+/// ones between (a SYN, a FIN, an RST, a zero window).
 const SHOWN: usize = 12;
-/// Of those, how many come from the end.
+/// Of those, how many come from the end, and at most how many telling ones from between.
 const SHOWN_LAST: usize = 4;
 
 /// A lesson run's view of the wire: the capture (if this process may capture) and each end's
@@ -26,6 +27,47 @@ pub struct Wire {
     /// Each direction's window scale, from its SYN: a window after the SYNs is its field
     /// shifted by the sender's scale (RFC 7323), when both SYNs offered scaling.
     scale: HashMap<(SocketAddrV4, SocketAddrV4), u8>,
+}
+
+/// The facts a step's segments show: all of them up to [`SHOWN`]; past it the first and the
+/// last few, every telling one between while there is room, and a row saying how many were
+/// left out at each gap.
+fn shown(described: Vec<(bool, Fact)>) -> Vec<Fact> {
+    let count = described.len();
+    if count <= SHOWN {
+        return described.into_iter().map(|(_, fact)| fact).collect();
+    }
+    let first = SHOWN - SHOWN_LAST * 2;
+    let mut keep: Vec<bool> = (0..count)
+        .map(|at| at < first || at >= count - SHOWN_LAST)
+        .collect();
+    let mut room = SHOWN_LAST;
+    for (at, (telling, _)) in described.iter().enumerate() {
+        if room > 0 && *telling && !keep[at] {
+            keep[at] = true;
+            room -= 1;
+        }
+    }
+    let mut facts = Vec::new();
+    let mut hidden = 0;
+    for ((_, fact), kept) in described.into_iter().zip(keep) {
+        if kept {
+            if hidden > 0 {
+                facts.push(left_out(hidden));
+                hidden = 0;
+            }
+            facts.push(fact);
+        } else {
+            hidden += 1;
+        }
+    }
+    facts
+}
+
+/// The row standing for `hidden` segments left out.
+fn left_out(hidden: usize) -> Fact {
+    let noun = if hidden == 1 { "segment" } else { "segments" };
+    Fact::captured(format!("… {hidden} more {noun} …"))
 }
 
 impl Wire {
@@ -65,19 +107,19 @@ impl Wire {
             Err(_) => return Vec::new(),
         };
         let segments = capture.take(since, servers);
-        let mut facts: Vec<Fact> = segments
+        // Every segment is described (the sequence numbers count from the SYNs); a step that
+        // made more than the card shows keeps its first, its last, and the telling ones between.
+        let described: Vec<(bool, Fact)> = segments
             .iter()
-            .map(|segment| self.fact(segment, since, servers))
+            .map(|segment| (self.telling(segment), self.fact(segment, since, servers)))
             .collect();
-        if facts.len() > SHOWN {
-            let hidden = facts.len() - SHOWN;
-            let last = facts.split_off(facts.len() - SHOWN_LAST);
-            facts.truncate(SHOWN - SHOWN_LAST);
-            let noun = if hidden == 1 { "segment" } else { "segments" };
-            facts.push(Fact::captured(format!("… {hidden} more {noun} …")));
-            facts.extend(last);
-        }
-        facts
+        shown(described)
+    }
+
+    /// Whether a segment says something the ones around it do not: it opens, ends or aborts
+    /// the connection, or shuts the window.
+    fn telling(&self, segment: &Segment) -> bool {
+        segment.flags_show_a_change() || segment.window == 0
     }
 
     fn fact(&mut self, segment: &Segment, since: Instant, servers: &[u16]) -> Fact {
@@ -143,5 +185,52 @@ mod tests {
         );
         assert!(first[0].text.contains("CAP_NET_RAW"));
         assert!(wire.facts(Instant::now(), &[8888], false).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod shown_tests {
+    use super::*;
+
+    fn numbered(count: usize, telling: &[usize]) -> Vec<(bool, Fact)> {
+        (0..count)
+            .map(|n| (telling.contains(&n), Fact::captured(format!("segment {n}"))))
+            .collect()
+    }
+
+    fn texts(facts: &[Fact]) -> Vec<&str> {
+        facts.iter().map(|fact| fact.text.as_str()).collect()
+    }
+
+    #[test]
+    fn a_step_with_few_segments_shows_them_all() {
+        let facts = shown(numbered(SHOWN, &[]));
+        assert_eq!(facts.len(), SHOWN);
+        assert!(facts.iter().all(|fact| fact.text.starts_with("segment ")));
+    }
+
+    #[test]
+    fn past_the_limit_the_telling_segments_between_are_kept_and_each_gap_counted() {
+        // 40 segments; 20 shuts the window, 30 is a FIN.
+        let facts = shown(numbered(40, &[20, 30]));
+        let texts = texts(&facts);
+        assert_eq!(
+            texts,
+            [
+                "segment 0",
+                "segment 1",
+                "segment 2",
+                "segment 3",
+                "… 16 more segments …",
+                "segment 20",
+                "… 9 more segments …",
+                "segment 30",
+                "… 5 more segments …",
+                "segment 36",
+                "segment 37",
+                "segment 38",
+                "segment 39",
+            ]
+        );
     }
 }
