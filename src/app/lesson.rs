@@ -47,7 +47,8 @@ impl App {
     }
 
     fn show_lesson(&mut self, index: usize) -> Vec<Effect> {
-        let (card, start) = Card::open(index);
+        self.lesson_runs += 1;
+        let (card, start) = Card::open(index, self.lesson_runs);
         self.lesson = Some(card);
         self.dirty = true;
         vec![Effect::Lesson(start)]

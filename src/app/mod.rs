@@ -227,6 +227,8 @@ pub struct App {
     pub inspector: Inspector,
     /// The lesson card, while one is open (`/lesson N`).
     pub lesson: Option<crate::lesson::Card>,
+    /// Lesson runs started, so each run's reports reach only its own card.
+    lesson_runs: u64,
     /// Where the session is in its life.
     pub lifecycle: Lifecycle,
     /// Whether a mention rings the bell.
@@ -285,6 +287,7 @@ impl App {
             mouse_captured: true,
             inspector: Inspector::default(),
             lesson: None,
+            lesson_runs: 0,
             lifecycle: Lifecycle::Running,
             bell: Bell::Ring,
             tls: None,

@@ -554,7 +554,7 @@ fn a_lesson_card_takes_its_keys_and_lets_the_others_through() {
     assert!(texts(&app).iter().any(|t| t.contains("no lesson 11")));
     assert_eq!(
         type_line(&mut app, "/lesson 3"),
-        vec![Effect::Lesson(Request::Start(2))],
+        vec![Effect::Lesson(Request::Start { lesson: 2, run: 1 })],
         "a lesson can be opened unconnected: it needs no server"
     );
     assert!(
@@ -575,7 +575,7 @@ fn a_lesson_card_takes_its_keys_and_lets_the_others_through() {
         vec![Effect::Lesson(Request::Step(0))]
     );
     app.on_lesson(LessonEvent::Done {
-        lesson: 2,
+        run: 1,
         step: 0,
         facts: Vec::new(),
         outcome: None,

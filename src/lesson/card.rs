@@ -21,6 +21,8 @@ pub enum Phase {
 pub struct Card {
     /// The lesson's index in [`LESSONS`].
     pub lesson: usize,
+    /// This run's number: reports about other runs are not this card's.
+    pub run: u64,
     /// The choice made (from 0).
     pub prediction: Option<usize>,
     /// What each step made so far showed, in order.
@@ -36,10 +38,12 @@ pub struct Card {
 }
 
 impl Card {
-    /// Lesson `index`, nothing chosen or made; and the request that starts its run.
-    pub fn open(index: usize) -> (Self, Request) {
+    /// Lesson `index` as run number `run`, nothing chosen or made; and the request that
+    /// starts the run.
+    pub fn open(index: usize, run: u64) -> (Self, Request) {
         let card = Self {
             lesson: index,
+            run,
             prediction: None,
             steps: Vec::new(),
             running: false,
@@ -47,7 +51,7 @@ impl Card {
             error: None,
             scrolled_back: 0,
         };
-        (card, Request::Start(index))
+        (card, Request::Start { lesson: index, run })
     }
 
     /// The lesson's calls.
@@ -91,26 +95,24 @@ impl Card {
         self.scrolled_back = self.scrolled_back.saturating_add_signed(rows).min(most);
     }
 
-    /// The runner reports a step; reports about another lesson (one closed meanwhile) are
-    /// ignored.
+    /// The runner reports a step; reports about another run (a card closed or reopened while
+    /// its step was being made) are ignored.
     pub fn on_event(&mut self, event: LessonEvent) {
         match event {
             LessonEvent::Done {
-                lesson,
+                run,
                 step,
                 facts,
                 outcome,
-            } if lesson == self.lesson && step == self.steps.len() => {
+            } if run == self.run && step == self.steps.len() => {
                 self.steps.push(facts);
                 self.outcome = outcome.or(self.outcome);
                 self.running = false;
                 self.scrolled_back = 0;
             }
-            LessonEvent::Failed {
-                lesson,
-                step,
-                error,
-            } if lesson == self.lesson && step == self.steps.len() => {
+            LessonEvent::Failed { run, step, error }
+                if run == self.run && step == self.steps.len() =>
+            {
                 self.error = Some(error);
                 self.running = false;
             }
@@ -132,9 +134,9 @@ mod tests {
     use super::*;
     use crate::lesson::Side;
 
-    fn done(lesson: usize, step: usize, outcome: Option<usize>) -> LessonEvent {
+    fn done(run: u64, step: usize, outcome: Option<usize>) -> LessonEvent {
         LessonEvent::Done {
-            lesson,
+            run,
             step,
             facts: vec![Fact::returned(Side::Server, format!("step {step}"))],
             outcome,
@@ -143,8 +145,8 @@ mod tests {
 
     #[test]
     fn a_card_waits_for_a_prediction_then_makes_each_step_once_then_judges() {
-        let (mut card, start) = Card::open(0);
-        assert_eq!(start, Request::Start(0));
+        let (mut card, start) = Card::open(0, 1);
+        assert_eq!(start, Request::Start { lesson: 0, run: 1 });
         assert_eq!(card.phase(), Phase::Predict);
         assert_eq!(card.next_step(), None, "no step before a prediction");
         assert!(!card.choose(3, 3), "there is no fourth choice");
@@ -158,7 +160,7 @@ mod tests {
                 "the prediction is fixed once a step is made"
             );
             let outcome = (step + 1 == steps).then_some(1);
-            card.on_event(done(0, step, outcome));
+            card.on_event(done(1, step, outcome));
         }
         assert_eq!(card.phase(), Phase::Verdict);
         assert_eq!(card.verdict(), Some(true));
@@ -167,26 +169,43 @@ mod tests {
 
     #[test]
     fn a_wrong_prediction_and_a_failed_step_are_told_apart() {
-        let (mut card, _) = Card::open(1);
+        let (mut card, _) = Card::open(1, 4);
         card.choose(0, 3);
         let steps = card.spec().steps.len();
         for step in 0..steps {
             card.next_step();
-            card.on_event(done(1, step, Some(1)));
+            card.on_event(done(4, step, Some(1)));
         }
         assert_eq!(card.verdict(), Some(false));
 
-        let (mut card, _) = Card::open(2);
+        let (mut card, _) = Card::open(2, 5);
         card.choose(0, 3);
         card.next_step();
-        card.on_event(done(7, 0, None)); // another lesson's: ignored
+        card.on_event(done(7, 0, None)); // another run's: ignored
         assert!(card.running);
         card.on_event(LessonEvent::Failed {
-            lesson: 2,
+            run: 5,
             step: 0,
             error: "no".into(),
         });
         assert_eq!(card.phase(), Phase::Verdict);
         assert_eq!(card.verdict(), None);
+    }
+
+    #[test]
+    fn a_lesson_reopened_while_its_step_runs_ignores_the_old_runs_report() {
+        let (mut old, _) = Card::open(3, 1);
+        old.choose(0, 3);
+        assert_eq!(old.next_step(), Some(Request::Step(0)));
+        let (mut card, start) = Card::open(3, 2);
+        assert_eq!(start, Request::Start { lesson: 3, run: 2 });
+        card.choose(1, 3);
+        assert_eq!(card.next_step(), Some(Request::Step(0)));
+        card.on_event(done(1, 0, Some(0)));
+        assert!(card.running, "step 0 of run 1 is not this card's step 0");
+        assert!(card.steps.is_empty());
+        card.on_event(done(2, 0, None));
+        assert!(!card.running);
+        assert_eq!(card.steps.len(), 1);
     }
 }

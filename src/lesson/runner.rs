@@ -10,8 +10,14 @@ use super::fact::Fact;
 /// What the card asks the task for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
-    /// A fresh run of lesson `index` (from 0 in [`super::LESSONS`]).
-    Start(usize),
+    /// A fresh run of a lesson.
+    Start {
+        /// Which lesson (index from 0 in [`super::LESSONS`]).
+        lesson: usize,
+        /// The run's number, which every report about it carries: a card opened again while
+        /// an earlier run's step was still being made tells that step's report from its own.
+        run: u64,
+    },
     /// Make step `n` of the lesson started last.
     Step(usize),
 }
@@ -19,10 +25,10 @@ pub enum Request {
 /// What the task reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LessonEvent {
-    /// Step `step` of lesson `lesson` was made.
+    /// Step `step` of run `run` was made.
     Done {
-        /// Which lesson (index).
-        lesson: usize,
+        /// Which run.
+        run: u64,
         /// Which step.
         step: usize,
         /// What it showed.
@@ -30,10 +36,10 @@ pub enum LessonEvent {
         /// Which choice the run has shown, once it has.
         outcome: Option<usize>,
     },
-    /// Step `step` of lesson `lesson` failed; the run cannot go on.
+    /// Step `step` of run `run` failed; the run cannot go on.
     Failed {
-        /// Which lesson (index).
-        lesson: usize,
+        /// Which run.
+        run: u64,
         /// Which step.
         step: usize,
         /// Why, in the system's words.
@@ -65,14 +71,14 @@ pub fn spawn() -> LessonHandle {
     let (requests, mut incoming) = mpsc::channel(QUEUE);
     let (outgoing, events) = mpsc::channel(QUEUE);
     let task = tokio::spawn(async move {
-        let mut run = None;
+        let mut current = None;
         while let Some(request) = incoming.recv().await {
             let event = match request {
-                Request::Start(lesson) => {
-                    run = start(run.take(), lesson);
+                Request::Start { lesson, run } => {
+                    current = start(current.take(), lesson, run);
                     continue;
                 }
-                Request::Step(step) => self::step(&mut run, step).await,
+                Request::Step(step) => self::step(&mut current, step).await,
             };
             if outgoing.send(event).await.is_err() {
                 return;
@@ -90,18 +96,18 @@ pub fn spawn() -> LessonHandle {
 /// first lesson and kept for the next).
 #[cfg(target_os = "linux")]
 struct Run {
-    lesson: usize,
+    run: u64,
     experiment: Box<dyn super::experiments::Experiment>,
     wire: super::wire::Wire,
 }
 
 #[cfg(target_os = "linux")]
-fn start(previous: Option<Run>, lesson: usize) -> Option<Run> {
+fn start(previous: Option<Run>, lesson: usize, run: u64) -> Option<Run> {
     let spec = super::LESSONS.get(lesson)?;
     let mut wire = previous.map_or_else(super::wire::Wire::open, |run| run.wire);
     wire.restart();
     Some(Run {
-        lesson,
+        run,
         experiment: super::experiments::new(spec.id),
         wire,
     })
@@ -110,13 +116,13 @@ fn start(previous: Option<Run>, lesson: usize) -> Option<Run> {
 #[cfg(target_os = "linux")]
 async fn step(run: &mut Option<Run>, step: usize) -> LessonEvent {
     let Some(Run {
-        lesson,
+        run,
         experiment,
         wire,
     }) = run
     else {
         return LessonEvent::Failed {
-            lesson: 0,
+            run: 0,
             step,
             error: "no lesson was started".to_owned(),
         };
@@ -129,33 +135,33 @@ async fn step(run: &mut Option<Run>, step: usize) -> LessonEvent {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             facts.extend(wire.facts(began, &experiment.server_ports(), step == 0));
             LessonEvent::Done {
-                lesson: *lesson,
+                run: *run,
                 step,
                 facts,
                 outcome: experiment.outcome(),
             }
         }
         Err(error) => LessonEvent::Failed {
-            lesson: *lesson,
+            run: *run,
             step,
             error: error.to_string(),
         },
     }
 }
 
-/// Elsewhere the lesson is remembered only to say why it cannot run.
+/// Elsewhere the run is remembered only to say why it cannot go on.
 #[cfg(not(target_os = "linux"))]
-type Run = usize;
+type Run = u64;
 
 #[cfg(not(target_os = "linux"))]
-fn start(_previous: Option<Run>, lesson: usize) -> Option<Run> {
-    Some(lesson)
+fn start(_previous: Option<Run>, _lesson: usize, run: u64) -> Option<Run> {
+    Some(run)
 }
 
 #[cfg(not(target_os = "linux"))]
 async fn step(run: &mut Option<Run>, step: usize) -> LessonEvent {
     LessonEvent::Failed {
-        lesson: run.unwrap_or(0),
+        run: run.unwrap_or(0),
         step,
         error: "the lessons read the kernel's TCP_INFO, which only Linux has".to_owned(),
     }
@@ -171,7 +177,14 @@ mod tests {
     async fn facts_of(id: LessonId) -> Vec<Fact> {
         let index = LESSONS.iter().position(|spec| spec.id == id).unwrap();
         let mut handle = spawn();
-        handle.requests.send(Request::Start(index)).await.unwrap();
+        handle
+            .requests
+            .send(Request::Start {
+                lesson: index,
+                run: 1,
+            })
+            .await
+            .unwrap();
         let mut facts = Vec::new();
         for step in 0..LESSONS[index].steps.len() {
             handle.requests.send(Request::Step(step)).await.unwrap();

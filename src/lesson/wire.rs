@@ -155,7 +155,11 @@ impl Wire {
         let scales = (self.scale.get(&out), self.scale.get(&back));
         match scales {
             _ if segment.is_syn() => text.push_str(&format!(" win {window}")),
-            (Some(&shift), Some(_)) => text.push_str(&format!(" win {}", window << shift)),
+            // RFC 7323 caps the shift at 14; a SYN saying more (any local program can send one)
+            // is read as 14.
+            (Some(&shift), Some(_)) => {
+                text.push_str(&format!(" win {}", window << shift.min(14)));
+            }
             // Scaling is agreed in the SYNs; without both seen, the field is shown as sent.
             _ => text.push_str(&format!(" win {window} (unscaled)")),
         }

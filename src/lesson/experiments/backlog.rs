@@ -93,7 +93,12 @@ impl Experiment for Backlog {
                         ));
                         self.clients.push(client);
                     }
-                    facts.push(Fact::kernel(Side::Server, accept_queue(&listener.info()?)));
+                    // Both ACKs reach the listener an instant after connect() returns: wait
+                    // for both to be queued, so the queue is full before client 3's SYN.
+                    let queue = listener
+                        .info_when(WAIT, |info| info.unacked >= Some(2))
+                        .await?;
+                    facts.push(Fact::kernel(Side::Server, accept_queue(&queue)));
                     Ok(facts)
                 }
                 3 => {

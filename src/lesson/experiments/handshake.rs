@@ -53,7 +53,11 @@ impl Experiment for Handshake {
                         )],
                     };
                     let info = client.info()?;
-                    let queue = listener.info()?;
+                    // connect() returns when the SYN-ACK arrives; the server's kernel queues the
+                    // connection when our ACK reaches it, an instant later on another CPU.
+                    let queue = listener
+                        .info_when(WAIT, |info| info.unacked >= Some(1))
+                        .await?;
                     facts.push(Fact::kernel(Side::Client, state(&info)));
                     facts.push(Fact::kernel(Side::Server, accept_queue(&queue)));
                     facts.extend(table(addr.port()).await);
