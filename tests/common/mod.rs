@@ -15,6 +15,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
+
+pub mod redis;
 use tokio_util::sync::CancellationToken;
 
 /// How long a round trip through a server under the load a test puts on it may take and still
