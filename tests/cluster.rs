@@ -292,6 +292,12 @@ async fn a_nick_is_held_by_one_node_at_a_time() {
             "round {round}: {won:?}"
         );
     }
+    // A node that leaves gives its nicks and its name up at once, not a TTL later.
+    a.claim(&nick("frank")).await.unwrap().expect("free");
+    a.leave().await.unwrap();
+    assert!(b.claim(&nick("frank")).await.unwrap().is_ok(), "given up");
+    let again = node(&redis, "a", DEADLINE).await;
+    assert!(again.me().epoch > a.me().epoch);
 }
 
 #[tokio::test]
@@ -512,4 +518,112 @@ async fn an_engine_that_is_not_there_is_an_error_that_says_where() {
     .await
     .expect_err("not redis");
     assert!(format!("{error:#}").contains("http://x"), "{error:#}");
+}
+
+/// `tcpchat --serve --cluster URL --node NAME ARGS...`, with no store (these tests are about
+/// the node in the cluster, not its history).
+fn serve_node(redis: &Redis, name: &str) -> common::Reaped {
+    let url = redis.url();
+    let args: Vec<&std::ffi::OsStr> = ["--retain", "0", "--cluster", &url, "--node", name]
+        .into_iter()
+        .map(std::ffi::OsStr::new)
+        .collect();
+    common::serve_binary(&args).0
+}
+
+/// Runs the binary to its end (within [`DEADLINE`]), for the runs that must fail to start.
+fn run_to_exit(args: &[&str]) -> std::process::Output {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tcpchat"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("XDG_CONFIG_HOME", "/nonexistent/tcpchat-tests")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tcpchat");
+    let mut child = common::Reaped(child);
+    let deadline = Instant::now() + DEADLINE;
+    while child.try_wait().expect("poll tcpchat").is_none() {
+        assert!(Instant::now() < deadline, "{args:?} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    std::process::Output {
+        status: child.try_wait().expect("status").expect("exited"),
+        stdout: Vec::new(),
+        stderr: stderr.into_bytes(),
+    }
+}
+
+#[tokio::test]
+async fn a_served_node_is_in_the_cluster_until_it_stops_and_its_name_is_its_own() {
+    let Some(redis) = Redis::start() else { return };
+    let watcher = node(&redis, "watcher", DEADLINE).await;
+    let mut served = serve_node(&redis, "n1");
+    let live =
+        |nodes: Vec<tcpchat::cluster::NodeInfo>| nodes.iter().any(|n| n.node.as_str() == "n1");
+    assert!(
+        live(watcher.live_nodes().await.unwrap()),
+        "registered before it listens"
+    );
+    // A second process under the same name is refused, in one line.
+    let url = redis.url();
+    let twin = run_to_exit(&[
+        "--serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--retain",
+        "0",
+        "--cluster",
+        &url,
+        "--node",
+        "n1",
+    ]);
+    let said = String::from_utf8_lossy(&twin.stderr);
+    assert_eq!(twin.status.code(), Some(1), "{said}");
+    assert!(said.contains("node n1 is already in the cluster"), "{said}");
+    // SIGTERM: it leaves the cluster as it stops, not a TTL later.
+    let pid = rustix::process::Pid::from_raw(i32::try_from(served.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = served.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(!live(watcher.live_nodes().await.unwrap()), "gone at once");
+}
+
+#[test]
+fn a_node_whose_engine_is_not_there_exits_1_saying_where() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let out = run_to_exit(&[
+        "--serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--retain",
+        "0",
+        "--cluster",
+        &url,
+        "--node",
+        "n1",
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.starts_with("tcpchat: ") && said.contains(&url),
+        "{said}"
+    );
 }

@@ -101,16 +101,6 @@ static EXTEND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| 
     )
 });
 
-/// KEYS: the claim. ARGV: this run's value. Deletes it if it is this run's.
-static RELEASE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r"
-        if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-        return 0
-        ",
-    )
-});
-
 fn claim_key(nick: &Nick) -> String {
     super::key("nick", &nick.key())
 }
@@ -147,14 +137,21 @@ impl Cluster {
     /// Gives `claim` up, if it is still this run's.
     pub async fn release(&self, claim: Claim) -> anyhow::Result<()> {
         self.held().remove(&claim.nick.key());
-        let mut invocation = RELEASE.prepare_invoke();
-        invocation
-            .key(claim_key(&claim.nick))
-            .arg(&self.inner.holder_value);
-        let _: i64 = invocation
-            .invoke_async(&mut self.conn())
-            .await
-            .with_context(|| format!("cannot release the nick {} in the engine", claim.nick))?;
+        super::delete_if(
+            &mut self.conn(),
+            &claim_key(&claim.nick),
+            &self.inner.holder_value,
+        )
+        .await
+        .with_context(|| format!("cannot release the nick {} in the engine", claim.nick))
+    }
+
+    /// Gives up every nick this node holds (as it leaves the cluster).
+    pub(super) async fn release_all(&self) -> anyhow::Result<()> {
+        let held: Vec<Nick> = self.held().drain().map(|(_, nick)| nick).collect();
+        for nick in held {
+            self.release(Claim { nick }).await?;
+        }
         Ok(())
     }
 

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tracing::{info, warn};
+use tracing::warn;
 
 pub use claims::{Claim, Holder, Taken};
 pub use follower::{Followed, Follower};
@@ -148,7 +148,6 @@ impl Cluster {
         let me_value = serde_json::to_string(&me).context("cannot encode the node's presence")?;
         let holder_value = serde_json::to_string(&Holder::of(&me))
             .context("cannot encode the node's claim value")?;
-        info!(node = %me.node, epoch = me.epoch, "joined the cluster at {url}");
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -222,6 +221,24 @@ async fn check_engine(conn: &mut ConnectionManager, url: &str) -> anyhow::Result
              restarts, the rooms' recent lines and their numbering are lost (see docs/cluster.md)"
         );
     }
+    Ok(())
+}
+
+/// KEYS: a key. ARGV: a value. Deletes the key if it holds that value.
+static DELETE_IF: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+        return 0
+        ",
+    )
+});
+
+/// Deletes `key` if it still holds `value` (this run's claim or presence, not a later one's).
+async fn delete_if(conn: &mut ConnectionManager, key: &str, value: &str) -> anyhow::Result<()> {
+    let mut invocation = DELETE_IF.prepare_invoke();
+    invocation.key(key).arg(value);
+    let _: i64 = invocation.invoke_async(conn).await?;
     Ok(())
 }
 
