@@ -239,8 +239,9 @@ async fn a_follower_takes_rooms_added_and_removed_while_it_runs() {
         (got[0].room.as_str(), got[0].line.text.as_str()),
         ("#two", "2a")
     );
+    // Well under the 5 s block, with room for a loaded machine.
     assert!(
-        started.elapsed() < Duration::from_millis(400),
+        started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
