@@ -202,7 +202,8 @@ fn keep_in_cluster(cluster: &Cluster, shutdown: &CancellationToken) -> tokio::ta
                     shutdown.cancel();
                 }
                 cluster::Beat::Lost(nicks) => {
-                    tracing::warn!("nicks lost to other nodes: {nicks:?}");
+                    let nicks: Vec<&str> = nicks.iter().map(|nick| nick.as_str()).collect();
+                    tracing::warn!("nick claims ran out or were taken: {}", nicks.join(", "));
                 }
                 // The heartbeat logs these itself.
                 cluster::Beat::EngineDown(_) | cluster::Beat::EngineBack => {}
