@@ -147,6 +147,50 @@ async fn two_nodes_appending_at_once_get_one_gap_free_order() {
 }
 
 #[tokio::test]
+async fn a_block_of_lines_gets_consecutive_numbers_whoever_appends_at_once() {
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a", SHORT_TTL).await;
+    let b = node(&redis, "b", SHORT_TTL).await;
+    const BLOCKS: usize = 50;
+    const BLOCK: usize = 5;
+    let blocks = |cluster: Cluster, name: &'static str| {
+        tokio::spawn(async move {
+            let mut all = Vec::new();
+            for i in 0..BLOCKS {
+                let lines: Vec<LogLine> = (0..BLOCK)
+                    .map(|j| line(name, name, format!("{i}.{j}")))
+                    .collect();
+                all.push(cluster.append_all(&lobby(), &lines).await.unwrap());
+            }
+            all
+        })
+    };
+    let (from_a, from_b) = tokio::join!(blocks(a.clone(), "a"), blocks(b.clone(), "b"));
+    let (from_a, from_b) = (from_a.unwrap(), from_b.unwrap());
+    let mut all: Vec<u64> = Vec::new();
+    for block in from_a.iter().chain(&from_b) {
+        assert_eq!(block.len(), BLOCK);
+        assert!(block.windows(2).all(|w| w[1].0 == w[0].0 + 1), "{block:?}");
+        all.extend(block.iter().map(|id| id.0));
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=(2 * BLOCKS * BLOCK) as u64).collect::<Vec<_>>());
+    // In the log, each block is whole and in its order.
+    let log = a.read_after(&lobby(), LineId::START, 10_000).await.unwrap();
+    for chunk in log.chunks(BLOCK) {
+        let node = &chunk[0].1.node;
+        let (block, _) = chunk[0].1.text.split_once('.').unwrap();
+        for (j, (_, l)) in chunk.iter().enumerate() {
+            assert_eq!(
+                (&l.node, l.text.as_str()),
+                (node, format!("{block}.{j}").as_str())
+            );
+        }
+    }
+    assert!(a.append_all(&lobby(), &[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn gap_fill_returns_exactly_the_missed_lines_once_in_order() {
     let Some(redis) = Redis::start() else { return };
     let a = node(&redis, "a", SHORT_TTL).await;

@@ -1,8 +1,8 @@
 //! The rooms' log in the engine: one stream per room, whose entry ids are the room's line
 //! numbers, the same on every node.
 //!
-//! [`Cluster::append`] runs one Lua script: `INCR` the room's counter, then `XADD` the line
-//! under the id `N-0`. Redis runs a script alone, so two nodes appending at once get two
+//! [`Cluster::append`] (and [`Cluster::append_all`], for a block of lines) runs one Lua
+//! script: `INCRBY` the room's counter, then `XADD` each line under the id `N-0`. Redis runs a script alone, so two nodes appending at once get two
 //! consecutive numbers and the stream holds them in that order: one total order per room,
 //! with no gaps. The stream itself refuses an id at or below its last one, so even a counter
 //! that went back (an engine restored from an old file) cannot make two lines share a number:
@@ -23,13 +23,16 @@ use crate::protocol::SaidKind;
 const LINE_FIELD: &str = "line";
 
 /// The append: number and store in one atomic step. KEYS: the counter, the stream. ARGV: the
-/// line. Returns the number.
+/// lines, in order. Returns the first line's number; the others follow it without a gap.
 static APPEND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r"
-        local n = redis.call('INCR', KEYS[1])
-        redis.call('XADD', KEYS[2], n .. '-0', 'line', ARGV[1])
-        return n
+        local last = redis.call('INCRBY', KEYS[1], #ARGV)
+        local first = last - #ARGV + 1
+        for i, line in ipairs(ARGV) do
+            redis.call('XADD', KEYS[2], (first + i - 1) .. '-0', 'line', line)
+        end
+        return first
         ",
     )
 });
@@ -113,18 +116,33 @@ impl Cluster {
     /// by. An error (the engine unreachable, its answer late) means the line may or may not be
     /// in the log: a reader finds out by reading.
     pub async fn append(&self, room: &RoomName, line: &LogLine) -> anyhow::Result<LineId> {
+        let ids = self.append_all(room, std::slice::from_ref(line)).await?;
+        ids.first().copied().context("the engine numbered no line")
+    }
+
+    /// Numbers and stores `lines` (what one member said in one go) as one block: consecutive
+    /// numbers, nobody else's line between them, one round trip. Errors as [`Cluster::append`].
+    pub async fn append_all(
+        &self,
+        room: &RoomName,
+        lines: &[LogLine],
+    ) -> anyhow::Result<Vec<LineId>> {
+        if lines.is_empty() {
+            return Ok(Vec::new());
+        }
         let room_key = room.key();
-        let json = serde_json::to_string(line).context("cannot encode a line")?;
         let mut invocation = APPEND.prepare_invoke();
         invocation
             .key(counter_key(&room_key))
-            .key(stream_key(&room_key))
-            .arg(json);
-        let number: u64 = invocation
+            .key(stream_key(&room_key));
+        for line in lines {
+            invocation.arg(serde_json::to_string(line).context("cannot encode a line")?);
+        }
+        let first: u64 = invocation
             .invoke_async(&mut self.conn())
             .await
-            .with_context(|| format!("cannot append a line to {room} in the engine"))?;
-        Ok(LineId(number))
+            .with_context(|| format!("cannot append lines to {room} in the engine"))?;
+        Ok((first..).take(lines.len()).map(LineId).collect())
     }
 
     /// Up to `limit` lines of `room` after `after`, in order: what a member who saw `after`
