@@ -191,6 +191,50 @@ async fn a_block_of_lines_gets_consecutive_numbers_whoever_appends_at_once() {
 }
 
 #[tokio::test]
+async fn retention_drops_old_lines_and_never_a_number() {
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a", SHORT_TTL).await;
+    let room = RoomName::parse("#old").unwrap();
+    for i in 1..=10 {
+        a.append(&room, &line("a", "ann", format!("{i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(a.forget_before(&room, LineId(7)).await.unwrap(), 6);
+    let kept = a.read_after(&room, LineId::START, 100).await.unwrap();
+    let ids: Vec<u64> = kept.iter().map(|(id, _)| id.0).collect();
+    assert_eq!(ids, [7, 8, 9, 10]);
+    // Everything gone: the next line still takes the next number.
+    assert_eq!(a.forget_before(&room, LineId(11)).await.unwrap(), 4);
+    assert!(
+        a.read_after(&room, LineId::START, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let next = a
+        .append(&room, &line("a", "ann", "11".into()))
+        .await
+        .unwrap();
+    assert_eq!(next, LineId(11));
+    // Even with its counter wound back (an engine restored from an older file than the
+    // stream's, say), numbering goes on after the stream's last number: none is reused.
+    let counter = "tcpchat:seq:{#old}";
+    assert_eq!(redis.command(&["SET", counter, "3"]), "+OK");
+    let next = a
+        .append(&room, &line("a", "ann", "12".into()))
+        .await
+        .unwrap();
+    assert_eq!(next, LineId(12));
+    assert_eq!(redis.command(&["DEL", counter]), ":1");
+    let next = a
+        .append_all(&room, &[line("a", "ann", "13".into())])
+        .await
+        .unwrap();
+    assert_eq!(next, [LineId(13)]);
+}
+
+#[tokio::test]
 async fn gap_fill_returns_exactly_the_missed_lines_once_in_order() {
     let Some(redis) = Redis::start() else { return };
     let a = node(&redis, "a", SHORT_TTL).await;

@@ -2,12 +2,13 @@
 //! numbers, the same on every node.
 //!
 //! [`Cluster::append`] (and [`Cluster::append_all`], for a block of lines) runs one Lua
-//! script: `INCRBY` the room's counter, then `XADD` each line under the id `N-0`. Redis runs a script alone, so two nodes appending at once get two
-//! consecutive numbers and the stream holds them in that order: one total order per room,
-//! with no gaps. The stream itself refuses an id at or below its last one, so even a counter
-//! that went back (an engine restored from an old file) cannot make two lines share a number:
-//! that append fails instead. [`Cluster::read_after`] is the gap fill: everything after a
-//! number, in order.
+//! script: `INCRBY` the room's counter, then `XADD` each line under the id `N-0`. Redis runs a
+//! script alone, so two nodes appending at once get consecutive numbers and the stream holds
+//! them in that order: one total order per room, with no gaps. A counter found behind its
+//! stream's last number (an engine restored from an older file, a hand-made mistake) is moved
+//! up to it first, and the stream itself refuses an id at or below its last one: no two lines
+//! ever share a number, trimmed or not. [`Cluster::read_after`] is the gap fill: everything
+//! after a number, in order.
 
 use std::fmt;
 
@@ -23,10 +24,22 @@ use crate::protocol::SaidKind;
 const LINE_FIELD: &str = "line";
 
 /// The append: number and store in one atomic step. KEYS: the counter, the stream. ARGV: the
-/// lines, in order. Returns the first line's number; the others follow it without a gap.
+/// lines, in order. Returns the first line's number; the others follow it without a gap. The
+/// counter is first brought up to the stream's last number if it is behind.
 static APPEND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r"
+        if redis.call('EXISTS', KEYS[2]) == 1 then
+            local info = redis.call('XINFO', 'STREAM', KEYS[2])
+            for i = 1, #info, 2 do
+                if info[i] == 'last-generated-id' then
+                    local top = tonumber(string.match(info[i + 1], '^(%d+)'))
+                    if top > tonumber(redis.call('GET', KEYS[1]) or '0') then
+                        redis.call('SET', KEYS[1], top)
+                    end
+                end
+            end
+        end
         local last = redis.call('INCRBY', KEYS[1], #ARGV)
         local first = last - #ARGV + 1
         for i, line in ipairs(ARGV) do
@@ -164,6 +177,19 @@ impl Cluster {
             .await
             .with_context(|| format!("cannot read {room}'s lines after {after} from the engine"))?;
         reply.ids.iter().map(decode).collect()
+    }
+
+    /// Retention: drops `room`'s lines before `keep_from`; returns how many went. Numbering
+    /// goes on from the counter regardless, and the stream still refuses any number at or below
+    /// its last, so a trimmed room never reuses a number.
+    pub async fn forget_before(&self, room: &RoomName, keep_from: LineId) -> anyhow::Result<u64> {
+        redis::cmd("XTRIM")
+            .arg(stream_key(&room.key()))
+            .arg("MINID")
+            .arg(keep_from.stream_id())
+            .query_async(&mut self.conn())
+            .await
+            .with_context(|| format!("cannot drop {room}'s lines before {keep_from} in the engine"))
     }
 
     /// The number of the last line appended to `room` (0: none yet): where a node that starts
