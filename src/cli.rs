@@ -5,6 +5,7 @@
 
 use clap::Parser;
 
+use crate::cluster::NodeName;
 use crate::codec::DEFAULT_MAX_LINE;
 use crate::names::Nick;
 use crate::tls::server::{CertSource, DEFAULT_HANDSHAKE_TIMEOUT};
@@ -278,6 +279,16 @@ pub struct Cli {
     /// Append the lifecycle log to FILE instead of stderr (created private, 0600).
     #[arg(long, value_name = "FILE", help_heading = SERVER_FLAGS, requires = "serve")]
     pub log_file: Option<std::path::PathBuf>,
+
+    /// Be one node of several, which meet through the Redis at URL (redis://HOST:PORT[/DB]);
+    /// needs --node. Without it the server is a single node with its own store.
+    #[arg(long, value_name = "URL", value_parser = cluster_url, requires_all = ["serve", "node"], help_heading = SERVER_FLAGS)]
+    pub cluster: Option<String>,
+
+    /// This node's name in the cluster: 1-32 ASCII letters, digits, '.', '_' or '-', one
+    /// live node per name.
+    #[arg(long, value_name = "NAME", value_parser = NodeName::parse, requires = "cluster", help_heading = SERVER_FLAGS)]
+    pub node: Option<NodeName>,
 }
 
 impl Cli {
@@ -312,6 +323,11 @@ impl Cli {
                 new_per_minute: self.new_per_minute,
             },
         })
+    }
+
+    /// The cluster to join (`--cluster`, `--node`), if any.
+    pub fn cluster(&self) -> Option<(String, NodeName)> {
+        Some((self.cluster.clone()?, self.node.clone()?))
     }
 
     /// Whether the server speaks, or the client connects with, TLS.
@@ -391,6 +407,22 @@ fn read_password(path: &std::path::Path) -> Result<String, String> {
         ));
     }
     Ok(first.to_owned())
+}
+
+/// An engine's address: `redis://` and what the Redis client accepts after it. TLS to the
+/// engine (`rediss://`) is not built in yet.
+fn cluster_url(text: &str) -> Result<String, String> {
+    if text.starts_with("rediss://") {
+        return Err(format!(
+            "TLS to the engine is not built in yet; give a redis:// URL, got {text:?}"
+        ));
+    }
+    if !text.starts_with("redis://") {
+        return Err(format!("expected redis://HOST:PORT, got {text:?}"));
+    }
+    redis::Client::open(text)
+        .map(|_| text.to_owned())
+        .map_err(|error| format!("{text:?} is not an engine address: {error}"))
 }
 
 /// A network in CIDR form, or one address.
@@ -495,6 +527,55 @@ mod tests {
             "[::1]",
         ] {
             assert!(host_port(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cluster_flags_come_together_and_are_checked() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["tcpchat"], args].concat());
+        let cli = parse(&[
+            "--serve",
+            "--cluster",
+            "redis://127.0.0.1:6379",
+            "--node",
+            "n1",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.cluster().map(|(url, node)| (url, node.to_string())),
+            Some(("redis://127.0.0.1:6379".to_owned(), "n1".to_owned()))
+        );
+        assert!(
+            parse(&["--serve"]).unwrap().cluster().is_none(),
+            "off by default"
+        );
+        for bad in [
+            &["--serve", "--cluster", "redis://127.0.0.1:6379"][..],
+            &["--serve", "--node", "n1"],
+            &["--cluster", "redis://127.0.0.1:6379", "--node", "n1"],
+            &[
+                "--serve",
+                "--cluster",
+                "nats://127.0.0.1:4222",
+                "--node",
+                "n1",
+            ],
+            &[
+                "--serve",
+                "--cluster",
+                "rediss://127.0.0.1:6379",
+                "--node",
+                "n1",
+            ],
+            &[
+                "--serve",
+                "--cluster",
+                "redis://127.0.0.1:6379",
+                "--node",
+                "n 1",
+            ],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -28,6 +28,9 @@
 //! - [`shutdown`]: signals → one cancellation token.
 //! - [`tls`]: TLS for both sides: the server's certificate and accept step, the client's
 //!   verifier and pinned keys, the record headers the inspector shows.
+//! - [`cluster`]: several nodes as one chat through Redis (`--cluster`): the rooms' log with
+//!   line numbers shared by every node, the follower that tails it, nick claims, node
+//!   presence and its heartbeat.
 //!
 //! The client, the spine the project was asked for:
 //!
@@ -56,6 +59,7 @@ pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod data_dir;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use tcpchat::cli::Cli;
+use tcpchat::cluster::{self, Cluster};
 use tcpchat::server::{self, Config, Mode};
 use tcpchat::shutdown::Hangup;
 use tcpchat::terminal::NoTerminal;
@@ -96,6 +97,17 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
     if !hosting.operators.is_empty() && history.is_none() {
         anyhow::bail!("--op needs accounts, which are kept in the store: drop --retain 0");
     }
+    // Before listening: a node that cannot join its cluster must not take clients alone.
+    let cluster = match cli.cluster() {
+        None => None,
+        Some(_) if cli.mode != Mode::Chat => {
+            anyhow::bail!("--cluster is for the chat room (--mode chat)")
+        }
+        Some((url, node)) => Some((
+            Cluster::connect(&url, node, cluster::Settings::default()).await?,
+            url,
+        )),
+    };
     let tls = cli
         .cert_source(&cli.listen)?
         .map(ServerTls::open)
@@ -137,6 +149,15 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
              (a new one is registered from this machine)"
         );
     }
+    let heartbeat = cluster.as_ref().map(|(cluster, url)| {
+        info!(
+            "node {} (epoch {}) is in the cluster at {url}; rooms are not shared with the other \
+             nodes yet (docs/cluster.md)",
+            cluster.me().node,
+            cluster.me().epoch
+        );
+        keep_in_cluster(cluster, &shutdown)
+    });
     if !local.ip().is_loopback() && tls.is_none() {
         tracing::warn!(
             "{local} is reachable from other machines and this server speaks plain text: \
@@ -158,8 +179,54 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
         shutdown,
     )
     .await;
+    if let (Some((cluster, _)), Some(heartbeat)) = (cluster, heartbeat) {
+        leave_cluster(&cluster, heartbeat).await;
+    }
     info!("stopped");
     Ok(())
+}
+
+/// Beats for this node until shutdown; a node another run of its name has replaced stops.
+fn keep_in_cluster(cluster: &Cluster, shutdown: &CancellationToken) -> tokio::task::JoinHandle<()> {
+    let (events, mut beats) = tokio::sync::mpsc::channel(16);
+    let beating = cluster.heartbeat(shutdown.child_token(), events);
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        while let Some(beat) = beats.recv().await {
+            match beat {
+                cluster::Beat::Fenced(other) => {
+                    tracing::error!(
+                        "another run of this node (epoch {}) is in the cluster: stopping",
+                        other.epoch
+                    );
+                    shutdown.cancel();
+                }
+                cluster::Beat::Lost(nicks) => {
+                    let nicks: Vec<&str> = nicks.iter().map(|nick| nick.as_str()).collect();
+                    tracing::warn!("nick claims ran out or were taken: {}", nicks.join(", "));
+                }
+                // The heartbeat logs these itself.
+                cluster::Beat::EngineDown(_) | cluster::Beat::EngineBack => {}
+            }
+        }
+    });
+    beating
+}
+
+/// How long a stopping node tries to tell the engine it has gone before leaving it to the TTL.
+const LEAVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Stops beating, then leaves the cluster, so the node's name is free at once.
+async fn leave_cluster(cluster: &Cluster, heartbeat: tokio::task::JoinHandle<()>) {
+    // The heartbeat's token is a child of the shutdown, cancelled by now.
+    let _ = heartbeat.await;
+    match tokio::time::timeout(LEAVE_WITHIN, cluster.leave()).await {
+        Ok(Ok(())) => info!("left the cluster"),
+        Ok(Err(error)) => tracing::warn!("cannot leave the cluster: {error:#}; its TTL will"),
+        Err(_) => {
+            tracing::warn!("the engine did not answer in time; the TTL will remove this node");
+        }
+    }
 }
 
 /// The log target of the line that says where the server listens, which `-q` keeps.

@@ -23,7 +23,7 @@ _tcpchat() {
 
     case "${cmd}" in
         tcpchat)
-            opts="-v -q -h -V --local --config --print-config --serve --listen --mode --nick --raw --log --export --pcap --no-bell --theme --lang --scrollback --max-line --max-clients --outbox --outbox-bytes --flood-rate --flood-burst --line-timeout --keepalive --announce-up-to --rooms-per-client --max-rooms --room-members --data-dir --history --retain --retain-lines --op --password-file --max-per-address --new-per-minute --allow --deny --tls --tls-cert --tls-key --tls-handshake-timeout --tls-insecure --tls-ca --tls-forget --backlog --no-reuseaddr --pause-accept --verbose --quiet --log-file --help --version"
+            opts="-v -q -h -V --local --config --print-config --serve --listen --mode --nick --raw --log --export --pcap --no-bell --theme --lang --scrollback --max-line --max-clients --outbox --outbox-bytes --flood-rate --flood-burst --line-timeout --keepalive --announce-up-to --rooms-per-client --max-rooms --room-members --data-dir --history --retain --retain-lines --op --password-file --max-per-address --new-per-minute --allow --deny --tls --tls-cert --tls-key --tls-handshake-timeout --tls-insecure --tls-ca --tls-forget --backlog --no-reuseaddr --pause-accept --verbose --quiet --log-file --cluster --node --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -182,6 +182,14 @@ _tcpchat() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

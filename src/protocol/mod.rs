@@ -56,8 +56,10 @@ pub const EXIT: &str = "exit";
 /// The room everyone is in.
 pub const LOBBY: &str = "#lobby";
 
-/// What kind of line a user said: the two kinds history keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What kind of line a user said: the two kinds history keeps (and the cluster's room log
+/// carries, by these names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SaidKind {
     /// `<nick> text`.
     Message,

@@ -15,6 +15,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
+
+pub mod redis;
 use tokio_util::sync::CancellationToken;
 
 /// How long a round trip through a server under the load a test puts on it may take and still
@@ -24,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub const NOT_BLOCKED: Duration = Duration::from_secs(5);
 
 /// Names the prerequisites this machine lacks, comma-separated (`netns`, `ipv6`, `privport`,
-/// `openssl`), so that the tests needing them are skipped instead of failing. CI never sets it:
+/// `openssl`, `redis`...), so that the tests needing them are skipped instead of failing. CI never sets it:
 /// `.ci/run` provides every prerequisite, so there every test runs.
 pub const SKIP_VAR: &str = "TCPCHAT_TEST_SKIP";
 

@@ -1,0 +1,228 @@
+//! The rooms' log in the engine: one stream per room, whose entry ids are the room's line
+//! numbers, the same on every node.
+//!
+//! [`Cluster::append`] (and [`Cluster::append_all`], for a block of lines) runs one Lua
+//! script: `INCRBY` the room's counter, then `XADD` each line under the id `N-0`. Redis runs a
+//! script alone, so two nodes appending at once get consecutive numbers and the stream holds
+//! them in that order: one total order per room, with no gaps. A counter found behind its
+//! stream's last number (an engine restored from an older file, a hand-made mistake) is moved
+//! up to it first, and the stream itself refuses an id at or below its last one: no two lines
+//! ever share a number, trimmed or not. [`Cluster::read_after`] is the gap fill: everything
+//! after a number, in order.
+
+use std::fmt;
+
+use anyhow::Context;
+use redis::streams::{StreamId, StreamRangeReply};
+use serde::{Deserialize, Serialize};
+
+use super::Cluster;
+use crate::names::RoomName;
+use crate::protocol::SaidKind;
+
+/// The stream field that holds a line's [`LogLine`], as JSON.
+const LINE_FIELD: &str = "line";
+
+/// The append: number and store in one atomic step. KEYS: the counter, the stream. ARGV: the
+/// lines, in order. Returns the first line's number; the others follow it without a gap. The
+/// counter is first brought up to the stream's last number if it is behind.
+static APPEND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[2]) == 1 then
+            local info = redis.call('XINFO', 'STREAM', KEYS[2])
+            for i = 1, #info, 2 do
+                if info[i] == 'last-generated-id' then
+                    local top = tonumber(string.match(info[i + 1], '^(%d+)'))
+                    if top > tonumber(redis.call('GET', KEYS[1]) or '0') then
+                        redis.call('SET', KEYS[1], top)
+                    end
+                end
+            end
+        end
+        local last = redis.call('INCRBY', KEYS[1], #ARGV)
+        local first = last - #ARGV + 1
+        for i, line in ipairs(ARGV) do
+            redis.call('XADD', KEYS[2], (first + i - 1) .. '-0', 'line', line)
+        end
+        return first
+        ",
+    )
+});
+
+/// A line's number in its room: 1 for the first, one more for each next, the same on every
+/// node (the stream id `N-0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct LineId(pub u64);
+
+impl LineId {
+    /// Before the first line: reading after it reads from the start.
+    pub const START: Self = Self(0);
+
+    /// The stream id this number is stored under.
+    pub fn stream_id(self) -> String {
+        format!("{}-0", self.0)
+    }
+
+    /// The number a stream id stands for; `None` for an id this module did not write.
+    pub fn from_stream_id(id: &str) -> Option<Self> {
+        let (number, "0") = id.split_once('-')? else {
+            return None;
+        };
+        number.parse().ok().map(Self)
+    }
+}
+
+impl fmt::Display for LineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One line of a room as the log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Who said it, as shown.
+    pub nick: String,
+    /// Message or action.
+    pub kind: SaidKind,
+    /// What they said, sanitised.
+    pub text: String,
+    /// When the node that took it received it, Unix milliseconds (that node's clock: the
+    /// number, not the time, is the order).
+    pub at_ms: i64,
+    /// The node the sayer was on.
+    pub node: String,
+}
+
+/// The stream of the room keyed `room_key` (a folded [`RoomName::key`]).
+pub(super) fn stream_key(room_key: &str) -> String {
+    super::key("room", &format!("{{{room_key}}}"))
+}
+
+/// The room key a stream key names; `None` for a key this module did not make.
+pub(super) fn room_of(stream_key: &str) -> Option<&str> {
+    stream_key
+        .strip_prefix(super::PREFIX)?
+        .strip_prefix("room:{")?
+        .strip_suffix('}')
+}
+
+fn counter_key(room_key: &str) -> String {
+    super::key("seq", &format!("{{{room_key}}}"))
+}
+
+/// A stream entry as a numbered line.
+pub(super) fn decode(entry: &StreamId) -> anyhow::Result<(LineId, LogLine)> {
+    let id = LineId::from_stream_id(&entry.id)
+        .with_context(|| format!("stream id {} is not a line number", entry.id))?;
+    let json: String = entry
+        .get(LINE_FIELD)
+        .with_context(|| format!("entry {} has no {LINE_FIELD} field", entry.id))?;
+    let line = serde_json::from_str(&json)
+        .with_context(|| format!("entry {} is not a line: {json}", entry.id))?;
+    Ok((id, line))
+}
+
+impl Cluster {
+    /// Numbers `line` in `room` and stores it; its number is the one every node will know it
+    /// by. An error (the engine unreachable, its answer late) means the line may or may not be
+    /// in the log: a reader finds out by reading.
+    pub async fn append(&self, room: &RoomName, line: &LogLine) -> anyhow::Result<LineId> {
+        let ids = self.append_all(room, std::slice::from_ref(line)).await?;
+        ids.first().copied().context("the engine numbered no line")
+    }
+
+    /// Numbers and stores `lines` (what one member said in one go) as one block: consecutive
+    /// numbers, nobody else's line between them, one round trip. Errors as [`Cluster::append`].
+    pub async fn append_all(
+        &self,
+        room: &RoomName,
+        lines: &[LogLine],
+    ) -> anyhow::Result<Vec<LineId>> {
+        if lines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let room_key = room.key();
+        let mut invocation = APPEND.prepare_invoke();
+        invocation
+            .key(counter_key(&room_key))
+            .key(stream_key(&room_key));
+        for line in lines {
+            invocation.arg(serde_json::to_string(line).context("cannot encode a line")?);
+        }
+        let first: u64 = invocation
+            .invoke_async(&mut self.conn())
+            .await
+            .with_context(|| format!("cannot append lines to {room} in the engine"))?;
+        Ok((first..).take(lines.len()).map(LineId).collect())
+    }
+
+    /// Up to `limit` lines of `room` after `after`, in order: what a member who saw `after`
+    /// last has missed (the newest first if there are more is the caller's choice: it reads
+    /// again after the last one returned).
+    pub async fn read_after(
+        &self,
+        room: &RoomName,
+        after: LineId,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(LineId, LogLine)>> {
+        let reply: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(stream_key(&room.key()))
+            .arg(format!("({}", after.stream_id()))
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut self.conn())
+            .await
+            .with_context(|| format!("cannot read {room}'s lines after {after} from the engine"))?;
+        reply.ids.iter().map(decode).collect()
+    }
+
+    /// Retention: drops `room`'s lines before `keep_from`; returns how many went. Numbering
+    /// goes on from the counter regardless, and the stream still refuses any number at or below
+    /// its last, so a trimmed room never reuses a number.
+    pub async fn forget_before(&self, room: &RoomName, keep_from: LineId) -> anyhow::Result<u64> {
+        redis::cmd("XTRIM")
+            .arg(stream_key(&room.key()))
+            .arg("MINID")
+            .arg(keep_from.stream_id())
+            .query_async(&mut self.conn())
+            .await
+            .with_context(|| format!("cannot drop {room}'s lines before {keep_from} in the engine"))
+    }
+
+    /// The number of the last line appended to `room` (0: none yet): where a node that starts
+    /// following it now begins.
+    pub async fn last_id(&self, room: &RoomName) -> anyhow::Result<LineId> {
+        let last: Option<u64> = redis::cmd("GET")
+            .arg(counter_key(&room.key()))
+            .query_async(&mut self.conn())
+            .await
+            .with_context(|| format!("cannot read {room}'s last line number from the engine"))?;
+        Ok(LineId(last.unwrap_or(0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_numbers_are_stream_ids() {
+        assert_eq!(LineId(42).stream_id(), "42-0");
+        assert_eq!(LineId::from_stream_id("42-0"), Some(LineId(42)));
+        for foreign in ["42-1", "42", "x-0", "-0", "1700000000000-3"] {
+            assert_eq!(LineId::from_stream_id(foreign), None, "{foreign}");
+        }
+    }
+
+    #[test]
+    fn stream_keys_name_their_room() {
+        let key = stream_key("#lobby");
+        assert_eq!(key, "tcpchat:room:{#lobby}");
+        assert_eq!(room_of(&key), Some("#lobby"));
+        assert_eq!(room_of("tcpchat:seq:{#lobby}"), None);
+        assert_eq!(room_of("other:room:{#lobby}"), None);
+    }
+}
