@@ -286,7 +286,7 @@ pub struct Cli {
     pub cluster: Option<String>,
 
     /// This node's name in the cluster: 1-32 ASCII letters, digits, '.', '_' or '-', one
-    /// live node per name.
+    /// live node per name. Its copy of the history is kept in DATA_DIR/node-NAME.
     #[arg(long, value_name = "NAME", value_parser = NodeName::parse, requires = "cluster", help_heading = SERVER_FLAGS)]
     pub node: Option<NodeName>,
 }
@@ -294,8 +294,16 @@ pub struct Cli {
 impl Cli {
     /// What the flags say about history.
     pub fn history(&self) -> HistorySettings {
+        // A cluster node keeps its copy of the cluster's history apart from a single node's
+        // (the same line numbers there mean other lines), one directory per node name so that
+        // several nodes on one host share a --data-dir. The prefix keeps any name a plain
+        // directory name (`..` is a valid node name).
+        let data_dir = match self.cluster() {
+            Some((_, node)) => self.data_dir().map(|dir| dir.join(format!("node-{node}"))),
+            None => self.data_dir.clone(),
+        };
         HistorySettings {
-            data_dir: self.data_dir.clone(),
+            data_dir,
             replay: self.replay,
             retain_days: self.retain,
             retain_lines: self.retain_lines,

@@ -175,6 +175,7 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
             accept_gate,
             // Headless: nobody shows a view, so the server keeps none.
             observe: None,
+            cluster: cluster.as_ref().map(|(cluster, _)| cluster.clone()),
         },
         shutdown,
     )

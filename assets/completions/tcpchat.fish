@@ -44,7 +44,7 @@ complete -c tcpchat -l tls-forget -d 'Forget the TLS key pinned for HOST:PORT (a
 complete -c tcpchat -l backlog -d 'listen()\'s backlog: finished handshakes the kernel queues for accept() (capped at net.core.somaxconn); past it a client\'s SYN is dropped and retried, not refused' -r
 complete -c tcpchat -l log-file -d 'Append the lifecycle log to FILE instead of stderr (created private, 0600)' -r -F
 complete -c tcpchat -l cluster -d 'Be one node of several, which meet through the Redis at URL (redis://HOST:PORT[/DB]); needs --node. Without it the server is a single node with its own store' -r
-complete -c tcpchat -l node -d 'This node\'s name in the cluster: 1-32 ASCII letters, digits, \'.\', \'_\' or \'-\', one live node per name' -r
+complete -c tcpchat -l node -d 'This node\'s name in the cluster: 1-32 ASCII letters, digits, \'.\', \'_\' or \'-\', one live node per name. Its copy of the history is kept in DATA_DIR/node-NAME' -r
 complete -c tcpchat -l print-config -d 'Show every setting in force and where it came from (flag, config file, default)'
 complete -c tcpchat -l serve -d 'Run a headless server; its lifecycle log goes to stderr'
 complete -c tcpchat -l raw -d 'Send exactly what was typed, with no newline (for the article\'s servers, which compare each read with b\'exit\')'

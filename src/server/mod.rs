@@ -202,6 +202,9 @@ pub struct Config {
     /// Where the server tells what its sockets are, for the inspector's server page (the room
     /// local mode hosts); `None` costs nothing.
     pub observe: Option<Arc<observe::ServerView>>,
+    /// The cluster this node is part of (`--cluster`): every room's lines are numbered and
+    /// delivered through it. `None`: a single node, its store the only record.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// What a host decides about who comes in and who runs the place.
@@ -298,6 +301,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         tls,
         accept_gate,
         observe,
+        cluster,
     } = config;
     let identity = match identity(history.as_ref(), &hosting) {
         Ok(identity) => Arc::new(identity),
@@ -354,6 +358,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             delivered: sequencer.delivered.clone(),
         }),
         view: observe.clone(),
+        cluster,
     });
     let limits = Arc::new(limits);
     let slots = Arc::new(Semaphore::new(limits.max_clients));

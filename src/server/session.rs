@@ -69,6 +69,8 @@ pub struct Shared {
     pub history: Option<HistoryAccess>,
     /// The inspector's view of the server's sockets, if this process shows one.
     pub view: Option<Arc<super::observe::ServerView>>,
+    /// The cluster this node is part of, if any.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// Serves one chat connection, plain or TLS, until it ends, then logs how.
