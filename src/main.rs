@@ -151,8 +151,8 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
     }
     let heartbeat = cluster.as_ref().map(|(cluster, url)| {
         info!(
-            "node {} (epoch {}) is in the cluster at {url}; rooms are not shared with the other \
-             nodes yet (docs/cluster.md)",
+            "node {} (epoch {}) is in the cluster at {url}: every room's lines are numbered and \
+             ordered there",
             cluster.me().node,
             cluster.me().epoch
         );

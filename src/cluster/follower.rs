@@ -80,7 +80,41 @@ impl Drop for Follower {
     }
 }
 
+/// Says which rooms a [`Follower`] follows, from anywhere (a thread of its own, say) while the
+/// follower's lines are taken elsewhere. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Follows {
+    rooms: Arc<Mutex<Rooms>>,
+    wake: Arc<Notify>,
+}
+
 impl Follower {
+    /// A handle that follows and unfollows rooms for this follower.
+    pub fn follows(&self) -> Follows {
+        Follows {
+            rooms: self.rooms.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+
+    /// Follows `room` from after `after`: see [`Follows::follow`].
+    pub fn follow(&self, room: &RoomName, after: LineId) {
+        self.follows().follow(room, after);
+    }
+
+    /// Stops following `room`: see [`Follows::unfollow`].
+    pub fn unfollow(&self, room: &RoomName) {
+        self.follows().unfollow(room);
+    }
+
+    /// The next line of a followed room, in order within its room; `None` once the follower
+    /// has stopped.
+    pub async fn next(&mut self) -> Option<Followed> {
+        self.lines.recv().await
+    }
+}
+
+impl Follows {
     /// Follows `room` from after `after` (its last line already handed on by other means,
     /// such as a replay; [`LineId::START`] for all of it). Following it again moves the
     /// cursor.
@@ -100,12 +134,6 @@ impl Follower {
     pub fn unfollow(&self, room: &RoomName) {
         lock(&self.rooms).cursors.remove(&room.key());
         self.wake.notify_one();
-    }
-
-    /// The next line of a followed room, in order within its room; `None` once the follower
-    /// has stopped.
-    pub async fn next(&mut self) -> Option<Followed> {
-        self.lines.recv().await
     }
 }
 

@@ -34,7 +34,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tracing::warn;
 
 pub use claims::{Claim, Holder, Taken};
-pub use follower::{Followed, Follower};
+pub use follower::{Followed, Follower, Follows};
 pub use log::{LineId, LogLine};
 pub use presence::{Beat, NodeInfo, NodeName};
 

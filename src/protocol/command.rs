@@ -429,6 +429,15 @@ pub enum Refusal<'a> {
     NoHistory,
     /// The store failed to answer; the session goes on.
     StoreUnavailable,
+    /// The cluster's engine did not confirm lines said (cluster mode, engine unreachable): they
+    /// may or may not reach the room. The session goes on.
+    NotConfirmed {
+        /// How many lines.
+        lines: usize,
+    },
+    /// The cluster's engine cannot be reached, and what was asked needs it; the session goes
+    /// on, in the rooms it is in.
+    ClusterUnavailable,
     /// A search longer than the limit.
     SearchTooLong {
         /// The limit, in characters.
@@ -576,6 +585,18 @@ impl fmt::Display for Refusal<'_> {
             Self::NoHistory => f.write_str("this server keeps no history"),
             Self::StoreUnavailable => {
                 f.write_str("history cannot be read right now; the operator has been told")
+            }
+            Self::NotConfirmed { lines: 1 } => f.write_str(
+                "the cluster is unavailable: your line was not confirmed and may not reach the \
+                 room; the operator has been told",
+            ),
+            Self::NotConfirmed { lines } => write!(
+                f,
+                "the cluster is unavailable: your {lines} lines were not confirmed and may not \
+                 reach the room; the operator has been told"
+            ),
+            Self::ClusterUnavailable => {
+                f.write_str("the cluster is unavailable right now; try again once it is back")
             }
             Self::SearchTooLong { max } => write!(f, "search too long (at most {max} characters)"),
             Self::RoomName(error) => write!(f, "{error}"),

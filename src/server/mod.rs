@@ -17,6 +17,7 @@ mod access;
 mod accounts;
 mod article;
 mod bans;
+mod cluster_link;
 mod flood;
 mod history_query;
 mod identity;
@@ -342,7 +343,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         }
         None => (None, None, None),
     };
-    let sequencer = match sequencer::spawn(rooms.clone(), history) {
+    let sequencer = match sequencer::spawn(rooms.clone(), history, cluster.clone()) {
         Ok(sequencer) => sequencer,
         Err(error) => {
             error!(%error, "cannot start the sequencer thread");

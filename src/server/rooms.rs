@@ -155,6 +155,9 @@ pub enum Full {
     Room(usize),
     /// The member went offline meanwhile.
     Gone,
+    /// The room is not followed here yet and the cluster's engine cannot be reached to
+    /// catch up with it (cluster mode).
+    Unavailable,
 }
 
 impl Full {
@@ -165,6 +168,7 @@ impl Full {
             Self::Server(max) => Refusal::ServerRoomsFull { max },
             Self::Room(max) => Refusal::RoomFull { room, max },
             Self::Gone => Refusal::NoRoom,
+            Self::Unavailable => Refusal::ClusterUnavailable,
         }
     }
 }
@@ -339,6 +343,11 @@ impl Rooms {
     pub fn part(&self, id: MemberId, key: &str, reason: &str) -> Option<RoomName> {
         let mut state = self.lock();
         state.part(id, key, reason, &self.limits)
+    }
+
+    /// Whether the room keyed `key` exists (someone is in it, or it is the lobby).
+    pub fn exists(&self, key: &str) -> bool {
+        self.lock().rooms.contains_key(key)
     }
 
     /// The display name of the room keyed `key`, if member `id` is in it.

@@ -314,6 +314,7 @@ impl Session<'_> {
         }
         let (delivered, in_flight) = oneshot::channel();
         let said = Said {
+            from: self.id,
             nick: nick.to_string(),
             room,
             lines: std::mem::take(&mut saying.lines),
