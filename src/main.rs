@@ -15,7 +15,7 @@ use tcpchat::server::{self, Config, Mode};
 use tcpchat::shutdown::Hangup;
 use tcpchat::terminal::NoTerminal;
 use tcpchat::tls::server::ServerTls;
-use tcpchat::{client, config};
+use tcpchat::{client, config, server_log};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -81,7 +81,7 @@ fn report(message: std::fmt::Arguments<'_>) {
 }
 
 async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
-    init_logging(&cli)?;
+    server_log::init(&cli)?;
     for problem in config_problems {
         tracing::warn!("config: {problem}");
     }
@@ -142,7 +142,7 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
     };
     // Its own target, which -q keeps: the one line that says where the server is.
     let speaks = if tls.is_some() { "TLS" } else { "plain TCP" };
-    info!(target: STARTUP, "listening on {local} (mode {}, {kept}, {speaks})", cli.mode);
+    info!(target: server_log::STARTUP, "listening on {local} (mode {}, {kept}, {speaks})", cli.mode);
     for nick in &hosting.operators {
         info!(
             "operator {nick}: logged in as this account, one may /kick, /ban and /mute \
@@ -228,48 +228,4 @@ async fn leave_cluster(cluster: &Cluster, heartbeat: tokio::task::JoinHandle<()>
             tracing::warn!("the engine did not answer in time; the TTL will remove this node");
         }
     }
-}
-
-/// The log target of the line that says where the server listens, which `-q` keeps.
-const STARTUP: &str = "tcpchat::startup";
-
-/// The lifecycle log: to stderr, or appended to `--log-file`; `-v`, `-q` or `RUST_LOG` say
-/// how much.
-fn init_logging(cli: &Cli) -> anyhow::Result<()> {
-    let default = match (cli.verbose, cli.quiet) {
-        (0, true) => format!("tcpchat=warn,{STARTUP}=info"),
-        (0, false) => "tcpchat=info".to_owned(),
-        _ => "tcpchat=debug".to_owned(),
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let log = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Otherwise a failed write is reported with `eprintln!`, which panics when stderr is a
-        // closed pipe or a full disk: the server must outlive its log.
-        .log_internal_errors(false)
-        .with_target(false);
-    match &cli.log_file {
-        None => log
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-        Some(path) => {
-            let file = open_log_file(path)
-                .with_context(|| format!("cannot open the log file {}", path.display()))?;
-            log.with_writer(std::sync::Mutex::new(file))
-                .with_ansi(false)
-                .init();
-        }
-    }
-    Ok(())
-}
-
-/// `--log-file`: appended to, made private (0600) if new.
-fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }

@@ -239,6 +239,13 @@ fn a_node_started_late_replays_what_other_nodes_heard_by_the_same_numbers() {
     // And it is live from there, both ways.
     late.send("from c\n");
     assert_eq!(speaker.said(), "from c");
+    // Each node's log says which node it is, on every line.
+    for (node, name) in [(&a, "a"), (&c, "c")] {
+        let log = node.log.lock().unwrap().clone();
+        assert!(log.lines().count() > 3, "{log}");
+        let prefix = format!("[node {name}] ");
+        assert!(log.lines().all(|line| line.starts_with(&prefix)), "{log}");
+    }
     drop((a, c));
 }
 
