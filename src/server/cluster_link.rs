@@ -32,11 +32,13 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
-use super::rooms::{Entered, Full, Joined, MemberId, Rooms};
+use super::rooms::{Change, Entered, Full, Joined, MemberId, Rooms};
 use super::sequencer::{Delivered, Health, History, Replay, Request, Said, Sequencer, said_line};
-use crate::cluster::{Cluster, Followed, Follows, LineId, LogLine};
+use crate::cluster::{
+    Cluster, Entry, Followed, FollowedEvent, Follows, LineId, LogLine, Position, RoomEvent, Tailed,
+};
 use crate::names::RoomName;
-use crate::protocol::{LOBBY, Refusal, Scope, Scoped, ServerLine};
+use crate::protocol::{Event, LOBBY, Refusal, Scope, Scoped, ServerLine};
 use crate::store::NewLine;
 
 /// Requests and lines queued towards the delivery thread before their senders wait.
@@ -65,8 +67,8 @@ const CATCH_UP_WITHIN: Duration = Duration::from_secs(2);
 
 /// What the delivery thread is given, in the order it must happen.
 enum Input {
-    /// A line of a followed room, read back from the log.
-    Line(Followed),
+    /// A line or an event of a followed room, read back from the log.
+    Tailed(Tailed),
     /// A member comes online.
     Join(oneshot::Sender<Option<Joined>>),
     /// A member enters a room.
@@ -111,8 +113,11 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("cluster delivery".into())
         .spawn(move || delivering.run(inputs))?;
+    let (mirror, changes) = mpsc::unbounded_channel();
+    rooms.mirror_to(mirror);
+    let roster = Roster::new(cluster.clone(), rooms.clone(), changes);
     tokio::spawn(route(incoming, follower, to_append, input.clone()));
-    tokio::spawn(append(said, cluster, rooms, input));
+    tokio::spawn(append(said, cluster, rooms, roster, input));
     Ok(Sequencer {
         requests,
         delivered,
@@ -141,7 +146,7 @@ async fn route(
                 Some(Request::Join(reply)) => Input::Join(reply),
                 Some(Request::Enter { id, room, reply }) => Input::Enter { id, room, reply },
             },
-            Some(line) = follower.next() => Input::Line(line),
+            Some(tailed) = follower.next() => Input::Tailed(tailed),
         };
         if input.send(forwarded).await.is_err() {
             return;
@@ -149,17 +154,34 @@ async fn route(
     }
 }
 
-/// The appender: appends what members said to the log, what queued up meanwhile at once.
+/// The appender: appends what members said to the log, what queued up meanwhile at once; and
+/// keeps the roster, settled before each append.
 async fn append(
     mut said: mpsc::Receiver<Said>,
     cluster: Cluster,
     rooms: Arc<Rooms>,
+    mut roster: Roster,
     input: mpsc::Sender<Input>,
 ) {
     let node = cluster.me().node.to_string();
     let mut batch = Vec::with_capacity(APPEND_BATCH);
     let mut failing = false;
-    while said.recv_many(&mut batch, APPEND_BATCH).await > 0 {
+    loop {
+        tokio::select! {
+            taken = said.recv_many(&mut batch, APPEND_BATCH) => if taken == 0 {
+                return; // every session and the router are gone: the server stopped
+            },
+            Some(change) = roster.changes.recv() => {
+                roster.apply(change).await;
+                roster.settle().await;
+                continue;
+            }
+            () = tokio::time::sleep_until(roster.retry_at), if roster.stale => {
+                roster.settle().await;
+                continue;
+            }
+        }
+        roster.settle().await;
         // One script per room, in the order said; each member's requests stay in its order.
         let mut by_room: Vec<(RoomName, Vec<Said>)> = Vec::new();
         for one in batch.drain(..) {
@@ -230,6 +252,129 @@ async fn append(
     }
 }
 
+/// How long the roster waits before it is rebuilt after the engine failed it: first, and at
+/// most (it doubles between).
+const ROSTER_RETRY_FIRST: Duration = Duration::from_millis(100);
+const ROSTER_RETRY_MOST: Duration = Duration::from_secs(2);
+
+/// The roster's keeper: tells the cluster who is in which room here, and topics, as they
+/// change (see [`crate::cluster::roster`]). It runs in the appender's task, which settles it
+/// before each append: a change a member made before it said a line (a rename, a part) is in
+/// the room's log before that line. If the engine fails one change, the rest of the node's
+/// roster may be off: it is rebuilt from [`Rooms::snapshot`] once the engine answers, which
+/// holds the changes queued meanwhile. A node's earlier runs' records are cleared first.
+struct Roster {
+    cluster: Cluster,
+    rooms: Arc<Rooms>,
+    changes: mpsc::UnboundedReceiver<Change>,
+    announce_up_to: usize,
+    /// The cluster's record of this node may be off: rebuild it (at `retry_at`).
+    stale: bool,
+    retry_at: tokio::time::Instant,
+    backoff: Duration,
+}
+
+impl Roster {
+    fn new(cluster: Cluster, rooms: Arc<Rooms>, changes: mpsc::UnboundedReceiver<Change>) -> Self {
+        Self {
+            announce_up_to: rooms.announce_up_to(),
+            cluster,
+            rooms,
+            changes,
+            stale: true,
+            retry_at: tokio::time::Instant::now(),
+            backoff: ROSTER_RETRY_FIRST,
+        }
+    }
+
+    /// Tells the cluster every change made here so far (or rebuilds the record, when due).
+    async fn settle(&mut self) {
+        if self.stale {
+            // The rebuild's snapshot will hold them.
+            while self.changes.try_recv().is_ok() {}
+            if tokio::time::Instant::now() < self.retry_at {
+                return;
+            }
+            match rebuild_roster(&self.cluster, &self.rooms).await {
+                Ok(()) => {
+                    self.stale = false;
+                    self.backoff = ROSTER_RETRY_FIRST;
+                }
+                Err(error) => {
+                    warn!("cannot write this node's members to the cluster: {error:#}");
+                    self.retry_at = tokio::time::Instant::now() + self.backoff;
+                    self.backoff = (self.backoff * 2).min(ROSTER_RETRY_MOST);
+                }
+            }
+            return;
+        }
+        while let Ok(change) = self.changes.try_recv() {
+            self.apply(change).await;
+            if self.stale {
+                return;
+            }
+        }
+    }
+
+    async fn apply(&mut self, change: Change) {
+        if self.stale {
+            return; // the rebuild will hold it
+        }
+        if let Err(error) = tell_roster(&self.cluster, change, self.announce_up_to).await {
+            warn!("cannot tell the cluster who is where: {error:#}; rebuilding it");
+            self.stale = true;
+            self.retry_at = tokio::time::Instant::now();
+        }
+    }
+}
+
+/// Clears this node's records in the cluster's roster and writes them again from what is here.
+async fn rebuild_roster(cluster: &Cluster, rooms: &Rooms) -> anyhow::Result<()> {
+    let forgotten = cluster.forget_node_records().await?;
+    if forgotten > 0 {
+        info!("cleared {forgotten} of this node's earlier records from the cluster's roster");
+    }
+    for (room, nicks) in rooms.snapshot() {
+        for nick in nicks {
+            // Quietly: the rooms were told when they came.
+            cluster.entered(&room, &nick, 0).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn tell_roster(
+    cluster: &Cluster,
+    change: Change,
+    announce_up_to: usize,
+) -> anyhow::Result<()> {
+    match change {
+        Change::Entered { room, nick } => {
+            cluster.entered(&room, &nick, announce_up_to).await?;
+        }
+        Change::Left { room, nick, reason } => {
+            cluster.left(&room, &nick, &reason, announce_up_to).await?;
+        }
+        Change::Renamed { rooms, old, new } => {
+            for room in rooms {
+                cluster.renamed(&room, &old, &new).await?;
+            }
+        }
+        Change::Topic { room, nick, topic } => cluster.set_topic(&room, &nick, &topic).await?,
+    }
+    Ok(())
+}
+
+/// A room this node follows.
+struct Room {
+    /// Its name as spelt here.
+    name: RoomName,
+    /// The last line delivered here.
+    line: LineId,
+    /// The last entry (line or event) handed on here.
+    at: Position,
+}
+
 /// The delivery thread's state.
 struct Delivering {
     rooms: Arc<Rooms>,
@@ -241,8 +386,8 @@ struct Delivering {
     follows: Follows,
     /// For the engine calls of a catch-up, made from this thread.
     runtime: tokio::runtime::Handle,
-    /// Each room followed, by key: its name here and the last line delivered here.
-    followed: HashMap<String, (RoomName, LineId)>,
+    /// Each room followed, by key.
+    followed: HashMap<String, Room>,
     /// Senders waiting for their last line to be delivered, by room key.
     waiting: HashMap<String, Vec<(LineId, oneshot::Sender<()>)>>,
     /// Whether writes to this node's copy fail, for the log.
@@ -257,15 +402,15 @@ impl Delivering {
             // get those lines as they come.
             warn!("cannot catch up with #lobby: {error:#}; following it from this node's copy");
             let after = self.stored_last(LOBBY);
-            self.start_following(&lobby, after);
+            self.start_following(&lobby, after, Position::of_line(after));
         }
         let mut batch = Vec::with_capacity(BATCH);
         let mut lines = Vec::new();
         while inputs.blocking_recv_many(&mut batch, BATCH) > 0 {
             for input in batch.drain(..) {
                 match input {
-                    Input::Line(line) => {
-                        lines.push(line);
+                    Input::Tailed(tailed) => {
+                        lines.push(tailed);
                         continue;
                     }
                     // Everything read before it is delivered before it.
@@ -286,7 +431,7 @@ impl Delivering {
                     } => {
                         self.deliver(std::mem::take(&mut lines));
                         match self.followed.get(&room) {
-                            Some((_, done)) if *done < last => {
+                            Some(followed) if followed.line < last => {
                                 self.waiting
                                     .entry(room)
                                     .or_default()
@@ -310,7 +455,7 @@ impl Delivering {
     fn last_delivered(&self, key: &str) -> LineId {
         self.followed
             .get(key)
-            .map_or(LineId::START, |(_, last)| *last)
+            .map_or(LineId::START, |room| room.line)
     }
 
     /// The last line of the room keyed `key` in this node's copy (0: none, or no copy).
@@ -327,17 +472,22 @@ impl Delivering {
     /// Member `id` enters `room`: follows it first if nobody here is in it yet.
     fn enter(&mut self, id: MemberId, room: &RoomName) -> Result<Entered, Full> {
         let key = room.key();
-        if !self.followed.contains_key(&key) {
+        let mut topic = None;
+        // A room nobody here is in any more is caught up with again: its topic too.
+        if !self.followed.contains_key(&key) || !self.rooms.exists(&key) {
             self.forget_empty_rooms();
-            if let Err(error) = self.follow(room) {
-                warn!("cannot catch up with {room}: {error:#}; refusing to enter it for now");
-                return Err(Full::Unavailable);
+            match self.follow(room) {
+                Ok(known) => topic = known,
+                Err(error) => {
+                    warn!("cannot catch up with {room}: {error:#}; refusing to enter it for now");
+                    return Err(Full::Unavailable);
+                }
             }
         }
-        let entered = self.rooms.enter(id, room);
+        let entered = self.rooms.enter(id, room, topic);
         if let Ok(Entered::Joined(name)) = &entered {
-            if let Some((shown, _)) = self.followed.get_mut(&key) {
-                shown.clone_from(name);
+            if let Some(followed) = self.followed.get_mut(&key) {
+                followed.name.clone_from(name);
             }
             let next = self.last_delivered(&key).0 + 1;
             // Only this thread delivers said lines: none can come between.
@@ -349,27 +499,38 @@ impl Delivering {
     }
 
     /// Starts following `room`: first brings this node's copy up to the log (at most
-    /// [`CATCH_UP_MOST`] lines), then follows it from there.
-    fn follow(&mut self, room: &RoomName) -> anyhow::Result<()> {
+    /// [`CATCH_UP_MOST`] lines), then follows it from there. What happened in the room before
+    /// (enters, leaves) is not told to anyone: it is the past.
+    /// Returns the room's topic.
+    fn follow(&mut self, room: &RoomName) -> anyhow::Result<Option<String>> {
         let key = room.key();
         let stored = self.stored_last(&key);
         let cluster = self.cluster.clone();
-        let caught_up = self.runtime.block_on(async {
-            tokio::time::timeout(CATCH_UP_WITHIN, catch_up(&cluster, room, stored))
+        let (at, caught_up, topic) = self.runtime.block_on(async {
+            let caught_up = async {
+                let (at, lines) = catch_up(&cluster, room, stored).await?;
+                anyhow::Ok((at, lines, cluster.topic(room).await?))
+            };
+            tokio::time::timeout(CATCH_UP_WITHIN, caught_up)
                 .await
                 .map_err(|_| anyhow::anyhow!("the engine did not answer in {CATCH_UP_WITHIN:?}"))?
         })?;
-        let after = caught_up.last().map_or(stored, |line| line.id).max(stored);
         self.keep(&caught_up);
-        self.start_following(room, after);
-        Ok(())
+        let line = caught_up.last().map_or(stored, |line| line.id).max(stored);
+        self.start_following(room, line, at.max(Position::of_line(stored)));
+        Ok(topic)
     }
 
-    fn start_following(&mut self, room: &RoomName, after: LineId) {
+    fn start_following(&mut self, room: &RoomName, line: LineId, at: Position) {
         let key = room.key();
-        self.delivered.lock().insert(key.clone(), after.0);
-        self.followed.insert(key, (room.clone(), after));
-        self.follows.follow(room, after);
+        self.delivered.lock().insert(key.clone(), line.0);
+        let followed = Room {
+            name: room.clone(),
+            line,
+            at,
+        };
+        self.followed.insert(key, followed);
+        self.follows.follow(room, at);
     }
 
     /// Stops following the rooms nobody here is in any more; their waiting senders are told.
@@ -381,8 +542,8 @@ impl Delivering {
             .cloned()
             .collect();
         for key in empty {
-            if let Some((room, _)) = self.followed.remove(&key) {
-                self.follows.unfollow(&room);
+            if let Some(room) = self.followed.remove(&key) {
+                self.follows.unfollow(&room.name);
             }
             for (_, sender) in self.waiting.remove(&key).unwrap_or_default() {
                 let _ = sender.send(());
@@ -390,36 +551,72 @@ impl Delivering {
         }
     }
 
-    /// Keeps `lines` in this node's copy, then delivers them to the members here, then tells
-    /// the senders waiting for them.
-    fn deliver(&mut self, lines: Vec<Followed>) {
-        if lines.is_empty() {
+    /// Keeps the lines among `tailed` in this node's copy, then delivers lines and events to
+    /// the members here, in order, then tells the senders waiting for them. Events that
+    /// happened on this node were told here as they happened.
+    fn deliver(&mut self, tailed: Vec<Tailed>) {
+        if tailed.is_empty() {
             return;
         }
+        let mut lines = Vec::new();
+        let mut events = Vec::new();
+        for one in tailed {
+            match one {
+                Tailed::Line(line) => {
+                    events.push(None);
+                    lines.push(line);
+                }
+                Tailed::Event(event) => events.push(Some(event)),
+            }
+        }
         self.keep(&lines);
-        // Consecutive lines of one room are one entry: one queue slot per member.
+        let me = self.cluster.me().node.to_string();
+        // Consecutive entries of one room are one entry: one queue slot per member.
         let mut entries: Vec<(String, BytesMut)> = Vec::new();
+        let mut touched: Vec<String> = Vec::new();
         let mut stray = false;
-        for line in &lines {
-            let Some((room, last)) = self.followed.get_mut(&line.room) else {
+        let mut lines = lines.into_iter();
+        for event in events {
+            let (key, at, line) = match &event {
+                None => {
+                    let Some(line) = lines.next() else { break };
+                    (line.room.clone(), Position::of_line(line.id), Some(line))
+                }
+                Some(event) => (event.room.clone(), event.at, None),
+            };
+            let Some(room) = self.followed.get_mut(&key) else {
                 continue; // unfollowed meanwhile: read before the follower knew
             };
-            if line.id <= *last {
+            if at <= room.at {
                 continue; // caught up with already
             }
-            *last = line.id;
-            stray |= !self.rooms.exists(&line.room);
-            let scoped = Scoped {
-                scope: Scope::room(room.as_str()),
-                line: said_line(line.line.kind, &line.line.nick, &line.line.text),
-            };
-            match entries.last_mut() {
-                Some((key, bytes)) if *key == line.room => scoped.write_to(bytes),
-                _ => {
-                    let mut bytes = BytesMut::new();
-                    scoped.write_to(&mut bytes);
-                    entries.push((line.room.clone(), bytes));
+            room.at = at;
+            let scope = Scope::room(room.name.as_str());
+            let mut bytes = BytesMut::new();
+            match (&line, &event) {
+                (Some(line), _) => {
+                    room.line = line.id;
+                    Scoped {
+                        scope,
+                        line: said_line(line.line.kind, &line.line.nick, &line.line.text),
+                    }
+                    .write_to(&mut bytes);
                 }
+                (None, Some(event)) if event.happened.node != me => {
+                    if let RoomEvent::Topic { topic, .. } = &event.happened.what {
+                        self.rooms.remember_topic(&key, topic);
+                    }
+                    told(scope, event).write_to(&mut bytes);
+                }
+                _ => continue,
+            }
+            stray |= !self.rooms.exists(&key);
+            if touched.last() != Some(&key) {
+                touched.push(key.clone());
+            }
+            match entries.last_mut() {
+                Some((last, all)) if *last == key => all.extend_from_slice(&bytes),
+                _ => entries.push((key, bytes)),
             }
         }
         self.rooms.broadcast(
@@ -428,23 +625,21 @@ impl Delivering {
                 .map(|(key, bytes)| (key, bytes.freeze()))
                 .collect(),
         );
-        let mut touched: Vec<&str> = lines.iter().map(|line| line.room.as_str()).collect();
-        touched.dedup();
         let mut delivered = self.delivered.lock();
         for key in &touched {
-            if let Some((_, last)) = self.followed.get(*key) {
-                delivered.insert((*key).to_owned(), last.0);
+            if let Some(room) = self.followed.get(key) {
+                delivered.insert(key.clone(), room.line.0);
             }
         }
         drop(delivered);
         for key in touched {
-            let done = self.last_delivered(key);
-            if let Some(senders) = self.waiting.get_mut(key) {
+            let done = self.last_delivered(&key);
+            if let Some(senders) = self.waiting.get_mut(&key) {
                 for (_, sender) in senders.extract_if(.., |(last, _)| *last <= done) {
                     let _ = sender.send(());
                 }
                 if senders.is_empty() {
-                    self.waiting.remove(key);
+                    self.waiting.remove(&key);
                 }
             }
         }
@@ -502,12 +697,13 @@ impl Delivering {
 }
 
 /// The lines of `room` after `stored` (this node's last), at most the newest
-/// [`CATCH_UP_MOST`], read from the log in pages.
+/// [`CATCH_UP_MOST`], read from the log in pages; and the position of the last entry read,
+/// where following goes on.
 async fn catch_up(
     cluster: &Cluster,
     room: &RoomName,
     stored: LineId,
-) -> anyhow::Result<Vec<Followed>> {
+) -> anyhow::Result<(Position, Vec<Followed>)> {
     let last = cluster.last_id(room).await?;
     if last < stored {
         error!(
@@ -517,22 +713,46 @@ async fn catch_up(
             last.0 + 1
         );
     }
-    let mut after = LineId(stored.0.max(last.0.saturating_sub(CATCH_UP_MOST)));
+    let mut after = Position::of_line(LineId(stored.0.max(last.0.saturating_sub(CATCH_UP_MOST))));
     let mut lines = Vec::new();
     loop {
-        let page = cluster.read_after(room, after, CATCH_UP_PAGE).await?;
-        let Some((id, _)) = page.last() else {
-            return Ok(lines);
+        let page = cluster
+            .read_entries_after(room, after, CATCH_UP_PAGE)
+            .await?;
+        let Some((at, _)) = page.last() else {
+            return Ok((after, lines));
         };
-        after = *id;
-        let full = page.len() == CATCH_UP_PAGE;
-        lines.extend(page.into_iter().map(|(id, line)| Followed {
-            room: room.key(),
-            id,
-            line,
+        after = *at;
+        let whole = page.len() == CATCH_UP_PAGE;
+        lines.extend(page.into_iter().filter_map(|(at, entry)| match entry {
+            Entry::Line(line) => Some(Followed {
+                room: room.key(),
+                id: at.line,
+                line,
+            }),
+            Entry::Event(_) => None,
         }));
-        if !full {
-            return Ok(lines);
+        if !whole {
+            return Ok((after, lines));
         }
+    }
+}
+
+/// The line that tells the members here what happened on another node.
+fn told<'a>(scope: Scope<'a>, event: &'a FollowedEvent) -> Scoped<'a> {
+    let online = event.happened.online.unwrap_or(0);
+    let line = match &event.happened.what {
+        RoomEvent::Entered { nick } => Event::Joined { nick, online },
+        RoomEvent::Left { nick, reason } => Event::Left {
+            nick,
+            reason,
+            online,
+        },
+        RoomEvent::Renamed { old, new } => Event::Renamed { old, new },
+        RoomEvent::Topic { nick, topic } => Event::TopicSet { nick, topic },
+    };
+    Scoped {
+        scope,
+        line: ServerLine::Event(line),
     }
 }

@@ -70,6 +70,48 @@ struct State {
     next_id: MemberId,
     next_guest: u64,
     closed: bool,
+    /// Where membership changes are told, for the cluster's roster (cluster mode).
+    mirror: Option<tokio::sync::mpsc::UnboundedSender<Change>>,
+}
+
+/// A change of who is in which room, or of a topic, as the cluster's roster is told of it
+/// (see `cluster_link.rs`). Sent after the change, in the order they happen here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A member entered a room (the lobby too, on coming online).
+    Entered {
+        /// The room.
+        room: RoomName,
+        /// The member's nick.
+        nick: Nick,
+    },
+    /// A member left a room (parted, or went offline).
+    Left {
+        /// The room.
+        room: RoomName,
+        /// The member's nick.
+        nick: Nick,
+        /// Why, as the room was told.
+        reason: String,
+    },
+    /// A member took another nick, in each of its rooms.
+    Renamed {
+        /// Its rooms.
+        rooms: Vec<RoomName>,
+        /// The nick before.
+        old: Nick,
+        /// The nick now.
+        new: Nick,
+    },
+    /// A member set a room's topic (empty: cleared).
+    Topic {
+        /// The room.
+        room: RoomName,
+        /// Who set it.
+        nick: Nick,
+        /// The topic.
+        topic: String,
+    },
 }
 
 #[derive(Debug)]
@@ -184,6 +226,16 @@ pub struct Listed {
     pub topic: Option<String>,
 }
 
+impl From<crate::cluster::ListedRoom> for Listed {
+    fn from(room: crate::cluster::ListedRoom) -> Self {
+        Self {
+            name: room.name,
+            online: room.online,
+            topic: room.topic,
+        }
+    }
+}
+
 fn scoped(scope: Scope<'_>, event: Event<'_>) -> Bytes {
     Scoped {
         scope,
@@ -207,6 +259,44 @@ impl Rooms {
             state: Mutex::new(state),
             outbox,
             limits,
+        }
+    }
+
+    /// The largest room in which joins and leaves are announced.
+    pub fn announce_up_to(&self) -> usize {
+        self.limits.announce_up_to
+    }
+
+    /// Tells `mirror` of every membership change from now on (cluster mode).
+    pub fn mirror_to(&self, mirror: tokio::sync::mpsc::UnboundedSender<Change>) {
+        self.lock().mirror = Some(mirror);
+    }
+
+    /// Every room with members here, and their nicks: what the cluster's roster is rebuilt
+    /// from after it could not be told of changes.
+    pub fn snapshot(&self) -> Vec<(RoomName, Vec<Nick>)> {
+        let state = self.lock();
+        state
+            .rooms
+            .values()
+            .filter(|room| !room.members.is_empty())
+            .map(|room| {
+                let nicks = room
+                    .members
+                    .values()
+                    .filter_map(|id| state.members.get(id))
+                    .map(|member| member.nick.clone())
+                    .collect();
+                (room.name.clone(), nicks)
+            })
+            .collect()
+    }
+
+    /// Takes the topic another node set for the room keyed `key` (its members here were told
+    /// by the delivery), if the room is here.
+    pub fn remember_topic(&self, key: &str, topic: &str) {
+        if let Some(room) = self.lock().rooms.get_mut(key) {
+            room.topic = (!topic.is_empty()).then(|| topic.to_owned());
         }
     }
 
@@ -251,6 +341,10 @@ impl Rooms {
                 rooms: vec![lobby_key],
             },
         );
+        state.mirror(Change::Entered {
+            room: RoomName::lobby(),
+            nick: nick.clone(),
+        });
         let greeting = Scoped::lobby(ServerLine::Event(Event::Greeting {
             nick: nick.as_str(),
             online,
@@ -279,10 +373,16 @@ impl Rooms {
         })
     }
 
-    /// Puts member `id` in `room` (made if new), within the limits: everyone in it is told
-    /// (the member too: its client opens the room on that line), then the member gets the
-    /// topic. The room's history is the caller's to send next (see `sequencer.rs`).
-    pub fn enter(&self, id: MemberId, room: &RoomName) -> Result<Entered, Full> {
+    /// Puts member `id` in `room` (made if new, with `topic`: the one the cluster knows), within
+    /// the limits: everyone in it is told (the member too: its client opens the room on that
+    /// line), then the member gets the topic. The room's history is the caller's to send next
+    /// (see `sequencer.rs`).
+    pub fn enter(
+        &self,
+        id: MemberId,
+        room: &RoomName,
+        topic: Option<String>,
+    ) -> Result<Entered, Full> {
         let mut state = self.lock();
         let key = room.key();
         let Some(member) = state.members.get(&id) else {
@@ -309,7 +409,7 @@ impl Rooms {
             key: room_key,
             name: requested.clone(),
             members: BTreeMap::new(),
-            topic: None,
+            topic,
         });
         // The lobby holds everyone online: the connection limit bounds it.
         if room.members.len() >= self.limits.members && key != LOBBY {
@@ -320,6 +420,10 @@ impl Rooms {
         if let Some(member) = state.members.get_mut(&id) {
             member.rooms.push(room_key);
         }
+        state.mirror(Change::Entered {
+            room: name.clone(),
+            nick: nick.clone(),
+        });
         let scope = Scope::room(name.as_str());
         let joined = scoped(
             scope,
@@ -438,12 +542,21 @@ impl Rooms {
         let rooms = member.rooms.clone();
         state.by_nick.remove(&old_key);
         state.by_nick.insert(key.clone(), id);
-        for room in rooms {
-            if let Some(room) = state.rooms.get_mut(&room) {
+        for room in &rooms {
+            if let Some(room) = state.rooms.get_mut(room) {
                 room.members.remove(&old_key);
                 room.members.insert(key.clone(), id);
             }
         }
+        let names = rooms
+            .iter()
+            .filter_map(|room| state.rooms.get(room).map(|room| room.name.clone()))
+            .collect();
+        state.mirror(Change::Renamed {
+            rooms: names,
+            old: old.clone(),
+            new: new.clone(),
+        });
         let renamed = Scoped::lobby(ServerLine::Event(Event::Renamed {
             old: old.as_str(),
             new: new.as_str(),
@@ -507,6 +620,11 @@ impl Rooms {
         };
         room.topic = (!topic.is_empty()).then(|| topic.to_owned());
         let name = room.name.clone();
+        state.mirror(Change::Topic {
+            room: name.clone(),
+            nick: nick.clone(),
+            topic: topic.to_owned(),
+        });
         let set = scoped(
             Scope::room(name.as_str()),
             Event::TopicSet {
@@ -605,6 +723,13 @@ impl Room {
 }
 
 impl State {
+    /// Tells the mirror of a change, if there is one (a mirror gone means the server stops).
+    fn mirror(&self, change: Change) {
+        if let Some(mirror) = &self.mirror {
+            let _ = mirror.send(change);
+        }
+    }
+
     fn lobby_mut(&mut self) -> &mut Room {
         self.rooms
             .get_mut(LOBBY)
@@ -626,6 +751,11 @@ impl State {
         let (nick, nick_key) = (member.nick.clone(), member.key.clone());
         let room = self.rooms.get_mut(key)?;
         let announce = room.members.len() <= limits.announce_up_to;
+        let change = Change::Left {
+            room: room.name.clone(),
+            nick: nick.clone(),
+            reason: reason.to_owned(),
+        };
         let name = room.name.clone();
         let online = room.members.len() - 1;
         let left = scoped(
@@ -636,6 +766,7 @@ impl State {
                 online,
             },
         );
+        self.mirror(change);
         // Told while still a member, so the member's own client sees it leave.
         if announce {
             self.deliver(To::Room(key), left, limits);
@@ -678,6 +809,14 @@ impl State {
             };
             room.members.remove(&member.key);
             let online = room.members.len();
+            let change = Change::Left {
+                room: room.name.clone(),
+                nick: member.nick.clone(),
+                reason: reason.to_owned(),
+            };
+            if let Some(mirror) = &self.mirror {
+                let _ = mirror.send(change);
+            }
             if room.members.is_empty() && **key != *LOBBY {
                 self.rooms.remove(key);
             } else if online < limits.announce_up_to {
@@ -920,12 +1059,12 @@ mod tests {
         let mut a = rooms.join(&[]).unwrap();
         let mut b = rooms.join(&[]).unwrap();
         assert_eq!(
-            rooms.enter(a.id, &room("#Rust")),
+            rooms.enter(a.id, &room("#Rust"), None),
             Ok(Entered::Joined(room("#Rust")))
         );
         // Names are compared without case; the first spelling stays.
         assert_eq!(
-            rooms.enter(a.id, &room("#rust")),
+            rooms.enter(a.id, &room("#rust"), None),
             Ok(Entered::AlreadyIn(room("#Rust")))
         );
         drain(&mut a);
@@ -960,12 +1099,12 @@ mod tests {
         );
         let a = rooms.join(&[]).unwrap();
         let b = rooms.join(&[]).unwrap();
-        rooms.enter(a.id, &room("#a")).unwrap();
-        assert_eq!(rooms.enter(a.id, &room("#b")), Err(Full::Member(2)));
-        assert_eq!(rooms.enter(b.id, &room("#a")), Err(Full::Room(1)));
-        rooms.enter(b.id, &room("#b")).unwrap();
+        rooms.enter(a.id, &room("#a"), None).unwrap();
+        assert_eq!(rooms.enter(a.id, &room("#b"), None), Err(Full::Member(2)));
+        assert_eq!(rooms.enter(b.id, &room("#a"), None), Err(Full::Room(1)));
+        rooms.enter(b.id, &room("#b"), None).unwrap();
         let c = rooms.join(&[]).unwrap();
-        assert_eq!(rooms.enter(c.id, &room("#c")), Err(Full::Server(3)));
+        assert_eq!(rooms.enter(c.id, &room("#c"), None), Err(Full::Server(3)));
         assert_eq!(rooms.list(1, 10).0, 3);
         // The lobby is bounded by the connection limit, not by members per room.
         assert_eq!(rooms.who(LOBBY).unwrap().1.len(), 3);
@@ -1004,8 +1143,8 @@ mod tests {
         let mut b = rooms.join(&[]).unwrap();
         let mut c = rooms.join(&[]).unwrap();
         for name in ["#one", "#two", "#three"] {
-            rooms.enter(a.id, &room(name)).unwrap();
-            rooms.enter(b.id, &room(name)).unwrap();
+            rooms.enter(a.id, &room(name), None).unwrap();
+            rooms.enter(b.id, &room(name), None).unwrap();
         }
         rooms.part(c.id, LOBBY, "part");
         for member in [&mut a, &mut b, &mut c] {
@@ -1028,9 +1167,9 @@ mod tests {
         let mut a = rooms.join(&[]).unwrap();
         let slow = rooms.join(&[]).unwrap(); // slow: its greeting
         drain(&mut a);
-        rooms.enter(a.id, &room("#x")).unwrap();
+        rooms.enter(a.id, &room("#x"), None).unwrap();
         drain(&mut a);
-        rooms.enter(slow.id, &room("#x")).unwrap(); // slow: joined, topic: full
+        rooms.enter(slow.id, &room("#x"), None).unwrap(); // slow: joined, topic: full
         drain(&mut a);
         rooms.broadcast(vec![("#x".to_owned(), message("one"))]);
         assert!(slow.dropped.is_dropped());

@@ -431,7 +431,7 @@ impl Delivering {
                     next,
                     reply,
                 } => {
-                    let entered = self.rooms.enter(id, &room);
+                    let entered = self.rooms.enter(id, &room, None);
                     if let Ok(Entered::Joined(name)) = &entered {
                         // Only this thread delivers said lines: none can come between.
                         for block in self.replay_block(name, next) {

@@ -124,6 +124,7 @@ pub async fn serve<S: Transport>(
         dropped: &dropped,
         shutdown,
         own_outbox,
+        cluster: shared.cluster.as_ref(),
     };
     let me = Me {
         nick,
@@ -246,6 +247,8 @@ struct Session<'a> {
     /// How full this member's own outbox is: the session waits there for room before
     /// handling a line (see [`Session::pace`]).
     own_outbox: OutboxRoom,
+    /// The cluster this node is part of: `/who` and `/rooms` ask it.
+    cluster: Option<&'a crate::cluster::Cluster>,
 }
 
 /// What the member has said that is not delivered yet.
@@ -587,13 +590,13 @@ impl Session<'_> {
                     Err(refusal) => self.tell(refusal),
                 }
             }
-            Command::Who(room) => self.who(me, room),
+            Command::Who(room) => Box::pin(self.who(me, room)).await,
             // Rare, and their futures are large: boxed, they do not make every idle
             // connection's task larger.
             Command::Join(room) => Box::pin(self.join(me, room)).await?,
             Command::Part(args) => self.part(me, args),
             Command::Switch(room) => self.switch(me, room),
-            Command::Rooms(page) => self.list_rooms(page),
+            Command::Rooms(page) => Box::pin(self.list_rooms(page)).await,
             Command::Topic(topic) => self.topic(me, topic),
             Command::Msg(args) => self.private(args),
             Command::Help => {

@@ -10,7 +10,7 @@ use super::{Me, Session};
 use crate::names::RoomName;
 use crate::protocol::{Event, Refusal, ServerLine};
 use crate::server::Ending;
-use crate::server::rooms::Entered;
+use crate::server::rooms::{Entered, Listed};
 use crate::server::sequencer::Request;
 
 /// Rooms listed per `/rooms` page: a page is one bounded reply, however many rooms there are.
@@ -49,12 +49,26 @@ impl Session<'_> {
     }
 
     /// `/who [#ROOM]`: who is in a room, the current one by default (any room may be asked
-    /// about, as `/rooms` lists them all).
-    pub(super) fn who(&self, me: &Me, requested: &str) {
+    /// about, as `/rooms` lists them all); cluster-wide in a cluster.
+    pub(super) async fn who(&self, me: &Me, requested: &str) {
         let room = match self.named_or_current(me, requested) {
             Ok(room) => room,
             Err(refusal) => return self.tell(refusal),
         };
+        if let Some(cluster) = self.cluster {
+            return match cluster.who(&room).await {
+                Ok(who) if who.is_empty() => self.tell(Refusal::NoSuchRoom(requested.trim())),
+                Ok(who) => {
+                    let name = self.rooms.room_of(self.id, &room.key()).unwrap_or(room);
+                    let nicks = who.iter().map(String::as_str).collect();
+                    self.tell_about(&name, Event::Online { nicks });
+                }
+                Err(error) => {
+                    tracing::warn!("cannot ask the cluster who is in {room}: {error:#}");
+                    self.tell(Refusal::ClusterUnavailable);
+                }
+            };
+        }
         match self.rooms.who(&room.key()) {
             Some((name, who)) => {
                 let nicks = who.iter().map(String::as_str).collect();
@@ -155,8 +169,8 @@ impl Session<'_> {
         me.current = Some(room);
     }
 
-    /// `/rooms [PAGE]`: one page of the rooms, as one block.
-    pub(super) fn list_rooms(&self, page: &str) {
+    /// `/rooms [PAGE]`: one page of the rooms, as one block; cluster-wide in a cluster.
+    pub(super) async fn list_rooms(&self, page: &str) {
         let page = match page.trim() {
             "" => 1,
             page => match page.parse::<usize>() {
@@ -164,7 +178,16 @@ impl Session<'_> {
                 _ => return self.tell(Refusal::Usage("/rooms [PAGE]")),
             },
         };
-        let (count, listed) = self.rooms.list(page, ROOMS_PER_PAGE);
+        let (count, listed) = match self.cluster {
+            None => self.rooms.list(page, ROOMS_PER_PAGE),
+            Some(cluster) => match cluster.rooms(page, ROOMS_PER_PAGE).await {
+                Ok((count, listed)) => (count, listed.into_iter().map(Listed::from).collect()),
+                Err(error) => {
+                    tracing::warn!("cannot list the cluster's rooms: {error:#}");
+                    return self.tell(Refusal::ClusterUnavailable);
+                }
+            },
+        };
         let mut block = BytesMut::new();
         ServerLine::Event(Event::Rooms {
             count,
