@@ -32,8 +32,12 @@ struct Node {
 }
 
 fn node(redis: &Redis, name: &str, data: &Path) -> Node {
+    node_with(redis, name, data, &[])
+}
+
+fn node_with(redis: &Redis, name: &str, data: &Path, more: &[&str]) -> Node {
     let url = redis.url();
-    let args: [&OsStr; 6] = [
+    let mut args: Vec<&OsStr> = vec![
         "--cluster".as_ref(),
         url.as_ref(),
         "--node".as_ref(),
@@ -41,6 +45,7 @@ fn node(redis: &Redis, name: &str, data: &Path) -> Node {
         "--data-dir".as_ref(),
         data.as_os_str(),
     ];
+    args.extend(more.iter().map(OsStr::new));
     let (process, addr, log) = serve_binary(&args);
     Node { process, addr, log }
 }
@@ -431,4 +436,33 @@ fn who_rooms_topics_enters_leaves_and_renames_span_the_nodes() {
     ann.send("/who #team\n");
     assert_eq!(ann.until("online ("), "#Team *** online (2): ann, cat");
     drop((a, b, c));
+}
+
+#[test]
+fn private_messages_and_kicks_reach_members_on_other_nodes() {
+    let Some(redis) = Redis::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    // The operator's account is made on node a, from its own machine (loopback).
+    let a = node_with(&redis, "a", data.path(), &["--op", "ann"]);
+    let b = node(&redis, "b", data.path());
+    let (mut ann, _) = Member::join(a.addr);
+    let (mut bob, _) = Member::join(b.addr);
+    ann.send("/nick ann\n/register hunter22-long\n");
+    ann.until("registered");
+    bob.send("/nick bob\n");
+    bob.until("is now known as bob");
+    // Private, both ways, echoed to the sender, nothing in any room.
+    ann.send("/msg bob psst\n");
+    assert_eq!(ann.until("psst"), "@bob <ann> psst");
+    assert_eq!(bob.until("psst"), "@ann <ann> psst");
+    bob.send("/msg ANN back\n");
+    assert_eq!(ann.until("back"), "@bob <bob> back");
+    // Nobody by that name anywhere.
+    ann.send("/msg nobody hello\n");
+    assert!(ann.until("nobody").starts_with("! nobody called nobody"));
+    // The operator on a kicks bob, who is on b: b carries it out, and a is told in the lobby.
+    ann.send("/kick bob enough\n");
+    assert!(bob.until("kicked").contains("kicked by ann: enough"));
+    assert!(ann.until("bob left").contains("kicked by ann: enough"));
+    drop((a, b));
 }

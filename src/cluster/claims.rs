@@ -101,7 +101,7 @@ static EXTEND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| 
     )
 });
 
-fn claim_key(nick: &Nick) -> String {
+pub(super) fn claim_key(nick: &Nick) -> String {
     super::key("nick", &nick.key())
 }
 

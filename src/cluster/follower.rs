@@ -23,6 +23,7 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
 use super::Cluster;
+use super::inbox::{DIRECT_FIELD, Direct, inbox_key};
 use super::log::{Entry, LineId, LogLine, Position, decode, room_of, stream_key};
 use super::roster::Happened;
 use crate::names::RoomName;
@@ -67,6 +68,8 @@ pub enum Tailed {
     Line(Followed),
     /// Something that happened.
     Event(FollowedEvent),
+    /// Something another node asks of this one (see [`super::inbox`]).
+    Direct(Direct),
 }
 
 /// Where the follower is in one room.
@@ -81,6 +84,7 @@ struct Cursor {
 
 #[derive(Debug, Default)]
 struct Rooms {
+    /// By stream key: the rooms' streams and this node's inbox.
     cursors: HashMap<String, Cursor>,
     generation: u64,
 }
@@ -147,14 +151,27 @@ impl Follows {
             let generation = rooms.generation;
             rooms
                 .cursors
-                .insert(room.key(), Cursor { after, generation });
+                .insert(stream_key(&room.key()), Cursor { after, generation });
         }
         self.wake.notify_one();
     }
 
     /// Stops following `room`. Lines of it already read may still arrive.
     pub fn unfollow(&self, room: &RoomName) {
-        lock(&self.rooms).cursors.remove(&room.key());
+        lock(&self.rooms).cursors.remove(&stream_key(&room.key()));
+        self.wake.notify_one();
+    }
+
+    /// Follows the inbox of node `node` (this one's) from after `after`.
+    pub fn follow_inbox(&self, node: &str, after: Position) {
+        {
+            let mut rooms = lock(&self.rooms);
+            rooms.generation += 1;
+            let generation = rooms.generation;
+            rooms
+                .cursors
+                .insert(inbox_key(node), Cursor { after, generation });
+        }
         self.wake.notify_one();
     }
 }
@@ -278,7 +295,7 @@ impl Following {
         reading: &mut Reading,
         snapshot: &[(String, Cursor)],
     ) -> anyhow::Result<Option<StreamReadReply>> {
-        let keys: Vec<String> = snapshot.iter().map(|(room, _)| stream_key(room)).collect();
+        let keys: Vec<String> = snapshot.iter().map(|(key, _)| key.clone()).collect();
         let ids: Vec<String> = snapshot
             .iter()
             .map(|(_, cursor)| cursor.after.stream_id())
@@ -319,27 +336,26 @@ impl Following {
             return true;
         };
         for stream in reply.keys {
-            let Some(room) = room_of(&stream.key) else {
+            let Some((_, read_from)) = snapshot.iter().find(|(key, _)| *key == stream.key) else {
                 continue;
             };
-            let Some((_, read_from)) = snapshot.iter().find(|(key, _)| key == room) else {
-                continue;
-            };
+            // A room's stream, or else this node's inbox.
+            let room = room_of(&stream.key);
             for entry in &stream.ids {
                 let decoded = decode(entry);
                 // Only while the room is still followed from the cursor this read began at.
                 let at = {
                     let mut rooms = lock(&self.rooms);
-                    let Some(cursor) = rooms.cursors.get_mut(room) else {
+                    let Some(cursor) = rooms.cursors.get_mut(&stream.key) else {
                         break;
                     };
                     // Every stream id is a position; one that is not cannot be passed over
                     // (the next read would return it again), so the room stops here, said.
                     let Some(at) = Position::from_stream_id(&entry.id) else {
                         warn!(
-                            room,
+                            stream = stream.key,
                             id = entry.id,
-                            "an entry in the engine has no position"
+                            "an entry has no position"
                         );
                         break;
                     };
@@ -349,19 +365,26 @@ impl Following {
                     cursor.after = at;
                     at
                 };
-                let tailed = match decoded {
-                    Ok((_, Entry::Line(line))) => Tailed::Line(Followed {
+                let tailed = match (room, decoded) {
+                    (None, _) => match decode_direct(entry) {
+                        Ok(direct) => Tailed::Direct(direct),
+                        Err(error) => {
+                            warn!("a message in this node's inbox is unreadable: {error:#}");
+                            continue;
+                        }
+                    },
+                    (Some(room), Ok((_, Entry::Line(line)))) => Tailed::Line(Followed {
                         room: room.to_owned(),
                         id: at.line,
                         line,
                     }),
-                    Ok((_, Entry::Event(happened))) => Tailed::Event(FollowedEvent {
+                    (Some(room), Ok((_, Entry::Event(happened)))) => Tailed::Event(FollowedEvent {
                         room: room.to_owned(),
                         at,
                         happened,
                     }),
                     // One bad entry must not stop the room: it is passed over, and said.
-                    Err(error) => {
+                    (Some(room), Err(error)) => {
                         warn!(room, "an entry in the engine is unreadable: {error:#}");
                         continue;
                     }
@@ -373,4 +396,12 @@ impl Following {
         }
         true
     }
+}
+
+/// An inbox entry as what it asks.
+fn decode_direct(entry: &redis::streams::StreamId) -> anyhow::Result<Direct> {
+    let json: String = entry
+        .get(DIRECT_FIELD)
+        .with_context(|| format!("entry {} has no {DIRECT_FIELD} field", entry.id))?;
+    serde_json::from_str(&json).with_context(|| format!("entry {} is not one: {json}", entry.id))
 }

@@ -23,6 +23,7 @@
 
 pub mod claims;
 pub mod follower;
+pub mod inbox;
 pub mod log;
 pub mod presence;
 pub mod roster;
@@ -36,6 +37,7 @@ use tracing::warn;
 
 pub use claims::{Claim, Holder, Taken};
 pub use follower::{Followed, FollowedEvent, Follower, Follows, Tailed};
+pub use inbox::Direct;
 pub use log::{Entry, LineId, LogLine, Position};
 pub use presence::{Beat, NodeInfo, NodeName};
 pub use roster::{Happened, ListedRoom, RoomEvent};

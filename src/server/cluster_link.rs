@@ -32,10 +32,12 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
+use super::removal::Removal;
 use super::rooms::{Change, Entered, Full, Joined, MemberId, Rooms};
 use super::sequencer::{Delivered, Health, History, Replay, Request, Said, Sequencer, said_line};
 use crate::cluster::{
-    Cluster, Entry, Followed, FollowedEvent, Follows, LineId, LogLine, Position, RoomEvent, Tailed,
+    Cluster, Direct, Entry, Followed, FollowedEvent, Follows, LineId, LogLine, Position, RoomEvent,
+    Tailed,
 };
 use crate::names::RoomName;
 use crate::protocol::{Event, LOBBY, Refusal, Scope, Scoped, ServerLine};
@@ -404,6 +406,22 @@ impl Delivering {
             let after = self.stored_last(LOBBY);
             self.start_following(&lobby, after, Position::of_line(after));
         }
+        // From where it ends now: what was sent to an earlier run was for its members.
+        let me = self.cluster.me().node.to_string();
+        let cluster = self.cluster.clone();
+        let inbox_end = self
+            .runtime
+            .block_on(async { tokio::time::timeout(CATCH_UP_WITHIN, cluster.inbox_end()).await });
+        let from = match inbox_end {
+            Ok(Ok(end)) => end,
+            failed => {
+                warn!("cannot read where this node's inbox ends ({failed:?}); reading from now");
+                Position::of_line(LineId(
+                    u64::try_from(super::sequencer::now_ms()).unwrap_or_default(),
+                ))
+            }
+        };
+        self.follows.follow_inbox(&me, from);
         let mut batch = Vec::with_capacity(BATCH);
         let mut lines = Vec::new();
         while inputs.blocking_recv_many(&mut batch, BATCH) > 0 {
@@ -567,6 +585,7 @@ impl Delivering {
                     lines.push(line);
                 }
                 Tailed::Event(event) => events.push(Some(event)),
+                Tailed::Direct(direct) => self.carry_out(direct),
             }
         }
         self.keep(&lines);
@@ -645,6 +664,31 @@ impl Delivering {
         }
         if stray {
             self.forget_empty_rooms();
+        }
+    }
+
+    /// Does what another node asks for a member of this one; a member gone meanwhile is
+    /// passed over (a private message to it is lost, as it would be a moment later here).
+    fn carry_out(&self, direct: Direct) {
+        match direct {
+            Direct::Private { from, to, text } => {
+                if let Some((id, _, _)) = self.rooms.find(&to) {
+                    let said = Scoped {
+                        scope: Scope::Private(&from),
+                        line: ServerLine::Message {
+                            nick: &from,
+                            text: &text,
+                        },
+                    };
+                    self.rooms.send_to(id, said.to_bytes());
+                }
+            }
+            Direct::Kick { nick, by, reason } => {
+                if let Some((id, nick, _)) = self.rooms.find(&nick) {
+                    info!(%nick, by, reason, "kicked from another node");
+                    self.rooms.remove(id, Removal::Kicked { by, reason });
+                }
+            }
         }
     }
 

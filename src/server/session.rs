@@ -598,7 +598,7 @@ impl Session<'_> {
             Command::Switch(room) => self.switch(me, room),
             Command::Rooms(page) => Box::pin(self.list_rooms(page)).await,
             Command::Topic(topic) => self.topic(me, topic),
-            Command::Msg(args) => self.private(args),
+            Command::Msg(args) => Box::pin(self.private(me, args)).await,
             Command::Help => {
                 for line in help_lines() {
                     self.tell(Event::Notice(line.into()));
@@ -612,7 +612,7 @@ impl Session<'_> {
             Command::Register(password) => Box::pin(self.register(me, password)).await,
             Command::Login(args) => Box::pin(self.login(me, args)).await,
             Command::Pass(_) => self.tell(Refusal::NoPasswordNeeded),
-            Command::Kick(args) => self.kick(me, args),
+            Command::Kick(args) => Box::pin(self.kick(me, args)).await,
             Command::Ban(args) => Box::pin(self.ban(me, args)).await,
             Command::Unban(target) => Box::pin(self.unban(me, target)).await,
             Command::Bans => self.list_bans(me),

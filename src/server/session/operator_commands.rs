@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{Me, Session};
-use crate::names::fold;
+use crate::cluster::Direct;
+use crate::names::{Nick, fold};
 use crate::protocol::{Event, Refusal};
 use crate::server::bans::{self, Ban, Target};
 use crate::server::identity::utc_minute;
@@ -42,8 +43,9 @@ impl Session<'_> {
         }
     }
 
-    /// `/kick NICK [REASON]`: the member goes, and each of its rooms reads why.
-    pub(super) fn kick(&self, me: &Me, args: &str) {
+    /// `/kick NICK [REASON]`: the member goes, and each of its rooms reads why; in a cluster,
+    /// whatever node it is on (that node carries it out).
+    pub(super) async fn kick(&self, me: &Me, args: &str) {
         if let Err(refusal) = self.operator(me) {
             return self.tell(refusal);
         }
@@ -51,18 +53,45 @@ impl Session<'_> {
         if nick.is_empty() {
             return self.tell(Refusal::Usage("/kick NICK [REASON]"));
         }
-        let Some((id, nick, _)) = self.rooms.find(&fold(nick)) else {
-            return self.tell(Refusal::NoSuchNick(nick));
-        };
-        if id == self.id {
-            return self.tell(Refusal::OwnAddress);
-        }
         let why = Removal::Kicked {
             by: me.nick.to_string(),
             reason: reason.trim().to_owned(),
         };
+        let Some((id, nick, _)) = self.rooms.find(&fold(nick)) else {
+            return Box::pin(self.kick_elsewhere(nick, why)).await;
+        };
+        if id == self.id {
+            return self.tell(Refusal::OwnAddress);
+        }
         tracing::info!(%nick, by = %me.nick, reason = reason.trim(), "kicked");
         self.rooms.remove(id, why);
+    }
+
+    /// `/kick` of a member this node does not have: its node is asked, if it is in the cluster.
+    async fn kick_elsewhere(&self, nick: &str, why: Removal) {
+        let (Some(cluster), Ok(target)) = (self.cluster, Nick::parse(nick)) else {
+            return self.tell(Refusal::NoSuchNick(nick));
+        };
+        let Removal::Kicked { by, reason } = why else {
+            return;
+        };
+        let asked = match cluster.holder_of(&target).await {
+            Ok(Some(holder)) if holder.node != cluster.me().node => {
+                tracing::info!(%target, by, reason, node = %holder.node, "kick asked of another node");
+                let kick = Direct::Kick {
+                    nick: target.key(),
+                    by,
+                    reason,
+                };
+                cluster.send_direct(&holder.node, &kick).await
+            }
+            Ok(_) => return self.tell(Refusal::NoSuchNick(nick)),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = asked {
+            tracing::warn!("cannot ask another node to kick {target}: {error:#}");
+            self.tell(Refusal::ClusterUnavailable);
+        }
     }
 
     /// `/ban NICK|ADDRESS|CIDR [MINUTES] [REASON]`: stored, then everyone it covers is kicked.

@@ -7,8 +7,9 @@ use bytes::BytesMut;
 use tokio::sync::oneshot;
 
 use super::{Me, Session};
-use crate::names::RoomName;
-use crate::protocol::{Event, Refusal, ServerLine};
+use crate::cluster::Direct;
+use crate::names::{Nick, RoomName};
+use crate::protocol::{Event, Refusal, Scope, Scoped, ServerLine};
 use crate::server::Ending;
 use crate::server::rooms::{Entered, Listed};
 use crate::server::sequencer::Request;
@@ -228,8 +229,9 @@ impl Session<'_> {
     }
 
     /// `/msg NICK TEXT`: a private message, to the recipient and echoed to the sender; not
-    /// stored. (`/msg #room TEXT` is said in the room, like a plain line.)
-    pub(super) fn private(&self, args: &str) {
+    /// stored. (`/msg #room TEXT` is said in the room, like a plain line.) In a cluster, a
+    /// recipient on another node gets it through that node's inbox.
+    pub(super) async fn private(&self, me: &Me, args: &str) {
         let message = args
             .trim_start()
             .split_once(' ')
@@ -237,8 +239,48 @@ impl Session<'_> {
         let Some((nick, text)) = message else {
             return self.tell(Refusal::Usage("/msg #ROOM|NICK TEXT"));
         };
-        if let Err(refusal) = self.rooms.private(self.id, nick, text) {
-            self.tell(refusal);
+        match self.rooms.private(self.id, nick, text) {
+            Err(Refusal::NoSuchNick(nick)) if self.cluster.is_some() => {
+                Box::pin(self.private_elsewhere(me, nick, text)).await;
+            }
+            Err(refusal) => self.tell(refusal),
+            Ok(()) => {}
+        }
+    }
+
+    /// A private message to a member of another node.
+    async fn private_elsewhere(&self, me: &Me, nick: &str, text: &str) {
+        let Some(cluster) = self.cluster else { return };
+        let Ok(to) = Nick::parse(nick) else {
+            return self.tell(Refusal::NoSuchNick(nick));
+        };
+        let sent = match cluster.holder_of(&to).await {
+            Ok(Some(holder)) if holder.node != cluster.me().node => {
+                let direct = Direct::Private {
+                    from: me.nick.to_string(),
+                    to: to.key(),
+                    text: text.to_owned(),
+                };
+                cluster.send_direct(&holder.node, &direct).await
+            }
+            Ok(_) => return self.tell(Refusal::NoSuchNick(nick)),
+            Err(error) => Err(error),
+        };
+        match sent {
+            Ok(()) => {
+                let echo = Scoped {
+                    scope: Scope::Private(to.as_str()),
+                    line: ServerLine::Message {
+                        nick: me.nick.as_str(),
+                        text,
+                    },
+                };
+                self.rooms.send_to(self.id, echo.to_bytes());
+            }
+            Err(error) => {
+                tracing::warn!("cannot send a private message through the cluster: {error:#}");
+                self.tell(Refusal::ClusterUnavailable);
+            }
         }
     }
 }
