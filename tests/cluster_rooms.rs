@@ -466,3 +466,54 @@ fn private_messages_and_kicks_reach_members_on_other_nodes() {
     assert!(ann.until("bob left").contains("kicked by ann: enough"));
     drop((a, b));
 }
+
+#[test]
+fn a_ban_set_on_one_node_holds_on_every_node_even_one_started_later() {
+    let Some(redis) = Redis::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let a = node_with(&redis, "a", data.path(), &["--op", "ann"]);
+    let b = node(&redis, "b", data.path());
+    let (mut ann, _) = Member::join(a.addr);
+    let (mut mal, _) = Member::join(b.addr);
+    ann.send("/nick ann\n/register hunter22-long\n");
+    ann.until("registered");
+    mal.send("/nick mal\n");
+    mal.until("is now known as mal");
+    ann.send("/ban mal spam\n");
+    assert!(ann.until("banned mal").contains("until lifted"));
+    // Node b carries it out on its member, and keeps it.
+    assert!(
+        mal.until("banned").contains("kicked by ann: banned: spam"),
+        "told why"
+    );
+    let (mut again, _) = Member::join(b.addr);
+    again.send("/nick MAL\n");
+    assert!(
+        again
+            .until("banned")
+            .starts_with("! mal is banned from this server")
+    );
+    // A node that starts later learns it from the cluster.
+    let c = node(&redis, "c", data.path());
+    let (mut later, _) = Member::join(c.addr);
+    later.send("/nick mal\n");
+    assert!(
+        later
+            .until("banned")
+            .starts_with("! mal is banned from this server")
+    );
+    // Lifted on a, lifted everywhere.
+    ann.send("/unban mal\n");
+    ann.until("lifted");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        later.send("/nick mal\n");
+        let line = later.until("mal");
+        if line.contains("is now known as mal") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still banned on c: {line}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop((a, b, c));
+}

@@ -25,6 +25,7 @@ use tracing::{info, warn};
 use super::Cluster;
 use super::inbox::{DIRECT_FIELD, Direct, inbox_key};
 use super::log::{Entry, LineId, LogLine, Position, decode, room_of, stream_key};
+use super::ops::{OP_FIELD, Op, ops_key};
 use super::roster::Happened;
 use crate::names::RoomName;
 
@@ -70,6 +71,8 @@ pub enum Tailed {
     Event(FollowedEvent),
     /// Something another node asks of this one (see [`super::inbox`]).
     Direct(Direct),
+    /// An operator's decision for the whole cluster (see [`super::ops`]).
+    Op(Op),
 }
 
 /// Where the follower is in one room.
@@ -164,13 +167,20 @@ impl Follows {
 
     /// Follows the inbox of node `node` (this one's) from after `after`.
     pub fn follow_inbox(&self, node: &str, after: Position) {
+        self.follow_stream(inbox_key(node), after);
+    }
+
+    /// Follows the operators' decisions, all of them.
+    pub fn follow_ops(&self) {
+        self.follow_stream(ops_key(), Position::default());
+    }
+
+    fn follow_stream(&self, key: String, after: Position) {
         {
             let mut rooms = lock(&self.rooms);
             rooms.generation += 1;
             let generation = rooms.generation;
-            rooms
-                .cursors
-                .insert(inbox_key(node), Cursor { after, generation });
+            rooms.cursors.insert(key, Cursor { after, generation });
         }
         self.wake.notify_one();
     }
@@ -366,7 +376,14 @@ impl Following {
                     at
                 };
                 let tailed = match (room, decoded) {
-                    (None, _) => match decode_direct(entry) {
+                    (None, _) if stream.key == ops_key() => match decode_json(entry, OP_FIELD) {
+                        Ok(op) => Tailed::Op(op),
+                        Err(error) => {
+                            warn!("an operator's decision in the engine is unreadable: {error:#}");
+                            continue;
+                        }
+                    },
+                    (None, _) => match decode_json(entry, DIRECT_FIELD) {
                         Ok(direct) => Tailed::Direct(direct),
                         Err(error) => {
                             warn!("a message in this node's inbox is unreadable: {error:#}");
@@ -398,10 +415,13 @@ impl Following {
     }
 }
 
-/// An inbox entry as what it asks.
-fn decode_direct(entry: &redis::streams::StreamId) -> anyhow::Result<Direct> {
+/// An inbox's or the operators' entry: the JSON in its field `field`.
+fn decode_json<T: serde::de::DeserializeOwned>(
+    entry: &redis::streams::StreamId,
+    field: &str,
+) -> anyhow::Result<T> {
     let json: String = entry
-        .get(DIRECT_FIELD)
-        .with_context(|| format!("entry {} has no {DIRECT_FIELD} field", entry.id))?;
+        .get(field)
+        .with_context(|| format!("entry {} has no {field} field", entry.id))?;
     serde_json::from_str(&json).with_context(|| format!("entry {} is not one: {json}", entry.id))
 }

@@ -25,6 +25,7 @@ pub mod claims;
 pub mod follower;
 pub mod inbox;
 pub mod log;
+pub mod ops;
 pub mod presence;
 pub mod roster;
 
@@ -39,6 +40,7 @@ pub use claims::{Claim, Holder, Taken};
 pub use follower::{Followed, FollowedEvent, Follower, Follows, Tailed};
 pub use inbox::Direct;
 pub use log::{Entry, LineId, LogLine, Position};
+pub use ops::Op;
 pub use presence::{Beat, NodeInfo, NodeName};
 pub use roster::{Happened, ListedRoom, RoomEvent};
 

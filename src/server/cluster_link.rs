@@ -32,12 +32,14 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
+use super::bans::{Ban, Target};
+use super::identity::Identity;
 use super::removal::Removal;
 use super::rooms::{Change, Entered, Full, Joined, MemberId, Rooms};
 use super::sequencer::{Delivered, Health, History, Replay, Request, Said, Sequencer, said_line};
 use crate::cluster::{
-    Cluster, Direct, Entry, Followed, FollowedEvent, Follows, LineId, LogLine, Position, RoomEvent,
-    Tailed,
+    Cluster, Direct, Entry, Followed, FollowedEvent, Follows, LineId, LogLine, Op, Position,
+    RoomEvent, Tailed,
 };
 use crate::names::RoomName;
 use crate::protocol::{Event, LOBBY, Refusal, Scope, Scoped, ServerLine};
@@ -94,6 +96,7 @@ pub fn spawn(
     rooms: Arc<Rooms>,
     history: Option<History>,
     cluster: Cluster,
+    identity: Arc<Identity>,
 ) -> std::io::Result<Sequencer> {
     let (requests, incoming) = mpsc::channel(super::sequencer::QUEUE);
     let (input, inputs) = mpsc::channel(QUEUE);
@@ -106,6 +109,7 @@ pub fn spawn(
         history,
         delivered: delivered.clone(),
         cluster: cluster.clone(),
+        identity,
         follows: follower.follows(),
         runtime: tokio::runtime::Handle::current(),
         followed: HashMap::new(),
@@ -385,6 +389,8 @@ struct Delivering {
     replay: Option<Replay>,
     delivered: Arc<Delivered>,
     cluster: Cluster,
+    /// Where the operators' decisions from other nodes are kept.
+    identity: Arc<Identity>,
     follows: Follows,
     /// For the engine calls of a catch-up, made from this thread.
     runtime: tokio::runtime::Handle,
@@ -422,6 +428,7 @@ impl Delivering {
             }
         };
         self.follows.follow_inbox(&me, from);
+        self.follows.follow_ops();
         let mut batch = Vec::with_capacity(BATCH);
         let mut lines = Vec::new();
         while inputs.blocking_recv_many(&mut batch, BATCH) > 0 {
@@ -586,6 +593,7 @@ impl Delivering {
                 }
                 Tailed::Event(event) => events.push(Some(event)),
                 Tailed::Direct(direct) => self.carry_out(direct),
+                Tailed::Op(op) => self.apply(op),
             }
         }
         self.keep(&lines);
@@ -687,6 +695,64 @@ impl Delivering {
                 if let Some((id, nick, _)) = self.rooms.find(&nick) {
                     info!(%nick, by, reason, "kicked from another node");
                     self.rooms.remove(id, Removal::Kicked { by, reason });
+                }
+            }
+        }
+    }
+
+    /// Applies an operator's decision made anywhere in the cluster (again, for the ones made
+    /// here or before this run: the same ban set twice is one ban). A ban in force disconnects
+    /// the members it covers here, as on the node where it was set.
+    fn apply(&self, op: Op) {
+        let Some(bans) = &self.identity.bans else {
+            return; // a node without a store keeps no bans, as a single node without one
+        };
+        match op {
+            Op::Ban {
+                target,
+                by,
+                reason,
+                until_ms,
+            } => {
+                let Some(target) = Target::from_stored(&target) else {
+                    return warn!(target, "a ban from the cluster names nothing; ignored");
+                };
+                let ban = Ban {
+                    target: target.clone(),
+                    by: by.clone(),
+                    reason: reason.clone(),
+                    until_ms,
+                };
+                if !ban.in_force(super::sequencer::now_ms()) {
+                    return;
+                }
+                if let Err(error) = bans.add(ban) {
+                    error!(%error, %target, "cannot keep a ban from the cluster");
+                }
+                let mut covered = self.rooms.connected_from(|address| target.covers(address));
+                if let Target::Nick(key) = &target
+                    && let Some((id, _, _)) = self.rooms.find(key)
+                {
+                    covered.push(id);
+                }
+                let reason = match reason.as_str() {
+                    "" => "banned".to_owned(),
+                    reason => format!("banned: {reason}"),
+                };
+                for id in covered {
+                    let why = Removal::Kicked {
+                        by: by.clone(),
+                        reason: reason.clone(),
+                    };
+                    self.rooms.remove(id, why);
+                }
+            }
+            Op::Unban { target } => {
+                let Some(target) = Target::from_stored(&target) else {
+                    return;
+                };
+                if let Err(error) = bans.remove(&target) {
+                    error!(%error, %target, "cannot lift a ban from the cluster");
                 }
             }
         }

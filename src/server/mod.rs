@@ -343,7 +343,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         }
         None => (None, None, None),
     };
-    let sequencer = match sequencer::spawn(rooms.clone(), history, cluster.clone()) {
+    let sequencer = match sequencer::spawn(
+        rooms.clone(),
+        history,
+        cluster.clone().map(|cluster| (cluster, identity.clone())),
+    ) {
         Ok(sequencer) => sequencer,
         Err(error) => {
             error!(%error, "cannot start the sequencer thread");

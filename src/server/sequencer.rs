@@ -112,14 +112,15 @@ pub struct Sequencer {
 }
 
 /// Starts the sequencer for `rooms`, storing into `history` if there is one; with a
-/// `cluster`, the cluster numbers and orders the lines ([`super::cluster_link`]).
+/// `cluster`, the cluster numbers and orders the lines ([`super::cluster_link`]), and its
+/// operators' decisions reach this node's `identity`.
 pub fn spawn(
     rooms: Arc<Rooms>,
     history: Option<History>,
-    cluster: Option<crate::cluster::Cluster>,
+    cluster: Option<(crate::cluster::Cluster, Arc<super::identity::Identity>)>,
 ) -> std::io::Result<Sequencer> {
-    if let Some(cluster) = cluster {
-        return super::cluster_link::spawn(rooms, history, cluster);
+    if let Some((cluster, identity)) = cluster {
+        return super::cluster_link::spawn(rooms, history, cluster, identity);
     }
     let (requests, rx) = mpsc::channel(QUEUE);
     let delivered = Arc::new(Delivered::default());

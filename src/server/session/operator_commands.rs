@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{Me, Session};
-use crate::cluster::Direct;
+use crate::cluster::{Direct, Op};
 use crate::names::{Nick, fold};
 use crate::protocol::{Event, Refusal};
 use crate::server::bans::{self, Ban, Target};
@@ -148,6 +148,13 @@ impl Session<'_> {
             return self.tell(Refusal::StoreUnavailable);
         }
         let kicked = self.kick_covered(&targets, &by, &reason);
+        let ops = targets.iter().map(|target| Op::Ban {
+            target: target.stored(),
+            by: by.clone(),
+            reason: reason.clone(),
+            until_ms,
+        });
+        let published = self.publish(ops.collect()).await;
         let until = until_ms.map_or_else(
             || "until lifted".to_owned(),
             |ms| format!("until {}", utc_minute(ms)),
@@ -161,6 +168,23 @@ impl Session<'_> {
             )
             .into(),
         ));
+        if !published {
+            self.tell(Refusal::ClusterUnavailable);
+        }
+    }
+
+    /// In a cluster, tells every node of `ops`; whether it could (always, without a cluster).
+    async fn publish(&self, ops: Vec<Op>) -> bool {
+        let Some(cluster) = self.cluster else {
+            return true;
+        };
+        for op in &ops {
+            if let Err(error) = cluster.publish_op(op).await {
+                tracing::warn!("{error:#}; the other nodes do not know of it");
+                return false;
+            }
+        }
+        true
     }
 
     /// Kicks everyone a new ban covers; how many.
@@ -208,9 +232,17 @@ impl Session<'_> {
         match tokio::task::spawn_blocking(move || list.remove(&lifting)).await {
             Ok(Ok(true)) => {
                 tracing::info!(%target, by = %me.nick, "unbanned");
+                let published = self
+                    .publish(vec![Op::Unban {
+                        target: target.stored(),
+                    }])
+                    .await;
                 self.tell(Event::Notice(
                     format!("the ban on {target} is lifted").into(),
                 ));
+                if !published {
+                    self.tell(Refusal::ClusterUnavailable);
+                }
             }
             Ok(Ok(false)) => self.tell(Refusal::NoSuchBan(text)),
             _ => self.tell(Refusal::StoreUnavailable),
