@@ -517,3 +517,60 @@ fn a_ban_set_on_one_node_holds_on_every_node_even_one_started_later() {
     }
     drop((a, b, c));
 }
+
+/// Sends `signal` to `node`'s process.
+fn signal(node: &Node, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(node.process.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
+}
+
+/// The median time a line said on one member takes to reach the other, over `n` lines.
+fn median_relay(from: &mut Member, to: &mut Member, n: usize, tag: &str) -> Duration {
+    let mut took: Vec<Duration> = (0..n)
+        .map(|i| {
+            let text = format!("{tag} {i}");
+            let sent = Instant::now();
+            from.send(&format!("{text}\n"));
+            assert_eq!(to.said(), text);
+            let took = sent.elapsed();
+            assert_eq!(from.said(), text, "the sender's echo");
+            took
+        })
+        .collect();
+    took.sort();
+    took[n / 2]
+}
+
+#[test]
+fn a_node_paused_with_sigstop_slows_no_other_and_catches_up_when_it_resumes() {
+    let Some(redis) = Redis::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let a = node(&redis, "a", data.path());
+    let b = node(&redis, "b", data.path());
+    let c = node(&redis, "c", data.path());
+    let (mut on_a, _) = Member::join(a.addr);
+    let (mut on_b, _) = Member::join(b.addr);
+    let (mut on_c, _) = Member::join(c.addr);
+    const LINES: usize = 40;
+    let running = median_relay(&mut on_a, &mut on_b, LINES, "running");
+    for i in 0..LINES {
+        assert_eq!(on_c.said(), format!("running {i}"));
+    }
+    signal(&c, rustix::process::Signal::STOP);
+    let paused = median_relay(&mut on_a, &mut on_b, LINES, "paused");
+    signal(&c, rustix::process::Signal::CONT);
+    eprintln!("median a→b with c running {running:?}, with c paused {paused:?}");
+    // Nothing waits for the paused node. The margin: a debug build on a noisy 2-core machine
+    // where one median of 40 can be several times another for no reason at all.
+    assert!(
+        paused < running * 5 + Duration::from_millis(50),
+        "a→b took {paused:?} with c paused, {running:?} with it running"
+    );
+    // The paused node's member gets everything said meanwhile, once, in order.
+    for i in 0..LINES {
+        assert_eq!(on_c.said(), format!("paused {i}"));
+    }
+    on_c.send("back\n");
+    assert_eq!(on_a.said(), "back");
+    drop((a, b, c));
+}
