@@ -27,6 +27,7 @@ pub mod inbox;
 pub mod log;
 pub mod ops;
 pub mod presence;
+pub mod retention;
 pub mod roster;
 
 use std::sync::{Arc, Mutex, PoisonError};

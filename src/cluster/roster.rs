@@ -183,7 +183,7 @@ fn counter_key(room_key: &str) -> String {
     super::key("seq", &format!("{{{room_key}}}"))
 }
 
-fn rooms_key() -> String {
+pub(super) fn rooms_key() -> String {
     super::key("rooms", "index")
 }
 

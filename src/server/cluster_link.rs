@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::AbortOnDropHandle;
 use tracing::{error, info, warn};
 
 use super::bans::{Ban, Target};
@@ -37,6 +38,7 @@ use super::identity::Identity;
 use super::removal::Removal;
 use super::rooms::{Change, Entered, Full, Joined, MemberId, Rooms};
 use super::sequencer::{Delivered, Health, History, Replay, Request, Said, Sequencer, said_line};
+use super::upkeep::{EXPIRE_EVERY, Keep};
 use crate::cluster::{
     Cluster, Direct, Entry, Followed, FollowedEvent, Follows, LineId, LogLine, Op, Position,
     RoomEvent, Tailed,
@@ -69,6 +71,39 @@ const CATCH_UP_PAGE: usize = 1000;
 /// delivery on this node waits for it meanwhile).
 const CATCH_UP_WITHIN: Duration = Duration::from_secs(2);
 
+/// What the engine keeps when this node keeps no history (`--retain 0`): enough for a client
+/// that reconnects within the hour to fill its gap.
+const NO_STORE_KEEP: Keep = Keep {
+    for_: Duration::from_secs(3600),
+    lines: 10_000,
+};
+
+/// Trims every room in the engine to what `keep` says, at start and then every
+/// [`EXPIRE_EVERY`] (see [`crate::cluster::retention`]: every node may, none needs to wait for
+/// another). Runs until the server's runtime stops.
+async fn retain(cluster: Cluster, keep: Keep) {
+    loop {
+        let before_ms = super::sequencer::now_ms()
+            .saturating_sub(i64::try_from(keep.for_.as_millis()).unwrap_or(i64::MAX));
+        match cluster.listed_rooms().await {
+            Ok(rooms) => {
+                let mut trimmed = 0;
+                for room in rooms {
+                    match cluster.trim(&room, keep.lines, before_ms).await {
+                        Ok(gone) => trimmed += gone,
+                        Err(error) => warn!("cannot trim {room} in the engine: {error:#}"),
+                    }
+                }
+                if trimmed > 0 {
+                    info!(trimmed, "lines past keeping dropped from the engine");
+                }
+            }
+            Err(error) => warn!("cannot list the rooms to trim: {error:#}"),
+        }
+        tokio::time::sleep(EXPIRE_EVERY).await;
+    }
+}
+
 /// What the delivery thread is given, in the order it must happen.
 enum Input {
     /// A line or an event of a followed room, read back from the log.
@@ -98,6 +133,9 @@ pub fn spawn(
     cluster: Cluster,
     identity: Arc<Identity>,
 ) -> std::io::Result<Sequencer> {
+    let keep = history
+        .as_ref()
+        .map_or(NO_STORE_KEEP, |history| history.keep);
     let (requests, incoming) = mpsc::channel(super::sequencer::QUEUE);
     let (input, inputs) = mpsc::channel(QUEUE);
     let (to_append, said) = mpsc::channel(super::sequencer::QUEUE);
@@ -119,10 +157,18 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("cluster delivery".into())
         .spawn(move || delivering.run(inputs))?;
+    // Stops with the router, when the server does.
+    let retention = AbortOnDropHandle::new(tokio::spawn(retain(cluster.clone(), keep)));
     let (mirror, changes) = mpsc::unbounded_channel();
     rooms.mirror_to(mirror);
     let roster = Roster::new(cluster.clone(), rooms.clone(), changes);
-    tokio::spawn(route(incoming, follower, to_append, input.clone()));
+    tokio::spawn(route(
+        incoming,
+        follower,
+        to_append,
+        input.clone(),
+        retention,
+    ));
     tokio::spawn(append(said, cluster, rooms, roster, input));
     Ok(Sequencer {
         requests,
@@ -133,12 +179,13 @@ pub fn spawn(
 
 /// The router: sessions' requests and the follower's lines, into the appender and the
 /// delivery thread. Ends once every session and the server have let go of the requests; the
-/// follower stops with it.
+/// follower and the engine's retention stop with it.
 async fn route(
     mut incoming: mpsc::Receiver<Request>,
     mut follower: crate::cluster::Follower,
     to_append: mpsc::Sender<Said>,
     input: mpsc::Sender<Input>,
+    _retention: AbortOnDropHandle<()>,
 ) {
     loop {
         let forwarded = tokio::select! {

@@ -338,6 +338,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
                 replay: kept.replay,
                 replay_bytes: limits.outbox_bytes / 2,
                 indexer: nudge,
+                keep,
             };
             (Some(history), upkeep, Some(path))
         }

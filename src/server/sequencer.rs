@@ -80,6 +80,8 @@ pub struct History {
     pub replay_bytes: usize,
     /// Told after each commit that there are lines to index for search.
     pub indexer: Option<std::sync::mpsc::SyncSender<()>>,
+    /// What is kept (in a cluster, the engine keeps as much).
+    pub keep: super::upkeep::Keep,
 }
 
 /// How far delivery has got in each room: the number of the last line delivered, by room key.
