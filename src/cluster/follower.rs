@@ -170,9 +170,9 @@ impl Follows {
         self.follow_stream(inbox_key(node), after);
     }
 
-    /// Follows the operators' decisions, all of them.
-    pub fn follow_ops(&self) {
-        self.follow_stream(ops_key(), Position::default());
+    /// Follows the operators' decisions from after `after`.
+    pub fn follow_ops(&self, after: Position) {
+        self.follow_stream(ops_key(), after);
     }
 
     fn follow_stream(&self, key: String, after: Position) {

@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::Cluster;
+use super::log::Position;
 
 /// The stream field that holds an [`Op`], as JSON.
 pub(super) const OP_FIELD: &str = "op";
@@ -52,5 +53,37 @@ impl Cluster {
             .await
             .context("cannot tell the cluster of an operator's decision")?;
         Ok(())
+    }
+
+    /// Up to `limit` decisions after `after`, in order, each with its position: a node reads
+    /// them all before it takes members, then follows on from the last.
+    pub async fn read_ops(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(Position, Op)>> {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(ops_key())
+            .arg(format!("({}", after.stream_id()))
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut self.conn())
+            .await
+            .context("cannot read the operators' decisions from the engine")?;
+        reply
+            .ids
+            .iter()
+            .map(|entry| {
+                let at = Position::from_stream_id(&entry.id)
+                    .with_context(|| format!("{} is not a position", entry.id))?;
+                let json: String = entry
+                    .get(OP_FIELD)
+                    .with_context(|| format!("decision {} has no {OP_FIELD} field", entry.id))?;
+                let op = serde_json::from_str(&json)
+                    .with_context(|| format!("decision {} is not one: {json}", entry.id))?;
+                Ok((at, op))
+            })
+            .collect()
     }
 }

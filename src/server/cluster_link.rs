@@ -141,6 +141,7 @@ pub fn spawn(
     let (to_append, said) = mpsc::channel(super::sequencer::QUEUE);
     let delivered = Arc::new(Delivered::default());
     let follower = cluster.follower(FOLLOW_AHEAD);
+    let (ready, readied) = oneshot::channel();
     let delivering = Delivering {
         rooms: rooms.clone(),
         replay: history.as_ref().map(Replay::of),
@@ -153,6 +154,7 @@ pub fn spawn(
         followed: HashMap::new(),
         waiting: HashMap::new(),
         health: Health::default(),
+        ready: Some(ready),
     };
     let thread = std::thread::Builder::new()
         .name("cluster delivery".into())
@@ -174,6 +176,7 @@ pub fn spawn(
         requests,
         delivered,
         thread,
+        ready: Some(readied),
     })
 }
 
@@ -447,6 +450,8 @@ struct Delivering {
     waiting: HashMap<String, Vec<(LineId, oneshot::Sender<()>)>>,
     /// Whether writes to this node's copy fail, for the log.
     health: Health,
+    /// Told once the node knows every ban: then it may take members.
+    ready: Option<oneshot::Sender<()>>,
 }
 
 impl Delivering {
@@ -475,7 +480,12 @@ impl Delivering {
             }
         };
         self.follows.follow_inbox(&me, from);
-        self.follows.follow_ops();
+        let decided = self.catch_up_ops();
+        self.follows.follow_ops(decided);
+        // Every ban known: the server may take members.
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(());
+        }
         let mut batch = Vec::with_capacity(BATCH);
         let mut lines = Vec::new();
         while inputs.blocking_recv_many(&mut batch, BATCH) > 0 {
@@ -743,6 +753,33 @@ impl Delivering {
                     info!(%nick, by, reason, "kicked from another node");
                     self.rooms.remove(id, Removal::Kicked { by, reason });
                 }
+            }
+        }
+    }
+
+    /// Applies every operator's decision made so far, in pages; returns where following them
+    /// goes on. If the engine fails meanwhile, the follower reads on from where this stopped.
+    fn catch_up_ops(&self) -> Position {
+        let mut after = Position::default();
+        loop {
+            let cluster = self.cluster.clone();
+            let page = self.runtime.block_on(async {
+                tokio::time::timeout(CATCH_UP_WITHIN, cluster.read_ops(after, CATCH_UP_PAGE)).await
+            });
+            let page = match page {
+                Ok(Ok(page)) => page,
+                failed => {
+                    warn!("cannot read the operators' decisions ({failed:?}); following them");
+                    return after;
+                }
+            };
+            let whole = page.len() == CATCH_UP_PAGE;
+            for (at, op) in page {
+                self.apply(op);
+                after = at;
+            }
+            if !whole {
+                return after;
             }
         }
     }

@@ -344,7 +344,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         }
         None => (None, None, None),
     };
-    let sequencer = match sequencer::spawn(
+    let mut sequencer = match sequencer::spawn(
         rooms.clone(),
         history,
         cluster.clone().map(|cluster| (cluster, identity.clone())),
@@ -366,6 +366,14 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         view: observe.clone(),
         cluster,
     });
+    if let Some(ready) = sequencer.ready.take() {
+        // A cluster node takes nobody before it knows every ban (connections wait in the
+        // listen queue meanwhile).
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            _ = ready => {}
+        }
+    }
     let limits = Arc::new(limits);
     let slots = Arc::new(Semaphore::new(limits.max_clients));
     let tracker = TaskTracker::new();

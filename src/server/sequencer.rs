@@ -111,6 +111,9 @@ pub struct Sequencer {
     pub delivered: Arc<Delivered>,
     /// The thread; it ends once every sender is gone.
     pub thread: JoinHandle<()>,
+    /// In a cluster, told once the node has caught up with what it must know before it takes
+    /// members (the lobby, every ban); `None`: ready now.
+    pub ready: Option<oneshot::Receiver<()>>,
 }
 
 /// Starts the sequencer for `rooms`, storing into `history` if there is one; with a
@@ -161,6 +164,7 @@ pub fn spawn(
         requests,
         delivered,
         thread,
+        ready: None,
     })
 }
 
