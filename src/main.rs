@@ -149,15 +149,14 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
              (a new one is registered from this machine)"
         );
     }
-    let heartbeat = cluster.as_ref().map(|(cluster, url)| {
+    if let Some((cluster, url)) = &cluster {
         info!(
             "node {} (epoch {}) is in the cluster at {url}: every room's lines are numbered and \
-             ordered there",
+             ordered there, and nicks are unique across it",
             cluster.me().node,
             cluster.me().epoch
         );
-        keep_in_cluster(cluster, &shutdown)
-    });
+    }
     if !local.ip().is_loopback() && tls.is_none() {
         tracing::warn!(
             "{local} is reachable from other machines and this server speaks plain text: \
@@ -180,47 +179,19 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
         shutdown,
     )
     .await;
-    if let (Some((cluster, _)), Some(heartbeat)) = (cluster, heartbeat) {
-        leave_cluster(&cluster, heartbeat).await;
+    // `run` beat for the node, and has stopped beating: leaving now is for good.
+    if let Some((cluster, _)) = cluster {
+        leave_cluster(&cluster).await;
     }
     info!("stopped");
     Ok(())
 }
 
-/// Beats for this node until shutdown; a node another run of its name has replaced stops.
-fn keep_in_cluster(cluster: &Cluster, shutdown: &CancellationToken) -> tokio::task::JoinHandle<()> {
-    let (events, mut beats) = tokio::sync::mpsc::channel(16);
-    let beating = cluster.heartbeat(shutdown.child_token(), events);
-    let shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        while let Some(beat) = beats.recv().await {
-            match beat {
-                cluster::Beat::Fenced(other) => {
-                    tracing::error!(
-                        "another run of this node (epoch {}) is in the cluster: stopping",
-                        other.epoch
-                    );
-                    shutdown.cancel();
-                }
-                cluster::Beat::Lost(nicks) => {
-                    let nicks: Vec<&str> = nicks.iter().map(|nick| nick.as_str()).collect();
-                    tracing::warn!("nick claims ran out or were taken: {}", nicks.join(", "));
-                }
-                // The heartbeat logs these itself.
-                cluster::Beat::EngineDown(_) | cluster::Beat::EngineBack => {}
-            }
-        }
-    });
-    beating
-}
-
 /// How long a stopping node tries to tell the engine it has gone before leaving it to the TTL.
 const LEAVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Stops beating, then leaves the cluster, so the node's name is free at once.
-async fn leave_cluster(cluster: &Cluster, heartbeat: tokio::task::JoinHandle<()>) {
-    // The heartbeat's token is a child of the shutdown, cancelled by now.
-    let _ = heartbeat.await;
+/// Leaves the cluster, so the node's name and its nicks are free at once.
+async fn leave_cluster(cluster: &Cluster) {
     match tokio::time::timeout(LEAVE_WITHIN, cluster.leave()).await {
         Ok(Ok(())) => info!("left the cluster"),
         Ok(Err(error)) => tracing::warn!("cannot leave the cluster: {error:#}; its TTL will"),

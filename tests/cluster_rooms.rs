@@ -409,7 +409,10 @@ fn who_rooms_topics_enters_leaves_and_renames_span_the_nodes() {
     ann.send("/rooms\n");
     assert_eq!(ann.until("rooms: "), "*** rooms: 2; page 1 of 1");
     let listed = [ann.line(), ann.line()];
-    //TMP assert!(listed.contains(&"*** #lobby: 2 online".to_owned()), "{listed:?}");
+    assert!(
+        listed.contains(&"*** #lobby: 2 online".to_owned()),
+        "{listed:?}"
+    );
     assert!(
         listed.contains(&"*** #Team: 2 online".to_owned()),
         "{listed:?}"

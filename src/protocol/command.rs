@@ -496,6 +496,20 @@ pub enum Refusal<'a> {
     NickRegistered(String),
     /// `/login` with a wrong nick or password.
     LoginFailed,
+    /// `/nick` or `/login` on a node that cannot reach its cluster's engine, so cannot claim
+    /// the nick across the cluster: the member keeps the nick it has.
+    NickUnclaimable,
+    /// A connection to a node that cannot reach its cluster's engine, so cannot give it a
+    /// guest nick unique across the cluster; the connection closes.
+    NoGuestNick,
+    /// The member's nick is no longer its own across the cluster (its claim ran out while
+    /// this node could not reach the engine, or another node holds it now).
+    NickLost {
+        /// The nick it had.
+        lost: String,
+        /// The guest nick it has now; `None` if none could be given (it keeps `lost` here).
+        now: Option<String>,
+    },
     /// Too many failed passwords from this address lately.
     Throttled {
         /// Seconds left to wait.
@@ -649,6 +663,25 @@ impl fmt::Display for Refusal<'_> {
                 )
             }
             Self::LoginFailed => f.write_str("wrong nick or password"),
+            Self::NickUnclaimable => f.write_str(
+                "the cluster is unavailable (this server cannot reach it): your nick is \
+                 unchanged; try again later",
+            ),
+            Self::NoGuestNick => f.write_str(
+                "the cluster is unavailable (this server cannot reach it), so no nick can be \
+                 given; closing, try again later",
+            ),
+            Self::NickLost { lost, now } => {
+                write!(
+                    f,
+                    "your nick {lost} is no longer yours: its claim in the cluster ran out or \
+                     another server holds it"
+                )?;
+                match now {
+                    Some(now) => write!(f, "; you are {now} now"),
+                    None => f.write_str("; no other can be given now, /nick NAME later"),
+                }
+            }
             Self::Throttled { secs } => write!(
                 f,
                 "too many wrong passwords from your address; try again in {secs} s"

@@ -9,8 +9,11 @@
 //!
 //! `#lobby` always exists and everyone starts in it; any other room is made by its first
 //! `/join` and goes when its last member leaves (its history stays in the store).
+//!
+//! A member joins as a guest: `guest-N` from this server's own counter, or, in a cluster, the
+//! nick its session claimed across the cluster just before ([`Rooms::give_next_guest`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -19,6 +22,7 @@ use super::removal::{Dropped, Removal};
 use crate::names::{Nick, NickError, RoomName, fold};
 use crate::protocol::{Event, LOBBY, Refusal, Scope, Scoped, ServerLine};
 use bytes::Bytes;
+use tokio::sync::Notify;
 
 /// The reason given when a member whose outbox is full is dropped.
 pub const TOO_SLOW: &str = "too slow";
@@ -69,6 +73,8 @@ struct State {
     rooms: BTreeMap<Key, Room>,
     next_id: MemberId,
     next_guest: u64,
+    /// Guest nicks claimed across the cluster, for the next members to join, oldest first.
+    guests: VecDeque<Nick>,
     closed: bool,
     /// Where membership changes are told, for the cluster's roster (cluster mode).
     mirror: Option<tokio::sync::mpsc::UnboundedSender<Change>>,
@@ -125,6 +131,8 @@ struct Member {
     address: Option<IpAddr>,
     /// The keys of the rooms it is in: a few, so a list (a set would take a node per member).
     rooms: Vec<Key>,
+    /// Woken when its nick's claim in the cluster is lost, for its session to rename it.
+    nick_lost: Arc<Notify>,
 }
 
 impl Member {
@@ -175,6 +183,8 @@ pub struct Joined {
     /// How full its own outbox is, without keeping it open: the session waits for room there
     /// before handling a line (see `session.rs`).
     pub own_outbox: OutboxRoom,
+    /// Woken when its nick's claim in the cluster is lost ([`Rooms::nick_lost`]).
+    pub nick_lost: Arc<Notify>,
 }
 
 /// How entering a room went.
@@ -306,6 +316,13 @@ impl Rooms {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Gives `nick` (a guest nick claimed across the cluster) to the next member to join, in
+    /// place of one from this server's counter. Which member gets which does not matter: each
+    /// session gives one before it joins, so every member of a cluster node gets a claimed one.
+    pub fn give_next_guest(&self, nick: Nick) {
+        self.lock().guests.push_back(nick);
+    }
+
     /// A new connection: a fresh guest nick, its greeting, the lobby's recent history
     /// (`replay`), the lobby told. `None` once the server is shutting down.
     pub fn join(&self, replay: &[Bytes]) -> Option<Joined> {
@@ -313,18 +330,23 @@ impl Rooms {
         if state.closed {
             return None;
         }
-        let nick = loop {
-            state.next_guest += 1;
-            let candidate = Nick::guest(state.next_guest);
-            if !state.by_nick.contains_key(candidate.key().as_str()) {
-                break candidate;
-            }
+        let given = state.guests.pop_front();
+        let nick = match given {
+            Some(nick) if !state.by_nick.contains_key(nick.key().as_str()) => nick,
+            _ => loop {
+                state.next_guest += 1;
+                let candidate = Nick::guest(state.next_guest);
+                if !state.by_nick.contains_key(candidate.key().as_str()) {
+                    break candidate;
+                }
+            },
         };
         let id = state.next_id;
         state.next_id += 1;
         let (tx, reader) = outbox(self.outbox.entries, self.outbox.bytes);
         let own_outbox = tx.room_view();
         let dropped = Dropped::default();
+        let nick_lost = Arc::new(Notify::new());
         let key = Key::from(nick.key());
         state.by_nick.insert(key.clone(), id);
         let lobby = state.lobby_mut();
@@ -339,6 +361,7 @@ impl Rooms {
                 dropped: dropped.clone(),
                 address: None,
                 rooms: vec![lobby_key],
+                nick_lost: nick_lost.clone(),
             },
         );
         state.mirror(Change::Entered {
@@ -370,6 +393,7 @@ impl Rooms {
             outbox: reader,
             dropped,
             own_outbox,
+            nick_lost,
         })
     }
 
@@ -665,6 +689,17 @@ impl Rooms {
             .map(|member| member.nick.clone())
     }
 
+    /// Tells the session of the member whose nick has key `key` that its claim in the cluster
+    /// is lost; `false` if nobody here has that nick.
+    pub fn nick_lost(&self, key: &str) -> bool {
+        let state = self.lock();
+        let Some(member) = state.by_nick.get(key).and_then(|id| state.members.get(id)) else {
+            return false;
+        };
+        member.nick_lost.notify_one();
+        true
+    }
+
     /// The member whose nick has key `key`: its id, nick as spelt and address.
     pub fn find(&self, key: &str) -> Option<(MemberId, Nick, Option<IpAddr>)> {
         let state = self.lock();
@@ -957,6 +992,18 @@ mod tests {
             drain(&mut b),
             ["*** 连接成功! you are guest-2; 2 online; /help lists the commands\n"]
         );
+    }
+
+    #[test]
+    fn a_guest_nick_given_is_used_before_the_counter_unless_someone_here_has_it() {
+        let rooms = Rooms::new(ROOMY, UNLIMITED);
+        rooms.give_next_guest(Nick::guest(41));
+        assert_eq!(rooms.join(&[]).unwrap().nick.as_str(), "guest-41");
+        let a = rooms.join(&[]).unwrap();
+        assert_eq!(a.nick.as_str(), "guest-1", "none given: the counter");
+        rooms.rename(a.id, Nick::parse("Guest-7").unwrap()).unwrap();
+        rooms.give_next_guest(Nick::guest(7));
+        assert_eq!(rooms.join(&[]).unwrap().nick.as_str(), "guest-2");
     }
 
     #[test]
