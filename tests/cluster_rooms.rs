@@ -577,3 +577,141 @@ fn a_node_paused_with_sigstop_slows_no_other_and_catches_up_when_it_resumes() {
     assert_eq!(on_a.said(), "back");
     drop((a, b, c));
 }
+
+/// Node `name` reaching the engine through `proxy` (a network path the test can cut).
+fn node_through(proxy: &common::proxy::Proxy, name: &str, data: &Path) -> Node {
+    let url = format!("redis://127.0.0.1:{}", proxy.port());
+    let args: [&OsStr; 6] = [
+        "--cluster".as_ref(),
+        url.as_ref(),
+        "--node".as_ref(),
+        name.as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ];
+    let (process, addr, log) = serve_binary(&args);
+    Node { process, addr, log }
+}
+
+#[test]
+fn a_node_cut_off_from_the_engine_refuses_lines_and_catches_up_once_the_path_heals() {
+    let Some(redis) = Redis::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let engine: SocketAddr = format!("127.0.0.1:{}", redis.port).parse().unwrap();
+    let proxy = runtime.block_on(common::proxy::Proxy::start(engine));
+    let a = node(&redis, "a", data.path());
+    let b = node_through(&proxy, "b", data.path());
+    let (mut on_a, _) = Member::join(a.addr);
+    let (mut also_a, _) = Member::join(a.addr);
+    let (mut on_b, _) = Member::join(b.addr);
+    on_a.send("before\n");
+    assert_eq!(on_b.said(), "before");
+    assert_eq!(also_a.said(), "before");
+    assert_eq!(on_a.said(), "before");
+    // The path between b and the engine fails: every connection reset, new ones too.
+    proxy.cut_reset();
+    // Node a goes on as if nothing happened.
+    for n in 0..20 {
+        on_a.send(&format!("during {n}\n"));
+    }
+    for n in 0..20 {
+        assert_eq!(also_a.said(), format!("during {n}"));
+        assert_eq!(on_a.said(), format!("during {n}"));
+    }
+    // Node b refuses what its member says, saying why, and delivers nothing from memory.
+    on_b.send("from the island\n");
+    let refused = loop {
+        let line = on_b.line();
+        assert!(!line.starts_with('<'), "delivered while cut off: {line}");
+        if line.starts_with("! ") {
+            break line;
+        }
+    };
+    assert!(refused.contains("cluster is unavailable"), "{refused}");
+    log_says(&b.log, "cannot append to the cluster's log");
+    // Healed: b reads on from where it was, so its member gets what a's said meanwhile,
+    // once, in order, and lines flow both ways again.
+    proxy.restore();
+    for n in 0..20 {
+        assert_eq!(on_b.said(), format!("during {n}"));
+    }
+    let deadline = Instant::now() + DEADLINE;
+    let mut n = 0;
+    loop {
+        n += 1;
+        on_b.send(&format!("healed {n}\n"));
+        let line = loop {
+            let line = on_b.line();
+            if line.starts_with('<') || line.starts_with("! the cluster") {
+                break line;
+            }
+        };
+        if line.starts_with('<') {
+            assert_eq!(said_text(&line), format!("healed {n}"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "b never took lines again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(on_a.said(), format!("healed {n}"));
+    drop((a, b));
+}
+
+#[test]
+fn a_node_whose_engine_packets_vanish_refuses_lines_in_time_and_nothing_is_doubled_after() {
+    let Some(redis) = Redis::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let engine: SocketAddr = format!("127.0.0.1:{}", redis.port).parse().unwrap();
+    let proxy = runtime.block_on(common::proxy::Proxy::start(engine));
+    let a = node(&redis, "a", data.path());
+    let b = node_through(&proxy, "b", data.path());
+    let (mut on_a, _) = Member::join(a.addr);
+    let (mut on_b, _) = Member::join(b.addr);
+    on_a.send("before\n");
+    assert_eq!(on_b.said(), "before");
+    assert_eq!(on_a.said(), "before");
+    // A partition where packets vanish: nothing forwarded, nothing closed.
+    proxy.blackhole();
+    for n in 0..10 {
+        on_a.send(&format!("during {n}\n"));
+    }
+    for n in 0..10 {
+        assert_eq!(on_a.said(), format!("during {n}"), "node a goes on");
+    }
+    // Node b's member is told within the engine's response time (and the retries' bound).
+    let sent = Instant::now();
+    on_b.send("from the island\n");
+    let refused = loop {
+        let line = on_b.line();
+        assert!(!line.starts_with('<'), "delivered while cut off: {line}");
+        if line.starts_with("! ") {
+            break line;
+        }
+    };
+    assert!(refused.contains("not confirmed"), "{refused}");
+    eprintln!("refused after {:?}", sent.elapsed());
+    proxy.restore();
+    // What a's member said arrives at b once, in order. The island's line was sent into the
+    // void and may arrive after all once the path heals (its member was told it may not):
+    // if it does, it is there once.
+    let mut heard = Vec::new();
+    on_a.send("after\n");
+    loop {
+        let line = on_b.said();
+        if line == "after" {
+            break;
+        }
+        heard.push(line);
+    }
+    let island = heard
+        .iter()
+        .filter(|line| *line == "from the island")
+        .count();
+    assert!(island <= 1, "{heard:?}");
+    heard.retain(|line| line != "from the island");
+    let expected: Vec<String> = (0..10).map(|n| format!("during {n}")).collect();
+    assert_eq!(heard, expected);
+    drop((a, b));
+}
