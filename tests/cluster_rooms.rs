@@ -715,3 +715,51 @@ fn a_node_whose_engine_packets_vanish_refuses_lines_in_time_and_nothing_is_doubl
     assert_eq!(heard, expected);
     drop((a, b));
 }
+
+#[test]
+fn an_account_registered_on_one_node_is_kept_on_every_node() {
+    let Some(redis) = Redis::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let a = node(&redis, "a", data.path());
+    let b = node(&redis, "b", data.path());
+    let (mut ann, _) = Member::join(a.addr);
+    ann.send("/nick ann\n/register correct-horse\n");
+    ann.until("registered");
+    ann.send("/quit\n");
+    drop(ann);
+    // On node b the nick is registered: not for a guest, but for whoever has the password.
+    let (mut other, _) = Member::join(b.addr);
+    let mut deadline = Instant::now() + DEADLINE;
+    loop {
+        other.send("/nick ann\n");
+        let answer = other.until("! ");
+        if answer.starts_with("! ann is registered") {
+            break;
+        }
+        // Until ann's connection on a is gone, its claim answers first.
+        assert!(answer.contains("taken"), "{answer}");
+        assert!(Instant::now() < deadline, "never seen as registered on b");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    other.send("/login ann wrong-password\n");
+    assert_eq!(other.until("wrong"), "! wrong nick or password");
+    other.send("/login ann correct-horse\n");
+    other.until("is now known as ann");
+    other.send("/quit\n");
+    drop(other);
+    deadline = Instant::now() + DEADLINE;
+    // A node started later knows it too.
+    let c = node(&redis, "c", data.path());
+    let (mut third, _) = Member::join(c.addr);
+    loop {
+        third.send("/nick ann\n");
+        let answer = third.until("! ");
+        if answer.starts_with("! ann is registered") {
+            break;
+        }
+        assert!(answer.contains("taken"), "{answer}");
+        assert!(Instant::now() < deadline, "never seen as registered on c");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop((a, b, c));
+}

@@ -1,8 +1,14 @@
-//! What operators decide for the whole cluster: bans and their lifting. One stream
+//! What holds for the whole cluster once decided: bans and their lifting, and registered
+//! accounts. One stream
 //! (`ops`), which every node follows from its start each time it starts, so a node that was
-//! away, or is new, learns every ban; applying one twice changes nothing (a ban replaces the
-//! one on the same target, lifting a lifted ban does nothing), and the stream's order is the
-//! order they were decided in.
+//! away, or is new, learns every ban and account; applying one twice changes nothing (a ban
+//! replaces the one on the same target, lifting a lifted ban does nothing, an account is kept
+//! once), and the stream's order is the order they were decided in.
+//!
+//! An account is registered by the member holding its nick, and a nick is held by one member
+//! in the whole cluster (see [`super::claims`]): two nodes cannot register one nick at once.
+//! Its entry carries the password's argon2id hash (salted, in PHC form), so every node can
+//! check a `/login`; the engine is as trusted as each node's store.
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -32,6 +38,17 @@ pub enum Op {
     Unban {
         /// What it named, as stored.
         target: String,
+    },
+    /// An account was registered.
+    Account {
+        /// Its nick's key.
+        key: String,
+        /// Its nick as registered.
+        nick: String,
+        /// The password's hash, PHC form.
+        hash: String,
+        /// When, Unix ms.
+        created_ms: i64,
     },
 }
 

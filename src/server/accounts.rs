@@ -70,12 +70,13 @@ impl Accounts {
         lock(&self.registered).contains_key(key)
     }
 
-    /// Registers `nick` (the one in use) with `password`.
+    /// Registers `nick` (the one in use) with `password`; returns the password's hash (PHC
+    /// form) and when, for the other nodes of a cluster.
     pub async fn register(
         self: &Arc<Self>,
         nick: &Nick,
         password: &str,
-    ) -> Result<(), Refusal<'static>> {
+    ) -> Result<(String, i64), Refusal<'static>> {
         check_password(password)?;
         if is_guest(nick.as_str()) {
             return Err(Refusal::GuestNick);
@@ -106,9 +107,9 @@ impl Accounts {
             match registry.register(&account, &hash, now) {
                 Ok(true) => {
                     lock(&accounts.registered).insert(account.key, account.nick);
-                    Ok(true)
+                    Ok(Some((hash, now)))
                 }
-                Ok(false) => Ok(false),
+                Ok(false) => Ok(None),
                 Err(error) => {
                     warn!(%error, "cannot store an account");
                     Err(())
@@ -117,10 +118,29 @@ impl Accounts {
         })
         .await;
         match stored {
-            Ok(Ok(true)) => Ok(()),
-            Ok(Ok(false)) => Err(Refusal::AlreadyRegistered(nick.to_string())),
+            Ok(Ok(Some(made))) => Ok(made),
+            Ok(Ok(None)) => Err(Refusal::AlreadyRegistered(nick.to_string())),
             _ => Err(Refusal::StoreUnavailable),
         }
+    }
+
+    /// Keeps an account another node of the cluster registered (nothing if this node has it
+    /// already). Blocking: one small write.
+    pub fn adopt(
+        &self,
+        key: &str,
+        nick: &str,
+        hash: &str,
+        created_ms: i64,
+    ) -> rusqlite::Result<()> {
+        let account = Account {
+            key: key.to_owned(),
+            nick: nick.to_owned(),
+        };
+        if lock(&self.registry).register(&account, hash, created_ms)? {
+            lock(&self.registered).insert(account.key, account.nick);
+        }
+        Ok(())
     }
 
     /// Checks `password` for the account `nick` names, from `address` (whose failures

@@ -788,10 +788,20 @@ impl Delivering {
     /// here or before this run: the same ban set twice is one ban). A ban in force disconnects
     /// the members it covers here, as on the node where it was set.
     fn apply(&self, op: Op) {
-        let Some(bans) = &self.identity.bans else {
-            return; // a node without a store keeps no bans, as a single node without one
+        let (Some(bans), Some(accounts)) = (&self.identity.bans, &self.identity.accounts) else {
+            return; // a node without a store keeps neither, as a single node without one
         };
         match op {
+            Op::Account {
+                key,
+                nick,
+                hash,
+                created_ms,
+            } => {
+                if let Err(error) = accounts.adopt(&key, &nick, &hash, created_ms) {
+                    error!(%error, %nick, "cannot keep an account from the cluster");
+                }
+            }
             Op::Ban {
                 target,
                 by,

@@ -5,6 +5,7 @@
 //! and `/pass` after the start, which has nothing left to do.
 
 use super::{Me, Session};
+use crate::cluster::Op;
 use crate::names::{Nick, fold};
 use crate::protocol::{Event, Refusal};
 use crate::server::access::is_local_default;
@@ -25,12 +26,21 @@ impl Session<'_> {
             return self.tell(Refusal::OperatorFromAfar(me.nick.to_string()));
         }
         match accounts.register(&me.nick, password).await {
-            Ok(()) => {
+            Ok((hash, created_ms)) => {
                 tracing::info!(nick = %me.nick, "registered");
                 me.account = Some(me.nick.key());
                 self.tell(Event::Registered {
                     nick: me.nick.as_str(),
                 });
+                let account = Op::Account {
+                    key: me.nick.key(),
+                    nick: me.nick.to_string(),
+                    hash,
+                    created_ms,
+                };
+                if !self.publish(vec![account]).await {
+                    self.tell(Refusal::ClusterUnavailable);
+                }
             }
             Err(refusal) => self.tell(refusal),
         }

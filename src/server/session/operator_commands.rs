@@ -174,7 +174,7 @@ impl Session<'_> {
     }
 
     /// In a cluster, tells every node of `ops`; whether it could (always, without a cluster).
-    async fn publish(&self, ops: Vec<Op>) -> bool {
+    pub(super) async fn publish(&self, ops: Vec<Op>) -> bool {
         let Some(cluster) = self.cluster else {
             return true;
         };
