@@ -26,6 +26,7 @@ pub mod follower;
 pub mod log;
 pub mod presence;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -108,6 +109,9 @@ struct Inner {
     holder_value: String,
     /// The nicks this node holds, by folded key: what the heartbeat refreshes.
     held: Mutex<std::collections::HashMap<String, crate::names::Nick>>,
+    /// How many appends this run has begun: the next one's token is this plus one (see
+    /// [`log`]: with the node and epoch it names an append across its retries).
+    appends: AtomicU64,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -157,6 +161,7 @@ impl Cluster {
                 me_value,
                 holder_value,
                 held: Mutex::default(),
+                appends: AtomicU64::new(0),
             }),
         })
     }
