@@ -151,8 +151,8 @@ pub(super) fn decode(entry: &StreamId) -> anyhow::Result<(LineId, LogLine)> {
 
 impl Cluster {
     /// Numbers `line` in `room` and stores it; its number is the one every node will know it
-    /// by. Retried as [`Cluster::append_all`] says; an error means the line may or may not be
-    /// in the log (the error says which): a reader finds out by reading.
+    /// by. Retried as [`Cluster::append_all`] says; when it still errs, the error says whether
+    /// the line may be in the log: a reader finds out by reading.
     pub async fn append(&self, room: &RoomName, line: &LogLine) -> anyhow::Result<LineId> {
         let ids = self.append_all(room, std::slice::from_ref(line)).await?;
         ids.first().copied().context("the engine numbered no line")

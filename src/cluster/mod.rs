@@ -6,7 +6,8 @@
 //! - [`log`]: each room is one Redis stream whose entry ids are the room's line numbers
 //!   (`N-0`). A Lua script takes the next number from the room's counter and appends under it
 //!   in one atomic step, so every node sees one gap-free order per room, and a line's number
-//!   means the same on every node (gap fill is "everything after N").
+//!   means the same on every node (gap fill is "everything after N"). Each append carries a
+//!   token the script remembers, so a retry after a lost answer never adds a line twice.
 //! - [`follower`]: one task per node tails the streams of the rooms it has members in, on a
 //!   connection of its own (a blocking `XREAD` would stall every other command multiplexed on
 //!   a shared one), and hands each new line on in order.
