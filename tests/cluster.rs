@@ -530,10 +530,19 @@ async fn the_engine_killed_and_restarted_keeps_the_log_and_its_numbering() {
     // Acknowledged, then SIGKILL: the append-only file has been written (fsync is not
     // needed for a process crash; a power cut could lose the last second).
     redis.kill();
+    let started = Instant::now();
+    let down = a
+        .append(&lobby(), &line("a", "erin", "lost".into()))
+        .await
+        .expect_err("the engine is down");
     assert!(
-        a.append(&lobby(), &line("a", "erin", "lost".into()))
-            .await
-            .is_err()
+        format!("{down:#}").contains("may or may not be in the log"),
+        "{down:#}"
+    );
+    assert!(
+        started.elapsed() <= tcpchat::cluster::log::APPEND_RETRY_WITHIN,
+        "retried for {:?}",
+        started.elapsed()
     );
     let beat = tokio::time::timeout(DEADLINE, beats.recv()).await.unwrap();
     assert!(matches!(beat, Some(Beat::EngineDown(_))), "{beat:?}");
@@ -720,4 +729,292 @@ fn a_node_whose_engine_is_not_there_exits_1_saying_where() {
         said.starts_with("tcpchat: ") && said.contains(&url),
         "{said}"
     );
+}
+
+/// The append script itself (`src/cluster/append.lua`), run by hand with the tokens a node
+/// would send, to see what the engine keeps and answers without the client's retries.
+const APPEND_SCRIPT: &str = include_str!("../src/cluster/append.lua");
+
+/// Runs the append script on `room` (a folded room key) as `node`'s `epoch`, append `n`, and
+/// returns the engine's answer's first line: `:FIRST` or `-ERROR ...`.
+fn append_by_hand(redis: &Redis, room: &str, token: (&str, u64, u64), texts: &[&str]) -> String {
+    let (node, epoch, n) = token;
+    let keys = ["seq", "room", "last"].map(|kind| format!("tcpchat:{kind}:{{{room}}}"));
+    let lines: Vec<String> = texts
+        .iter()
+        .map(|text| serde_json::to_string(&line(node, "ann", (*text).to_owned())).unwrap())
+        .collect();
+    let (epoch, n) = (epoch.to_string(), n.to_string());
+    let mut args = vec!["EVAL", APPEND_SCRIPT, "3"];
+    args.extend(keys.iter().map(String::as_str));
+    args.extend([node, epoch.as_str(), n.as_str()]);
+    args.extend(lines.iter().map(String::as_str));
+    redis.command(&args)
+}
+
+#[tokio::test]
+async fn the_append_script_answers_a_repeated_token_with_its_first_numbers_and_appends_nothing() {
+    let Some(redis) = Redis::start() else { return };
+    let reader = node(&redis, "reader", DEADLINE).await;
+    let room = RoomName::parse("#tokens").unwrap();
+    let texts = |log: Vec<(LineId, LogLine)>| -> Vec<(u64, String)> {
+        log.into_iter().map(|(id, l)| (id.0, l.text)).collect()
+    };
+    assert_eq!(
+        append_by_hand(&redis, "#tokens", ("x", 1, 1), &["a", "b"]),
+        ":1"
+    );
+    // Its answer lost, x sends the same token again: the same numbers, nothing added.
+    assert_eq!(
+        append_by_hand(&redis, "#tokens", ("x", 1, 1), &["a", "b"]),
+        ":1"
+    );
+    assert_eq!(
+        append_by_hand(&redis, "#tokens", ("x", 1, 1), &["a", "b"]),
+        ":1"
+    );
+    assert_eq!(reader.last_id(&room).await.unwrap(), LineId(2));
+    // x's next append, and another node's, each numbered after it.
+    assert_eq!(append_by_hand(&redis, "#tokens", ("x", 1, 2), &["c"]), ":3");
+    assert_eq!(append_by_hand(&redis, "#tokens", ("y", 7, 1), &["d"]), ":4");
+    assert_eq!(append_by_hand(&redis, "#tokens", ("y", 7, 1), &["d"]), ":4");
+    // An older token of the same run: whether it ran is no longer known; refused.
+    let stale = append_by_hand(&redis, "#tokens", ("x", 1, 1), &["a", "b"]);
+    assert!(stale.starts_with("-STALE"), "{stale}");
+    // The same token with other lines is a caller's bug; refused.
+    let other = append_by_hand(&redis, "#tokens", ("x", 1, 2), &["c", "c2"]);
+    assert!(other.starts_with("-TOKEN"), "{other}");
+    // A new run of x (its epoch grew) replaces the old run's record...
+    assert_eq!(append_by_hand(&redis, "#tokens", ("x", 2, 1), &["e"]), ":5");
+    assert_eq!(append_by_hand(&redis, "#tokens", ("x", 2, 1), &["e"]), ":5");
+    // ...and the old run, still about, may no longer write.
+    let fenced = append_by_hand(&redis, "#tokens", ("x", 1, 3), &["f"]);
+    assert!(fenced.starts_with("-FENCED"), "{fenced}");
+    let log = reader.read_after(&room, LineId::START, 100).await.unwrap();
+    let want = [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")];
+    assert_eq!(
+        texts(log),
+        want.map(|(id, text)| (id, text.to_owned())),
+        "each line once, numbered without a gap"
+    );
+    // The counter moved only for lines that went in.
+    assert_eq!(append_by_hand(&redis, "#tokens", ("y", 7, 2), &["g"]), ":6");
+}
+
+/// What [`LossyProxy`] does with the answer it takes away from the node.
+#[derive(Debug, Clone, Copy)]
+enum Loss {
+    /// Closes the node's connection instead of passing the answer on, as a reset would.
+    Close,
+    /// Keeps the answer until the node sends its next append on the same connection (which
+    /// it does only once it has given up waiting: a response timeout), then passes it on late.
+    Late,
+}
+
+/// The answer taken away, for the test to see the script did run.
+type TakenAnswer = tokio::sync::oneshot::Sender<Vec<u8>>;
+
+/// A loopback TCP proxy between one node and the engine that loses one answer for real:
+/// armed, it forwards the node's next append (`EVALSHA`) to the engine, so the script runs,
+/// and the engine's answer does not reach the node (see [`Loss`]).
+struct LossyProxy {
+    port: u16,
+    armed: std::sync::Arc<std::sync::Mutex<Option<(Loss, TakenAnswer)>>>,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LossyProxy {
+    async fn start(engine_port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = Self {
+            port,
+            armed: std::sync::Arc::default(),
+            connections: std::sync::Arc::default(),
+        };
+        let (armed, connections) = (proxy.armed.clone(), proxy.connections.clone());
+        tokio::spawn(async move {
+            loop {
+                let (node, _) = listener.accept().await.unwrap();
+                connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let engine = tokio::net::TcpStream::connect(("127.0.0.1", engine_port))
+                    .await
+                    .unwrap();
+                relay(node, engine, armed.clone());
+            }
+        });
+        proxy
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Loses the engine's answer to the next append, as `loss` says; the receiver gets the
+    /// answer that was lost.
+    fn lose_next_answer(&self, loss: Loss) -> tokio::sync::oneshot::Receiver<Vec<u8>> {
+        let (taken, answer) = tokio::sync::oneshot::channel();
+        *self.armed.lock().unwrap() = Some((loss, taken));
+        answer
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Passes bytes both ways between `node` and `engine`, losing one answer when armed.
+fn relay(
+    node: tokio::net::TcpStream,
+    engine: tokio::net::TcpStream,
+    armed: std::sync::Arc<std::sync::Mutex<Option<(Loss, TakenAnswer)>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut from_node, mut to_node) = node.into_split();
+    let (mut from_engine, mut to_engine) = engine.into_split();
+    // The request side tells the answer side, before the request reaches the engine, that the
+    // answer to it is to be lost (and, for a late one, when to let it go).
+    let (lose, mut losing) =
+        mpsc::unbounded_channel::<(Loss, TakenAnswer, tokio::sync::oneshot::Receiver<()>)>();
+    tokio::spawn(async move {
+        let mut buf = vec![0; 64 * 1024];
+        let mut holding: Option<tokio::sync::oneshot::Sender<()>> = None;
+        loop {
+            let n = match from_node.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let request = &buf[..n];
+            if request.windows(7).any(|w| w == b"EVALSHA") {
+                if let Some(release) = holding.take() {
+                    // The node sends again: it gave up on the held answer. Let it go now,
+                    // ahead of the answer to this one.
+                    let _ = release.send(());
+                }
+                if let Some((loss, taken)) = armed.lock().unwrap().take() {
+                    let (release, released) = tokio::sync::oneshot::channel();
+                    holding = Some(release);
+                    lose.send((loss, taken, released)).unwrap();
+                }
+            }
+            if to_engine.write_all(request).await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            let n = match from_engine.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let mut answer = buf[..n].to_vec();
+            if let Ok((loss, taken, released)) = losing.try_recv() {
+                // Only the append is in flight: its whole answer is one line.
+                while !answer.ends_with(b"\r\n") {
+                    let n = from_engine.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "the engine closed mid-answer");
+                    answer.extend_from_slice(&buf[..n]);
+                }
+                let _ = taken.send(answer.clone());
+                match loss {
+                    // Dropping both halves closes the node's connection.
+                    Loss::Close => return,
+                    Loss::Late => {
+                        if released.await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            if to_node.write_all(&answer).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Lines `0`, `1`, `2` by ann on node a.
+fn three_lines() -> Vec<LogLine> {
+    (0..3).map(|i| line("a", "ann", format!("{i}"))).collect()
+}
+
+/// The room's whole log as (number, text).
+async fn whole_log(cluster: &Cluster, room: &RoomName) -> Vec<(u64, String)> {
+    let log = cluster.read_after(room, LineId::START, 1000).await.unwrap();
+    log.into_iter().map(|(id, l)| (id.0, l.text)).collect()
+}
+
+fn numbered(lines: &[(u64, &str)]) -> Vec<(u64, String)> {
+    lines.iter().map(|(id, t)| (*id, (*t).to_owned())).collect()
+}
+
+#[tokio::test]
+async fn an_append_whose_answer_is_lost_to_a_closed_connection_is_in_the_log_once() {
+    let Some(redis) = Redis::start() else { return };
+    let proxy = LossyProxy::start(redis.port).await;
+    let a = Cluster::connect(
+        &proxy.url(),
+        NodeName::parse("a").unwrap(),
+        settings(DEADLINE),
+    )
+    .await
+    .unwrap();
+    let room = RoomName::parse("#lossy").unwrap();
+    // The first append also loads the script, so the next one is a single EVALSHA.
+    let before = line("a", "ann", "before".into());
+    assert_eq!(a.append(&room, &before).await.unwrap(), LineId(1));
+    assert_eq!(proxy.connections(), 1);
+    let lost = proxy.lose_next_answer(Loss::Close);
+    let ids = a.append_all(&room, &three_lines()).await.unwrap();
+    // The script ran and numbered the lines from 2; its answer never reached the node.
+    assert_eq!(lost.await.unwrap(), b":2\r\n");
+    assert_eq!(
+        ids,
+        [LineId(2), LineId(3), LineId(4)],
+        "the first run's numbers"
+    );
+    assert_eq!(proxy.connections(), 2, "sent again on a new connection");
+    assert_eq!(
+        whole_log(&a, &room).await,
+        numbered(&[(1, "before"), (2, "0"), (3, "1"), (4, "2")]),
+        "each line once, numbered without a gap"
+    );
+    let after = line("a", "ann", "after".into());
+    assert_eq!(a.append(&room, &after).await.unwrap(), LineId(5));
+}
+
+#[tokio::test]
+async fn an_append_whose_answer_comes_after_the_response_timeout_is_in_the_log_once() {
+    let Some(redis) = Redis::start() else { return };
+    let proxy = LossyProxy::start(redis.port).await;
+    let impatient = Settings {
+        response_timeout: Duration::from_millis(500),
+        ..settings(DEADLINE)
+    };
+    let a = Cluster::connect(&proxy.url(), NodeName::parse("a").unwrap(), impatient)
+        .await
+        .unwrap();
+    let room = RoomName::parse("#late").unwrap();
+    let before = line("a", "ann", "before".into());
+    assert_eq!(a.append(&room, &before).await.unwrap(), LineId(1));
+    let late = proxy.lose_next_answer(Loss::Late);
+    let ids = a.append_all(&room, &three_lines()).await.unwrap();
+    // The answer came, but only once the node had timed out and sent the append again.
+    assert_eq!(late.await.unwrap(), b":2\r\n");
+    assert_eq!(
+        ids,
+        [LineId(2), LineId(3), LineId(4)],
+        "the first run's numbers"
+    );
+    assert_eq!(proxy.connections(), 1, "a timeout keeps the connection");
+    assert_eq!(
+        whole_log(&a, &room).await,
+        numbered(&[(1, "before"), (2, "0"), (3, "1"), (4, "2")]),
+        "each line once, numbered without a gap"
+    );
+    // The late answer was taken for the timed-out request, not for the next one.
+    let after = line("a", "ann", "after".into());
+    assert_eq!(a.append(&room, &after).await.unwrap(), LineId(5));
 }

@@ -9,12 +9,30 @@
 //! up to it first, and the stream itself refuses an id at or below its last one: no two lines
 //! ever share a number, trimmed or not. [`Cluster::read_after`] is the gap fill: everything
 //! after a number, in order.
+//!
+//! An append is idempotent across a lost answer. The engine may run the script and its answer
+//! never arrive (a response timeout, a connection reset after the script ran): the caller
+//! cannot tell whether the lines are in the log, and sending them again would add them twice.
+//! So each append carries a token, (node, epoch, n) with n counting this run's appends, and
+//! the script keeps per room each node's last token and the numbers it got (the HASH
+//! `last:{ROOM}`, beside the room's other keys under the same hash tag). The same token again
+//! appends nothing and answers the first numbers; [`Cluster::append_all`] retries with it when
+//! an answer is lost, a few times within [`APPEND_RETRY_WITHIN`], so its caller never retries
+//! and never sees a duplicate. The record holds only the last token: an older one (an append
+//! overtaken by a later one of the same run) is refused, since whether it ran is no longer
+//! known; this holds as long as one node's appends to a room reach the engine in the order
+//! they were begun, which one appender task awaiting each call, or sending them in order on
+//! the shared connection, gives.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use redis::streams::{StreamId, StreamRangeReply};
+use redis::{ErrorKind, RedisError, ServerErrorKind};
 use serde::{Deserialize, Serialize};
+use tracing::debug;
 
 use super::Cluster;
 use super::roster::Happened;
@@ -30,32 +48,27 @@ pub(super) const EVENT_FIELD: &str = "event";
 /// The stream field with how many were in the room after an event (set by the engine).
 pub(super) const ONLINE_FIELD: &str = "online";
 
-/// The append: number and store in one atomic step. KEYS: the counter, the stream. ARGV: the
-/// lines, in order. Returns the first line's number; the others follow it without a gap. The
-/// counter is first brought up to the stream's last number if it is behind.
-static APPEND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r"
-        if redis.call('EXISTS', KEYS[2]) == 1 then
-            local info = redis.call('XINFO', 'STREAM', KEYS[2])
-            for i = 1, #info, 2 do
-                if info[i] == 'last-generated-id' then
-                    local top = tonumber(string.match(info[i + 1], '^(%d+)'))
-                    if top > tonumber(redis.call('GET', KEYS[1]) or '0') then
-                        redis.call('SET', KEYS[1], top)
-                    end
-                end
-            end
-        end
-        local last = redis.call('INCRBY', KEYS[1], #ARGV)
-        local first = last - #ARGV + 1
-        for i, line in ipairs(ARGV) do
-            redis.call('XADD', KEYS[2], (first + i - 1) .. '-0', 'line', line)
-        end
-        return first
-        ",
-    )
-});
+/// The append: number and store in one atomic step, at most once per token
+/// (`append.lua` says how: its keys, arguments, answer and refusals).
+static APPEND: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("append.lua")));
+
+/// The most times one append is sent when its answers are lost. A connection reset costs one
+/// attempt and a stalled engine one more; more lost answers in a row than this mean the engine,
+/// or the way to it, is failing, and the caller's degraded mode should take over rather than
+/// this loop keep knocking.
+pub const APPEND_ATTEMPTS: u32 = 4;
+
+/// The longest one append goes on (all its attempts and waits together) before it gives up.
+/// A member waits for their own line: past a few seconds, "it may not have been sent" serves
+/// them better than silence. Yet it is longer than two response timeouts at their default
+/// (2 s), so an engine stalled once (a fork for an append-only file rewrite, a slow command)
+/// gets a second full chance, and far longer than a reconnect after a reset takes.
+pub const APPEND_RETRY_WITHIN: Duration = Duration::from_secs(5);
+
+/// The wait before an append's second attempt, doubled before each next: short, since most
+/// lost answers are a dropped connection the manager has already begun to replace.
+const APPEND_BACKOFF: Duration = Duration::from_millis(25);
 
 /// A line's number in its room: 1 for the first, one more for each next, the same on every
 /// node (the stream id `N-0`).
@@ -158,6 +171,18 @@ fn counter_key(room_key: &str) -> String {
     super::key("seq", &format!("{{{room_key}}}"))
 }
 
+/// The room's record of each node's last append: node → `epoch:n:first:count`.
+fn record_key(room_key: &str) -> String {
+    super::key("last", &format!("{{{room_key}}}"))
+}
+
+/// Whether an attempt was lost on the way to or from the engine (its answer, if any, never
+/// came), rather than refused by it: only then is sending it again worth it. The engine still
+/// loading its file after a restart has not run the script either.
+fn lost_in_transit(error: &RedisError) -> bool {
+    error.is_io_error() || error.kind() == ErrorKind::Server(ServerErrorKind::BusyLoading)
+}
+
 /// What a room's stream holds at one position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -190,15 +215,23 @@ pub(super) fn decode(entry: &StreamId) -> anyhow::Result<(Position, Entry)> {
 
 impl Cluster {
     /// Numbers `line` in `room` and stores it; its number is the one every node will know it
-    /// by. An error (the engine unreachable, its answer late) means the line may or may not be
-    /// in the log: a reader finds out by reading.
+    /// by. Retried as [`Cluster::append_all`] says; when it still errs, the error says whether
+    /// the line may be in the log: a reader finds out by reading.
     pub async fn append(&self, room: &RoomName, line: &LogLine) -> anyhow::Result<LineId> {
         let ids = self.append_all(room, std::slice::from_ref(line)).await?;
         ids.first().copied().context("the engine numbered no line")
     }
 
     /// Numbers and stores `lines` (what one member said in one go) as one block: consecutive
-    /// numbers, nobody else's line between them, one round trip. Errors as [`Cluster::append`].
+    /// numbers, nobody else's line between them, one round trip when nothing goes wrong.
+    ///
+    /// An attempt whose answer is lost (a response timeout, a connection dropped) is sent
+    /// again under the same token, at most [`APPEND_ATTEMPTS`] times within
+    /// [`APPEND_RETRY_WITHIN`]: the lines are in the log once, and the numbers returned are
+    /// the ones they got, whichever attempt ran. When every answer was lost the error says the
+    /// lines may or may not be in the log. The engine refusing (a key of the wrong type; a
+    /// later append of this run already recorded, or a later run of this node: see the
+    /// [module](self)) is not retried.
     pub async fn append_all(
         &self,
         room: &RoomName,
@@ -208,17 +241,67 @@ impl Cluster {
             return Ok(Vec::new());
         }
         let room_key = room.key();
+        let me = self.me();
+        let n = self.inner.appends.fetch_add(1, Ordering::Relaxed) + 1;
         let mut invocation = APPEND.prepare_invoke();
         invocation
             .key(counter_key(&room_key))
-            .key(stream_key(&room_key));
+            .key(stream_key(&room_key))
+            .key(record_key(&room_key))
+            .arg(me.node.as_str())
+            .arg(me.epoch)
+            .arg(n);
         for line in lines {
             invocation.arg(serde_json::to_string(line).context("cannot encode a line")?);
         }
-        let first: u64 = invocation
-            .invoke_async(&mut self.conn())
-            .await
-            .with_context(|| format!("cannot append lines to {room} in the engine"))?;
+        let started = Instant::now();
+        let mut backoff = APPEND_BACKOFF;
+        let mut attempt = 1;
+        let first: u64 = loop {
+            let remaining = APPEND_RETRY_WITHIN.saturating_sub(started.elapsed());
+            let outcome =
+                tokio::time::timeout(remaining, invocation.invoke_async(&mut self.conn()))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(RedisError::from(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!(
+                                "no answer within {APPEND_RETRY_WITHIN:?} of the first attempt"
+                            ),
+                        )))
+                    });
+            let error = match outcome {
+                Ok(first) => break first,
+                Err(error) => error,
+            };
+            let lost = lost_in_transit(&error);
+            if lost
+                && attempt < APPEND_ATTEMPTS
+                && started.elapsed() + backoff < APPEND_RETRY_WITHIN
+            {
+                debug!(%room, n, attempt, "an append's answer was lost ({error}); sending it again");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+                continue;
+            }
+            let what = format!("{} line(s) to {room}", lines.len());
+            let context = if lost {
+                format!(
+                    "cannot append {what}: no answer from the engine in {attempt} attempt(s) \
+                     over {:?}; they may or may not be in the log",
+                    started.elapsed()
+                )
+            } else if attempt > 1 {
+                format!(
+                    "the engine refused to append {what} after an earlier attempt's answer \
+                     was lost; they may or may not be in the log"
+                )
+            } else {
+                format!("the engine refused to append {what}")
+            };
+            return Err(error).context(context);
+        };
         Ok((first..).take(lines.len()).map(LineId).collect())
     }
 
@@ -317,11 +400,24 @@ mod tests {
     }
 
     #[test]
+    fn a_rooms_keys_share_its_hash_tag() {
+        let tag = "{#lobby}";
+        for key in [
+            stream_key("#lobby"),
+            counter_key("#lobby"),
+            record_key("#lobby"),
+        ] {
+            assert!(key.ends_with(tag), "{key}");
+        }
+    }
+
+    #[test]
     fn stream_keys_name_their_room() {
         let key = stream_key("#lobby");
         assert_eq!(key, "tcpchat:room:{#lobby}");
         assert_eq!(room_of(&key), Some("#lobby"));
         assert_eq!(room_of("tcpchat:seq:{#lobby}"), None);
+        assert_eq!(room_of(&record_key("#lobby")), None);
         assert_eq!(room_of("other:room:{#lobby}"), None);
     }
 }

@@ -6,7 +6,8 @@
 //! - [`log`]: each room is one Redis stream whose entry ids are the room's line numbers
 //!   (`N-0`). A Lua script takes the next number from the room's counter and appends under it
 //!   in one atomic step, so every node sees one gap-free order per room, and a line's number
-//!   means the same on every node (gap fill is "everything after N").
+//!   means the same on every node (gap fill is "everything after N"). Each append carries a
+//!   token the script remembers, so a retry after a lost answer never adds a line twice.
 //! - [`follower`]: one task per node tails the streams of the rooms it has members in, on a
 //!   connection of its own (a blocking `XREAD` would stall every other command multiplexed on
 //!   a shared one), and hands each new line on in order.
@@ -30,6 +31,7 @@ pub mod presence;
 pub mod retention;
 pub mod roster;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -115,6 +117,9 @@ struct Inner {
     holder_value: String,
     /// The nicks this node holds, by folded key: what the heartbeat refreshes.
     held: Mutex<std::collections::HashMap<String, crate::names::Nick>>,
+    /// How many appends this run has begun: the next one's token is this plus one (see
+    /// [`log`]: with the node and epoch it names an append across its retries).
+    appends: AtomicU64,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -164,6 +169,7 @@ impl Cluster {
                 me_value,
                 holder_value,
                 held: Mutex::default(),
+                appends: AtomicU64::new(0),
             }),
         })
     }
