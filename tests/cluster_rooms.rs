@@ -196,6 +196,20 @@ fn members_on_three_nodes_see_one_room_in_one_order() {
         .filter(|w| node_of(&w[0]) != node_of(&w[1]))
         .count();
     assert!(switches > 0, "lines from every node are in one sequence");
+    // One set of nicks: every member has its own, and every node lists the same six.
+    let mut lists = Vec::new();
+    for member in &mut members {
+        member.send("/who\n");
+        lists.push(member.until("online ("));
+    }
+    let nicks: HashSet<&str> = lists[0]
+        .split_once("): ")
+        .unwrap()
+        .1
+        .split(", ")
+        .collect();
+    assert_eq!(nicks.len(), members.len(), "{}", lists[0]);
+    assert!(lists.iter().all(|list| *list == lists[0]), "{lists:#?}");
     drop(nodes);
 }
 
