@@ -43,7 +43,7 @@ use crate::cluster::{
     Cluster, Direct, Entry, Followed, FollowedEvent, Follows, LineId, LogLine, Op, Position,
     RoomEvent, Tailed,
 };
-use crate::names::RoomName;
+use crate::names::{RoomName, fold};
 use crate::protocol::{Event, LOBBY, Refusal, Scope, Scoped, ServerLine};
 use crate::store::NewLine;
 
@@ -654,9 +654,9 @@ impl Delivering {
             }
         }
         self.keep(&lines);
-        let me = self.cluster.me().node.to_string();
-        // Consecutive entries of one room are one entry: one queue slot per member.
-        let mut entries: Vec<(String, BytesMut)> = Vec::new();
+        // Consecutive entries of one room are one entry (one queue slot per member), but for
+        // an event about a member, whom it skips: it was told at once on its own node.
+        let mut entries: Vec<(String, Option<String>, BytesMut)> = Vec::new();
         let mut touched: Vec<String> = Vec::new();
         let mut stray = false;
         let mut lines = lines.into_iter();
@@ -677,6 +677,7 @@ impl Delivering {
             room.at = at;
             let scope = Scope::room(room.name.as_str());
             let mut bytes = BytesMut::new();
+            let mut but = None;
             match (&line, &event) {
                 (Some(line), _) => {
                     room.line = line.id;
@@ -686,27 +687,30 @@ impl Delivering {
                     }
                     .write_to(&mut bytes);
                 }
-                (None, Some(event)) if event.happened.node != me => {
+                (None, Some(event)) => {
                     if let RoomEvent::Topic { topic, .. } = &event.happened.what {
                         self.rooms.remember_topic(&key, topic);
                     }
+                    but = subject(&event.happened.what);
                     told(scope, event).write_to(&mut bytes);
                 }
-                _ => continue,
+                (None, None) => continue,
             }
             stray |= !self.rooms.exists(&key);
             if touched.last() != Some(&key) {
                 touched.push(key.clone());
             }
             match entries.last_mut() {
-                Some((last, all)) if *last == key => all.extend_from_slice(&bytes),
-                _ => entries.push((key, bytes)),
+                Some((last, None, all)) if *last == key && but.is_none() => {
+                    all.extend_from_slice(&bytes);
+                }
+                _ => entries.push((key, but, bytes)),
             }
         }
-        self.rooms.broadcast(
+        self.rooms.broadcast_but(
             entries
                 .into_iter()
-                .map(|(key, bytes)| (key, bytes.freeze()))
+                .map(|(key, but, bytes)| (key, but, bytes.freeze()))
                 .collect(),
         );
         let mut delivered = self.delivered.lock();
@@ -942,7 +946,17 @@ async fn catch_up(
     }
 }
 
-/// The line that tells the members here what happened on another node.
+/// Whose nick's key an event is about, when that member was told on its own node already.
+fn subject(what: &RoomEvent) -> Option<String> {
+    match what {
+        RoomEvent::Entered { nick } | RoomEvent::Topic { nick, .. } => Some(fold(nick)),
+        RoomEvent::Renamed { new, .. } => Some(fold(new)),
+        // Out of the room by the time it is told.
+        RoomEvent::Left { .. } => None,
+    }
+}
+
+/// The line that tells the members here what happened in a room.
 fn told<'a>(scope: Scope<'a>, event: &'a FollowedEvent) -> Scoped<'a> {
     let online = event.happened.online.unwrap_or(0);
     let line = match &event.happened.what {

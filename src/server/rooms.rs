@@ -377,7 +377,8 @@ impl Rooms {
         for block in replay {
             state.deliver(To::One(id), block.clone(), &self.limits);
         }
-        if online <= self.limits.announce_up_to {
+        // In a cluster the lobby is told from the cluster's log, with the cluster's count.
+        if online <= self.limits.announce_up_to && state.announces_here() {
             let joined = scoped(
                 Scope::Lobby,
                 Event::Joined {
@@ -456,7 +457,7 @@ impl Rooms {
                 online,
             },
         );
-        if online <= self.limits.announce_up_to {
+        if online <= self.limits.announce_up_to && state.announces_here() {
             state.deliver(To::Room(&key), joined, &self.limits);
         } else {
             state.deliver(To::One(id), joined, &self.limits);
@@ -502,6 +503,20 @@ impl Rooms {
     /// Queues `text` for one member.
     pub fn send_to(&self, id: MemberId, text: Bytes) {
         self.lock().deliver(To::One(id), text, &self.limits);
+    }
+
+    /// Queues each of `entries`, in order, for every member of the room whose key it comes
+    /// with but the one whose nick's key comes with it, if one does.
+    pub fn broadcast_but(&self, entries: Vec<(String, Option<String>, Bytes)>) {
+        let mut state = self.lock();
+        for (key, but, text) in entries {
+            let but = but.and_then(|nick| state.by_nick.get(nick.as_str()).copied());
+            let to = match but {
+                Some(but) => To::RoomBut(&key, but),
+                None => To::Room(&key),
+            };
+            state.deliver(to, text, &self.limits);
+        }
     }
 
     /// Queues each of `entries`, in order, for every member of the room whose key it comes
@@ -586,7 +601,11 @@ impl Rooms {
             new: new.as_str(),
         }))
         .to_bytes();
-        state.deliver(To::Sharing(id), renamed, &self.limits);
+        let to = match state.announces_here() {
+            true => To::Sharing(id),
+            false => To::One(id),
+        };
+        state.deliver(to, renamed, &self.limits);
         Ok(())
     }
 
@@ -656,7 +675,11 @@ impl Rooms {
                 topic,
             },
         );
-        state.deliver(To::Room(key), set, &self.limits);
+        let to = match state.announces_here() {
+            true => To::Room(key),
+            false => To::One(id),
+        };
+        state.deliver(to, set, &self.limits);
         true
     }
 
@@ -758,6 +781,13 @@ impl Room {
 }
 
 impl State {
+    /// Whether this node tells a room who enters, leaves, renames and sets its topic. In a
+    /// cluster the others are told from the cluster's log (so with the cluster's count, in the
+    /// room's one order), and only the member itself is told here, at once.
+    fn announces_here(&self) -> bool {
+        self.mirror.is_none()
+    }
+
     /// Tells the mirror of a change, if there is one (a mirror gone means the server stops).
     fn mirror(&self, change: Change) {
         if let Some(mirror) = &self.mirror {
@@ -803,7 +833,7 @@ impl State {
         );
         self.mirror(change);
         // Told while still a member, so the member's own client sees it leave.
-        if announce {
+        if announce && self.announces_here() {
             self.deliver(To::Room(key), left, limits);
         } else {
             self.deliver(To::One(id), left, limits);
@@ -837,6 +867,7 @@ impl State {
     ) -> Option<(Member, Vec<(Key, Bytes)>)> {
         let member = self.members.remove(&id)?;
         self.by_nick.remove(&member.key);
+        let announces_here = self.announces_here();
         let mut told = Vec::new();
         for key in &member.rooms {
             let Some(room) = self.rooms.get_mut(key) else {
@@ -854,7 +885,7 @@ impl State {
             }
             if room.members.is_empty() && **key != *LOBBY {
                 self.rooms.remove(key);
-            } else if online < limits.announce_up_to {
+            } else if online < limits.announce_up_to && announces_here {
                 let left = scoped(
                     Scope::room(room.name.as_str()),
                     Event::Left {
