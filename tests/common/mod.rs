@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: an in-process server on an OS-chosen loopback port,
-//! and clients (tokio and std) whose every read has a deadline.
+//! and clients (tokio and std) whose every read has a deadline; a real redis-server ([`redis`])
+//! and a loopback proxy that can be cut ([`proxy`]) for the cluster's fault tests.
 
 // Each test crate uses its own subset of these helpers, and in a test a failed expectation is
 // meant to panic: that is the test failing, with the message saying what was expected.
@@ -16,6 +17,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
+pub mod proxy;
 pub mod redis;
 use tokio_util::sync::CancellationToken;
 
