@@ -78,6 +78,7 @@ pub mod recording;
 pub mod saved_syn;
 pub mod scrollback;
 pub mod server;
+pub mod server_log;
 pub mod shutdown;
 pub mod store;
 pub mod tcp_table;

@@ -15,7 +15,7 @@ use tcpchat::server::{self, Config, Mode};
 use tcpchat::shutdown::Hangup;
 use tcpchat::terminal::NoTerminal;
 use tcpchat::tls::server::ServerTls;
-use tcpchat::{client, config};
+use tcpchat::{client, config, server_log};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -81,7 +81,7 @@ fn report(message: std::fmt::Arguments<'_>) {
 }
 
 async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
-    init_logging(&cli)?;
+    server_log::init(&cli)?;
     for problem in config_problems {
         tracing::warn!("config: {problem}");
     }
@@ -142,22 +142,21 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
     };
     // Its own target, which -q keeps: the one line that says where the server is.
     let speaks = if tls.is_some() { "TLS" } else { "plain TCP" };
-    info!(target: STARTUP, "listening on {local} (mode {}, {kept}, {speaks})", cli.mode);
+    info!(target: server_log::STARTUP, "listening on {local} (mode {}, {kept}, {speaks})", cli.mode);
     for nick in &hosting.operators {
         info!(
             "operator {nick}: logged in as this account, one may /kick, /ban and /mute \
              (a new one is registered from this machine)"
         );
     }
-    let heartbeat = cluster.as_ref().map(|(cluster, url)| {
+    if let Some((cluster, url)) = &cluster {
         info!(
-            "node {} (epoch {}) is in the cluster at {url}; rooms are not shared with the other \
-             nodes yet (docs/cluster.md)",
+            "node {} (epoch {}) is in the cluster at {url}: every room's lines are numbered and \
+             ordered there, and nicks are unique across it",
             cluster.me().node,
             cluster.me().epoch
         );
-        keep_in_cluster(cluster, &shutdown)
-    });
+    }
     if !local.ip().is_loopback() && tls.is_none() {
         tracing::warn!(
             "{local} is reachable from other machines and this server speaks plain text: \
@@ -180,47 +179,19 @@ async fn serve(cli: Cli, config_problems: &[String]) -> anyhow::Result<()> {
         shutdown,
     )
     .await;
-    if let (Some((cluster, _)), Some(heartbeat)) = (cluster, heartbeat) {
-        leave_cluster(&cluster, heartbeat).await;
+    // `run` beat for the node, and has stopped beating: leaving now is for good.
+    if let Some((cluster, _)) = cluster {
+        leave_cluster(&cluster).await;
     }
     info!("stopped");
     Ok(())
 }
 
-/// Beats for this node until shutdown; a node another run of its name has replaced stops.
-fn keep_in_cluster(cluster: &Cluster, shutdown: &CancellationToken) -> tokio::task::JoinHandle<()> {
-    let (events, mut beats) = tokio::sync::mpsc::channel(16);
-    let beating = cluster.heartbeat(shutdown.child_token(), events);
-    let shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        while let Some(beat) = beats.recv().await {
-            match beat {
-                cluster::Beat::Fenced(other) => {
-                    tracing::error!(
-                        "another run of this node (epoch {}) is in the cluster: stopping",
-                        other.epoch
-                    );
-                    shutdown.cancel();
-                }
-                cluster::Beat::Lost(nicks) => {
-                    let nicks: Vec<&str> = nicks.iter().map(|nick| nick.as_str()).collect();
-                    tracing::warn!("nick claims ran out or were taken: {}", nicks.join(", "));
-                }
-                // The heartbeat logs these itself.
-                cluster::Beat::EngineDown(_) | cluster::Beat::EngineBack => {}
-            }
-        }
-    });
-    beating
-}
-
 /// How long a stopping node tries to tell the engine it has gone before leaving it to the TTL.
 const LEAVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Stops beating, then leaves the cluster, so the node's name is free at once.
-async fn leave_cluster(cluster: &Cluster, heartbeat: tokio::task::JoinHandle<()>) {
-    // The heartbeat's token is a child of the shutdown, cancelled by now.
-    let _ = heartbeat.await;
+/// Leaves the cluster, so the node's name and its nicks are free at once.
+async fn leave_cluster(cluster: &Cluster) {
     match tokio::time::timeout(LEAVE_WITHIN, cluster.leave()).await {
         Ok(Ok(())) => info!("left the cluster"),
         Ok(Err(error)) => tracing::warn!("cannot leave the cluster: {error:#}; its TTL will"),
@@ -228,48 +199,4 @@ async fn leave_cluster(cluster: &Cluster, heartbeat: tokio::task::JoinHandle<()>
             tracing::warn!("the engine did not answer in time; the TTL will remove this node");
         }
     }
-}
-
-/// The log target of the line that says where the server listens, which `-q` keeps.
-const STARTUP: &str = "tcpchat::startup";
-
-/// The lifecycle log: to stderr, or appended to `--log-file`; `-v`, `-q` or `RUST_LOG` say
-/// how much.
-fn init_logging(cli: &Cli) -> anyhow::Result<()> {
-    let default = match (cli.verbose, cli.quiet) {
-        (0, true) => format!("tcpchat=warn,{STARTUP}=info"),
-        (0, false) => "tcpchat=info".to_owned(),
-        _ => "tcpchat=debug".to_owned(),
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let log = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Otherwise a failed write is reported with `eprintln!`, which panics when stderr is a
-        // closed pipe or a full disk: the server must outlive its log.
-        .log_internal_errors(false)
-        .with_target(false);
-    match &cli.log_file {
-        None => log
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-        Some(path) => {
-            let file = open_log_file(path)
-                .with_context(|| format!("cannot open the log file {}", path.display()))?;
-            log.with_writer(std::sync::Mutex::new(file))
-                .with_ansi(false)
-                .init();
-        }
-    }
-    Ok(())
-}
-
-/// `--log-file`: appended to, made private (0600) if new.
-fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }

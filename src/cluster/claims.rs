@@ -9,6 +9,9 @@
 //!   partition cannot resurrect a nick someone claimed while it was away; it may [`claim`]
 //!   it again, which succeeds only if nobody did.
 //! - [`Cluster::release`] deletes the key only if it is still this run's.
+//! - [`Cluster::claim_guest`] gives a fresh `guest-N`: N from one cluster-wide counter, so two
+//!   nodes never both hand out `guest-1`; its claim is set only if nobody holds it (this run
+//!   included: a member here may have taken `guest-N` with `/nick`), else the next N is tried.
 //!
 //! So a node that dies frees its nicks at most [`super::Settings::claim_ttl`] after its last
 //! beat; a restarted node has a new epoch, so its previous run's claims are not its own and
@@ -101,9 +104,18 @@ static EXTEND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| 
     )
 });
 
-fn claim_key(nick: &Nick) -> String {
+pub(super) fn claim_key(nick: &Nick) -> String {
     super::key("nick", &nick.key())
 }
+
+/// The counter every node takes its guests' numbers from.
+fn guests_key() -> String {
+    format!("{}guests", super::PREFIX)
+}
+
+/// How many numbers [`Cluster::claim_guest`] tries before giving up: each one skipped is a
+/// `guest-N` someone took with `/nick`, so more than a few in a row means something is wrong.
+const GUEST_TRIES: usize = 16;
 
 impl Cluster {
     /// Claims `nick` for this node across the cluster. `Ok(Err(Taken))` when another node (or
@@ -132,6 +144,40 @@ impl Cluster {
                 }))
             }
         }
+    }
+
+    /// Claims a fresh guest nick for this node: `guest-N`, N from the cluster's counter, and
+    /// the first such nick nobody holds (not even this run). `Err` when the engine cannot say,
+    /// or after [`GUEST_TRIES`] numbers all held.
+    pub async fn claim_guest(&self) -> anyhow::Result<Claim> {
+        let mut conn = self.conn();
+        for _ in 0..GUEST_TRIES {
+            let n: u64 = redis::cmd("INCR")
+                .arg(guests_key())
+                .query_async(&mut conn)
+                .await
+                .context("cannot number a guest in the engine")?;
+            let nick = Nick::guest(n);
+            let set: Option<String> = redis::cmd("SET")
+                .arg(claim_key(&nick))
+                .arg(&self.inner.holder_value)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(self.settings().claim_ttl))
+                .query_async(&mut conn)
+                .await
+                .with_context(|| format!("cannot claim the nick {nick} in the engine"))?;
+            if set.is_some() {
+                self.held().insert(nick.key(), nick.clone());
+                return Ok(Claim { nick });
+            }
+        }
+        anyhow::bail!("{GUEST_TRIES} guest nicks in a row were held already")
+    }
+
+    /// Whether this node holds `nick` (claimed and not lost or released since).
+    pub fn holds(&self, nick: &Nick) -> bool {
+        self.held().contains_key(&nick.key())
     }
 
     /// Gives `claim` up, if it is still this run's.

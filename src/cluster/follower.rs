@@ -23,7 +23,10 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
 use super::Cluster;
-use super::log::{LineId, LogLine, decode, room_of, stream_key};
+use super::inbox::{DIRECT_FIELD, Direct, inbox_key};
+use super::log::{Entry, LineId, LogLine, Position, decode, room_of, stream_key};
+use super::ops::{OP_FIELD, Op, ops_key};
+use super::roster::Happened;
 use crate::names::RoomName;
 
 /// Most lines one read takes per room: what bounds the memory of one catch-up step.
@@ -48,11 +51,35 @@ pub struct Followed {
     pub line: LogLine,
 }
 
+/// Something that happened in a followed room (see [`super::roster`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowedEvent {
+    /// The room's key.
+    pub room: String,
+    /// Where it is in the room's stream.
+    pub at: Position,
+    /// What happened.
+    pub happened: Happened,
+}
+
+/// What the follower hands on, in its room's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tailed {
+    /// A line.
+    Line(Followed),
+    /// Something that happened.
+    Event(FollowedEvent),
+    /// Something another node asks of this one (see [`super::inbox`]).
+    Direct(Direct),
+    /// An operator's decision for the whole cluster (see [`super::ops`]).
+    Op(Op),
+}
+
 /// Where the follower is in one room.
 #[derive(Debug, Clone, Copy)]
 struct Cursor {
-    /// The last number handed on.
-    after: LineId,
+    /// The last entry handed on.
+    after: Position,
     /// Which [`Follower::follow`] set it: a read begun before a room was followed anew must
     /// not move the new cursor.
     generation: u64,
@@ -60,6 +87,7 @@ struct Cursor {
 
 #[derive(Debug, Default)]
 struct Rooms {
+    /// By stream key: the rooms' streams and this node's inbox.
     cursors: HashMap<String, Cursor>,
     generation: u64,
 }
@@ -70,7 +98,7 @@ struct Rooms {
 pub struct Follower {
     rooms: Arc<Mutex<Rooms>>,
     wake: Arc<Notify>,
-    lines: mpsc::Receiver<Followed>,
+    lines: mpsc::Receiver<Tailed>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -80,32 +108,81 @@ impl Drop for Follower {
     }
 }
 
+/// Says which rooms a [`Follower`] follows, from anywhere (a thread of its own, say) while the
+/// follower's lines are taken elsewhere. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Follows {
+    rooms: Arc<Mutex<Rooms>>,
+    wake: Arc<Notify>,
+}
+
 impl Follower {
-    /// Follows `room` from after `after` (its last line already handed on by other means,
-    /// such as a replay; [`LineId::START`] for all of it). Following it again moves the
+    /// A handle that follows and unfollows rooms for this follower.
+    pub fn follows(&self) -> Follows {
+        Follows {
+            rooms: self.rooms.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+
+    /// Follows `room` from after `after`: see [`Follows::follow`].
+    pub fn follow(&self, room: &RoomName, after: impl Into<Position>) {
+        self.follows().follow(room, after);
+    }
+
+    /// Stops following `room`: see [`Follows::unfollow`].
+    pub fn unfollow(&self, room: &RoomName) {
+        self.follows().unfollow(room);
+    }
+
+    /// The next line or event of a followed room, in order within its room; `None` once the
+    /// follower has stopped.
+    pub async fn next(&mut self) -> Option<Tailed> {
+        self.lines.recv().await
+    }
+}
+
+impl Follows {
+    /// Follows `room` from after `after` (its last line or event already handed on by other
+    /// means, such as a replay; [`LineId::START`] for all of it). Following it again moves the
     /// cursor.
-    pub fn follow(&self, room: &RoomName, after: LineId) {
+    pub fn follow(&self, room: &RoomName, after: impl Into<Position>) {
+        let after = after.into();
         {
             let mut rooms = lock(&self.rooms);
             rooms.generation += 1;
             let generation = rooms.generation;
             rooms
                 .cursors
-                .insert(room.key(), Cursor { after, generation });
+                .insert(stream_key(&room.key()), Cursor { after, generation });
         }
         self.wake.notify_one();
     }
 
     /// Stops following `room`. Lines of it already read may still arrive.
     pub fn unfollow(&self, room: &RoomName) {
-        lock(&self.rooms).cursors.remove(&room.key());
+        lock(&self.rooms).cursors.remove(&stream_key(&room.key()));
         self.wake.notify_one();
     }
 
-    /// The next line of a followed room, in order within its room; `None` once the follower
-    /// has stopped.
-    pub async fn next(&mut self) -> Option<Followed> {
-        self.lines.recv().await
+    /// Follows the inbox of node `node` (this one's) from after `after`.
+    pub fn follow_inbox(&self, node: &str, after: Position) {
+        self.follow_stream(inbox_key(node), after);
+    }
+
+    /// Follows the operators' decisions from after `after`.
+    pub fn follow_ops(&self, after: Position) {
+        self.follow_stream(ops_key(), after);
+    }
+
+    fn follow_stream(&self, key: String, after: Position) {
+        {
+            let mut rooms = lock(&self.rooms);
+            rooms.generation += 1;
+            let generation = rooms.generation;
+            rooms.cursors.insert(key, Cursor { after, generation });
+        }
+        self.wake.notify_one();
     }
 }
 
@@ -140,7 +217,7 @@ struct Following {
     cluster: Cluster,
     rooms: Arc<Mutex<Rooms>>,
     wake: Arc<Notify>,
-    tx: mpsc::Sender<Followed>,
+    tx: mpsc::Sender<Tailed>,
 }
 
 /// The follower's own connection and its id, which `CLIENT UNBLOCK` names.
@@ -228,7 +305,7 @@ impl Following {
         reading: &mut Reading,
         snapshot: &[(String, Cursor)],
     ) -> anyhow::Result<Option<StreamReadReply>> {
-        let keys: Vec<String> = snapshot.iter().map(|(room, _)| stream_key(room)).collect();
+        let keys: Vec<String> = snapshot.iter().map(|(key, _)| key.clone()).collect();
         let ids: Vec<String> = snapshot
             .iter()
             .map(|(_, cursor)| cursor.after.stream_id())
@@ -269,45 +346,82 @@ impl Following {
             return true;
         };
         for stream in reply.keys {
-            let Some(room) = room_of(&stream.key) else {
+            let Some((_, read_from)) = snapshot.iter().find(|(key, _)| *key == stream.key) else {
                 continue;
             };
-            let Some((_, read_from)) = snapshot.iter().find(|(key, _)| key == room) else {
-                continue;
-            };
+            // A room's stream, or else this node's inbox.
+            let room = room_of(&stream.key);
             for entry in &stream.ids {
                 let decoded = decode(entry);
                 // Only while the room is still followed from the cursor this read began at.
-                let id = {
+                let at = {
                     let mut rooms = lock(&self.rooms);
-                    let Some(cursor) = rooms.cursors.get_mut(room) else {
+                    let Some(cursor) = rooms.cursors.get_mut(&stream.key) else {
                         break;
                     };
-                    let Some(id) = LineId::from_stream_id(&entry.id) else {
-                        continue;
+                    // Every stream id is a position; one that is not cannot be passed over
+                    // (the next read would return it again), so the room stops here, said.
+                    let Some(at) = Position::from_stream_id(&entry.id) else {
+                        warn!(
+                            stream = stream.key,
+                            id = entry.id,
+                            "an entry has no position"
+                        );
+                        break;
                     };
-                    if cursor.generation != read_from.generation || id <= cursor.after {
+                    if cursor.generation != read_from.generation || at <= cursor.after {
                         break;
                     }
-                    cursor.after = id;
-                    id
+                    cursor.after = at;
+                    at
                 };
-                match decoded {
-                    Ok((_, line)) => {
-                        let followed = Followed {
-                            room: room.to_owned(),
-                            id,
-                            line,
-                        };
-                        if self.tx.send(followed).await.is_err() {
-                            return false;
+                let tailed = match (room, decoded) {
+                    (None, _) if stream.key == ops_key() => match decode_json(entry, OP_FIELD) {
+                        Ok(op) => Tailed::Op(op),
+                        Err(error) => {
+                            warn!("an operator's decision in the engine is unreadable: {error:#}");
+                            continue;
                         }
-                    }
+                    },
+                    (None, _) => match decode_json(entry, DIRECT_FIELD) {
+                        Ok(direct) => Tailed::Direct(direct),
+                        Err(error) => {
+                            warn!("a message in this node's inbox is unreadable: {error:#}");
+                            continue;
+                        }
+                    },
+                    (Some(room), Ok((_, Entry::Line(line)))) => Tailed::Line(Followed {
+                        room: room.to_owned(),
+                        id: at.line,
+                        line,
+                    }),
+                    (Some(room), Ok((_, Entry::Event(happened)))) => Tailed::Event(FollowedEvent {
+                        room: room.to_owned(),
+                        at,
+                        happened,
+                    }),
                     // One bad entry must not stop the room: it is passed over, and said.
-                    Err(error) => warn!(room, "a line in the engine is unreadable: {error:#}"),
+                    (Some(room), Err(error)) => {
+                        warn!(room, "an entry in the engine is unreadable: {error:#}");
+                        continue;
+                    }
+                };
+                if self.tx.send(tailed).await.is_err() {
+                    return false;
                 }
             }
         }
         true
     }
+}
+
+/// An inbox's or the operators' entry: the JSON in its field `field`.
+fn decode_json<T: serde::de::DeserializeOwned>(
+    entry: &redis::streams::StreamId,
+    field: &str,
+) -> anyhow::Result<T> {
+    let json: String = entry
+        .get(field)
+        .with_context(|| format!("entry {} has no {field} field", entry.id))?;
+    serde_json::from_str(&json).with_context(|| format!("entry {} is not one: {json}", entry.id))
 }

@@ -17,11 +17,18 @@ use redis::streams::{StreamId, StreamRangeReply};
 use serde::{Deserialize, Serialize};
 
 use super::Cluster;
+use super::roster::Happened;
 use crate::names::RoomName;
 use crate::protocol::SaidKind;
 
 /// The stream field that holds a line's [`LogLine`], as JSON.
 const LINE_FIELD: &str = "line";
+
+/// The stream field that holds an event's [`Happened`], as JSON.
+pub(super) const EVENT_FIELD: &str = "event";
+
+/// The stream field with how many were in the room after an event (set by the engine).
+pub(super) const ONLINE_FIELD: &str = "online";
 
 /// The append: number and store in one atomic step. KEYS: the counter, the stream. ARGV: the
 /// lines, in order. Returns the first line's number; the others follow it without a gap. The
@@ -73,6 +80,45 @@ impl LineId {
     }
 }
 
+/// Where an entry is in its room's stream. Line N is at `N-0`; what happens in the room after
+/// line N and before line N + 1 (a member entering or leaving, a rename, a topic: see
+/// [`super::roster`]) is at `N-1`, `N-2`..., so it keeps the room's one order without taking a
+/// line number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Position {
+    /// The last line at or before it.
+    pub line: LineId,
+    /// 0 for the line itself; the events after it count from 1.
+    pub event: u64,
+}
+
+impl Position {
+    /// The position of line `line`.
+    pub fn of_line(line: LineId) -> Self {
+        Self { line, event: 0 }
+    }
+
+    /// The stream id it is stored under.
+    pub fn stream_id(self) -> String {
+        format!("{}-{}", self.line.0, self.event)
+    }
+
+    /// The position a stream id stands for; `None` for an id that is not one.
+    pub fn from_stream_id(id: &str) -> Option<Self> {
+        let (line, event) = id.split_once('-')?;
+        Some(Self {
+            line: LineId(line.parse().ok()?),
+            event: event.parse().ok()?,
+        })
+    }
+}
+
+impl From<LineId> for Position {
+    fn from(line: LineId) -> Self {
+        Self::of_line(line)
+    }
+}
+
 impl fmt::Display for LineId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
@@ -112,16 +158,34 @@ fn counter_key(room_key: &str) -> String {
     super::key("seq", &format!("{{{room_key}}}"))
 }
 
-/// A stream entry as a numbered line.
-pub(super) fn decode(entry: &StreamId) -> anyhow::Result<(LineId, LogLine)> {
-    let id = LineId::from_stream_id(&entry.id)
-        .with_context(|| format!("stream id {} is not a line number", entry.id))?;
+/// What a room's stream holds at one position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A line said, numbered by its position's line.
+    Line(LogLine),
+    /// Something that happened in the room.
+    Event(Happened),
+}
+
+/// A stream entry, where it is and what it holds.
+pub(super) fn decode(entry: &StreamId) -> anyhow::Result<(Position, Entry)> {
+    let at = Position::from_stream_id(&entry.id)
+        .with_context(|| format!("stream id {} is not a position", entry.id))?;
+    if at.event == 0 {
+        let json: String = entry
+            .get(LINE_FIELD)
+            .with_context(|| format!("entry {} has no {LINE_FIELD} field", entry.id))?;
+        let line = serde_json::from_str(&json)
+            .with_context(|| format!("entry {} is not a line: {json}", entry.id))?;
+        return Ok((at, Entry::Line(line)));
+    }
     let json: String = entry
-        .get(LINE_FIELD)
-        .with_context(|| format!("entry {} has no {LINE_FIELD} field", entry.id))?;
-    let line = serde_json::from_str(&json)
-        .with_context(|| format!("entry {} is not a line: {json}", entry.id))?;
-    Ok((id, line))
+        .get(EVENT_FIELD)
+        .with_context(|| format!("entry {} has no {EVENT_FIELD} field", entry.id))?;
+    let mut happened: Happened = serde_json::from_str(&json)
+        .with_context(|| format!("entry {} is not an event: {json}", entry.id))?;
+    happened.online = entry.get(ONLINE_FIELD);
+    Ok((at, Entry::Event(happened)))
 }
 
 impl Cluster {
@@ -167,6 +231,39 @@ impl Cluster {
         after: LineId,
         limit: usize,
     ) -> anyhow::Result<Vec<(LineId, LogLine)>> {
+        let mut lines = Vec::new();
+        let mut from = Position::of_line(after);
+        // The events between the lines are not what a gap fill asks for: read on past them
+        // until `limit` lines or the end.
+        while lines.len() < limit {
+            let page = self.read_entries_after(room, from, limit).await?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            from = *last;
+            let whole = page.len() == limit;
+            for (at, entry) in page {
+                if let Entry::Line(line) = entry
+                    && lines.len() < limit
+                {
+                    lines.push((at.line, line));
+                }
+            }
+            if !whole {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
+    /// Up to `limit` entries of `room` after `after` (lines and events), in order, and where
+    /// the last one read is: a catch-up goes on following from there.
+    pub async fn read_entries_after(
+        &self,
+        room: &RoomName,
+        after: Position,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(Position, Entry)>> {
         let reply: StreamRangeReply = redis::cmd("XRANGE")
             .arg(stream_key(&room.key()))
             .arg(format!("({}", after.stream_id()))
@@ -175,7 +272,9 @@ impl Cluster {
             .arg(limit)
             .query_async(&mut self.conn())
             .await
-            .with_context(|| format!("cannot read {room}'s lines after {after} from the engine"))?;
+            .with_context(|| {
+                format!("cannot read {room}'s entries after {after:?} from the engine")
+            })?;
         reply.ids.iter().map(decode).collect()
     }
 

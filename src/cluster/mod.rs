@@ -23,8 +23,12 @@
 
 pub mod claims;
 pub mod follower;
+pub mod inbox;
 pub mod log;
+pub mod ops;
 pub mod presence;
+pub mod retention;
+pub mod roster;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -34,9 +38,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tracing::warn;
 
 pub use claims::{Claim, Holder, Taken};
-pub use follower::{Followed, Follower};
-pub use log::{LineId, LogLine};
+pub use follower::{Followed, FollowedEvent, Follower, Follows, Tailed};
+pub use inbox::Direct;
+pub use log::{Entry, LineId, LogLine, Position};
+pub use ops::Op;
 pub use presence::{Beat, NodeInfo, NodeName};
+pub use roster::{Happened, ListedRoom, RoomEvent};
 
 /// What every key this module writes starts with, so one Redis can hold other things too.
 pub const PREFIX: &str = "tcpchat:";

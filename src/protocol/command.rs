@@ -429,6 +429,15 @@ pub enum Refusal<'a> {
     NoHistory,
     /// The store failed to answer; the session goes on.
     StoreUnavailable,
+    /// The cluster's engine did not confirm lines said (cluster mode, engine unreachable): they
+    /// may or may not reach the room. The session goes on.
+    NotConfirmed {
+        /// How many lines.
+        lines: usize,
+    },
+    /// The cluster's engine cannot be reached, and what was asked needs it; the session goes
+    /// on, in the rooms it is in.
+    ClusterUnavailable,
     /// A search longer than the limit.
     SearchTooLong {
         /// The limit, in characters.
@@ -487,6 +496,20 @@ pub enum Refusal<'a> {
     NickRegistered(String),
     /// `/login` with a wrong nick or password.
     LoginFailed,
+    /// `/nick` or `/login` on a node that cannot reach its cluster's engine, so cannot claim
+    /// the nick across the cluster: the member keeps the nick it has.
+    NickUnclaimable,
+    /// A connection to a node that cannot reach its cluster's engine, so cannot give it a
+    /// guest nick unique across the cluster; the connection closes.
+    NoGuestNick,
+    /// The member's nick is no longer its own across the cluster (its claim ran out while
+    /// this node could not reach the engine, or another node holds it now).
+    NickLost {
+        /// The nick it had.
+        lost: String,
+        /// The guest nick it has now; `None` if none could be given (it keeps `lost` here).
+        now: Option<String>,
+    },
     /// Too many failed passwords from this address lately.
     Throttled {
         /// Seconds left to wait.
@@ -577,6 +600,18 @@ impl fmt::Display for Refusal<'_> {
             Self::StoreUnavailable => {
                 f.write_str("history cannot be read right now; the operator has been told")
             }
+            Self::NotConfirmed { lines: 1 } => f.write_str(
+                "the cluster is unavailable: your line was not confirmed and may not reach the \
+                 room; the operator has been told",
+            ),
+            Self::NotConfirmed { lines } => write!(
+                f,
+                "the cluster is unavailable: your {lines} lines were not confirmed and may not \
+                 reach the room; the operator has been told"
+            ),
+            Self::ClusterUnavailable => {
+                f.write_str("the cluster is unavailable right now; try again once it is back")
+            }
             Self::SearchTooLong { max } => write!(f, "search too long (at most {max} characters)"),
             Self::RoomName(error) => write!(f, "{error}"),
             Self::NoSuchNick(nick) => write!(f, "nobody called {nick} is online"),
@@ -628,6 +663,25 @@ impl fmt::Display for Refusal<'_> {
                 )
             }
             Self::LoginFailed => f.write_str("wrong nick or password"),
+            Self::NickUnclaimable => f.write_str(
+                "the cluster is unavailable (this server cannot reach it): your nick is \
+                 unchanged; try again later",
+            ),
+            Self::NoGuestNick => f.write_str(
+                "the cluster is unavailable (this server cannot reach it), so no nick can be \
+                 given; closing, try again later",
+            ),
+            Self::NickLost { lost, now } => {
+                write!(
+                    f,
+                    "your nick {lost} is no longer yours: its claim in the cluster ran out or \
+                     another server holds it"
+                )?;
+                match now {
+                    Some(now) => write!(f, "; you are {now} now"),
+                    None => f.write_str("; no other can be given now, /nick NAME later"),
+                }
+            }
             Self::Throttled { secs } => write!(
                 f,
                 "too many wrong passwords from your address; try again in {secs} s"

@@ -55,15 +55,16 @@ impl Target {
         (!address_like && Nick::is_valid(text)).then(|| Self::Nick(fold(text)))
     }
 
-    /// The form the store keeps: `nick:KEY` or `net:CIDR`.
-    fn stored(&self) -> String {
+    /// The form the store (and the cluster) keeps: `nick:KEY` or `net:CIDR`.
+    pub fn stored(&self) -> String {
         match self {
             Self::Nick(key) => format!("nick:{key}"),
             Self::Net(net) => format!("net:{net}"),
         }
     }
 
-    fn from_stored(text: &str) -> Option<Self> {
+    /// Reads the form [`Target::stored`] writes.
+    pub fn from_stored(text: &str) -> Option<Self> {
         if let Some(key) = text.strip_prefix("nick:") {
             return Some(Self::Nick(key.to_owned()));
         }
@@ -105,7 +106,8 @@ pub struct Ban {
 }
 
 impl Ban {
-    fn in_force(&self, now_ms: i64) -> bool {
+    /// Whether it is still in force at `now_ms`.
+    pub fn in_force(&self, now_ms: i64) -> bool {
         self.until_ms.is_none_or(|until| until > now_ms)
     }
 }

@@ -9,6 +9,9 @@
 //! Given a [`observe::ServerView`] (the room local mode hosts), it tells it what its sockets
 //! are at listen, accept, join and close, for the inspector's server page.
 //!
+//! In a cluster (`Config::cluster`) this node's heartbeat runs here too, and its members'
+//! nicks are claimed across the cluster ([`nick_claims`]).
+//!
 //! Shutdown: cancelling the token stops accepting, every chat client is told
 //! `*** server shutting down` and closed cleanly, and `run` returns within
 //! [`Limits::shutdown_grace`] even if some client never reads.
@@ -17,11 +20,13 @@ mod access;
 mod accounts;
 mod article;
 mod bans;
+mod cluster_link;
 mod flood;
 mod history_query;
 mod identity;
 mod line_reader;
 pub mod listen;
+mod nick_claims;
 pub mod observe;
 mod outbox;
 mod removal;
@@ -203,7 +208,10 @@ pub struct Config {
     /// local mode hosts); `None` costs nothing.
     pub observe: Option<Arc<observe::ServerView>>,
     /// The cluster this node is part of (`--cluster`): every room's lines are numbered and
-    /// delivered through it. `None`: a single node, its store the only record.
+    /// delivered through it, and nicks are unique across it. [`run`] beats for the node while
+    /// it serves (and stops the server if another run of the node replaces it); the caller
+    /// leaves the cluster after `run` returns. `None`: a single node, its store the only
+    /// record.
     pub cluster: Option<crate::cluster::Cluster>,
 }
 
@@ -337,18 +345,26 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
                 replay: kept.replay,
                 replay_bytes: limits.outbox_bytes / 2,
                 indexer: nudge,
+                keep,
             };
             (Some(history), upkeep, Some(path))
         }
         None => (None, None, None),
     };
-    let sequencer = match sequencer::spawn(rooms.clone(), history) {
+    let mut sequencer = match sequencer::spawn(
+        rooms.clone(),
+        history,
+        cluster.clone().map(|cluster| (cluster, identity.clone())),
+    ) {
         Ok(sequencer) => sequencer,
         Err(error) => {
             error!(%error, "cannot start the sequencer thread");
             return;
         }
     };
+    let heartbeat = cluster
+        .as_ref()
+        .map(|cluster| nick_claims::beat(cluster, rooms.clone(), &shutdown));
     let shared = Arc::new(session::Shared {
         identity: identity.clone(),
         rooms: rooms.clone(),
@@ -358,8 +374,17 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             delivered: sequencer.delivered.clone(),
         }),
         view: observe.clone(),
+        nicks: cluster.clone().map(nick_claims::NickClaims::new),
         cluster,
     });
+    if let Some(ready) = sequencer.ready.take() {
+        // A cluster node takes nobody before it knows every ban (connections wait in the
+        // listen queue meanwhile).
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            _ = ready => {}
+        }
+    }
     let limits = Arc::new(limits);
     let slots = Arc::new(Semaphore::new(limits.max_clients));
     let tracker = TaskTracker::new();
@@ -468,6 +493,10 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     });
     if tokio::time::timeout(SEQUENCER_STOP, stopped).await.is_err() {
         warn!("the sequencer or the store's upkeep did not stop in time");
+    }
+    // Its token is the shutdown's child, cancelled by now; the caller leaves after it stops.
+    if let Some(heartbeat) = heartbeat {
+        let _ = heartbeat.await;
     }
 }
 

@@ -9,8 +9,11 @@
 //!
 //! `#lobby` always exists and everyone starts in it; any other room is made by its first
 //! `/join` and goes when its last member leaves (its history stays in the store).
+//!
+//! A member joins as a guest: `guest-N` from this server's own counter, or, in a cluster, the
+//! nick its session claimed across the cluster just before ([`Rooms::give_next_guest`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -19,6 +22,7 @@ use super::removal::{Dropped, Removal};
 use crate::names::{Nick, NickError, RoomName, fold};
 use crate::protocol::{Event, LOBBY, Refusal, Scope, Scoped, ServerLine};
 use bytes::Bytes;
+use tokio::sync::Notify;
 
 /// The reason given when a member whose outbox is full is dropped.
 pub const TOO_SLOW: &str = "too slow";
@@ -69,7 +73,51 @@ struct State {
     rooms: BTreeMap<Key, Room>,
     next_id: MemberId,
     next_guest: u64,
+    /// Guest nicks claimed across the cluster, for the next members to join, oldest first.
+    guests: VecDeque<Nick>,
     closed: bool,
+    /// Where membership changes are told, for the cluster's roster (cluster mode).
+    mirror: Option<tokio::sync::mpsc::UnboundedSender<Change>>,
+}
+
+/// A change of who is in which room, or of a topic, as the cluster's roster is told of it
+/// (see `cluster_link.rs`). Sent after the change, in the order they happen here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A member entered a room (the lobby too, on coming online).
+    Entered {
+        /// The room.
+        room: RoomName,
+        /// The member's nick.
+        nick: Nick,
+    },
+    /// A member left a room (parted, or went offline).
+    Left {
+        /// The room.
+        room: RoomName,
+        /// The member's nick.
+        nick: Nick,
+        /// Why, as the room was told.
+        reason: String,
+    },
+    /// A member took another nick, in each of its rooms.
+    Renamed {
+        /// Its rooms.
+        rooms: Vec<RoomName>,
+        /// The nick before.
+        old: Nick,
+        /// The nick now.
+        new: Nick,
+    },
+    /// A member set a room's topic (empty: cleared).
+    Topic {
+        /// The room.
+        room: RoomName,
+        /// Who set it.
+        nick: Nick,
+        /// The topic.
+        topic: String,
+    },
 }
 
 #[derive(Debug)]
@@ -83,6 +131,8 @@ struct Member {
     address: Option<IpAddr>,
     /// The keys of the rooms it is in: a few, so a list (a set would take a node per member).
     rooms: Vec<Key>,
+    /// Woken when its nick's claim in the cluster is lost, for its session to rename it.
+    nick_lost: Arc<Notify>,
 }
 
 impl Member {
@@ -133,6 +183,8 @@ pub struct Joined {
     /// How full its own outbox is, without keeping it open: the session waits for room there
     /// before handling a line (see `session.rs`).
     pub own_outbox: OutboxRoom,
+    /// Woken when its nick's claim in the cluster is lost ([`Rooms::nick_lost`]).
+    pub nick_lost: Arc<Notify>,
 }
 
 /// How entering a room went.
@@ -155,6 +207,9 @@ pub enum Full {
     Room(usize),
     /// The member went offline meanwhile.
     Gone,
+    /// The room is not followed here yet and the cluster's engine cannot be reached to
+    /// catch up with it (cluster mode).
+    Unavailable,
 }
 
 impl Full {
@@ -165,6 +220,7 @@ impl Full {
             Self::Server(max) => Refusal::ServerRoomsFull { max },
             Self::Room(max) => Refusal::RoomFull { room, max },
             Self::Gone => Refusal::NoRoom,
+            Self::Unavailable => Refusal::ClusterUnavailable,
         }
     }
 }
@@ -178,6 +234,16 @@ pub struct Listed {
     pub online: usize,
     /// Its topic.
     pub topic: Option<String>,
+}
+
+impl From<crate::cluster::ListedRoom> for Listed {
+    fn from(room: crate::cluster::ListedRoom) -> Self {
+        Self {
+            name: room.name,
+            online: room.online,
+            topic: room.topic,
+        }
+    }
 }
 
 fn scoped(scope: Scope<'_>, event: Event<'_>) -> Bytes {
@@ -206,10 +272,55 @@ impl Rooms {
         }
     }
 
+    /// The largest room in which joins and leaves are announced.
+    pub fn announce_up_to(&self) -> usize {
+        self.limits.announce_up_to
+    }
+
+    /// Tells `mirror` of every membership change from now on (cluster mode).
+    pub fn mirror_to(&self, mirror: tokio::sync::mpsc::UnboundedSender<Change>) {
+        self.lock().mirror = Some(mirror);
+    }
+
+    /// Every room with members here, and their nicks: what the cluster's roster is rebuilt
+    /// from after it could not be told of changes.
+    pub fn snapshot(&self) -> Vec<(RoomName, Vec<Nick>)> {
+        let state = self.lock();
+        state
+            .rooms
+            .values()
+            .filter(|room| !room.members.is_empty())
+            .map(|room| {
+                let nicks = room
+                    .members
+                    .values()
+                    .filter_map(|id| state.members.get(id))
+                    .map(|member| member.nick.clone())
+                    .collect();
+                (room.name.clone(), nicks)
+            })
+            .collect()
+    }
+
+    /// Takes the topic another node set for the room keyed `key` (its members here were told
+    /// by the delivery), if the room is here.
+    pub fn remember_topic(&self, key: &str, topic: &str) {
+        if let Some(room) = self.lock().rooms.get_mut(key) {
+            room.topic = (!topic.is_empty()).then(|| topic.to_owned());
+        }
+    }
+
     /// A poisoned lock means a connection task panicked mid-update; the maps are still usable
     /// and everyone else must live on, so the poison is ignored.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Gives `nick` (a guest nick claimed across the cluster) to the next member to join, in
+    /// place of one from this server's counter. Which member gets which does not matter: each
+    /// session gives one before it joins, so every member of a cluster node gets a claimed one.
+    pub fn give_next_guest(&self, nick: Nick) {
+        self.lock().guests.push_back(nick);
     }
 
     /// A new connection: a fresh guest nick, its greeting, the lobby's recent history
@@ -219,18 +330,23 @@ impl Rooms {
         if state.closed {
             return None;
         }
-        let nick = loop {
-            state.next_guest += 1;
-            let candidate = Nick::guest(state.next_guest);
-            if !state.by_nick.contains_key(candidate.key().as_str()) {
-                break candidate;
-            }
+        let given = state.guests.pop_front();
+        let nick = match given {
+            Some(nick) if !state.by_nick.contains_key(nick.key().as_str()) => nick,
+            _ => loop {
+                state.next_guest += 1;
+                let candidate = Nick::guest(state.next_guest);
+                if !state.by_nick.contains_key(candidate.key().as_str()) {
+                    break candidate;
+                }
+            },
         };
         let id = state.next_id;
         state.next_id += 1;
         let (tx, reader) = outbox(self.outbox.entries, self.outbox.bytes);
         let own_outbox = tx.room_view();
         let dropped = Dropped::default();
+        let nick_lost = Arc::new(Notify::new());
         let key = Key::from(nick.key());
         state.by_nick.insert(key.clone(), id);
         let lobby = state.lobby_mut();
@@ -245,8 +361,13 @@ impl Rooms {
                 dropped: dropped.clone(),
                 address: None,
                 rooms: vec![lobby_key],
+                nick_lost: nick_lost.clone(),
             },
         );
+        state.mirror(Change::Entered {
+            room: RoomName::lobby(),
+            nick: nick.clone(),
+        });
         let greeting = Scoped::lobby(ServerLine::Event(Event::Greeting {
             nick: nick.as_str(),
             online,
@@ -272,13 +393,20 @@ impl Rooms {
             outbox: reader,
             dropped,
             own_outbox,
+            nick_lost,
         })
     }
 
-    /// Puts member `id` in `room` (made if new), within the limits: everyone in it is told
-    /// (the member too: its client opens the room on that line), then the member gets the
-    /// topic. The room's history is the caller's to send next (see `sequencer.rs`).
-    pub fn enter(&self, id: MemberId, room: &RoomName) -> Result<Entered, Full> {
+    /// Puts member `id` in `room` (made if new, with `topic`: the one the cluster knows), within
+    /// the limits: everyone in it is told (the member too: its client opens the room on that
+    /// line), then the member gets the topic. The room's history is the caller's to send next
+    /// (see `sequencer.rs`).
+    pub fn enter(
+        &self,
+        id: MemberId,
+        room: &RoomName,
+        topic: Option<String>,
+    ) -> Result<Entered, Full> {
         let mut state = self.lock();
         let key = room.key();
         let Some(member) = state.members.get(&id) else {
@@ -305,7 +433,7 @@ impl Rooms {
             key: room_key,
             name: requested.clone(),
             members: BTreeMap::new(),
-            topic: None,
+            topic,
         });
         // The lobby holds everyone online: the connection limit bounds it.
         if room.members.len() >= self.limits.members && key != LOBBY {
@@ -316,6 +444,10 @@ impl Rooms {
         if let Some(member) = state.members.get_mut(&id) {
             member.rooms.push(room_key);
         }
+        state.mirror(Change::Entered {
+            room: name.clone(),
+            nick: nick.clone(),
+        });
         let scope = Scope::room(name.as_str());
         let joined = scoped(
             scope,
@@ -339,6 +471,11 @@ impl Rooms {
     pub fn part(&self, id: MemberId, key: &str, reason: &str) -> Option<RoomName> {
         let mut state = self.lock();
         state.part(id, key, reason, &self.limits)
+    }
+
+    /// Whether the room keyed `key` exists (someone is in it, or it is the lobby).
+    pub fn exists(&self, key: &str) -> bool {
+        self.lock().rooms.contains_key(key)
     }
 
     /// The display name of the room keyed `key`, if member `id` is in it.
@@ -429,12 +566,21 @@ impl Rooms {
         let rooms = member.rooms.clone();
         state.by_nick.remove(&old_key);
         state.by_nick.insert(key.clone(), id);
-        for room in rooms {
-            if let Some(room) = state.rooms.get_mut(&room) {
+        for room in &rooms {
+            if let Some(room) = state.rooms.get_mut(room) {
                 room.members.remove(&old_key);
                 room.members.insert(key.clone(), id);
             }
         }
+        let names = rooms
+            .iter()
+            .filter_map(|room| state.rooms.get(room).map(|room| room.name.clone()))
+            .collect();
+        state.mirror(Change::Renamed {
+            rooms: names,
+            old: old.clone(),
+            new: new.clone(),
+        });
         let renamed = Scoped::lobby(ServerLine::Event(Event::Renamed {
             old: old.as_str(),
             new: new.as_str(),
@@ -498,6 +644,11 @@ impl Rooms {
         };
         room.topic = (!topic.is_empty()).then(|| topic.to_owned());
         let name = room.name.clone();
+        state.mirror(Change::Topic {
+            room: name.clone(),
+            nick: nick.clone(),
+            topic: topic.to_owned(),
+        });
         let set = scoped(
             Scope::room(name.as_str()),
             Event::TopicSet {
@@ -536,6 +687,17 @@ impl Rooms {
             .members
             .get(&id)
             .map(|member| member.nick.clone())
+    }
+
+    /// Tells the session of the member whose nick has key `key` that its claim in the cluster
+    /// is lost; `false` if nobody here has that nick.
+    pub fn nick_lost(&self, key: &str) -> bool {
+        let state = self.lock();
+        let Some(member) = state.by_nick.get(key).and_then(|id| state.members.get(id)) else {
+            return false;
+        };
+        member.nick_lost.notify_one();
+        true
     }
 
     /// The member whose nick has key `key`: its id, nick as spelt and address.
@@ -596,6 +758,13 @@ impl Room {
 }
 
 impl State {
+    /// Tells the mirror of a change, if there is one (a mirror gone means the server stops).
+    fn mirror(&self, change: Change) {
+        if let Some(mirror) = &self.mirror {
+            let _ = mirror.send(change);
+        }
+    }
+
     fn lobby_mut(&mut self) -> &mut Room {
         self.rooms
             .get_mut(LOBBY)
@@ -617,6 +786,11 @@ impl State {
         let (nick, nick_key) = (member.nick.clone(), member.key.clone());
         let room = self.rooms.get_mut(key)?;
         let announce = room.members.len() <= limits.announce_up_to;
+        let change = Change::Left {
+            room: room.name.clone(),
+            nick: nick.clone(),
+            reason: reason.to_owned(),
+        };
         let name = room.name.clone();
         let online = room.members.len() - 1;
         let left = scoped(
@@ -627,6 +801,7 @@ impl State {
                 online,
             },
         );
+        self.mirror(change);
         // Told while still a member, so the member's own client sees it leave.
         if announce {
             self.deliver(To::Room(key), left, limits);
@@ -669,6 +844,14 @@ impl State {
             };
             room.members.remove(&member.key);
             let online = room.members.len();
+            let change = Change::Left {
+                room: room.name.clone(),
+                nick: member.nick.clone(),
+                reason: reason.to_owned(),
+            };
+            if let Some(mirror) = &self.mirror {
+                let _ = mirror.send(change);
+            }
             if room.members.is_empty() && **key != *LOBBY {
                 self.rooms.remove(key);
             } else if online < limits.announce_up_to {
@@ -812,6 +995,18 @@ mod tests {
     }
 
     #[test]
+    fn a_guest_nick_given_is_used_before_the_counter_unless_someone_here_has_it() {
+        let rooms = Rooms::new(ROOMY, UNLIMITED);
+        rooms.give_next_guest(Nick::guest(41));
+        assert_eq!(rooms.join(&[]).unwrap().nick.as_str(), "guest-41");
+        let a = rooms.join(&[]).unwrap();
+        assert_eq!(a.nick.as_str(), "guest-1", "none given: the counter");
+        rooms.rename(a.id, Nick::parse("Guest-7").unwrap()).unwrap();
+        rooms.give_next_guest(Nick::guest(7));
+        assert_eq!(rooms.join(&[]).unwrap().nick.as_str(), "guest-2");
+    }
+
+    #[test]
     fn a_full_outbox_drops_only_that_member_and_announces_it() {
         let limits = OutboxLimits {
             entries: 2,
@@ -911,12 +1106,12 @@ mod tests {
         let mut a = rooms.join(&[]).unwrap();
         let mut b = rooms.join(&[]).unwrap();
         assert_eq!(
-            rooms.enter(a.id, &room("#Rust")),
+            rooms.enter(a.id, &room("#Rust"), None),
             Ok(Entered::Joined(room("#Rust")))
         );
         // Names are compared without case; the first spelling stays.
         assert_eq!(
-            rooms.enter(a.id, &room("#rust")),
+            rooms.enter(a.id, &room("#rust"), None),
             Ok(Entered::AlreadyIn(room("#Rust")))
         );
         drain(&mut a);
@@ -951,12 +1146,12 @@ mod tests {
         );
         let a = rooms.join(&[]).unwrap();
         let b = rooms.join(&[]).unwrap();
-        rooms.enter(a.id, &room("#a")).unwrap();
-        assert_eq!(rooms.enter(a.id, &room("#b")), Err(Full::Member(2)));
-        assert_eq!(rooms.enter(b.id, &room("#a")), Err(Full::Room(1)));
-        rooms.enter(b.id, &room("#b")).unwrap();
+        rooms.enter(a.id, &room("#a"), None).unwrap();
+        assert_eq!(rooms.enter(a.id, &room("#b"), None), Err(Full::Member(2)));
+        assert_eq!(rooms.enter(b.id, &room("#a"), None), Err(Full::Room(1)));
+        rooms.enter(b.id, &room("#b"), None).unwrap();
         let c = rooms.join(&[]).unwrap();
-        assert_eq!(rooms.enter(c.id, &room("#c")), Err(Full::Server(3)));
+        assert_eq!(rooms.enter(c.id, &room("#c"), None), Err(Full::Server(3)));
         assert_eq!(rooms.list(1, 10).0, 3);
         // The lobby is bounded by the connection limit, not by members per room.
         assert_eq!(rooms.who(LOBBY).unwrap().1.len(), 3);
@@ -995,8 +1190,8 @@ mod tests {
         let mut b = rooms.join(&[]).unwrap();
         let mut c = rooms.join(&[]).unwrap();
         for name in ["#one", "#two", "#three"] {
-            rooms.enter(a.id, &room(name)).unwrap();
-            rooms.enter(b.id, &room(name)).unwrap();
+            rooms.enter(a.id, &room(name), None).unwrap();
+            rooms.enter(b.id, &room(name), None).unwrap();
         }
         rooms.part(c.id, LOBBY, "part");
         for member in [&mut a, &mut b, &mut c] {
@@ -1019,9 +1214,9 @@ mod tests {
         let mut a = rooms.join(&[]).unwrap();
         let slow = rooms.join(&[]).unwrap(); // slow: its greeting
         drain(&mut a);
-        rooms.enter(a.id, &room("#x")).unwrap();
+        rooms.enter(a.id, &room("#x"), None).unwrap();
         drain(&mut a);
-        rooms.enter(slow.id, &room("#x")).unwrap(); // slow: joined, topic: full
+        rooms.enter(slow.id, &room("#x"), None).unwrap(); // slow: joined, topic: full
         drain(&mut a);
         rooms.broadcast(vec![("#x".to_owned(), message("one"))]);
         assert!(slow.dropped.is_dropped());

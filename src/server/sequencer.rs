@@ -29,7 +29,7 @@ use crate::store::{NewLine, Reader, Store, StoredLine};
 
 /// Requests queued towards the sequencer before sessions wait (TCP then pushes back on their
 /// clients); each is one read's worth of lines or one join.
-const QUEUE: usize = 1024;
+pub(super) const QUEUE: usize = 1024;
 
 /// Most requests taken into one batch (one transaction, one pass over the room).
 const BATCH: usize = 256;
@@ -56,6 +56,8 @@ pub enum Request {
 /// The lines one member said in one go, in one room.
 #[derive(Debug)]
 pub struct Said {
+    /// The member who said them, told if they cannot be sent.
+    pub from: MemberId,
     /// Its nick when it said them.
     pub nick: String,
     /// The room they were said in.
@@ -78,6 +80,8 @@ pub struct History {
     pub replay_bytes: usize,
     /// Told after each commit that there are lines to index for search.
     pub indexer: Option<std::sync::mpsc::SyncSender<()>>,
+    /// What is kept (in a cluster, the engine keeps as much).
+    pub keep: super::upkeep::Keep,
 }
 
 /// How far delivery has got in each room: the number of the last line delivered, by room key.
@@ -93,7 +97,7 @@ impl Delivered {
         self.lock().get(key).copied()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -107,18 +111,25 @@ pub struct Sequencer {
     pub delivered: Arc<Delivered>,
     /// The thread; it ends once every sender is gone.
     pub thread: JoinHandle<()>,
+    /// In a cluster, told once the node has caught up with what it must know before it takes
+    /// members (the lobby, every ban); `None`: ready now.
+    pub ready: Option<oneshot::Receiver<()>>,
 }
 
-/// Starts the sequencer for `rooms`, storing into `history` if there is one.
-pub fn spawn(rooms: Arc<Rooms>, history: Option<History>) -> std::io::Result<Sequencer> {
+/// Starts the sequencer for `rooms`, storing into `history` if there is one; with a
+/// `cluster`, the cluster numbers and orders the lines ([`super::cluster_link`]), and its
+/// operators' decisions reach this node's `identity`.
+pub fn spawn(
+    rooms: Arc<Rooms>,
+    history: Option<History>,
+    cluster: Option<(crate::cluster::Cluster, Arc<super::identity::Identity>)>,
+) -> std::io::Result<Sequencer> {
+    if let Some((cluster, identity)) = cluster {
+        return super::cluster_link::spawn(rooms, history, cluster, identity);
+    }
     let (requests, rx) = mpsc::channel(QUEUE);
     let delivered = Arc::new(Delivered::default());
-    let replay = history.as_ref().map(|history| Replay {
-        path: history.store.path().to_owned(),
-        lines: history.replay,
-        bytes: history.replay_bytes,
-        reader: None,
-    });
+    let replay = history.as_ref().map(Replay::of);
     let (handover, handed) = std::sync::mpsc::sync_channel(HANDOVER);
     let delivering = Delivering {
         rooms,
@@ -153,6 +164,7 @@ pub fn spawn(rooms: Arc<Rooms>, history: Option<History>) -> std::io::Result<Seq
         requests,
         delivered,
         thread,
+        ready: None,
     })
 }
 
@@ -346,7 +358,7 @@ impl Storing {
 }
 
 /// What a joiner is replayed, and where it is read from.
-struct Replay {
+pub(super) struct Replay {
     path: std::path::PathBuf,
     /// Lines replayed (0: none).
     lines: usize,
@@ -354,6 +366,41 @@ struct Replay {
     bytes: usize,
     /// Opened on first use.
     reader: Option<Reader>,
+}
+
+impl Replay {
+    /// The replay `history` asks for, read from its store.
+    pub(super) fn of(history: &History) -> Self {
+        Self {
+            path: history.store.path().to_owned(),
+            lines: history.replay,
+            bytes: history.replay_bytes,
+            reader: None,
+        }
+    }
+
+    /// The history block a member entering `room` gets: its last lines before number `next`,
+    /// between rules.
+    pub(super) fn block(&mut self, room: &RoomName, next: u64) -> Vec<Bytes> {
+        if self.lines == 0 {
+            return Vec::new();
+        }
+        if self.reader.is_none() {
+            match Reader::open(&self.path) {
+                Ok(reader) => self.reader = Some(reader),
+                Err(error) => warn!(%error, "cannot open a reader on the store"),
+            }
+        }
+        let lines = match &self.reader {
+            Some(reader) => reader.last(&room.key(), next - 1, self.lines),
+            None => Ok(Vec::new()),
+        };
+        let lines = lines.unwrap_or_else(|error| {
+            warn!(%error, %room, "cannot read history for a join; it gets none");
+            Vec::new()
+        });
+        replay_block(&lines, room, next, self.bytes)
+    }
 }
 
 /// The second stage, on a thread of its own: delivers what is stored, and lets members join
@@ -391,7 +438,7 @@ impl Delivering {
                     next,
                     reply,
                 } => {
-                    let entered = self.rooms.enter(id, &room);
+                    let entered = self.rooms.enter(id, &room, None);
                     if let Ok(Entered::Joined(name)) = &entered {
                         // Only this thread delivers said lines: none can come between.
                         for block in self.replay_block(name, next) {
@@ -404,30 +451,11 @@ impl Delivering {
         }
     }
 
-    /// The history block a member entering `room` gets: its last lines before number `next`,
-    /// between rules. Empty without a store.
+    /// The history block a member entering `room` gets. Empty without a store.
     fn replay_block(&mut self, room: &RoomName, next: u64) -> Vec<Bytes> {
-        let Some(replay) = &mut self.replay else {
-            return Vec::new();
-        };
-        if replay.lines == 0 {
-            return Vec::new();
-        }
-        if replay.reader.is_none() {
-            match Reader::open(&replay.path) {
-                Ok(reader) => replay.reader = Some(reader),
-                Err(error) => warn!(%error, "cannot open a reader on the store"),
-            }
-        }
-        let lines = match &replay.reader {
-            Some(reader) => reader.last(&room.key(), next - 1, replay.lines),
-            None => Ok(Vec::new()),
-        };
-        let lines = lines.unwrap_or_else(|error| {
-            warn!(%error, %room, "cannot read history for a join; it gets none");
-            Vec::new()
-        });
-        replay_block(&lines, room, next, replay.bytes)
+        self.replay
+            .as_mut()
+            .map_or_else(Vec::new, |replay| replay.block(room, next))
     }
 }
 
@@ -438,19 +466,19 @@ const RECOVERED_AFTER: Duration = Duration::from_secs(60);
 
 /// Whether the store's writes fail: one report per episode, however the writes flip within it.
 #[derive(Debug, Default)]
-struct Health {
+pub(super) struct Health {
     /// The last failure, while the episode lasts.
     failed_at: Option<Instant>,
 }
 
 impl Health {
     /// A write failed; whether this starts an episode (to be reported).
-    fn failed(&mut self, now: Instant) -> bool {
+    pub(super) fn failed(&mut self, now: Instant) -> bool {
         self.failed_at.replace(now).is_none()
     }
 
     /// A write succeeded; whether this ends an episode (to be reported).
-    fn recovered(&mut self, now: Instant) -> bool {
+    pub(super) fn recovered(&mut self, now: Instant) -> bool {
         let over = self
             .failed_at
             .is_some_and(|at| now.duration_since(at) >= RECOVERED_AFTER);
@@ -462,7 +490,7 @@ impl Health {
 }
 
 /// The protocol line for one said line.
-fn said_line<'a>(kind: SaidKind, nick: &'a str, text: &'a str) -> ServerLine<'a> {
+pub(super) fn said_line<'a>(kind: SaidKind, nick: &'a str, text: &'a str) -> ServerLine<'a> {
     match kind {
         SaidKind::Message => ServerLine::Message { nick, text },
         SaidKind::Action => ServerLine::Action { nick, text },
@@ -529,7 +557,7 @@ pub fn replayed(line: &StoredLine) -> ServerLine<'_> {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -8,6 +8,10 @@
 //! The session keeps the member's *current* room, where a plain line goes: the lobby at first,
 //! then the last room joined or switched to. Private messages are not stored: they go from
 //! this session straight to the two outboxes.
+//!
+//! In a cluster the session claims its member's nicks across it ([`NickClaims`]): a guest nick
+//! before joining, a new one before a rename; it releases them as they are given up, and
+//! renames its member to a fresh guest when the heartbeat finds its nick's claim lost.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -15,16 +19,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::access::canonical;
 use super::flood::FloodGate;
 use super::history_query::{HistoryAccess, Question};
 use super::identity::{Identity, utc_minute};
 use super::line_reader::{Input, LineReader};
+use super::nick_claims::NickClaims;
 use super::outbox::OutboxRoom;
 use super::removal::Dropped;
 use super::rooms::{Joined, MemberId, Rooms};
@@ -32,7 +37,7 @@ use super::sequencer::{Request, Said};
 use super::writer::{self, DROPPED_NOTICE_TIMEOUT};
 use super::{Ending, LINGER, Limits, kernel_summary, linger};
 use crate::codec::sanitize;
-use crate::names::{Nick, RoomName};
+use crate::names::{Nick, NickError, RoomName};
 use crate::protocol::{
     Command, Event, HistoryRequest, Refusal, SaidKind, Scope, Scoped, ServerLine, help_lines,
 };
@@ -71,6 +76,8 @@ pub struct Shared {
     pub view: Option<Arc<super::observe::ServerView>>,
     /// The cluster this node is part of, if any.
     pub cluster: Option<crate::cluster::Cluster>,
+    /// The claims on this node's nicks in its cluster, if it is in one.
+    pub nicks: Option<NickClaims>,
 }
 
 /// Serves one chat connection, plain or TLS, until it ends, then logs how.
@@ -92,6 +99,21 @@ pub async fn serve<S: Transport>(
         Box::pin(linger(lines.into_inner(), shutdown, LINGER)).await;
         return;
     }
+    if let Some(nicks) = &shared.nicks {
+        let guest = tokio::select! {
+            () = shutdown.cancelled() => return,
+            guest = nicks.guest() => guest,
+        };
+        match guest {
+            Ok(nick) => rooms.give_next_guest(nick),
+            Err(error) => {
+                warn!(%peer, "refused: {error:#}");
+                refuse_unnamed(&mut wr).await;
+                Box::pin(linger(lines.into_inner(), shutdown, LINGER)).await;
+                return;
+            }
+        }
+    }
     let (reply, joined) = oneshot::channel();
     let joined = match shared.sequencer.send(Request::Join(reply)).await {
         Ok(()) => joined.await.ok().flatten(),
@@ -103,6 +125,7 @@ pub async fn serve<S: Transport>(
         outbox,
         dropped,
         own_outbox,
+        nick_lost,
     }) = joined
     else {
         return; // shutting down: the socket closes without a word, like a full listen queue
@@ -124,6 +147,9 @@ pub async fn serve<S: Transport>(
         dropped: &dropped,
         shutdown,
         own_outbox,
+        cluster: shared.cluster.as_ref(),
+        nicks: shared.nicks.as_ref(),
+        nick_lost: &nick_lost,
     };
     let me = Me {
         nick,
@@ -140,6 +166,15 @@ pub async fn serve<S: Transport>(
         Ok(bytes_out) => info!(%peer, %nick, how, bytes_in, bytes_out, %tcp, "closed"),
         Err(error) => info!(%peer, %nick, how, %error, bytes_in, %tcp, "closed, write failed"),
     }
+}
+
+/// Tells a client that no nick can be given to it (its node cannot reach the cluster), then
+/// closes our side.
+async fn refuse_unnamed<W: AsyncWrite + Unpin>(wr: &mut W) {
+    use tokio::io::AsyncWriteExt as _;
+    let line = ServerLine::from(Refusal::NoGuestNick).to_bytes();
+    let _ = wr.write_all(&line).await;
+    let _ = wr.shutdown().await;
 }
 
 /// Takes its member offline when dropped, with `left (server error)` if nothing else did
@@ -246,6 +281,12 @@ struct Session<'a> {
     /// How full this member's own outbox is: the session waits there for room before
     /// handling a line (see [`Session::pace`]).
     own_outbox: OutboxRoom,
+    /// The cluster this node is part of: `/who`, `/rooms`, `/msg` and `/kick` ask it.
+    cluster: Option<&'a crate::cluster::Cluster>,
+    /// The cluster's claims on this node's nicks, if it is in one.
+    nicks: Option<&'a NickClaims>,
+    /// Woken when the member's nick's claim in the cluster is lost.
+    nick_lost: &'a Notify,
 }
 
 /// What the member has said that is not delivered yet.
@@ -314,6 +355,7 @@ impl Session<'_> {
         }
         let (delivered, in_flight) = oneshot::channel();
         let said = Said {
+            from: self.id,
             nick: nick.to_string(),
             room,
             lines: std::mem::take(&mut saying.lines),
@@ -383,9 +425,19 @@ impl Session<'_> {
             {
                 break ending; // nothing more is ready without waiting for the socket
             }
-            let input = match self.unless_ended(lines.next()).await {
-                Ok(input) => input,
-                Err(ending) => break ending,
+            // Only in a cluster can a nick be lost; then its rename comes before the next line.
+            let input = tokio::select! {
+                biased;
+                () = self.nick_lost.notified(), if self.nicks.is_some() => None,
+                input = self.unless_ended(lines.next()) => Some(input),
+            };
+            let input = match input {
+                None => match Box::pin(self.nick_was_lost(&mut me, &mut saying)).await {
+                    Ok(()) => continue,
+                    Err(ending) => break ending,
+                },
+                Some(Ok(input)) => input,
+                Some(Err(ending)) => break ending,
             };
             let handled = match input {
                 Input::Ended(ending) => break ending,
@@ -442,6 +494,11 @@ impl Session<'_> {
         if !matches!(ending, Ending::Shutdown) {
             let farewell = farewell(&ending, &me.nick, limits).map(|line| line.to_bytes());
             self.rooms.leave(self.id, &ending.to_string(), farewell);
+            // Before lingering, so the nick is free as soon as the member is gone. On
+            // shutdown the node leaves the cluster as a whole instead, all its nicks at once.
+            if let Some(nicks) = self.nicks {
+                Box::pin(nicks.release_unheld(self.rooms, &me.nick)).await;
+            }
         }
         let bytes_in = lines.bytes_in();
         match ending {
@@ -569,32 +626,16 @@ impl Session<'_> {
         match command {
             Command::Say(_) => {}
             Command::Me(_) => self.tell(Refusal::Usage("/me ACTION")),
-            Command::Nick(requested) => {
-                // Only this session renames its member, so the nick kept here stays true.
-                let renamed = Nick::parse(requested)
-                    .map_err(Refusal::Nick)
-                    .and_then(|new| {
-                        let account = me.account.as_deref();
-                        self.identity.may_take(&new.key(), new.as_str(), account)?;
-                        self.rooms
-                            .rename(self.id, new.clone())
-                            .map_err(Refusal::Nick)?;
-                        Ok(new)
-                    });
-                match renamed {
-                    Ok(new) => me.nick = new,
-                    Err(refusal) => self.tell(refusal),
-                }
-            }
-            Command::Who(room) => self.who(me, room),
+            Command::Nick(requested) => Box::pin(self.nick(me, requested)).await,
+            Command::Who(room) => Box::pin(self.who(me, room)).await,
             // Rare, and their futures are large: boxed, they do not make every idle
             // connection's task larger.
             Command::Join(room) => Box::pin(self.join(me, room)).await?,
             Command::Part(args) => self.part(me, args),
             Command::Switch(room) => self.switch(me, room),
-            Command::Rooms(page) => self.list_rooms(page),
+            Command::Rooms(page) => Box::pin(self.list_rooms(page)).await,
             Command::Topic(topic) => self.topic(me, topic),
-            Command::Msg(args) => self.private(args),
+            Command::Msg(args) => Box::pin(self.private(me, args)).await,
             Command::Help => {
                 for line in help_lines() {
                     self.tell(Event::Notice(line.into()));
@@ -608,7 +649,7 @@ impl Session<'_> {
             Command::Register(password) => Box::pin(self.register(me, password)).await,
             Command::Login(args) => Box::pin(self.login(me, args)).await,
             Command::Pass(_) => self.tell(Refusal::NoPasswordNeeded),
-            Command::Kick(args) => self.kick(me, args),
+            Command::Kick(args) => Box::pin(self.kick(me, args)).await,
             Command::Ban(args) => Box::pin(self.ban(me, args)).await,
             Command::Unban(target) => Box::pin(self.unban(me, target)).await,
             Command::Bans => self.list_bans(me),
@@ -619,6 +660,63 @@ impl Session<'_> {
             Command::Quit(reason) => return Ok(Some(Ending::Quit(reason.to_owned()))),
         }
         Ok(None)
+    }
+
+    /// `/nick NAME`. Only this session renames its member, so the nick kept here stays true.
+    async fn nick(&self, me: &mut Me, requested: &str) {
+        let checked = Nick::parse(requested)
+            .map_err(Refusal::Nick)
+            .and_then(|new| {
+                let account = me.account.as_deref();
+                self.identity.may_take(&new.key(), new.as_str(), account)?;
+                Ok(new)
+            });
+        let renamed = match (checked, self.nicks) {
+            (Err(refusal), _) => Err(refusal),
+            (Ok(new), None) => self
+                .rooms
+                .rename(self.id, new.clone())
+                .map(|()| new)
+                .map_err(Refusal::Nick),
+            (Ok(new), Some(nicks)) => {
+                // A member here with that nick is a local clash: refused before asking the
+                // engine, and again under the nick's gate once it is claimed.
+                let clash = || match self.rooms.find(&new.key()) {
+                    Some((holder, _, _)) if holder != self.id => {
+                        Err(Refusal::Nick(NickError::Taken(new.to_string())))
+                    }
+                    _ => Ok(()),
+                };
+                match clash() {
+                    Err(refusal) => Err(refusal),
+                    Ok(()) => nicks
+                        .rename(self.rooms, self.id, &me.nick, new.clone(), clash)
+                        .await
+                        .map(|()| new.clone()),
+                }
+            }
+        };
+        match renamed {
+            Ok(new) => me.nick = new,
+            Err(refusal) => self.tell(refusal),
+        }
+    }
+
+    /// The member's nick's claim in the cluster may be lost: once what it said is delivered,
+    /// it becomes a fresh guest (its rooms see the rename) and is told why.
+    async fn nick_was_lost(&self, me: &mut Me, saying: &mut Saying) -> Result<(), Ending> {
+        let Some(nicks) = self.nicks else {
+            return Ok(());
+        };
+        self.settle(saying, &me.nick).await?;
+        // Not cut short: it is bounded, and a guest claimed must become this member's.
+        if let Some((now, told)) = nicks.replace_lost(self.rooms, self.id, &me.nick).await {
+            if let Some(now) = now {
+                me.nick = now;
+            }
+            self.tell(told);
+        }
+        Ok(())
     }
 
     /// Gathers one line said in `room`; lines gathered for another room go first.

@@ -63,15 +63,31 @@ impl Session<'_> {
             return self.tell(Refusal::LoginFailed);
         };
         let key = nick.key();
-        if let Some((holder, _, _)) = self.rooms.find(&key)
-            && holder != self.id
-        {
-            // Only the account's own connections can hold its nick: this is an older one.
-            self.rooms.remove(holder, Removal::Replaced);
-        }
-        me.account = Some(key);
-        if let Err(error) = self.rooms.rename(self.id, nick.clone()) {
-            return self.tell(Refusal::Nick(error));
+        let replace = || {
+            if let Some((holder, _, _)) = self.rooms.find(&key)
+                && holder != self.id
+            {
+                // Only the account's own connections can hold its nick: this is an older one.
+                self.rooms.remove(holder, Removal::Replaced);
+            }
+            Ok(())
+        };
+        if let Some(nicks) = self.nicks {
+            // In a cluster the nick is claimed first: held on another node, it is refused
+            // (accounts are each node's own), and the login with it.
+            let renamed = nicks
+                .rename(self.rooms, self.id, &me.nick, nick.clone(), replace)
+                .await;
+            if let Err(refusal) = renamed {
+                return self.tell(refusal);
+            }
+            me.account = Some(key);
+        } else {
+            let _ = replace();
+            me.account = Some(key);
+            if let Err(error) = self.rooms.rename(self.id, nick.clone()) {
+                return self.tell(Refusal::Nick(error));
+            }
         }
         tracing::info!(%nick, address = %self.address, "logged in");
         me.nick = nick;

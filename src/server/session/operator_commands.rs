@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{Me, Session};
-use crate::names::fold;
+use crate::cluster::{Direct, Op};
+use crate::names::{Nick, fold};
 use crate::protocol::{Event, Refusal};
 use crate::server::bans::{self, Ban, Target};
 use crate::server::identity::utc_minute;
@@ -42,8 +43,9 @@ impl Session<'_> {
         }
     }
 
-    /// `/kick NICK [REASON]`: the member goes, and each of its rooms reads why.
-    pub(super) fn kick(&self, me: &Me, args: &str) {
+    /// `/kick NICK [REASON]`: the member goes, and each of its rooms reads why; in a cluster,
+    /// whatever node it is on (that node carries it out).
+    pub(super) async fn kick(&self, me: &Me, args: &str) {
         if let Err(refusal) = self.operator(me) {
             return self.tell(refusal);
         }
@@ -51,18 +53,45 @@ impl Session<'_> {
         if nick.is_empty() {
             return self.tell(Refusal::Usage("/kick NICK [REASON]"));
         }
-        let Some((id, nick, _)) = self.rooms.find(&fold(nick)) else {
-            return self.tell(Refusal::NoSuchNick(nick));
-        };
-        if id == self.id {
-            return self.tell(Refusal::OwnAddress);
-        }
         let why = Removal::Kicked {
             by: me.nick.to_string(),
             reason: reason.trim().to_owned(),
         };
+        let Some((id, nick, _)) = self.rooms.find(&fold(nick)) else {
+            return Box::pin(self.kick_elsewhere(nick, why)).await;
+        };
+        if id == self.id {
+            return self.tell(Refusal::OwnAddress);
+        }
         tracing::info!(%nick, by = %me.nick, reason = reason.trim(), "kicked");
         self.rooms.remove(id, why);
+    }
+
+    /// `/kick` of a member this node does not have: its node is asked, if it is in the cluster.
+    async fn kick_elsewhere(&self, nick: &str, why: Removal) {
+        let (Some(cluster), Ok(target)) = (self.cluster, Nick::parse(nick)) else {
+            return self.tell(Refusal::NoSuchNick(nick));
+        };
+        let Removal::Kicked { by, reason } = why else {
+            return;
+        };
+        let asked = match cluster.holder_of(&target).await {
+            Ok(Some(holder)) if holder.node != cluster.me().node => {
+                tracing::info!(%target, by, reason, node = %holder.node, "kick asked of another node");
+                let kick = Direct::Kick {
+                    nick: target.key(),
+                    by,
+                    reason,
+                };
+                cluster.send_direct(&holder.node, &kick).await
+            }
+            Ok(_) => return self.tell(Refusal::NoSuchNick(nick)),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = asked {
+            tracing::warn!("cannot ask another node to kick {target}: {error:#}");
+            self.tell(Refusal::ClusterUnavailable);
+        }
     }
 
     /// `/ban NICK|ADDRESS|CIDR [MINUTES] [REASON]`: stored, then everyone it covers is kicked.
@@ -119,6 +148,13 @@ impl Session<'_> {
             return self.tell(Refusal::StoreUnavailable);
         }
         let kicked = self.kick_covered(&targets, &by, &reason);
+        let ops = targets.iter().map(|target| Op::Ban {
+            target: target.stored(),
+            by: by.clone(),
+            reason: reason.clone(),
+            until_ms,
+        });
+        let published = self.publish(ops.collect()).await;
         let until = until_ms.map_or_else(
             || "until lifted".to_owned(),
             |ms| format!("until {}", utc_minute(ms)),
@@ -132,6 +168,23 @@ impl Session<'_> {
             )
             .into(),
         ));
+        if !published {
+            self.tell(Refusal::ClusterUnavailable);
+        }
+    }
+
+    /// In a cluster, tells every node of `ops`; whether it could (always, without a cluster).
+    async fn publish(&self, ops: Vec<Op>) -> bool {
+        let Some(cluster) = self.cluster else {
+            return true;
+        };
+        for op in &ops {
+            if let Err(error) = cluster.publish_op(op).await {
+                tracing::warn!("{error:#}; the other nodes do not know of it");
+                return false;
+            }
+        }
+        true
     }
 
     /// Kicks everyone a new ban covers; how many.
@@ -179,9 +232,17 @@ impl Session<'_> {
         match tokio::task::spawn_blocking(move || list.remove(&lifting)).await {
             Ok(Ok(true)) => {
                 tracing::info!(%target, by = %me.nick, "unbanned");
+                let published = self
+                    .publish(vec![Op::Unban {
+                        target: target.stored(),
+                    }])
+                    .await;
                 self.tell(Event::Notice(
                     format!("the ban on {target} is lifted").into(),
                 ));
+                if !published {
+                    self.tell(Refusal::ClusterUnavailable);
+                }
             }
             Ok(Ok(false)) => self.tell(Refusal::NoSuchBan(text)),
             _ => self.tell(Refusal::StoreUnavailable),

@@ -7,10 +7,11 @@ use bytes::BytesMut;
 use tokio::sync::oneshot;
 
 use super::{Me, Session};
-use crate::names::RoomName;
-use crate::protocol::{Event, Refusal, ServerLine};
+use crate::cluster::Direct;
+use crate::names::{Nick, RoomName};
+use crate::protocol::{Event, Refusal, Scope, Scoped, ServerLine};
 use crate::server::Ending;
-use crate::server::rooms::Entered;
+use crate::server::rooms::{Entered, Listed};
 use crate::server::sequencer::Request;
 
 /// Rooms listed per `/rooms` page: a page is one bounded reply, however many rooms there are.
@@ -49,12 +50,26 @@ impl Session<'_> {
     }
 
     /// `/who [#ROOM]`: who is in a room, the current one by default (any room may be asked
-    /// about, as `/rooms` lists them all).
-    pub(super) fn who(&self, me: &Me, requested: &str) {
+    /// about, as `/rooms` lists them all); cluster-wide in a cluster.
+    pub(super) async fn who(&self, me: &Me, requested: &str) {
         let room = match self.named_or_current(me, requested) {
             Ok(room) => room,
             Err(refusal) => return self.tell(refusal),
         };
+        if let Some(cluster) = self.cluster {
+            return match cluster.who(&room).await {
+                Ok(who) if who.is_empty() => self.tell(Refusal::NoSuchRoom(requested.trim())),
+                Ok(who) => {
+                    let name = self.rooms.room_of(self.id, &room.key()).unwrap_or(room);
+                    let nicks = who.iter().map(String::as_str).collect();
+                    self.tell_about(&name, Event::Online { nicks });
+                }
+                Err(error) => {
+                    tracing::warn!("cannot ask the cluster who is in {room}: {error:#}");
+                    self.tell(Refusal::ClusterUnavailable);
+                }
+            };
+        }
         match self.rooms.who(&room.key()) {
             Some((name, who)) => {
                 let nicks = who.iter().map(String::as_str).collect();
@@ -155,8 +170,8 @@ impl Session<'_> {
         me.current = Some(room);
     }
 
-    /// `/rooms [PAGE]`: one page of the rooms, as one block.
-    pub(super) fn list_rooms(&self, page: &str) {
+    /// `/rooms [PAGE]`: one page of the rooms, as one block; cluster-wide in a cluster.
+    pub(super) async fn list_rooms(&self, page: &str) {
         let page = match page.trim() {
             "" => 1,
             page => match page.parse::<usize>() {
@@ -164,7 +179,16 @@ impl Session<'_> {
                 _ => return self.tell(Refusal::Usage("/rooms [PAGE]")),
             },
         };
-        let (count, listed) = self.rooms.list(page, ROOMS_PER_PAGE);
+        let (count, listed) = match self.cluster {
+            None => self.rooms.list(page, ROOMS_PER_PAGE),
+            Some(cluster) => match cluster.rooms(page, ROOMS_PER_PAGE).await {
+                Ok((count, listed)) => (count, listed.into_iter().map(Listed::from).collect()),
+                Err(error) => {
+                    tracing::warn!("cannot list the cluster's rooms: {error:#}");
+                    return self.tell(Refusal::ClusterUnavailable);
+                }
+            },
+        };
         let mut block = BytesMut::new();
         ServerLine::Event(Event::Rooms {
             count,
@@ -205,8 +229,9 @@ impl Session<'_> {
     }
 
     /// `/msg NICK TEXT`: a private message, to the recipient and echoed to the sender; not
-    /// stored. (`/msg #room TEXT` is said in the room, like a plain line.)
-    pub(super) fn private(&self, args: &str) {
+    /// stored. (`/msg #room TEXT` is said in the room, like a plain line.) In a cluster, a
+    /// recipient on another node gets it through that node's inbox.
+    pub(super) async fn private(&self, me: &Me, args: &str) {
         let message = args
             .trim_start()
             .split_once(' ')
@@ -214,8 +239,48 @@ impl Session<'_> {
         let Some((nick, text)) = message else {
             return self.tell(Refusal::Usage("/msg #ROOM|NICK TEXT"));
         };
-        if let Err(refusal) = self.rooms.private(self.id, nick, text) {
-            self.tell(refusal);
+        match self.rooms.private(self.id, nick, text) {
+            Err(Refusal::NoSuchNick(nick)) if self.cluster.is_some() => {
+                Box::pin(self.private_elsewhere(me, nick, text)).await;
+            }
+            Err(refusal) => self.tell(refusal),
+            Ok(()) => {}
+        }
+    }
+
+    /// A private message to a member of another node.
+    async fn private_elsewhere(&self, me: &Me, nick: &str, text: &str) {
+        let Some(cluster) = self.cluster else { return };
+        let Ok(to) = Nick::parse(nick) else {
+            return self.tell(Refusal::NoSuchNick(nick));
+        };
+        let sent = match cluster.holder_of(&to).await {
+            Ok(Some(holder)) if holder.node != cluster.me().node => {
+                let direct = Direct::Private {
+                    from: me.nick.to_string(),
+                    to: to.key(),
+                    text: text.to_owned(),
+                };
+                cluster.send_direct(&holder.node, &direct).await
+            }
+            Ok(_) => return self.tell(Refusal::NoSuchNick(nick)),
+            Err(error) => Err(error),
+        };
+        match sent {
+            Ok(()) => {
+                let echo = Scoped {
+                    scope: Scope::Private(to.as_str()),
+                    line: ServerLine::Message {
+                        nick: me.nick.as_str(),
+                        text,
+                    },
+                };
+                self.rooms.send_to(self.id, echo.to_bytes());
+            }
+            Err(error) => {
+                tracing::warn!("cannot send a private message through the cluster: {error:#}");
+                self.tell(Refusal::ClusterUnavailable);
+            }
         }
     }
 }
