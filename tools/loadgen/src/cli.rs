@@ -28,15 +28,19 @@ pub enum Mode {
 
 #[derive(Debug, Args)]
 pub struct Common {
-    /// Server address: 127.0.0.1:PORT or [::1]:PORT, nothing else.
-    #[arg(long, value_name = "ADDR", value_parser = loopback_target)]
-    pub target: SocketAddr,
+    /// Server address: 127.0.0.1:PORT or [::1]:PORT, nothing else. Given more than once (or as
+    /// a comma list), the clients are spread over the servers, client i on the (i mod n)-th:
+    /// the nodes of one cluster (idle and fanout, tcpchat only).
+    #[arg(long = "target", value_name = "ADDR", value_parser = loopback_target,
+          value_delimiter = ',', required = true)]
+    pub targets: Vec<SocketAddr>,
     /// Give up after this many seconds in all, report what was measured, and exit 3.
     #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = positive)]
     pub timeout: f64,
-    /// The server's process id, to read its memory and CPU time from /proc.
-    #[arg(long, value_name = "PID")]
-    pub server_pid: Option<u32>,
+    /// The server's process id, to read its memory and CPU time from /proc. With several
+    /// `--target`s: one per target, in the same order (or none).
+    #[arg(long = "server-pid", value_name = "PID", value_delimiter = ',')]
+    pub server_pids: Vec<u32>,
     /// Connections being opened at once.
     #[arg(long, value_name = "N", default_value_t = 128)]
     pub connect_concurrency: usize,
@@ -116,6 +120,40 @@ pub struct EchoArgs {
     pub common: Common,
 }
 
+impl Common {
+    /// How many servers the clients are spread over.
+    pub fn nodes(&self) -> usize {
+        self.targets.len().max(1)
+    }
+
+    /// The server of client `index` (round robin), by its position among the targets.
+    pub fn node_of(&self, index: usize) -> usize {
+        index % self.nodes()
+    }
+
+    /// The address of client `index`'s server.
+    pub fn target_of(&self, index: usize) -> SocketAddr {
+        self.targets[self.node_of(index)]
+    }
+
+    /// Refuses what several targets cannot do: server ids that do not pair with the targets,
+    /// and a protocol whose clients are told they are in the room by a probe (the probe's
+    /// barrier goes through one server only).
+    pub fn check_targets(&self, proto: Proto) -> Result<(), String> {
+        if !self.server_pids.is_empty() && self.server_pids.len() != self.targets.len() {
+            return Err(format!(
+                "{} --server-pid for {} --target: give one per target, in the same order",
+                self.server_pids.len(),
+                self.targets.len()
+            ));
+        }
+        if self.targets.len() > 1 && proto != Proto::Chat {
+            return Err("several --target are for tcpchat's nodes (--proto chat)".to_owned());
+        }
+        Ok(())
+    }
+}
+
 /// Accepts only 127.0.0.1:PORT and [::1]:PORT.
 pub fn loopback_target(text: &str) -> Result<SocketAddr, String> {
     let addr: SocketAddr = text
@@ -146,6 +184,47 @@ pub fn secs(value: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn common_of(args: &[&str]) -> Result<Common, clap::Error> {
+        let cli = Cli::try_parse_from(
+            [
+                "tcpchat-load",
+                "fanout",
+                "--clients",
+                "3",
+                "--senders",
+                "3",
+                "--lines",
+                "1",
+            ]
+            .iter()
+            .chain(args),
+        )?;
+        match cli.mode {
+            Mode::Fanout(args) => Ok(args.common),
+            _ => unreachable!("parsed as fanout"),
+        }
+    }
+
+    #[test]
+    fn targets_repeat_or_come_as_a_list_and_clients_go_round_robin() {
+        let one = common_of(&["--target", "127.0.0.1:7"]).unwrap();
+        assert_eq!((one.nodes(), one.node_of(5)), (1, 0));
+        assert!(one.check_targets(Proto::Relay).is_ok());
+        let repeated = common_of(&["--target", "127.0.0.1:1", "--target", "127.0.0.1:2"]).unwrap();
+        let listed = common_of(&["--target", "127.0.0.1:1,127.0.0.1:2"]).unwrap();
+        assert_eq!(repeated.targets, listed.targets);
+        assert_eq!(listed.nodes(), 2);
+        assert_eq!(listed.target_of(3).port(), 2);
+        assert_eq!(listed.target_of(4).port(), 1);
+        assert!(listed.check_targets(Proto::Chat).is_ok());
+        // The probe's barrier would go through one server only.
+        assert!(listed.check_targets(Proto::Relay).is_err());
+        let pids = common_of(&["--target", "127.0.0.1:1,127.0.0.1:2", "--server-pid", "9"]);
+        assert!(pids.unwrap().check_targets(Proto::Chat).is_err());
+        assert!(common_of(&["--target", "127.0.0.1:1,10.0.0.1:2"]).is_err());
+        assert!(common_of(&[]).is_err());
+    }
 
     #[test]
     fn only_loopback_targets_are_accepted() {

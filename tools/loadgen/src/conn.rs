@@ -203,7 +203,7 @@ impl Probe {
 }
 
 /// Opens `count` connections, `concurrency` at a time, each bounded by [`CONNECT_DEADLINE`]
-/// and all by `deadline`. Returns the open ones by index and the failures by kind.
+/// and all by `deadline`; connection i to the server [`Common::target_of`] i. Returns the open ones by index and the failures by kind.
 pub async fn open_all(
     common: &Common,
     proto: Proto,
@@ -213,10 +213,10 @@ pub async fn open_all(
     deadline: tokio::time::Instant,
 ) -> (Vec<(usize, Conn)>, BTreeMap<&'static str, usize>) {
     let gate = Arc::new(Semaphore::new(common.connect_concurrency.max(1)));
-    let target = common.target;
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..count {
         let gate = gate.clone();
+        let target = common.target_of(index);
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await;
             let opened =

@@ -106,13 +106,20 @@ pub async fn run(args: EchoArgs) -> Result<Report> {
         "--tls is for idle and fanout, not echo"
     );
     let common = &args.common;
+    anyhow::ensure!(
+        common.targets.len() == 1,
+        "echo measures one server: give one --target"
+    );
+    common
+        .check_targets(crate::proto::Proto::Chat)
+        .map_err(anyhow::Error::msg)?;
     let deadline = tokio::time::Instant::now() + secs(common.timeout);
     let (go_tx, go_rx) = watch::channel(None);
     let ready = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..args.conns {
         tasks.spawn(echo_conn(
-            common.target,
+            common.target_of(index),
             index,
             ready.clone(),
             go_rx.clone(),
@@ -125,14 +132,18 @@ pub async fn run(args: EchoArgs) -> Result<Report> {
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let cpu_start = common.server_pid.map(sys::CpuTimes::of).transpose()?;
+    let cpu_start = (!common.server_pids.is_empty())
+        .then(|| sys::CpuTimesAll::of(&common.server_pids))
+        .transpose()?;
     let started = tokio::time::Instant::now();
     let end = started + secs(args.seconds);
     go_tx.send_replace(Some(end));
     // The server's CPU time up to the end, before the connections say `exit` (a thread per
     // connection ends with it).
     tokio::time::sleep_until(end.min(deadline)).await;
-    let cpu_end = common.server_pid.map(sys::CpuTimes::of).transpose()?;
+    let cpu_end = (!common.server_pids.is_empty())
+        .then(|| sys::CpuTimesAll::of(&common.server_pids))
+        .transpose()?;
     let elapsed = started.elapsed().as_secs_f64();
 
     let mut round_trips = 0u64;

@@ -2,6 +2,13 @@
 //! with `--rate`); every client checks every line it gets and counts deliveries, lost,
 //! duplicated and mangled lines, and the latency from the send timestamp inside each line. With
 //! `--server-pid`, the server's CPU time per delivery.
+//!
+//! With several `--target`s (the nodes of one cluster, one room spanning them) client i talks
+//! to node i mod n, senders included, and every delivery is also counted as *same-node* (its
+//! sender on the receiver's node) or *cross-node*: the figures apart (`expected_cross`,
+//! `lost_cross`, `cross_p99_ms`...) say what going through the cluster's engine costs, and a
+//! cluster that does not carry lines between nodes shows as cross-node lines lost, once the
+//! run settles (`--settle`), not as a hang.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -34,7 +41,14 @@ struct Tally {
     notices: u64,
     /// The first notice, for the log.
     first_notice: Option<String>,
+    /// Latencies of the lines from senders on this receiver's server (all, with one server).
     latencies: Vec<u64>,
+    /// Latencies of the lines from senders on other servers.
+    cross: Vec<u64>,
+    /// Distinct data lines from senders on other servers.
+    unique_cross: u64,
+    /// This receiver's server, by position among the targets.
+    node: usize,
     last_ns: u64,
     ended: Option<&'static str>,
     /// Whether the probe's barrier arrived (see [`crate::proto`]).
@@ -43,7 +57,8 @@ struct Tally {
 
 impl Tally {
     /// Counts one line; true if it is the first barrier.
-    fn take(&mut self, received: Received, now_ns: u64, senders: usize, lines: u32) -> bool {
+    fn take(&mut self, received: Received, now_ns: u64, shared: &Shared) -> bool {
+        let (senders, lines) = (shared.senders, shared.lines);
         match received {
             Received::Data(data) if data.sender < senders && data.seq < lines => {
                 let bit = data.sender * lines as usize + data.seq as usize;
@@ -54,7 +69,14 @@ impl Tally {
                 }
                 self.seen[word] |= mask;
                 self.unique += 1;
-                self.latencies.push(now_ns.saturating_sub(data.sent_ns));
+                let latency = now_ns.saturating_sub(data.sent_ns);
+                // Sender k is client k, so it talks to server k mod n.
+                if data.sender % shared.nodes == self.node {
+                    self.latencies.push(latency);
+                } else {
+                    self.unique_cross += 1;
+                    self.cross.push(latency);
+                }
                 self.last_ns = now_ns;
             }
             Received::Data(_) | Received::Mangled => self.mangled += 1,
@@ -73,6 +95,8 @@ struct Shared {
     size: usize,
     senders: usize,
     lines: u32,
+    /// Servers the clients are spread over.
+    nodes: usize,
     delivered: AtomicU64,
     /// Receivers that heard the probe's barrier.
     in_room: AtomicUsize,
@@ -87,14 +111,19 @@ impl Shared {
 
 /// Reads and checks every line until `expected` distinct data lines arrived, the connection
 /// ends, or the run stops.
-async fn receive(mut incoming: Lines<Read>, shared: Arc<Shared>, expected: u64) -> Tally {
+async fn receive(
+    mut incoming: Lines<Read>,
+    shared: Arc<Shared>,
+    expected: u64,
+    node: usize,
+) -> Tally {
     let words = (shared.senders * shared.lines as usize).div_ceil(64);
     let mut tally = Tally {
         seen: vec![0; words],
+        node,
         ..Tally::default()
     };
     let mut classifier = Classifier::new(shared.proto, shared.size);
-    let (senders, lines) = (shared.senders, shared.lines);
     let mut now_ns = shared.now_ns();
     loop {
         let before = tally.unique;
@@ -110,7 +139,7 @@ async fn receive(mut incoming: Lines<Read>, shared: Arc<Shared>, expected: u64) 
                 // A line longer than any that was sent.
                 Raw::TooLong => Received::Mangled,
             };
-            if tally.take(received, now_ns, senders, lines) {
+            if tally.take(received, now_ns, &shared) {
                 shared.in_room.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -193,6 +222,9 @@ async fn settle_reads(read: &AtomicU64) {
 /// Runs the mode.
 pub async fn run(args: FanoutArgs) -> Result<Report> {
     let common = &args.common;
+    common
+        .check_targets(args.proto)
+        .map_err(anyhow::Error::msg)?;
     if args.senders > args.clients {
         bail!("--senders cannot exceed --clients");
     }
@@ -248,7 +280,7 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
         let mut members = opened.into_iter().map(|(_, conn)| conn).collect::<Vec<_>>();
         // Every member is in #lobby; each joins one room more: what that adds to the server,
         // once every member has read what it was told, is the memory of a room membership.
-        let rss_before = common.server_pid.map(sys::rss_kib).transpose()?;
+        let rss_before = sys::rss_kib_each(&common.server_pids)?;
         let rooms = args.other_rooms;
         let mut entering: Vec<&mut _> = members.iter_mut().collect();
         enter_all(
@@ -277,8 +309,10 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
             others.push(conn.writer);
         }
         settle_reads(&draining).await;
-        let rss_after = common.server_pid.map(sys::rss_kib).transpose()?;
-        if let (Some(before), Some(after)) = (rss_before, rss_after) {
+        let rss_after = sys::rss_kib_each(&common.server_pids)?;
+        if !rss_before.is_empty() {
+            let before: u64 = rss_before.iter().sum();
+            let after: u64 = rss_after.iter().sum();
             let bytes = after.saturating_sub(before) as f64 * 1024.0 / count as f64;
             report.add("membership_bytes", format!("{bytes:.0}"));
         }
@@ -302,6 +336,7 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
         size: usize::from(args.size),
         senders: args.senders,
         lines: args.lines,
+        nodes: common.nodes(),
         delivered: AtomicU64::new(0),
         in_room: AtomicUsize::new(0),
         stop: CancellationToken::new(),
@@ -311,14 +346,20 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
     let mut senders = tokio::task::JoinSet::new();
     let mut idle_writers = Vec::new();
     let mut expected_total = 0u64;
+    let mut expected_cross = 0u64;
     let per_sender = u64::from(args.lines);
+    // Senders by server: client k talks to server k mod n.
+    let nodes = common.nodes();
+    let senders_on = |node: usize| (0..args.senders).filter(|k| k % nodes == node).count() as u64;
     // Senders start evenly spread over one pacing period, as independent clients would be.
     let period = args.rate.map_or(0.0, |rate| 1.0 / rate);
     for (index, conn) in conns {
         let own = args.proto.echoes_sender() || index >= args.senders;
         let expected = per_sender * (args.senders as u64 - u64::from(!own));
+        let node = common.node_of(index);
         expected_total += expected;
-        receivers.spawn(receive(conn.lines, shared.clone(), expected));
+        expected_cross += per_sender * (args.senders as u64 - senders_on(node));
+        receivers.spawn(receive(conn.lines, shared.clone(), expected, node));
         if index < args.senders {
             let offset = secs(period * index as f64 / args.senders as f64);
             senders.spawn(send(
@@ -335,7 +376,7 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
     }
 
     if args.proto.needs_barrier() {
-        let mut probe = probe(common.target, args.proto, args.clients).await?;
+        let mut probe = probe(common.target_of(0), args.proto, args.clients).await?;
         let all_in = || shared.in_room.load(Ordering::Relaxed) >= args.clients;
         if !probe.until(all_in, deadline).await? {
             bail!(
@@ -346,7 +387,9 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
         }
     }
 
-    let cpu_start = common.server_pid.map(sys::CpuTimes::of).transpose()?;
+    let cpu_start = (!common.server_pids.is_empty())
+        .then(|| sys::CpuTimesAll::of(&common.server_pids))
+        .transpose()?;
     let start_ns = shared.now_ns();
     go_tx.send_replace(true);
 
@@ -389,7 +432,9 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let cpu_end = common.server_pid.map(sys::CpuTimes::of).transpose()?;
+    let cpu_end = (!common.server_pids.is_empty())
+        .then(|| sys::CpuTimesAll::of(&common.server_pids))
+        .transpose()?;
     shared.stop.cancel();
     let mut tallies = Vec::with_capacity(args.clients);
     while let Some(tally) = receivers.join_next().await {
@@ -416,10 +461,16 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
     let closed = tallies.iter().filter(|t| t.ended.is_some()).count();
     let last_ns = tallies.iter().map(|t| t.last_ns).max().unwrap_or(start_ns);
     let elapsed = last_ns.saturating_sub(start_ns).max(1) as f64 / 1e9;
-    let mut latencies: Vec<u64> = tallies
+    let mut same: Vec<u64> = tallies
         .iter_mut()
         .flat_map(|t| std::mem::take(&mut t.latencies))
         .collect();
+    let mut cross: Vec<u64> = tallies
+        .iter_mut()
+        .flat_map(|t| std::mem::take(&mut t.cross))
+        .collect();
+    let mut latencies: Vec<u64> = same.iter().chain(&cross).copied().collect();
+    let delivered_cross: u64 = tallies.iter().map(|t| t.unique_cross).sum();
     let lost = expected_total.saturating_sub(delivered);
 
     report.add("expected", expected_total);
@@ -439,6 +490,24 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
         report.add("p50_ms", ms(percentile(&mut latencies, 0.50)));
         report.add("p99_ms", ms(percentile(&mut latencies, 0.99)));
         report.add("max_ms", ms(latencies.iter().copied().max().unwrap_or(0)));
+    }
+    if nodes > 1 {
+        // Same-node and cross-node deliveries apart; together above.
+        let expected_same = expected_total - expected_cross;
+        let delivered_same = delivered - delivered_cross;
+        report.add("nodes", nodes);
+        report.add("expected_same", expected_same);
+        report.add("delivered_same", delivered_same);
+        report.add("lost_same", expected_same.saturating_sub(delivered_same));
+        report.add("expected_cross", expected_cross);
+        report.add("delivered_cross", delivered_cross);
+        report.add("lost_cross", expected_cross.saturating_sub(delivered_cross));
+        for (name, values) in [("same", &mut same), ("cross", &mut cross)] {
+            if !values.is_empty() {
+                report.add(format!("{name}_p50_ms"), ms(percentile(values, 0.50)));
+                report.add(format!("{name}_p99_ms"), ms(percentile(values, 0.99)));
+            }
+        }
     }
     if let (Some(start), Some(end)) = (cpu_start, cpu_end) {
         let cpu = end.seconds_since(&start);

@@ -1,5 +1,8 @@
 //! `idle`: open N connections, read each greeting, hold them; how many were held and, with
-//! `--server-pid`, the server's resident memory per connection.
+//! `--server-pid`, the server's resident memory per connection. With several `--target`s (a
+//! cluster's nodes) the connections are spread round robin, and each node's figures are
+//! reported beside the totals (`held_nI`, `rss_per_conn_kib_nI`), since the question there is
+//! what one node holds per client.
 //!
 //! tokio-chat's connections stay at its username prompt, outside the room: there every join is
 //! announced to everyone (the example has no limit), so 10,000 joins make 50 million notices,
@@ -29,18 +32,24 @@ pub async fn run(args: IdleArgs, nofile: u64) -> Result<Report> {
     let common = &args.common;
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + secs(common.timeout);
-    let rss_before = common.server_pid.map(sys::rss_kib).transpose()?;
+    common
+        .check_targets(args.proto)
+        .map_err(anyhow::Error::msg)?;
+    let rss_before = sys::rss_kib_each(&common.server_pids)?;
 
     // Each connection is read (and what arrives discarded) from the moment it is greeted, as a
     // real client would, so the server's join announcements never back up in its kernel
     // buffers; one that ends is no longer held.
-    let counts = Arc::new(IdleCounts::default());
+    let counts = Arc::new(IdleCounts {
+        open_by_node: (0..common.nodes()).map(|_| AtomicUsize::new(0)).collect(),
+        ..IdleCounts::default()
+    });
     let gate = Arc::new(Semaphore::new(common.connect_concurrency.max(1)));
     let stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..args.clients {
         let (counts, gate, stop) = (counts.clone(), gate.clone(), stop.clone());
-        let (target, proto) = (common.target, args.proto);
+        let (target, node, proto) = (common.target_of(index), common.node_of(index), args.proto);
         tasks.spawn(async move {
             let permit = gate.acquire_owned().await;
             let opened =
@@ -58,6 +67,7 @@ pub async fn run(args: IdleArgs, nofile: u64) -> Result<Report> {
             };
             counts.connected.fetch_add(1, Ordering::Relaxed);
             counts.open.fetch_add(1, Ordering::Relaxed);
+            counts.open_by_node[node].fetch_add(1, Ordering::Relaxed);
             let mut in_room = false;
             loop {
                 while let Some(raw) = lines.next_raw() {
@@ -76,6 +86,7 @@ pub async fn run(args: IdleArgs, nofile: u64) -> Result<Report> {
                 };
             }
             counts.open.fetch_sub(1, Ordering::Relaxed);
+            counts.open_by_node[node].fetch_sub(1, Ordering::Relaxed);
             None
         });
     }
@@ -106,7 +117,7 @@ pub async fn run(args: IdleArgs, nofile: u64) -> Result<Report> {
     if !args.proto.greets() && connected > 0 {
         // Nothing says the server has taken them in: the probe joins, says its barrier until
         // every open connection heard it, and leaves.
-        let mut probe = probe(common.target, args.proto, args.clients).await?;
+        let mut probe = probe(common.target_of(0), args.proto, args.clients).await?;
         let all_in =
             || counts.in_room.load(Ordering::Relaxed) >= counts.open.load(Ordering::Relaxed);
         if !probe.until(all_in, deadline).await? {
@@ -138,9 +149,14 @@ pub async fn run(args: IdleArgs, nofile: u64) -> Result<Report> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let rss_after = common.server_pid.map(sys::rss_kib).transpose()?;
+    let rss_after = sys::rss_kib_each(&common.server_pids)?;
     tokio::time::sleep_until(hold_until.min(deadline)).await;
     let held = counts.open.load(Ordering::Relaxed);
+    let held_by_node: Vec<usize> = counts
+        .open_by_node
+        .iter()
+        .map(|open| open.load(Ordering::Relaxed))
+        .collect();
     stop.cancel();
     tasks.abort_all();
 
@@ -153,11 +169,26 @@ pub async fn run(args: IdleArgs, nofile: u64) -> Result<Report> {
     report.add("connect_s", format!("{connect_secs:.2}"));
     report.add("bytes_in", counts.bytes.load(Ordering::Relaxed));
     report.add("nofile", nofile);
-    if let (Some(before), Some(after)) = (rss_before, rss_after) {
+    if !rss_before.is_empty() {
+        // With several servers: the sums, then each one's own.
+        let (before, after) = (
+            rss_before.iter().sum::<u64>(),
+            rss_after.iter().sum::<u64>(),
+        );
         report.add("rss_before_kib", before);
         report.add("rss_after_kib", after);
         let per = after.saturating_sub(before) as f64 / held.max(1) as f64;
         report.add("rss_per_conn_kib", format!("{per:.2}"));
+    }
+    if common.nodes() > 1 {
+        report.add("nodes", common.nodes());
+        for (node, held) in held_by_node.iter().enumerate() {
+            report.add(format!("held_n{node}"), held);
+            if let (Some(before), Some(after)) = (rss_before.get(node), rss_after.get(node)) {
+                let per = after.saturating_sub(*before) as f64 / (*held).max(1) as f64;
+                report.add(format!("rss_per_conn_kib_n{node}"), format!("{per:.2}"));
+            }
+        }
     }
     report.complete = held == args.clients;
     Ok(report)
@@ -170,6 +201,8 @@ struct IdleCounts {
     connected: AtomicUsize,
     /// Greeted and not yet closed by the server.
     open: AtomicUsize,
+    /// The same, by server (one entry with a single `--target`).
+    open_by_node: Vec<AtomicUsize>,
     /// Heard the probe's barrier (for servers that never say a client is in).
     in_room: AtomicUsize,
     /// Bytes received (and discarded) by all of them.

@@ -15,6 +15,12 @@
 //!   repeatedly; round trips per second against the article's echo server
 //!   (`tcpchat --serve --mode echo`).
 //!
+//! `--target` may be given more than once (or as a comma list) for idle and fanout against
+//! tcpchat: the clients are spread round robin over the servers, the nodes of one cluster
+//! (`bench/cluster.sh`), and the report adds each node's figures (idle) or splits the
+//! deliveries into same-node and cross-node ones (fanout). With one target the run and its
+//! report are what they always were.
+//!
 //! The data lines are described in [`data`]; how each server's lines look, in [`proto`]. Lines
 //! are read with tcpchat's own codec until a client is in, then split with `memchr`: the codec
 //! cost more per line than the servers did per delivery ([`lines`]).

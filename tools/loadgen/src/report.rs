@@ -6,7 +6,7 @@ use clap::ValueEnum;
 /// The result line: `MODE key=value ...`, plus whether the run was complete.
 pub struct Report {
     mode: &'static str,
-    fields: Vec<(&'static str, String)>,
+    fields: Vec<(String, String)>,
     /// Whether every expected result arrived; decides the exit code.
     pub complete: bool,
 }
@@ -20,8 +20,9 @@ impl Report {
         }
     }
 
-    pub fn add(&mut self, key: &'static str, value: impl std::fmt::Display) {
-        self.fields.push((key, value.to_string()));
+    /// Appends `key=value`; keys made at run time (`held_n2`) are for several servers' figures.
+    pub fn add(&mut self, key: impl Into<String>, value: impl std::fmt::Display) {
+        self.fields.push((key.into(), value.to_string()));
     }
 
     pub fn line(&self) -> String {

@@ -22,6 +22,33 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
         .with_context(|| format!("no VmRSS in {path}"))
 }
 
+/// The resident memory of each of `pids`, in KiB, in their order.
+pub fn rss_kib_each(pids: &[u32]) -> Result<Vec<u64>> {
+    pids.iter().map(|&pid| rss_kib(pid)).collect()
+}
+
+/// The CPU times of several processes (the nodes of one cluster), read together.
+pub struct CpuTimesAll(Vec<CpuTimes>);
+
+impl CpuTimesAll {
+    /// Reads each of `pids`.
+    pub fn of(pids: &[u32]) -> Result<Self> {
+        pids.iter()
+            .map(|&pid| CpuTimes::of(pid))
+            .collect::<Result<_>>()
+            .map(Self)
+    }
+
+    /// CPU time used by all of them since `earlier` (taken of the same `pids`), in seconds.
+    pub fn seconds_since(&self, earlier: &Self) -> f64 {
+        self.0
+            .iter()
+            .zip(&earlier.0)
+            .map(|(now, then)| now.seconds_since(then))
+            .sum()
+    }
+}
+
 /// A process's CPU time so far, two ways: by thread, in nanoseconds on a CPU from each thread's
 /// `/proc/PID/task/TID/schedstat` (exact, where `/proc/PID/stat` counts in 10 ms ticks: too
 /// coarse for a paced run that costs the server a few hundred milliseconds); and in all, from

@@ -211,6 +211,87 @@ fn fanout_delivers_every_line_to_every_client_including_the_sender() {
     );
 }
 
+/// The report's fields of a run that ended incomplete (exit code 3).
+fn incomplete_report(output: &Output, mode: &str) -> HashMap<String, String> {
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().expect("a report line");
+    let mut words = line.split_whitespace();
+    assert_eq!(words.next(), Some(mode), "{line}");
+    words
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Several `--target`s, as `bench/cluster.sh` gives a cluster's nodes: here two servers that
+/// share nothing, so every same-server line arrives and every cross-server one is reported
+/// lost once the run settles, apart from the others, rather than waited for.
+#[test]
+fn clients_spread_over_two_servers_and_report_same_and_cross_server_lines_apart() {
+    let (a, b) = (Served::start(Mode::Chat), Served::start(Mode::Chat));
+    let targets = format!("{},{}", a.addr(), b.addr());
+    let pids = format!("{},{}", Served::pid(), Served::pid());
+    let output = load(&[
+        "fanout",
+        "--clients",
+        "4",
+        "--senders",
+        "2",
+        "--lines",
+        "5",
+        "--settle",
+        "0.3",
+        "--target",
+        &targets,
+        "--server-pid",
+        &pids,
+        "--timeout",
+        "8",
+    ]);
+    let fields = incomplete_report(&output, "fanout");
+    // Clients 0 and 2 on a, 1 and 3 on b; sender 0 on a, sender 1 on b: each receiver expects
+    // 5 lines from its own server and 5 from the other.
+    for (key, value) in [
+        ("nodes", "2"),
+        ("expected", "40"),
+        ("delivered", "20"),
+        ("lost", "20"),
+        ("expected_same", "20"),
+        ("delivered_same", "20"),
+        ("lost_same", "0"),
+        ("expected_cross", "20"),
+        ("delivered_cross", "0"),
+        ("lost_cross", "20"),
+        ("duplicated", "0"),
+        ("timed_out", "false"),
+    ] {
+        assert_eq!(fields[key], value, "{key}: {fields:?}");
+    }
+    assert!(fields.contains_key("same_p99_ms") && !fields.contains_key("cross_p99_ms"));
+
+    let idle = load(&[
+        "idle",
+        "--clients",
+        "6",
+        "--hold",
+        "0.2",
+        "--target",
+        &targets,
+        "--server-pid",
+        &pids,
+        "--timeout",
+        "8",
+    ]);
+    let fields = report(&idle, "idle");
+    assert_eq!(fields["held"], "6");
+    assert_eq!(
+        (fields["held_n0"].as_str(), fields["held_n1"].as_str()),
+        ("3", "3")
+    );
+    assert!(fields.contains_key("rss_per_conn_kib_n1"), "{fields:?}");
+}
+
 /// `--tls`: the same fan-out and idle runs against the server speaking TLS.
 #[test]
 fn fanout_and_idle_over_tls() {
