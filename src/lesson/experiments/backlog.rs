@@ -24,6 +24,8 @@ enum Third {
     Refused,
     Waiting,
     Connected,
+    /// Another error: this run shows none of the choices.
+    Failed,
 }
 
 /// The run: the listener nobody accepts on, its clients, and how the third fared.
@@ -115,7 +117,7 @@ impl Experiment for Backlog {
                         Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => {
                             ("#3 connect() = -1 ECONNREFUSED".to_owned(), Third::Refused)
                         }
-                        Err(error) => (format!("#3 connect() failed: {error}"), Third::Refused),
+                        Err(error) => (format!("#3 connect() failed: {error}"), Third::Failed),
                     };
                     self.third = Some(third);
                     let info = client
@@ -144,11 +146,12 @@ impl Experiment for Backlog {
     }
 
     fn outcome(&self) -> Option<usize> {
-        self.third.map(|third| match third {
-            Third::Refused => 0,
-            Third::Waiting => 1,
-            Third::Connected => 2,
-        })
+        match self.third? {
+            Third::Refused => Some(0),
+            Third::Waiting => Some(1),
+            Third::Connected => Some(2),
+            Third::Failed => None,
+        }
     }
 
     fn server_ports(&self) -> Vec<u16> {
@@ -156,5 +159,24 @@ impl Experiment for Backlog {
             .into_iter()
             .chain(self.listener.iter().map(|(_, addr)| addr.port()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_third_connect_that_fails_otherwise_shows_no_choice() {
+        let shown = |third| {
+            Backlog {
+                third: Some(third),
+                ..Backlog::default()
+            }
+            .outcome()
+        };
+        assert_eq!(shown(Third::Refused), Some(0));
+        assert_eq!(shown(Third::Waiting), Some(1));
+        assert_eq!(shown(Third::Failed), None, "not 'refused'");
     }
 }

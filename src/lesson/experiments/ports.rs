@@ -76,10 +76,8 @@ impl Experiment for Ports {
                             self.plain_bind_in_use = Some(true);
                             format!("bind({addr}) = -1 EADDRINUSE")
                         }
-                        Err(error) => {
-                            self.plain_bind_in_use = Some(false);
-                            format!("bind({addr}) = -1: {error}")
-                        }
+                        // Neither choice: the verdict stays undecided, and the card says why.
+                        Err(error) => format!("bind({addr}) = -1: {error}"),
                     };
                     Ok(vec![
                         Fact::returned(Side::Server, "a new socket(), SO_REUSEADDR off"),
