@@ -769,3 +769,30 @@ fn an_account_registered_on_one_node_is_kept_on_every_node() {
     }
     drop((a, b, c));
 }
+
+#[test]
+fn a_private_message_whose_recipient_left_on_its_way_is_answered_as_nobody() {
+    let Some(redis) = Redis::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let a = node(&redis, "a", data.path());
+    let b = node(&redis, "b", data.path());
+    let (mut ann, _) = Member::join(a.addr);
+    ann.send("/nick ann\n");
+    ann.until("is now known as ann");
+    // Node b is ready (it reads its inbox from there on) once it greets someone.
+    let (_on_b, _) = Member::join(b.addr);
+    // A claim that says node b holds ghost, whom b does not have: what a sender's node finds
+    // when the recipient leaves b while the message travels.
+    assert_eq!(
+        redis.command(&["SET", "tcpchat:nick:ghost", r#"{"node":"b","epoch":1}"#]),
+        "+OK"
+    );
+    ann.send("/msg ghost are you there\n");
+    assert_eq!(
+        ann.until("ghost"),
+        "@ghost <ann> are you there",
+        "echoed as sent"
+    );
+    assert_eq!(ann.until("! "), "! nobody called ghost is online");
+    drop((a, b));
+}

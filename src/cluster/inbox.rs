@@ -28,10 +28,20 @@ pub enum Direct {
     Private {
         /// Who sent it, as shown.
         from: String,
+        /// The node the sender is on, told if the recipient is gone meanwhile.
+        #[serde(default)]
+        from_node: Option<String>,
         /// To whom (its nick's key).
         to: String,
         /// What it says.
         text: String,
+    },
+    /// Tell a member its private message found nobody: the recipient left while it travelled.
+    Undelivered {
+        /// The sender (its nick's key).
+        to: String,
+        /// The recipient, as the sender wrote it.
+        nick: String,
     },
     /// Disconnect a member, as an operator asked.
     Kick {

@@ -40,8 +40,8 @@ use super::rooms::{Change, Entered, Full, Joined, MemberId, Rooms};
 use super::sequencer::{Delivered, Health, History, Replay, Request, Said, Sequencer, said_line};
 use super::upkeep::{EXPIRE_EVERY, Keep};
 use crate::cluster::{
-    Cluster, Direct, Entry, Followed, FollowedEvent, Follows, LineId, LogLine, Op, Position,
-    RoomEvent, Tailed,
+    Cluster, Direct, Entry, Followed, FollowedEvent, Follows, LineId, LogLine, NodeName, Op,
+    Position, RoomEvent, Tailed,
 };
 use crate::names::{RoomName, fold};
 use crate::protocol::{Event, LOBBY, Refusal, Scope, Scoped, ServerLine};
@@ -736,20 +736,49 @@ impl Delivering {
         }
     }
 
-    /// Does what another node asks for a member of this one; a member gone meanwhile is
-    /// passed over (a private message to it is lost, as it would be a moment later here).
+    /// Does what another node asks for a member of this one. A private message to a member
+    /// gone meanwhile is sent back as undelivered, so its sender is told, as here.
     fn carry_out(&self, direct: Direct) {
         match direct {
-            Direct::Private { from, to, text } => {
-                if let Some((id, _, _)) = self.rooms.find(&to) {
-                    let said = Scoped {
-                        scope: Scope::Private(&from),
-                        line: ServerLine::Message {
-                            nick: &from,
-                            text: &text,
-                        },
+            Direct::Private {
+                from,
+                from_node,
+                to,
+                text,
+            } => {
+                let Some((id, _, _)) = self.rooms.find(&to) else {
+                    let Some(node) = from_node.and_then(|node| NodeName::parse(&node).ok()) else {
+                        return;
                     };
-                    self.rooms.send_to(id, said.to_bytes());
+                    let back = Direct::Undelivered {
+                        to: fold(&from),
+                        nick: to,
+                    };
+                    let cluster = self.cluster.clone();
+                    // Not waited for: delivery goes on; the engine away, the sender is not told.
+                    self.runtime.spawn(async move {
+                        if let Err(error) = cluster.send_direct(&node, &back).await {
+                            warn!(
+                                "cannot tell node {node} a private message found nobody: {error:#}"
+                            );
+                        }
+                    });
+                    return;
+                };
+                let said = Scoped {
+                    scope: Scope::Private(&from),
+                    line: ServerLine::Message {
+                        nick: &from,
+                        text: &text,
+                    },
+                };
+                self.rooms.send_to(id, said.to_bytes());
+            }
+            Direct::Undelivered { to, nick } => {
+                // As a /msg to nobody is answered here.
+                if let Some((id, _, _)) = self.rooms.find(&to) {
+                    let refused = ServerLine::from(Refusal::NoSuchNick(&nick));
+                    self.rooms.send_to(id, refused.to_bytes());
                 }
             }
             Direct::Kick { nick, by, reason } => {

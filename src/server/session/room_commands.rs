@@ -258,6 +258,7 @@ impl Session<'_> {
             Ok(Some(holder)) if holder.node != cluster.me().node => {
                 let direct = Direct::Private {
                     from: me.nick.to_string(),
+                    from_node: Some(cluster.me().node.to_string()),
                     to: to.key(),
                     text: text.to_owned(),
                 };
