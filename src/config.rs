@@ -20,6 +20,8 @@
 //! [serve]                            # defaults for --serve and the room local mode hosts
 //! max_clients = 200
 //! op = ["root"]
+//! cluster = "redis://10.0.0.5:6379"  # --serve alone: a node of several (with node)
+//! node = "n1"
 //!
 //! [keys]                             # actions given other keys (crate::app::keymap)
 //! help = "F10"
@@ -93,6 +95,20 @@ const SERVE_KEYS: &[(&str, &str, Kind)] = &[
         Kind::Number,
     ),
     ("log_file", "--log-file", Kind::Text),
+    ("cluster", "--cluster", Kind::Text),
+    ("node", "--node", Kind::Text),
+];
+
+/// `[serve]` settings for `--serve` alone, not the room local mode hosts (a cluster node is a
+/// headless server).
+const HEADLESS_ONLY: &[&str] = &["cluster", "node"];
+
+/// A valid value of each flag that needs another beside it, to check one alone: `--cluster`
+/// and `--node` need each other. (Given only one of them, clap's own refusal at resolution
+/// says which is missing.)
+const PARTNERS: &[(&str, [&str; 2])] = &[
+    ("cluster", ["--node", "n"]),
+    ("node", ["--cluster", "redis://127.0.0.1:6379"]),
 ];
 
 /// The id in [`Cli`] of the flag `[serve]`'s `key` stands for.
@@ -206,7 +222,7 @@ pub fn resolve(args: &[OsString]) -> Result<Resolved, clap::Error> {
     let mut from_file = HashMap::new();
     for setting in &loaded.args {
         let applies = if setting.serve {
-            hosts
+            hosts && (given.serve || !HEADLESS_ONLY.contains(&setting.id.as_str()))
         } else if setting.id == "target" {
             joins_default
         } else {
@@ -560,6 +576,9 @@ fn check_with_clap(loaded: &mut Loaded, shown: &str) -> Vec<(usize, String)> {
             argv.push("--serve".to_owned());
         }
         argv.extend(setting.args.iter().cloned());
+        if let Some((_, partner)) = PARTNERS.iter().find(|(id, _)| *id == setting.id) {
+            argv.extend(partner.iter().map(|arg| (*arg).to_owned()));
+        }
         match Cli::command().try_get_matches_from(&argv) {
             Ok(_) => kept.push(setting),
             Err(error) => {
@@ -645,6 +664,34 @@ mod tests {
             "clap's own check: {problems:#?}"
         );
         assert_eq!(problems[3], "11: serve.retain: must be a number");
+    }
+
+    #[test]
+    fn a_cluster_node_can_be_set_up_in_the_file_and_each_half_is_checked() {
+        let loaded = loaded(
+            "[serve]\n\
+             cluster = \"redis://127.0.0.1:6390\"\n\
+             node = \"n1\"\n",
+        );
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        let keys: Vec<&str> = loaded.args.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["serve.cluster", "serve.node"]);
+        let loaded = loaded_text_problems(
+            "[serve]\n\
+             cluster = \"rediss://127.0.0.1:6390\"\n\
+             node = \"no spaces\"\n",
+        );
+        assert_eq!(loaded.len(), 2, "{loaded:#?}");
+        assert!(loaded[0].starts_with("2: serve.cluster: "), "{loaded:#?}");
+        assert!(loaded[1].starts_with("3: serve.node: "), "{loaded:#?}");
+    }
+
+    fn loaded_text_problems(text: &str) -> Vec<String> {
+        loaded(text)
+            .problems
+            .iter()
+            .map(|p| p.split_once("config.toml:").unwrap().1.to_owned())
+            .collect()
     }
 
     #[test]

@@ -796,3 +796,29 @@ fn a_private_message_whose_recipient_left_on_its_way_is_answered_as_nobody() {
     assert_eq!(ann.until("! "), "! nobody called ghost is online");
     drop((a, b));
 }
+
+#[test]
+fn a_node_set_up_in_the_config_file_is_one_of_the_cluster() {
+    let Some(redis) = Redis::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[serve]\ncluster = \"{}\"\nnode = \"filed\"\n", redis.url()),
+    )
+    .unwrap();
+    let args: [&OsStr; 4] = [
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--data-dir".as_ref(),
+        data.path().as_os_str(),
+    ];
+    let (_process, addr, log) = serve_binary(&args);
+    assert!(log.lock().unwrap().starts_with("[node filed] "));
+    let other = node(&redis, "other", data.path());
+    let (mut here, _) = Member::join(addr);
+    let (mut there, _) = Member::join(other.addr);
+    here.send("from the file's node\n");
+    assert_eq!(there.said(), "from the file's node");
+    drop(other);
+}
