@@ -614,6 +614,9 @@ fn a_node_cut_off_from_the_engine_refuses_lines_and_catches_up_once_the_path_hea
     let (mut on_a, _) = Member::join(a.addr);
     let (mut also_a, _) = Member::join(a.addr);
     let (mut on_b, _) = Member::join(b.addr);
+    let (mut leaving, _) = Member::join(b.addr);
+    leaving.send("/nick leaving\n");
+    leaving.until("is now known as leaving");
     on_a.send("before\n");
     assert_eq!(on_b.said(), "before");
     assert_eq!(also_a.said(), "before");
@@ -622,6 +625,9 @@ fn a_node_cut_off_from_the_engine_refuses_lines_and_catches_up_once_the_path_hea
     proxy.cut_reset();
     // Node b has noticed (else it might still read what a says next through the old path).
     log_says(&b.log, "the follower cannot read from the engine");
+    // A member of b leaves meanwhile: b cannot tell the cluster's roster.
+    leaving.send("/quit\n");
+    drop(leaving);
     // Node a goes on as if nothing happened.
     for n in 0..20 {
         on_a.send(&format!("during {n}\n"));
@@ -666,6 +672,19 @@ fn a_node_cut_off_from_the_engine_refuses_lines_and_catches_up_once_the_path_hea
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(on_a.said(), format!("healed {n}"));
+    // Once healed, b rebuilt its part of the roster: who left while it was cut off is gone
+    // from it (and the three still here are in it).
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        on_a.send("/who\n");
+        let who = on_a.until("online (");
+        if !who.contains("leaving") {
+            assert!(who.starts_with("*** online (3): "), "{who}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "b's roster never rebuilt: {who}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     drop((a, b));
 }
 

@@ -390,14 +390,25 @@ async fn rebuild_roster(cluster: &Cluster, rooms: &Rooms) -> anyhow::Result<()> 
     if forgotten > 0 {
         info!("cleared {forgotten} of this node's earlier records from the cluster's roster");
     }
-    for (room, nicks) in rooms.snapshot() {
-        for nick in nicks {
-            // Quietly: the rooms were told when they came.
-            cluster.entered(&room, &nick, 0).await?;
-        }
+    let records: Vec<_> = rooms
+        .snapshot()
+        .into_iter()
+        .flat_map(|(room, nicks)| nicks.into_iter().map(move |nick| (room.clone(), nick)))
+        .collect();
+    // Many at once (the engine's connection pipelines them): appends wait behind a rebuild,
+    // and 5,000 members one round trip each would hold them for seconds. Quietly: the rooms
+    // were told when the members came.
+    for chunk in records.chunks(REBUILD_AT_ONCE) {
+        let entered = chunk
+            .iter()
+            .map(|(room, nick)| cluster.entered(room, nick, 0));
+        futures_util::future::try_join_all(entered).await?;
     }
     Ok(())
 }
+
+/// Records written at once while the roster is rebuilt.
+const REBUILD_AT_ONCE: usize = 256;
 
 async fn tell_roster(
     cluster: &Cluster,
