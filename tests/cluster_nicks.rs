@@ -69,11 +69,12 @@ async fn node(redis: &Redis, name: &str) -> Node {
 /// Sends `/nick NICK` and returns the one line that answers it (the rename or a refusal).
 async fn ask_nick(client: &mut Client, nick: &str) -> String {
     client.send(format!("/nick {nick}\n")).await;
-    // Its answer: a rename of its own, or a refusal (members coming and going on any node
-    // are told in the lobby meanwhile).
+    // Its answer: a refusal, or its rename to exactly that spelling (members coming, going
+    // and renaming on any node are told in the lobby meanwhile, from the cluster's log).
+    let renamed = format!(" is now known as {nick}");
     loop {
         let line = client.line().await;
-        if line.starts_with("! ") || line.contains(" is now known as ") {
+        if line.starts_with("! ") || (line.starts_with("*** ") && line.ends_with(&renamed)) {
             return line;
         }
     }
