@@ -347,18 +347,30 @@ impl Cluster {
         after: Position,
         limit: usize,
     ) -> anyhow::Result<Vec<(Position, Entry)>> {
-        let reply: StreamRangeReply = redis::cmd("XRANGE")
-            .arg(stream_key(&room.key()))
+        let reply = self
+            .range_after(&stream_key(&room.key()), after, limit)
+            .await
+            .with_context(|| {
+                format!("cannot read {room}'s entries after {after:?} from the engine")
+            })?;
+        reply.ids.iter().map(decode).collect()
+    }
+
+    /// Up to `limit` entries of the stream `key` after `after`, in order.
+    pub(super) async fn range_after(
+        &self,
+        key: &str,
+        after: Position,
+        limit: usize,
+    ) -> redis::RedisResult<StreamRangeReply> {
+        redis::cmd("XRANGE")
+            .arg(key)
             .arg(format!("({}", after.stream_id()))
             .arg("+")
             .arg("COUNT")
             .arg(limit)
             .query_async(&mut self.conn())
             .await
-            .with_context(|| {
-                format!("cannot read {room}'s entries after {after:?} from the engine")
-            })?;
-        reply.ids.iter().map(decode).collect()
     }
 
     /// Retention: drops `room`'s lines before `keep_from`; returns how many went. Numbering

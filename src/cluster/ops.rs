@@ -79,13 +79,8 @@ impl Cluster {
         after: Position,
         limit: usize,
     ) -> anyhow::Result<Vec<(Position, Op)>> {
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(ops_key())
-            .arg(format!("({}", after.stream_id()))
-            .arg("+")
-            .arg("COUNT")
-            .arg(limit)
-            .query_async(&mut self.conn())
+        let reply = self
+            .range_after(&ops_key(), after, limit)
             .await
             .context("cannot read the operators' decisions from the engine")?;
         reply

@@ -669,7 +669,6 @@ impl Delivering {
         // an event about a member, whom it skips: it was told at once on its own node.
         let mut entries: Vec<(String, Option<String>, BytesMut)> = Vec::new();
         let mut touched: Vec<String> = Vec::new();
-        let mut stray = false;
         let mut lines = lines.into_iter();
         for event in events {
             let (key, at, line) = match &event {
@@ -707,7 +706,6 @@ impl Delivering {
                 }
                 (None, None) => continue,
             }
-            stray |= !self.rooms.exists(&key);
             if touched.last() != Some(&key) {
                 touched.push(key.clone());
             }
@@ -724,6 +722,8 @@ impl Delivering {
                 .map(|(key, but, bytes)| (key, but, bytes.freeze()))
                 .collect(),
         );
+        // Once per room a batch touched, not per line: each look takes the rooms' lock.
+        let stray = touched.iter().any(|key| !self.rooms.exists(key));
         let mut delivered = self.delivered.lock();
         for key in &touched {
             if let Some(room) = self.followed.get(key) {
