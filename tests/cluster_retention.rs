@@ -48,7 +48,7 @@ async fn a_room_keeps_its_newest_and_its_young_lines_and_numbers_on() {
     // Ten old lines, with an enter between them (an event, not a line), then ten young.
     let old: Vec<LogLine> = (1..=10).map(|n| said(&format!("old {n}"), 1_000)).collect();
     cluster.append_all(&room, &old).await.unwrap();
-    cluster.entered(&room, &ann, 100).await.unwrap();
+    cluster.entered(&room, &ann, None, 100).await.unwrap();
     let young: Vec<LogLine> = (11..=20)
         .map(|n| said(&format!("young {n}"), 2_000_000))
         .collect();

@@ -30,8 +30,13 @@ use crate::names::{Nick, RoomName};
 /// Something that happened in a room, as its stream keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Happened {
-    /// The node where it happened (whose own members were told there already).
+    /// The node where it happened.
     pub node: String,
+    /// The member it is about, by its id on that node, when that node told it at once (an
+    /// enter, a rename, a topic): that node's delivery skips it. By id, not nick: the member
+    /// may have renamed by the time the event comes back.
+    #[serde(default)]
+    pub member: Option<u64>,
     /// What happened.
     pub what: RoomEvent,
     /// How many were in the room just after, when the engine counted (enter and leave).
@@ -188,9 +193,10 @@ pub(super) fn rooms_key() -> String {
 }
 
 impl Cluster {
-    fn happened(&self, what: RoomEvent) -> anyhow::Result<String> {
+    fn happened(&self, what: RoomEvent, member: Option<u64>) -> anyhow::Result<String> {
         let happened = Happened {
             node: self.me().node.to_string(),
+            member,
             what,
             online: None,
         };
@@ -202,18 +208,23 @@ impl Cluster {
         format!("{} {nick}", self.me().node)
     }
 
-    /// Member `nick` of this node entered `room`; announced in the room if it has at most
-    /// `announce_up_to` members. Returns how many are in it, cluster-wide.
+    /// Member `nick` (id `member` here, if it was told already) of this node entered `room`;
+    /// announced in the room if it has at most `announce_up_to` members. Returns how many are
+    /// in it, cluster-wide.
     pub async fn entered(
         &self,
         room: &RoomName,
         nick: &Nick,
+        member: Option<u64>,
         announce_up_to: usize,
     ) -> anyhow::Result<usize> {
         let key = room.key();
-        let event = self.happened(RoomEvent::Entered {
-            nick: nick.to_string(),
-        })?;
+        let event = self.happened(
+            RoomEvent::Entered {
+                nick: nick.to_string(),
+            },
+            member,
+        )?;
         let online: i64 = ENTER
             .key(members_key(&key))
             .key(counts_key(&key))
@@ -247,10 +258,13 @@ impl Cluster {
         announce_up_to: usize,
     ) -> anyhow::Result<()> {
         let key = room.key();
-        let event = self.happened(RoomEvent::Left {
-            nick: nick.to_string(),
-            reason: reason.to_owned(),
-        })?;
+        let event = self.happened(
+            RoomEvent::Left {
+                nick: nick.to_string(),
+                reason: reason.to_owned(),
+            },
+            None,
+        )?;
         let _: i64 = LEAVE
             .key(members_key(&key))
             .key(counts_key(&key))
@@ -267,13 +281,22 @@ impl Cluster {
         Ok(())
     }
 
-    /// Member `old` of this node is now `new`, in `room`.
-    pub async fn renamed(&self, room: &RoomName, old: &Nick, new: &Nick) -> anyhow::Result<()> {
+    /// Member `old` (id `member` here) of this node is now `new`, in `room`.
+    pub async fn renamed(
+        &self,
+        room: &RoomName,
+        old: &Nick,
+        new: &Nick,
+        member: u64,
+    ) -> anyhow::Result<()> {
         let key = room.key();
-        let event = self.happened(RoomEvent::Renamed {
-            old: old.to_string(),
-            new: new.to_string(),
-        })?;
+        let event = self.happened(
+            RoomEvent::Renamed {
+                old: old.to_string(),
+                new: new.to_string(),
+            },
+            Some(member),
+        )?;
         let _: i64 = RENAME
             .key(members_key(&key))
             .key(stream_key(&key))
@@ -288,8 +311,14 @@ impl Cluster {
         Ok(())
     }
 
-    /// `nick` set the topic of `room` (empty: cleared it).
-    pub async fn set_topic(&self, room: &RoomName, nick: &Nick, topic: &str) -> anyhow::Result<()> {
+    /// `nick` (id `member` here) set the topic of `room` (empty: cleared it).
+    pub async fn set_topic(
+        &self,
+        room: &RoomName,
+        nick: &Nick,
+        topic: &str,
+        member: u64,
+    ) -> anyhow::Result<()> {
         let key = room.key();
         let stored = match topic.is_empty() {
             true => String::new(),
@@ -299,10 +328,13 @@ impl Cluster {
             })
             .context("cannot encode a topic")?,
         };
-        let event = self.happened(RoomEvent::Topic {
-            nick: nick.to_string(),
-            topic: topic.to_owned(),
-        })?;
+        let event = self.happened(
+            RoomEvent::Topic {
+                nick: nick.to_string(),
+                topic: topic.to_owned(),
+            },
+            Some(member),
+        )?;
         let _: i64 = TOPIC
             .key(topic_key(&key))
             .key(stream_key(&key))

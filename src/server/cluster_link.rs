@@ -401,7 +401,7 @@ async fn rebuild_roster(cluster: &Cluster, rooms: &Rooms) -> anyhow::Result<()> 
     for chunk in records.chunks(REBUILD_AT_ONCE) {
         let entered = chunk
             .iter()
-            .map(|(room, nick)| cluster.entered(room, nick, 0));
+            .map(|(room, nick)| cluster.entered(room, nick, None, 0));
         futures_util::future::try_join_all(entered).await?;
     }
     Ok(())
@@ -416,18 +416,30 @@ async fn tell_roster(
     announce_up_to: usize,
 ) -> anyhow::Result<()> {
     match change {
-        Change::Entered { room, nick } => {
-            cluster.entered(&room, &nick, announce_up_to).await?;
+        Change::Entered { room, nick, member } => {
+            cluster
+                .entered(&room, &nick, Some(member), announce_up_to)
+                .await?;
         }
         Change::Left { room, nick, reason } => {
             cluster.left(&room, &nick, &reason, announce_up_to).await?;
         }
-        Change::Renamed { rooms, old, new } => {
+        Change::Renamed {
+            rooms,
+            old,
+            new,
+            member,
+        } => {
             for room in rooms {
-                cluster.renamed(&room, &old, &new).await?;
+                cluster.renamed(&room, &old, &new, member).await?;
             }
         }
-        Change::Topic { room, nick, topic } => cluster.set_topic(&room, &nick, &topic).await?,
+        Change::Topic {
+            room,
+            nick,
+            topic,
+            member,
+        } => cluster.set_topic(&room, &nick, &topic, member).await?,
     }
     Ok(())
 }
@@ -667,7 +679,7 @@ impl Delivering {
         self.keep(&lines);
         // Consecutive entries of one room are one entry (one queue slot per member), but for
         // an event about a member, whom it skips: it was told at once on its own node.
-        let mut entries: Vec<(String, Option<String>, BytesMut)> = Vec::new();
+        let mut entries: Vec<(String, Option<MemberId>, BytesMut)> = Vec::new();
         let mut touched: Vec<String> = Vec::new();
         let mut lines = lines.into_iter();
         for event in events {
@@ -701,7 +713,10 @@ impl Delivering {
                     if let RoomEvent::Topic { topic, .. } = &event.happened.what {
                         self.rooms.remember_topic(&key, topic);
                     }
-                    but = subject(&event.happened.what);
+                    but = event
+                        .happened
+                        .member
+                        .filter(|_| event.happened.node == self.cluster.me().node.as_str());
                     told(scope, event).write_to(&mut bytes);
                 }
                 (None, None) => continue,
@@ -983,16 +998,6 @@ async fn catch_up(
         if !whole {
             return Ok((after, lines));
         }
-    }
-}
-
-/// Whose nick's key an event is about, when that member was told on its own node already.
-fn subject(what: &RoomEvent) -> Option<String> {
-    match what {
-        RoomEvent::Entered { nick } | RoomEvent::Topic { nick, .. } => Some(fold(nick)),
-        RoomEvent::Renamed { new, .. } => Some(fold(new)),
-        // Out of the room by the time it is told.
-        RoomEvent::Left { .. } => None,
     }
 }
 

@@ -90,6 +90,8 @@ pub enum Change {
         room: RoomName,
         /// The member's nick.
         nick: Nick,
+        /// The member (told here at once).
+        member: MemberId,
     },
     /// A member left a room (parted, or went offline).
     Left {
@@ -108,6 +110,8 @@ pub enum Change {
         old: Nick,
         /// The nick now.
         new: Nick,
+        /// The member (told here at once).
+        member: MemberId,
     },
     /// A member set a room's topic (empty: cleared).
     Topic {
@@ -117,6 +121,8 @@ pub enum Change {
         nick: Nick,
         /// The topic.
         topic: String,
+        /// Who set it (told here at once).
+        member: MemberId,
     },
 }
 
@@ -367,6 +373,7 @@ impl Rooms {
         state.mirror(Change::Entered {
             room: RoomName::lobby(),
             nick: nick.clone(),
+            member: id,
         });
         let greeting = Scoped::lobby(ServerLine::Event(Event::Greeting {
             nick: nick.as_str(),
@@ -448,6 +455,7 @@ impl Rooms {
         state.mirror(Change::Entered {
             room: name.clone(),
             nick: nick.clone(),
+            member: id,
         });
         let scope = Scope::room(name.as_str());
         let joined = scoped(
@@ -506,11 +514,10 @@ impl Rooms {
     }
 
     /// Queues each of `entries`, in order, for every member of the room whose key it comes
-    /// with but the one whose nick's key comes with it, if one does.
-    pub fn broadcast_but(&self, entries: Vec<(String, Option<String>, Bytes)>) {
+    /// with but the member that comes with it, if one does.
+    pub fn broadcast_but(&self, entries: Vec<(String, Option<MemberId>, Bytes)>) {
         let mut state = self.lock();
         for (key, but, text) in entries {
-            let but = but.and_then(|nick| state.by_nick.get(nick.as_str()).copied());
             let to = match but {
                 Some(but) => To::RoomBut(&key, but),
                 None => To::Room(&key),
@@ -595,6 +602,7 @@ impl Rooms {
             rooms: names,
             old: old.clone(),
             new: new.clone(),
+            member: id,
         });
         let renamed = Scoped::lobby(ServerLine::Event(Event::Renamed {
             old: old.as_str(),
@@ -667,6 +675,7 @@ impl Rooms {
             room: name.clone(),
             nick: nick.clone(),
             topic: topic.to_owned(),
+            member: id,
         });
         let set = scoped(
             Scope::room(name.as_str()),
